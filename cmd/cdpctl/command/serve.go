@@ -1,0 +1,163 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tributary-cdp/tributary/internal/auth"
+	"github.com/tributary-cdp/tributary/internal/broker"
+	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/httpx"
+	"github.com/tributary-cdp/tributary/internal/topics"
+	"github.com/tributary-cdp/tributary/speed/collect"
+)
+
+type serveOptions struct {
+	httpAddr     string
+	embeddedAddr string
+}
+
+func newServeCmd(g *globalOptions) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the collector, the speed layer, the activation API and scheduled jobs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			if o.httpAddr != "" {
+				cfg.HTTP.Addr = o.httpAddr
+			}
+			if o.embeddedAddr != "" {
+				cfg.Kafka.EmbeddedAddr = o.embeddedAddr
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			s := &server{cfg: cfg}
+			defer s.Close()
+			return s.Run(ctx, func(httpAddr string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "listening on http://%s\n", httpAddr)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&o.httpAddr, "http", "", "HTTP listen address (default from config, 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&o.embeddedAddr, "embedded-broker-addr", "", "listen address of the embedded broker (default from config, 127.0.0.1:9092)")
+	return cmd
+}
+
+// server wires every long-lived component of `cdpctl serve`.
+type server struct {
+	cfg       config.Config
+	broker    *broker.Broker
+	collector *collect.Collector
+	http      *http.Server
+}
+
+// Run starts everything and blocks until ctx ends or a component fails.
+// ready is called with the bound HTTP address once the server accepts requests.
+func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
+	brokers := s.cfg.Brokers()
+	if s.cfg.Embedded() {
+		b, err := startEmbedded(s.cfg.Kafka.EmbeddedAddr, filepath.Join(s.cfg.DataDir, "kafka"), s.cfg.Kafka.Partitions, s.cfg.Kafka.SyncWrites)
+		if err != nil {
+			return err
+		}
+		s.broker = b
+		brokers = []string{b.Addr()}
+	} else {
+		if err := topics.Ensure(ctx, brokers, topics.Defaults(s.cfg.Kafka.Partitions, s.cfg.Kafka.ReplicationFactor)); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	keys := auth.NewKeys(s.cfg.Workspaces)
+
+	ccfg := collect.DefaultConfig()
+	ccfg.Brokers = brokers
+	ccfg.Keys = keys
+	ccfg.Registerer = reg
+	col, err := collect.New(ccfg)
+	if err != nil {
+		return err
+	}
+	s.collector = col
+
+	mux := http.NewServeMux()
+	col.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := topics.Ping(pctx, brokers); err != nil {
+			httpx.WriteError(w, http.StatusServiceUnavailable, "broker_unavailable", "Kafka does not answer: "+err.Error())
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Addr, err)
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	slog.Info("HTTP listening", "addr", ln.Addr().String(), "brokers", brokers, "lake", s.cfg.LakeURL())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve HTTP: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		// Graceful: stop accepting, let in-flight requests finish (they wait for
+		// their acks), then flush and close the producers.
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err := s.http.Shutdown(sctx)
+		col.Close()
+		slog.Info("server stopped")
+		return err
+	})
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return g.Wait()
+}
+
+// Close releases what Run started; it is idempotent.
+func (s *server) Close() {
+	if s.collector != nil {
+		s.collector.Close()
+	}
+	if s.broker != nil {
+		s.broker.Close()
+		s.broker = nil
+	}
+}

@@ -1,0 +1,74 @@
+// Package auth maps write keys and API keys to workspaces and roles.
+package auth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// Keys is an immutable index of every key in the config.
+type Keys struct {
+	write map[string]string        // write key → workspace
+	api   map[string]cdp.Principal // "sha256:<hex>" → principal
+}
+
+// NewKeys indexes the keys of the workspaces.
+func NewKeys(ws []cdp.Workspace) *Keys {
+	k := &Keys{write: map[string]string{}, api: map[string]cdp.Principal{}}
+	for _, w := range ws {
+		for _, wk := range w.WriteKeys {
+			k.write[wk] = w.ID
+		}
+		for _, ak := range w.APIKeys {
+			h := ak.Hash
+			if h == "" {
+				h = hash(ak.Key)
+			}
+			k.api[h] = cdp.Principal{Workspace: w.ID, Role: ak.Role, KeyName: ak.Name}
+		}
+	}
+	return k
+}
+
+func hash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Workspace returns the workspace of a write key.
+func (k *Keys) Workspace(writeKey string) (string, bool) {
+	ws, ok := k.write[writeKey]
+	return ws, ok
+}
+
+// API returns the principal of an API key (compared by hash).
+func (k *Keys) API(key string) (cdp.Principal, bool) {
+	if key == "" {
+		return cdp.Principal{}, false
+	}
+	// Looked up by hash: the plain key is never stored nor compared.
+	p, ok := k.api[hash(key)]
+	return p, ok
+}
+
+// Bearer extracts the token of "Authorization: Bearer <token>".
+func Bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// Principal authenticates r by its bearer API key.
+func (k *Keys) Principal(r *http.Request) (cdp.Principal, error) {
+	p, ok := k.API(Bearer(r))
+	if !ok {
+		return cdp.Principal{}, cdp.ErrUnauthorized
+	}
+	return p, nil
+}

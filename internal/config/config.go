@@ -1,0 +1,210 @@
+// Package config is the schema of tributary.yaml: what a deployment
+// configures, its defaults and its validation. Only cmd/ reads the file;
+// components receive the typed sections they need.
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// Config is the whole of tributary.yaml.
+type Config struct {
+	// DataDir holds the embedded broker, speed checkpoints and the local lake.
+	DataDir    string          `yaml:"data_dir,omitempty"`
+	HTTP       HTTP            `yaml:"http"`
+	Kafka      Kafka           `yaml:"kafka"`
+	Lake       Lake            `yaml:"lake"`
+	Workspaces []cdp.Workspace `yaml:"workspaces"`
+}
+
+// HTTP configures the server's listener.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+}
+
+// Kafka configures the event bus.
+type Kafka struct {
+	// Brokers of an external Kafka; empty means the embedded broker.
+	Brokers []string `yaml:"brokers,omitempty"`
+	// EmbeddedAddr is where the embedded broker listens.
+	EmbeddedAddr string `yaml:"embedded_addr"`
+	// Partitions of cdp.events when Tributary creates it.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of topics Tributary creates on an external Kafka.
+	ReplicationFactor int `yaml:"replication_factor"`
+	// SyncWrites makes the embedded broker fsync every produced batch
+	// (survives power loss, not only a process crash). Slower.
+	SyncWrites bool `yaml:"sync_writes,omitempty"`
+}
+
+// Lake configures where Parquet zones live.
+type Lake struct {
+	// URL is file:///path or s3://bucket/prefix; empty means file://<data_dir>/lake.
+	URL string `yaml:"url,omitempty"`
+}
+
+// Default returns a config with every default set and no workspace.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
+		Kafka:   Kafka{EmbeddedAddr: "127.0.0.1:9092", Partitions: 8, ReplicationFactor: 1},
+	}
+}
+
+// Parse decodes YAML over the defaults, rejecting unknown keys, and validates.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("parse config: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Marshal encodes the config as YAML.
+func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// LakeURL returns the configured lake URL or the default under the data dir.
+func (c Config) LakeURL() string {
+	if c.Lake.URL != "" {
+		return c.Lake.URL
+	}
+	abs, err := filepath.Abs(filepath.Join(c.DataDir, "lake"))
+	if err != nil {
+		abs = filepath.Join(c.DataDir, "lake")
+	}
+	return "file://" + abs
+}
+
+// Embedded reports whether the embedded broker is used.
+func (c Config) Embedded() bool { return len(c.Kafka.Brokers) == 0 }
+
+// Brokers returns the bootstrap addresses clients dial.
+func (c Config) Brokers() []string {
+	if c.Embedded() {
+		return []string{c.Kafka.EmbeddedAddr}
+	}
+	return c.Kafka.Brokers
+}
+
+var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// FieldError names the config key at fault.
+type FieldError struct {
+	Key     string
+	Problem string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("config %s: %s", e.Key, e.Problem) }
+
+// Validate checks every key; the error names the key and the problem.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return &FieldError{"data_dir", "must not be empty"}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		return &FieldError{"http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr)}
+	}
+	if _, _, err := net.SplitHostPort(c.Kafka.EmbeddedAddr); err != nil {
+		return &FieldError{"kafka.embedded_addr", fmt.Sprintf("%q is not host:port", c.Kafka.EmbeddedAddr)}
+	}
+	for i, b := range c.Kafka.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return &FieldError{fmt.Sprintf("kafka.brokers[%d]", i), fmt.Sprintf("%q is not host:port", b)}
+		}
+	}
+	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1024 {
+		return &FieldError{"kafka.partitions", fmt.Sprintf("%d is outside 1..1024", c.Kafka.Partitions)}
+	}
+	if c.Kafka.ReplicationFactor < 1 {
+		return &FieldError{"kafka.replication_factor", fmt.Sprintf("%d must be at least 1", c.Kafka.ReplicationFactor)}
+	}
+	if u := c.Lake.URL; u != "" && !strings.HasPrefix(u, "file://") && !strings.HasPrefix(u, "s3://") {
+		return &FieldError{"lake.url", fmt.Sprintf("%q must start with file:// or s3://", u)}
+	}
+	seenWS := map[string]bool{}
+	seenKey := map[string]string{}
+	for i, w := range c.Workspaces {
+		key := fmt.Sprintf("workspaces[%d]", i)
+		if !idRe.MatchString(w.ID) {
+			return &FieldError{key + ".id", fmt.Sprintf("%q must match %s", w.ID, idRe)}
+		}
+		if seenWS[w.ID] {
+			return &FieldError{key + ".id", fmt.Sprintf("%q is used by another workspace", w.ID)}
+		}
+		seenWS[w.ID] = true
+		for j, k := range w.WriteKeys {
+			if len(k) < 16 {
+				return &FieldError{fmt.Sprintf("%s.write_keys[%d]", key, j), "must be at least 16 characters"}
+			}
+			if other, dup := seenKey[k]; dup {
+				return &FieldError{fmt.Sprintf("%s.write_keys[%d]", key, j), "is also used by " + other}
+			}
+			seenKey[k] = key
+		}
+		for j, k := range w.APIKeys {
+			kk := fmt.Sprintf("%s.api_keys[%d]", key, j)
+			if !k.Role.Valid() {
+				return &FieldError{kk + ".role", fmt.Sprintf("%q must be admin, activation or analyst", k.Role)}
+			}
+			switch {
+			case k.Hash == "" && k.Key == "":
+				return &FieldError{kk, "needs hash (sha256:<hex>) or key"}
+			case k.Hash != "" && !validHash(k.Hash):
+				return &FieldError{kk + ".hash", "must be sha256:<64 hex digits>"}
+			case k.Key != "" && len(k.Key) < 16:
+				return &FieldError{kk + ".key", "must be at least 16 characters"}
+			}
+		}
+	}
+	return nil
+}
+
+func validHash(h string) bool {
+	hexPart, ok := strings.CutPrefix(h, "sha256:")
+	if !ok || len(hexPart) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil
+}
+
+// HashKey returns the stored form of an API key.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// NewKey returns prefix + 32 random base62 characters from crypto/rand.
+func NewKey(prefix string) (string, error) {
+	var sb strings.Builder
+	sb.WriteString(prefix)
+	max := big.NewInt(int64(len(alphabet)))
+	for range 32 {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("generate key: %w", err)
+		}
+		sb.WriteByte(alphabet[n.Int64()])
+	}
+	return sb.String(), nil
+}

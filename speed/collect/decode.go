@@ -1,0 +1,181 @@
+package collect
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// wireEvent is a Segment call as SDKs send it. IDs may arrive as numbers.
+type wireEvent struct {
+	Type              string          `json:"type"`
+	MessageID         flexString      `json:"messageId"`
+	UserID            flexString      `json:"userId"`
+	AnonymousID       flexString      `json:"anonymousId"`
+	PreviousID        flexString      `json:"previousId"`
+	GroupID           flexString      `json:"groupId"`
+	Event             string          `json:"event"`
+	Name              string          `json:"name"`
+	Category          string          `json:"category"`
+	Timestamp         *string         `json:"timestamp"`
+	OriginalTimestamp *string         `json:"originalTimestamp"`
+	SentAt            *string         `json:"sentAt"`
+	Properties        json.RawMessage `json:"properties"`
+	Traits            json.RawMessage `json:"traits"`
+	Context           json.RawMessage `json:"context"`
+	Integrations      json.RawMessage `json:"integrations"`
+	WriteKey          string          `json:"writeKey"`
+}
+
+// wireBatch is the body of POST /v1/batch.
+type wireBatch struct {
+	Batch        []json.RawMessage `json:"batch"`
+	WriteKey     string            `json:"writeKey"`
+	Context      json.RawMessage   `json:"context"`
+	Integrations json.RawMessage   `json:"integrations"`
+	SentAt       *string           `json:"sentAt"`
+}
+
+// flexString accepts a JSON string or number (some SDKs send numeric ids).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*f = ""
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return &json.UnmarshalTypeError{Value: string(b), Type: nil}
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
+// decodeEvent turns one Segment call into a canonical event. endpointType
+// is the type implied by a single-event endpoint ("" for batch elements,
+// which carry their own). receivedAt is the server's clock.
+func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, receivedAt time.Time, batchSentAt *string, batchCtx, batchIntegrations json.RawMessage) (*cdp.Event, error) {
+	var w wireEvent
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return nil, jsonFieldError(err)
+	}
+	typ := cdp.EventType(w.Type)
+	if endpointType != "" {
+		if w.Type != "" && typ != endpointType {
+			return nil, cdp.Invalid("invalid_type", "type", w.Type, "must be "+string(endpointType)+" on /v1/"+string(endpointType))
+		}
+		typ = endpointType
+	} else if w.Type == "" {
+		return nil, cdp.Invalid("missing_field", "type", "", "is required in a batch element")
+	}
+	e := &cdp.Event{
+		Workspace:    workspace,
+		MessageID:    string(w.MessageID),
+		Type:         typ,
+		Event:        w.Event,
+		Name:         w.Name,
+		Category:     w.Category,
+		UserID:       string(w.UserID),
+		AnonymousID:  string(w.AnonymousID),
+		PreviousID:   string(w.PreviousID),
+		GroupID:      string(w.GroupID),
+		ReceivedAt:   receivedAt,
+		Properties:   w.Properties,
+		Traits:       w.Traits,
+		Context:      w.Context,
+		Integrations: w.Integrations,
+	}
+	if len(e.Context) == 0 {
+		e.Context = batchCtx
+	}
+	if len(e.Integrations) == 0 {
+		e.Integrations = batchIntegrations
+	}
+	for _, f := range []struct {
+		name string
+		v    *json.RawMessage
+	}{{"properties", &e.Properties}, {"traits", &e.Traits}, {"context", &e.Context}, {"integrations", &e.Integrations}} {
+		v := bytes.TrimSpace(*f.v)
+		switch {
+		case len(v) == 0 || bytes.Equal(v, []byte("null")):
+			*f.v = nil
+		case v[0] != '{':
+			return nil, cdp.Invalid("invalid_field", f.name, string(v), "must be a JSON object")
+		}
+	}
+	if e.MessageID == "" {
+		e.MessageID = uuid.Must(uuid.NewV7()).String()
+	} else if len(e.MessageID) > 256 {
+		return nil, cdp.Invalid("invalid_field", "messageId", e.MessageID, "must be at most 256 characters")
+	}
+
+	ts, err := parseTime("timestamp", w.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	orig, err := parseTime("originalTimestamp", w.OriginalTimestamp)
+	if err != nil {
+		return nil, err
+	}
+	sentAtRaw := w.SentAt
+	if sentAtRaw == nil {
+		sentAtRaw = batchSentAt
+	}
+	sent, err := parseTime("sentAt", sentAtRaw)
+	if err != nil {
+		return nil, err
+	}
+	e.OriginalTimestamp, e.SentAt = orig, sent
+	switch {
+	case ts != nil:
+		e.Timestamp = *ts
+	case orig != nil:
+		e.Timestamp = *orig
+	default:
+		e.Timestamp = receivedAt
+	}
+	// Clock-skew correction as Segment does it: the device clock's offset is
+	// receivedAt − sentAt; shift the event time by it.
+	if sent != nil && (ts != nil || orig != nil) {
+		e.Timestamp = e.Timestamp.Add(receivedAt.Sub(*sent))
+	}
+	e.Timestamp = e.Timestamp.UTC()
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func parseTime(field string, s *string) (*time.Time, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return nil, cdp.Invalid("invalid_timestamp", field, *s, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05.000Z")
+	}
+	t = t.UTC()
+	return &t, nil
+}
+
+// jsonFieldError names the field of a type mismatch.
+func jsonFieldError(err error) error {
+	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
+		return cdp.Invalid("invalid_field", te.Field, te.Value, "has the wrong JSON type")
+	}
+	return cdp.Invalid("invalid_json", "body", "", "is not valid JSON: "+err.Error())
+}
+
