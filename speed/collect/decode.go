@@ -178,4 +178,3 @@ func jsonFieldError(err error) error {
 	}
 	return cdp.Invalid("invalid_json", "body", "", "is not valid JSON: "+err.Error())
 }
-

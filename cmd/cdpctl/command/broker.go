@@ -57,4 +57,3 @@ func startEmbedded(addr, dir string, partitions int, sync bool) (*broker.Broker,
 	slog.Info("embedded Kafka broker started", "addr", b.Addr(), "data_dir", dir)
 	return b, nil
 }
-
