@@ -2,7 +2,7 @@ package collect
 
 import (
 	"bytes"
-	"encoding/json"
+	json "github.com/goccy/go-json"
 	"time"
 
 	"github.com/google/uuid"

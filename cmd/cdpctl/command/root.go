@@ -58,6 +58,7 @@ func NewRoot() *cobra.Command {
 		newServeCmd(g),
 		newBrokerCmd(g),
 		newVersionCmd(),
+		newBenchCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,213 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/spf13/cobra"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/topics"
+)
+
+type benchCollectOptions struct {
+	url      string
+	writeKey string
+	clients  int
+	batch    int
+	events   int
+}
+
+func newBenchCollectCmd(g *globalOptions) *cobra.Command {
+	o := &benchCollectOptions{}
+	cmd := &cobra.Command{
+		Use:   "collect",
+		Short: "Collector throughput over loopback HTTP vs raw kafka-go produce to the same broker",
+		Long: "Sends /v1/batch requests from N concurrent clients and reports events/s acknowledged and\n" +
+			"request p50/p99; then, in the same run, produces the same events straight to Kafka with\n" +
+			"kafka-go (same concurrency, batch size and acks=all) and prints the collector/raw ratio.\n" +
+			"Without --url it starts a server with the embedded broker in a temporary data dir.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd, g) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.url, "url", "", "base URL of a running server (default: start one)")
+	f.StringVar(&o.writeKey, "write-key", "", "write key for --url")
+	f.IntVar(&o.clients, "clients", 16, "concurrent HTTP clients")
+	f.IntVar(&o.batch, "batch", 100, "events per request")
+	f.IntVar(&o.events, "events", 300_000, "events to send in each phase")
+	return cmd
+}
+
+func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	brokers, base, key := []string(nil), o.url, o.writeKey
+	if base == "" {
+		dir, err := os.MkdirTemp("", "tributary-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg := config.Default()
+		cfg.DataDir = dir
+		cfg.HTTP.Addr = "127.0.0.1:0"
+		cfg.Kafka.EmbeddedAddr = freeAddr()
+		key = "wk_benchbenchbenchbench"
+		cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{key}}}
+		s := &server{cfg: cfg}
+		defer s.Close()
+		addrCh := make(chan string, 1)
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errCh := make(chan error, 1)
+		go func() { errCh <- s.Run(sctx, func(a string) { addrCh <- a }) }()
+		select {
+		case a := <-addrCh:
+			base = "http://" + a
+		case err := <-errCh:
+			return err
+		}
+		brokers = []string{cfg.Kafka.EmbeddedAddr}
+		defer func() { cancel(); <-errCh }()
+	} else {
+		cfg, err := g.load(cmd)
+		if err != nil {
+			return err
+		}
+		brokers = cfg.Brokers()
+	}
+	if err := topics.WaitReady(ctx, brokers); err != nil {
+		return err
+	}
+
+	nreq := max(1, o.events/o.batch)
+	bodies, raw := benchBodies(nreq, o.batch)
+	fmt.Fprintf(out, "bench collect: %d events in %d requests of %d, %d clients, server %s\n", nreq*o.batch, nreq, o.batch, o.clients, base)
+
+	// Phase 1: the collector over HTTP.
+	tr := &http.Transport{MaxIdleConnsPerHost: o.clients, MaxConnsPerHost: o.clients}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	lat := make([]time.Duration, nreq)
+	var next, failed atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range o.clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= nreq {
+					return
+				}
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/batch", bytes.NewReader(bodies[i]))
+				req.SetBasicAuth(key, "")
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	httpDur := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("bench collect: %d of %d requests failed", f, nreq)
+	}
+	slices.Sort(lat)
+	httpRate := float64(nreq*o.batch) / httpDur.Seconds()
+
+	// Phase 2: raw kafka-go produce of the same events, same concurrency.
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 4 << 20, BatchTimeout: 2 * time.Millisecond}
+	defer w.Close()
+	next.Store(0)
+	start = time.Now()
+	var perr atomic.Value
+	for range o.clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= nreq {
+					return
+				}
+				if err := w.WriteMessages(ctx, raw[i]...); err != nil {
+					perr.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := perr.Load().(error); err != nil {
+		return fmt.Errorf("raw produce: %w", err)
+	}
+	rawRate := float64(nreq*o.batch) / time.Since(start).Seconds()
+
+	fmt.Fprintf(out, "collector: %.0f events/s acknowledged, request p50 %s p99 %s\n", httpRate,
+		lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond))
+	fmt.Fprintf(out, "raw kafka-go produce: %.0f events/s\n", rawRate)
+	fmt.Fprintf(out, "ratio collector/raw: %.2f\n", httpRate/rawRate)
+	return nil
+}
+
+// benchBodies builds n /v1/batch bodies and the equivalent canonical messages.
+func benchBodies(n, per int) ([][]byte, [][]kafka.Message) {
+	bodies := make([][]byte, n)
+	raw := make([][]kafka.Message, n)
+	now := time.Now().UTC()
+	for i := range n {
+		evs := make([]map[string]any, per)
+		msgs := make([]kafka.Message, per)
+		for j := range per {
+			k := i*per + j
+			uid := fmt.Sprintf("user-%d", k%100_000)
+			ev := map[string]any{
+				"type": "track", "event": "Product Viewed", "userId": uid,
+				"messageId": fmt.Sprintf("bench-%d-%d", now.UnixNano(), k), "timestamp": now.Format(time.RFC3339Nano),
+				"properties": map[string]any{"product_id": fmt.Sprintf("sku-%d", k%5000), "price": 19.99, "currency": "USD", "category": "shoes"},
+				"context":    map[string]any{"ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "library": map[string]any{"name": "bench", "version": "1"}},
+			}
+			evs[j] = ev
+			e := cdp.Event{Workspace: "default", MessageID: ev["messageId"].(string), Type: cdp.Track, Event: "Product Viewed",
+				UserID: uid, Timestamp: now, ReceivedAt: now}
+			e.Properties, _ = json.Marshal(ev["properties"])
+			e.Context, _ = json.Marshal(ev["context"])
+			v, _ := json.Marshal(e)
+			msgs[j] = kafka.Message{Key: []byte(e.Key()), Value: v}
+		}
+		bodies[i], _ = json.Marshal(map[string]any{"batch": evs, "sentAt": now.Format(time.RFC3339Nano)})
+		raw[i] = msgs
+	}
+	return bodies, raw
+}
+
+// freeAddr returns a free 127.0.0.1 port as host:port.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
