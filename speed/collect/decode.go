@@ -3,6 +3,8 @@ package collect
 import (
 	"bytes"
 	json "github.com/goccy/go-json"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -171,10 +173,26 @@ func parseTime(field string, s *string) (*time.Time, error) {
 	return &t, nil
 }
 
+// jsonNames maps wireEvent's Go field names to their JSON names, so errors
+// name the field as the client wrote it.
+var jsonNames = func() map[string]string {
+	m := map[string]string{}
+	t := reflect.TypeOf(wireEvent{})
+	for i := range t.NumField() {
+		f := t.Field(i)
+		m[f.Name] = strings.Split(f.Tag.Get("json"), ",")[0]
+	}
+	return m
+}()
+
 // jsonFieldError names the field of a type mismatch.
 func jsonFieldError(err error) error {
 	if te, ok := err.(*json.UnmarshalTypeError); ok && te.Field != "" {
-		return cdp.Invalid("invalid_field", te.Field, te.Value, "has the wrong JSON type")
+		field := te.Field
+		if name, ok := jsonNames[field]; ok {
+			field = name
+		}
+		return cdp.Invalid("invalid_field", field, te.Value, "has the wrong JSON type")
 	}
 	return cdp.Invalid("invalid_json", "body", "", "is not valid JSON: "+err.Error())
 }
