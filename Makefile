@@ -25,7 +25,7 @@ bench: test-deps build
 	$(BIN) bench speed
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo --log-level warn $(DEMO_FLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -59,6 +59,7 @@ func NewRoot() *cobra.Command {
 		newBrokerCmd(g),
 		newVersionCmd(),
 		newBenchCmd(g),
+		newDemoCmd(),
 	)
 	return root
 }
