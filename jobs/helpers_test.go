@@ -1,0 +1,8 @@
+package jobs_test
+
+import "os"
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
