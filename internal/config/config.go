@@ -29,6 +29,8 @@ type Config struct {
 	HTTP       HTTP            `yaml:"http"`
 	Kafka      Kafka           `yaml:"kafka"`
 	Lake       Lake            `yaml:"lake"`
+	Jobs       Jobs            `yaml:"jobs"`
+	Sources    Sources         `yaml:"sources"`
 	Workspaces []cdp.Workspace `yaml:"workspaces"`
 }
 
@@ -56,6 +58,8 @@ type Kafka struct {
 type Lake struct {
 	// URL is file:///path or s3://bucket/prefix; empty means file://<data_dir>/lake.
 	URL string `yaml:"url,omitempty"`
+	// S3 is the endpoint and credentials of s3:// URLs.
+	S3 S3 `yaml:"s3,omitempty"`
 }
 
 // Default returns a config with every default set and no workspace.
@@ -64,6 +68,7 @@ func Default() Config {
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
 		Kafka:   Kafka{EmbeddedAddr: "127.0.0.1:9092", Partitions: 8, ReplicationFactor: 1},
+		Jobs:    DefaultJobs(),
 	}
 }
 
@@ -138,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if u := c.Lake.URL; u != "" && !strings.HasPrefix(u, "file://") && !strings.HasPrefix(u, "s3://") {
 		return &FieldError{"lake.url", fmt.Sprintf("%q must start with file:// or s3://", u)}
+	}
+	if err := c.validateBatch(); err != nil {
+		return err
 	}
 	seenWS := map[string]bool{}
 	seenKey := map[string]string{}
