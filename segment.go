@@ -181,12 +181,13 @@ func IsComputedTime(name string) bool {
 	return name == ComputedFirstSeen || name == ComputedLastSeen
 }
 
-// ParseSegment decodes one segment from YAML or JSON (JSON when the first
-// non-space byte is '{'), rejecting unknown keys, and validates it.
+// ParseSegment decodes one segment from YAML or JSON (JSON when the input is
+// a valid JSON object, YAML otherwise), rejecting unknown keys, and
+// validates it.
 func ParseSegment(b []byte) (*Segment, error) {
 	var s Segment
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' {
+	if len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(b) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&s); err != nil {
