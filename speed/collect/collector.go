@@ -250,11 +250,7 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 			rejMsgs = append(rejMsgs, kafka.Message{Key: []byte(workspace + "/rejected"), Value: rej})
 			continue
 		}
-		val, err := json.Marshal(e)
-		if err != nil {
-			return c.fail(w, http.StatusInternalServerError, "internal", "encode event: "+err.Error())
-		}
-		msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: val})
+		msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: e.AppendJSON(make([]byte, 0, len(raw)+256))})
 		c.m.accepted.WithLabelValues(string(e.Type)).Inc()
 	}
 

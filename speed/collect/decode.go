@@ -15,11 +15,11 @@ import (
 // wireEvent is a Segment call as SDKs send it. IDs may arrive as numbers.
 type wireEvent struct {
 	Type              string          `json:"type"`
-	MessageID         flexString      `json:"messageId"`
-	UserID            flexString      `json:"userId"`
-	AnonymousID       flexString      `json:"anonymousId"`
-	PreviousID        flexString      `json:"previousId"`
-	GroupID           flexString      `json:"groupId"`
+	MessageID         json.RawMessage `json:"messageId"`
+	UserID            json.RawMessage `json:"userId"`
+	AnonymousID       json.RawMessage `json:"anonymousId"`
+	PreviousID        json.RawMessage `json:"previousId"`
+	GroupID           json.RawMessage `json:"groupId"`
 	Event             string          `json:"event"`
 	Name              string          `json:"name"`
 	Category          string          `json:"category"`
@@ -42,28 +42,29 @@ type wireBatch struct {
 	SentAt       *string           `json:"sentAt"`
 }
 
-// flexString accepts a JSON string or number (some SDKs send numeric ids).
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		*f = ""
-		return nil
-	}
-	if len(b) > 0 && b[0] == '"' {
+// idString reads an id sent as a JSON string or number (some SDKs send
+// numeric ids); null or absent is "".
+func idString(field string, b json.RawMessage) (string, error) {
+	switch {
+	case len(b) == 0 || bytes.Equal(b, []byte("null")):
+		return "", nil
+	case len(b) >= 2 && b[0] == '"':
+		if inner := b[1 : len(b)-1]; bytes.IndexByte(inner, '\\') < 0 {
+			return string(inner), nil // no escapes: the bytes are the string
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return "", cdp.Invalid("invalid_field", field, string(b), "must be a string")
 		}
-		*f = flexString(s)
-		return nil
+		return s, nil
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return "", cdp.Invalid("invalid_field", field, string(b), "must be a string or a number")
+		}
+		return n.String(), nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return &json.UnmarshalTypeError{Value: string(b), Type: nil}
-	}
-	*f = flexString(n.String())
-	return nil
+	return "", cdp.Invalid("invalid_field", field, string(b), "must be a string or a number")
 }
 
 // decodeEvent turns one Segment call into a canonical event. endpointType
@@ -83,17 +84,28 @@ func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, recei
 	} else if w.Type == "" {
 		return nil, cdp.Invalid("missing_field", "type", "", "is required in a batch element")
 	}
+	var ids [5]string
+	for i, f := range [5]struct {
+		name string
+		raw  json.RawMessage
+	}{{"messageId", w.MessageID}, {"userId", w.UserID}, {"anonymousId", w.AnonymousID}, {"previousId", w.PreviousID}, {"groupId", w.GroupID}} {
+		v, err := idString(f.name, f.raw)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = v
+	}
 	e := &cdp.Event{
 		Workspace:    workspace,
-		MessageID:    string(w.MessageID),
+		MessageID:    ids[0],
 		Type:         typ,
 		Event:        w.Event,
 		Name:         w.Name,
 		Category:     w.Category,
-		UserID:       string(w.UserID),
-		AnonymousID:  string(w.AnonymousID),
-		PreviousID:   string(w.PreviousID),
-		GroupID:      string(w.GroupID),
+		UserID:       ids[1],
+		AnonymousID:  ids[2],
+		PreviousID:   ids[3],
+		GroupID:      ids[4],
 		ReceivedAt:   receivedAt,
 		Properties:   w.Properties,
 		Traits:       w.Traits,
