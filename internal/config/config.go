@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -31,7 +32,11 @@ type Config struct {
 	Lake       Lake            `yaml:"lake"`
 	Jobs       Jobs            `yaml:"jobs"`
 	Sources    Sources         `yaml:"sources"`
+	Speed      Speed           `yaml:"speed"`
 	Workspaces []cdp.Workspace `yaml:"workspaces"`
+	// Segments are segment definitions (see cdp.Segment). `cdpctl segment add`
+	// stores more under <data_dir>/segments/; both sets are in force.
+	Segments []cdp.Segment `yaml:"segments,omitempty"`
 }
 
 // HTTP configures the server's listener.
@@ -62,6 +67,37 @@ type Lake struct {
 	S3 S3 `yaml:"s3,omitempty"`
 }
 
+// Speed configures the speed layer: checkpoints, dedupe and identity hygiene.
+type Speed struct {
+	// CheckpointInterval is how often the profile store is written to <data_dir>/speed/.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// Blocklist adds junk identifier values ("value" or "type:value") to the built-in list.
+	Blocklist []string `yaml:"blocklist,omitempty"`
+	// Caps is, per identifier type, how many distinct user ids one value may link
+	// before it is treated as shared and stops merging profiles (0 = no cap).
+	Caps map[string]int `yaml:"caps"`
+	// IdentifierTraits maps an identify trait to the identifier type it carries.
+	IdentifierTraits map[string]string `yaml:"identifier_traits"`
+	// RecentEvents is how many recent events each profile keeps.
+	RecentEvents int `yaml:"recent_events"`
+	// DedupeWindow is how long a messageId is remembered (at least).
+	DedupeWindow time.Duration `yaml:"dedupe_window"`
+	// DedupeMaxEntries bounds the memory of the dedupe set.
+	DedupeMaxEntries int `yaml:"dedupe_max_entries"`
+}
+
+// DefaultSpeed returns the speed layer defaults.
+func DefaultSpeed() Speed {
+	return Speed{
+		CheckpointInterval: 30 * time.Second,
+		Caps:               map[string]int{cdp.IDEmail: 5, cdp.IDPhone: 5},
+		IdentifierTraits:   map[string]string{"email": cdp.IDEmail, "phone": cdp.IDPhone},
+		RecentEvents:       20,
+		DedupeWindow:       24 * time.Hour,
+		DedupeMaxEntries:   10_000_000,
+	}
+}
+
 // Default returns a config with every default set and no workspace.
 func Default() Config {
 	return Config{
@@ -69,6 +105,7 @@ func Default() Config {
 		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
 		Kafka:   Kafka{EmbeddedAddr: "127.0.0.1:9092", Partitions: 8, ReplicationFactor: 1},
 		Jobs:    DefaultJobs(),
+		Speed:   DefaultSpeed(),
 	}
 }
 
@@ -147,6 +184,9 @@ func (c Config) Validate() error {
 	if err := c.validateBatch(); err != nil {
 		return err
 	}
+	if err := c.Speed.validate(); err != nil {
+		return err
+	}
 	seenWS := map[string]bool{}
 	seenKey := map[string]string{}
 	for i, w := range c.Workspaces {
@@ -181,6 +221,67 @@ func (c Config) Validate() error {
 				return &FieldError{kk + ".key", "must be at least 16 characters"}
 			}
 		}
+	}
+	return c.validateSegments(seenWS)
+}
+
+// validateSegments checks every segment (normalizing its literals in
+// place), that its workspace is configured and that ids are unique per
+// workspace.
+func (c Config) validateSegments(workspaces map[string]bool) error {
+	seen := map[string]bool{}
+	for i := range c.Segments {
+		s := &c.Segments[i]
+		key := fmt.Sprintf("segments[%d]", i)
+		if err := s.Validate(); err != nil {
+			var ve *cdp.ValidationError
+			if !errors.As(err, &ve) {
+				return &FieldError{key, err.Error()}
+			}
+			problem := ve.Rule
+			if ve.Value != "" {
+				problem += fmt.Sprintf(" (got %q)", ve.Value)
+			}
+			return &FieldError{key + "." + ve.Field, problem}
+		}
+		if !workspaces[s.Workspace] {
+			return &FieldError{key + ".workspace", fmt.Sprintf("%q is not a configured workspace", s.Workspace)}
+		}
+		if seen[s.Workspace+"/"+s.ID] {
+			return &FieldError{key + ".id", fmt.Sprintf("%q is used by another segment of workspace %q", s.ID, s.Workspace)}
+		}
+		seen[s.Workspace+"/"+s.ID] = true
+	}
+	return nil
+}
+
+var typeRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+func (s Speed) validate() error {
+	if s.CheckpointInterval < time.Second || s.CheckpointInterval > time.Hour {
+		return &FieldError{"speed.checkpoint_interval", fmt.Sprintf("%s is outside 1s..1h", s.CheckpointInterval)}
+	}
+	for typ, n := range s.Caps {
+		if !typeRe.MatchString(typ) {
+			return &FieldError{"speed.caps." + typ, fmt.Sprintf("%q is not an identifier type (lower case, digits, _)", typ)}
+		}
+		if n < 0 {
+			return &FieldError{"speed.caps." + typ, fmt.Sprintf("%d must be 0 (no cap) or more", n)}
+		}
+	}
+	for trait, typ := range s.IdentifierTraits {
+		if trait == "" || !typeRe.MatchString(typ) {
+			return &FieldError{"speed.identifier_traits." + trait, fmt.Sprintf("%q is not an identifier type (lower case, digits, _)", typ)}
+		}
+	}
+	if s.RecentEvents < 0 || s.RecentEvents > 1000 {
+		return &FieldError{"speed.recent_events", fmt.Sprintf("%d is outside 0..1000", s.RecentEvents)}
+	}
+	if s.DedupeWindow < time.Hour {
+		return &FieldError{"speed.dedupe_window", fmt.Sprintf("%s must be at least 1h (retries come back for hours)", s.DedupeWindow)}
+	}
+	if s.DedupeMaxEntries < 1000 {
+		return &FieldError{"speed.dedupe_max_entries", fmt.Sprintf("%d must be at least 1000", s.DedupeMaxEntries)}
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/internal/httpx"
 	"github.com/tributary-cdp/tributary/internal/topics"
+	"github.com/tributary-cdp/tributary/speed"
 	"github.com/tributary-cdp/tributary/speed/collect"
 )
 
@@ -70,6 +71,7 @@ type server struct {
 	cfg       config.Config
 	broker    *broker.Broker
 	collector *collect.Collector
+	speed     *speed.Consumer
 	http      *http.Server
 }
 
@@ -106,6 +108,11 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 
 	mux := http.NewServeMux()
 	col.Register(mux)
+	sp, err := startSpeed(s.cfg, brokers, reg, keys, mux)
+	if err != nil {
+		return err
+	}
+	s.speed = sp
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -128,6 +135,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	slog.Info("HTTP listening", "addr", ln.Addr().String(), "brokers", brokers, "lake", s.cfg.LakeURL())
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sp.Run(gctx) }) // final checkpoint when gctx ends
 	g.Go(func() error {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP: %w", err)
@@ -155,6 +163,9 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 func (s *server) Close() {
 	if s.collector != nil {
 		s.collector.Close()
+	}
+	if s.speed != nil {
+		s.speed.Close()
 	}
 	if s.broker != nil {
 		s.broker.Close()

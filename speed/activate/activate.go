@@ -1,0 +1,277 @@
+// Package activate is the activation API: real-time profile look-ups by
+// any identifier, for the systems that act on profiles.
+//
+//	GET /v1/profiles/{type}:{value}[?include=events]
+//	GET /v1/profiles/{type}:{value}/events
+//
+// with Authorization: Bearer <api key> of role admin or activation; the
+// key's workspace scopes the look-up. The value is normalized as at ingest.
+package activate
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/internal/auth"
+	"github.com/tributary-cdp/tributary/internal/httpx"
+	"github.com/tributary-cdp/tributary/speed"
+)
+
+// Profiles is where look-ups are answered; *speed.Consumer and *speed.Store implement it.
+type Profiles interface {
+	View(workspace string, id cdp.Identifier, fn func(p *speed.Profile)) error
+}
+
+// Config of the API.
+type Config struct {
+	Keys     *auth.Keys
+	Profiles Profiles
+	// Segments, when set, lists the segments a profile is in; until then
+	// the response carries an empty list.
+	Segments func(p *speed.Profile) []string
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Keys == nil || c.Profiles == nil {
+		return errors.New("activation API: keys and profiles are required")
+	}
+	return nil
+}
+
+// API serves profile look-ups.
+type API struct {
+	cfg  Config
+	bufs sync.Pool
+}
+
+// New builds the API.
+func New(cfg Config) (*API, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &API{cfg: cfg, bufs: sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}}, nil
+}
+
+// Register mounts the endpoints on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/profiles/{ref}", func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, r.URL.Query().Get("include") == "events", false)
+	})
+	mux.HandleFunc("GET /v1/profiles/{ref}/events", func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, true, true)
+	})
+}
+
+// ParseRef splits "type:value" and normalizes the value as at ingest.
+func ParseRef(ref string) (cdp.Identifier, error) {
+	typ, val, ok := strings.Cut(ref, ":")
+	typ = strings.ToLower(strings.TrimSpace(typ))
+	if !ok || typ == "" || !validType(typ) {
+		return cdp.Identifier{}, cdp.Invalid("invalid_identifier", "identifier", ref, "must be <type>:<value>, e.g. email:ann@example.com or user_id:42")
+	}
+	v := val
+	if typ != speed.IDCDP {
+		v = identity.Normalize(typ, val)
+	}
+	if v == "" {
+		return cdp.Identifier{}, cdp.Invalid("invalid_identifier", "identifier", ref, "the value is empty or not a valid "+typ)
+	}
+	return cdp.Identifier{Type: typ, Value: v}, nil
+}
+
+func validType(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return len(s) <= 63
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {
+	p, err := a.cfg.Keys.Principal(r)
+	if err != nil {
+		msg := "unknown API key"
+		if auth.Bearer(r) == "" {
+			msg = "no API key: send Authorization: Bearer <api key>"
+		}
+		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", msg)
+		return
+	}
+	if !p.Role.CanReadProfiles() {
+		httpx.WriteError(w, http.StatusForbidden, "forbidden", "the key's role "+string(p.Role)+" may not read profiles; use an admin or activation key")
+		return
+	}
+	id, err := ParseRef(r.PathValue("ref"))
+	if err != nil {
+		var ve *cdp.ValidationError
+		errors.As(err, &ve)
+		httpx.WriteError(w, http.StatusBadRequest, ve.Code, ve.Error())
+		return
+	}
+	bp := a.bufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	err = a.cfg.Profiles.View(p.Workspace, id, func(pr *speed.Profile) {
+		if eventsOnly {
+			buf = appendEventsDoc(buf, pr)
+			return
+		}
+		var segs []string
+		if a.cfg.Segments != nil {
+			segs = a.cfg.Segments(pr)
+		}
+		buf = appendProfile(buf, pr, segs, withEvents)
+	})
+	if errors.Is(err, cdp.ErrNotFound) {
+		a.bufs.Put(bp)
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
+		return
+	}
+	buf = append(buf, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf)
+	*bp = buf
+	if cap(buf) <= 1<<20 {
+		a.bufs.Put(bp)
+	}
+}
+
+// appendProfile writes the stable response contract:
+//
+//	{"cdp_id","workspace","identifiers":[{"type","value"}],"traits":{},
+//	 "computed":{"events_total","event_counts":{},"page_views","screen_views",
+//	 "first_seen","last_seen","revenue_total","orders_total","last_page","groups"},
+//	 "segments":[],"updated_at"[,"events":[…]]}
+func appendProfile(b []byte, p *speed.Profile, segments []string, withEvents bool) []byte {
+	b = append(b, `{"cdp_id":`...)
+	b = appendString(b, p.CDPID)
+	b = append(b, `,"workspace":`...)
+	b = appendString(b, p.Workspace)
+	b = append(b, `,"identifiers":[`...)
+	for i, id := range p.Identifiers {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":`...)
+		b = appendString(b, id.Type)
+		b = append(b, `,"value":`...)
+		b = appendString(b, id.Value)
+		b = append(b, '}')
+	}
+	b = append(b, `],"traits":{`...)
+	for i, t := range p.Traits {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, t.Name)
+		b = append(b, ':')
+		b = append(b, t.Value...)
+	}
+	b = append(b, `},"computed":{"events_total":`...)
+	b = appendInt(b, p.EventsTotal)
+	b = append(b, `,"event_counts":{`...)
+	for i, e := range p.Events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, e.Name)
+		b = append(b, ':')
+		b = appendInt(b, e.Total)
+	}
+	b = append(b, `},"page_views":`...)
+	b = appendInt(b, p.PageViews)
+	b = append(b, `,"screen_views":`...)
+	b = appendInt(b, p.ScreenViews)
+	b = append(b, `,"first_seen":`...)
+	b = appendTime(b, p.FirstSeen)
+	b = append(b, `,"last_seen":`...)
+	b = appendTime(b, p.LastSeen)
+	b = append(b, `,"revenue_total":`...)
+	b = appendFloat(b, p.Revenue())
+	b = append(b, `,"orders_total":`...)
+	b = appendInt(b, p.OrdersTotal)
+	b = append(b, `,"last_page":`...)
+	if p.LastPage.Value == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, p.LastPage.Value)
+	}
+	b = append(b, `,"groups":[`...)
+	for i, g := range p.Groups {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, g)
+	}
+	b = append(b, `]},"segments":[`...)
+	for i, s := range segments {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	b = append(b, `],"updated_at":`...)
+	b = appendTime(b, p.UpdatedAt)
+	if withEvents {
+		b = append(b, `,"events":`...)
+		b = appendEvents(b, p)
+	}
+	return append(b, '}')
+}
+
+// appendEventsDoc writes {"cdp_id":…,"events":[…]}.
+func appendEventsDoc(b []byte, p *speed.Profile) []byte {
+	b = append(b, `{"cdp_id":`...)
+	b = appendString(b, p.CDPID)
+	b = append(b, `,"events":`...)
+	b = appendEvents(b, p)
+	return append(b, '}')
+}
+
+// appendEvents writes the recent events, newest first:
+// [{"type","event"|"name","messageId","timestamp","properties"}].
+func appendEvents(b []byte, p *speed.Profile) []byte {
+	b = append(b, '[')
+	for i := len(p.Recent) - 1; i >= 0; i-- {
+		e := p.Recent[i]
+		if i < len(p.Recent)-1 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":`...)
+		b = appendString(b, string(e.Type))
+		if e.Name != "" {
+			if e.Type == cdp.Track {
+				b = append(b, `,"event":`...)
+			} else {
+				b = append(b, `,"name":`...)
+			}
+			b = appendString(b, e.Name)
+		}
+		b = append(b, `,"messageId":`...)
+		b = appendString(b, e.MessageID)
+		b = append(b, `,"timestamp":`...)
+		b = appendTime(b, e.TS)
+		if e.Properties != "" {
+			b = append(b, `,"properties":`...)
+			b = append(b, e.Properties...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendTime(b []byte, ns int64) []byte {
+	if ns == 0 {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = time.Unix(0, ns).UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}

@@ -1,0 +1,233 @@
+package speed
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CheckpointFile is the name of the checkpoint in the speed directory.
+const CheckpointFile = "checkpoint.gob"
+
+const checkpointVersion = 1
+
+// checkpointHeader opens a checkpoint; the profiles follow one by one,
+// then a checkpointTrailer.
+type checkpointHeader struct {
+	Version  int
+	Written  time.Time
+	Offsets  map[int]int64
+	Next     uint32
+	Dedupe   []dedupeGenFile
+	Evicted  int64
+	Caps     []capFile
+	Profiles int
+}
+
+type dedupeGenFile struct {
+	Index int64
+	Keys  []msgKey
+}
+
+type capFile struct {
+	Key   idKey
+	State capState
+}
+
+type checkpointTrailer struct {
+	Profiles int
+	End      string
+}
+
+const trailerEnd = "tributary-speed-checkpoint-end"
+
+// WriteTo writes the whole store: offsets, dedupe set, hygiene state and
+// profiles. Apply goroutine only (the state must not move meanwhile).
+func (s *Store) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	enc := gob.NewEncoder(bw)
+	h := checkpointHeader{
+		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets, Next: s.next,
+		Evicted: s.dedupe.evicted, Profiles: int(s.stats.profiles.Load()),
+	}
+	for _, g := range s.dedupe.gens {
+		gf := dedupeGenFile{Index: g.Index, Keys: make([]msgKey, 0, len(g.Set))}
+		for k := range g.Set {
+			gf.Keys = append(gf.Keys, k)
+		}
+		h.Dedupe = append(h.Dedupe, gf)
+	}
+	for k, st := range s.caps {
+		h.Caps = append(h.Caps, capFile{Key: k, State: *st})
+	}
+	if err := enc.Encode(&h); err != nil {
+		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
+	}
+	n := 0
+	var err error
+	for i := range s.profiles {
+		for _, p := range s.profiles[i].m {
+			if err = enc.Encode(p); err != nil {
+				return cw.n, fmt.Errorf("encode profile %s: %w", p.CDPID, err)
+			}
+			n++
+		}
+	}
+	if err := enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
+		return cw.n, fmt.Errorf("encode checkpoint trailer: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("write checkpoint: %w", err)
+	}
+	return cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// ReadStore loads a store written by WriteTo.
+func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
+	s, err := NewStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dec := gob.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	var h checkpointHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("decode checkpoint header: %w", err)
+	}
+	if h.Version != checkpointVersion {
+		return nil, fmt.Errorf("checkpoint version %d, this build reads %d: %w", h.Version, checkpointVersion, errCorrupt)
+	}
+	if h.Offsets != nil {
+		s.offsets = h.Offsets
+	}
+	s.next = h.Next
+	s.dedupe.evicted = h.Evicted
+	for _, g := range h.Dedupe {
+		set := make(map[msgKey]struct{}, len(g.Keys))
+		for _, k := range g.Keys {
+			set[k] = struct{}{}
+		}
+		s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set})
+		s.dedupe.n += len(set)
+	}
+	for _, c := range h.Caps {
+		st := c.State
+		s.caps[c.Key] = &st
+		if st.Shared {
+			s.stats.shared.Add(1)
+		}
+	}
+	for range h.Profiles {
+		p := &Profile{}
+		if err := dec.Decode(p); err != nil {
+			return nil, fmt.Errorf("decode checkpoint profile: %w", err)
+		}
+		s.next++
+		hd := s.next
+		p.Workspace = s.intern(p.Workspace)
+		for i := range p.Traits {
+			p.Traits[i].Name = s.intern(p.Traits[i].Name)
+		}
+		for i := range p.Events {
+			p.Events[i].Name = s.intern(p.Events[i].Name)
+		}
+		s.profiles[hd%stripes].m[hd] = p
+		s.index[idKeyOf(p.Workspace, IDCDP, p.CDPID)[0]%stripes].m[idKeyOf(p.Workspace, IDCDP, p.CDPID)] = hd
+		for _, a := range p.Aliases {
+			k := idKeyOf(p.Workspace, IDCDP, a)
+			s.index[k[0]%stripes].m[k] = hd
+		}
+		for _, id := range p.Identifiers {
+			k := idKeyOf(p.Workspace, id.Type, id.Value)
+			s.index[k[0]%stripes].m[k] = hd
+		}
+		s.stats.profiles.Add(1)
+		s.stats.identifiers.Add(int64(len(p.Identifiers)))
+	}
+	var t checkpointTrailer
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("decode checkpoint trailer: %w", err)
+	}
+	if t.End != trailerEnd || t.Profiles != h.Profiles {
+		return nil, fmt.Errorf("checkpoint trailer says %d profiles, header %d: %w", t.Profiles, h.Profiles, errCorrupt)
+	}
+	return s, nil
+}
+
+// SaveCheckpoint writes the store to dir/CheckpointFile: a temp file,
+// fsynced, renamed over the old one, and the directory fsynced. A crash at
+// any point leaves the previous checkpoint or the new one, never a mix.
+func SaveCheckpoint(dir string, s *Store) (int64, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("create checkpoint dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, CheckpointFile+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("create checkpoint temp file: %w", err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (int64, error) {
+		f.Close()
+		os.Remove(tmp)
+		return 0, err
+	}
+	n, err := s.WriteTo(f)
+	if err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("fsync checkpoint: %w", err))
+	}
+	if err := f.Close(); err != nil {
+		return fail(fmt.Errorf("close checkpoint: %w", err))
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, CheckpointFile)); err != nil {
+		os.Remove(tmp)
+		return 0, fmt.Errorf("rename checkpoint into place: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return n, nil
+}
+
+// LoadCheckpoint reads dir/CheckpointFile; with no checkpoint it returns
+// an empty store and ok=false.
+func LoadCheckpoint(dir string, cfg StoreConfig) (s *Store, ok bool, err error) {
+	f, err := os.Open(filepath.Join(dir, CheckpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		s, err := NewStore(cfg)
+		return s, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("open speed checkpoint: %w", err)
+	}
+	defer f.Close()
+	s, err = ReadStore(cfg, f)
+	if err != nil {
+		return nil, false, fmt.Errorf("load speed checkpoint %s: %w", f.Name(), err)
+	}
+	return s, true, nil
+}
+
+func statCheckpoint(dir string) (fs.FileInfo, error) {
+	return os.Stat(filepath.Join(dir, CheckpointFile))
+}

@@ -1,0 +1,406 @@
+package speed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// Config of the speed layer's consumer.
+type Config struct {
+	Brokers []string
+	// Topic is the event topic (cdp.events); Rejected receives poison messages.
+	Topic    string
+	Rejected string
+	// Group is the consumer group offsets are committed to, for lag monitoring.
+	Group string
+	// Dir holds the checkpoint (<data-dir>/speed).
+	Dir string
+	// CheckpointInterval is how often the store is checkpointed.
+	CheckpointInterval time.Duration
+	// MaxWait is how long a fetch waits for data at the broker; the broker
+	// answers as soon as a message arrives, so it does not add latency.
+	MaxWait time.Duration
+	Store   StoreConfig
+	// Registerer receives the speed layer's metrics; nil disables them.
+	Registerer prometheus.Registerer
+}
+
+// DefaultConfig returns a consumer of cdp.events in group cdp-speed,
+// checkpointing every 30 s.
+func DefaultConfig() Config {
+	return Config{
+		Topic:              cdp.TopicEvents,
+		Rejected:           cdp.TopicRejected,
+		Group:              "cdp-speed",
+		CheckpointInterval: 30 * time.Second,
+		MaxWait:            500 * time.Millisecond,
+		Store:              DefaultStoreConfig(),
+	}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("speed consumer: no Kafka brokers")
+	case c.Topic == "" || c.Rejected == "" || c.Group == "":
+		return errors.New("speed consumer: topic, rejected topic and group are required")
+	case c.Dir == "":
+		return errors.New("speed consumer: checkpoint dir is required")
+	case c.CheckpointInterval <= 0:
+		return fmt.Errorf("speed consumer: checkpoint interval %s must be positive", c.CheckpointInterval)
+	case c.MaxWait <= 0:
+		return fmt.Errorf("speed consumer: max wait %s must be positive", c.MaxWait)
+	}
+	return c.Store.Validate()
+}
+
+// Consumer feeds cdp.events into the profile store. Every partition is
+// read from the checkpoint's offset by its own kafka-go Reader
+// (FetchMessage, never ReadMessage); messages are decoded in those
+// goroutines and applied in partition order by one apply goroutine. The
+// checkpoint holds the store and the offsets it reflects; the group
+// cdp-speed gets those offsets committed after each checkpoint, so
+// monitoring sees the lag, but a restart starts from the checkpoint, never
+// from the group: no event is skipped or counted twice.
+type Consumer struct {
+	cfg   Config
+	store atomic.Pointer[Store]
+	prep  *Preparer
+
+	rejected *kafka.Writer
+	client   *kafka.Client
+	m        *metrics
+
+	partsMu sync.Mutex
+	parts   map[int]*partState
+
+	lastCheckpoint atomic.Int64 // Unix ns
+	commits        sync.WaitGroup
+	closeOnce      sync.Once
+}
+
+type partState struct {
+	highWater atomic.Int64 // next offset the broker will assign
+	applied   atomic.Int64 // next offset to apply
+}
+
+// New loads the checkpoint (if any) and returns a consumer ready to Run.
+// Look-ups answer from the loaded state at once.
+func New(cfg Config) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	s, ok, err := LoadCheckpoint(cfg.Dir, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		slog.Info("speed checkpoint loaded", "profiles", s.Stats().Profiles, "offsets", s.Offsets(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	c := &Consumer{
+		cfg:  cfg,
+		prep: NewPreparer(cfg.Store),
+		rejected: &kafka.Writer{
+			Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.Rejected, Balancer: &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, MaxAttempts: 5,
+		},
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+		parts:  map[int]*partState{},
+	}
+	c.store.Store(s)
+	c.lastCheckpoint.Store(time.Now().UnixNano())
+	if fi, err := statCheckpoint(cfg.Dir); err == nil {
+		c.lastCheckpoint.Store(fi.ModTime().UnixNano())
+	}
+	for p, off := range s.Offsets() {
+		ps := c.part(p)
+		ps.applied.Store(off)
+		ps.highWater.Store(off)
+	}
+	c.m = newMetrics(cfg.Registerer, c)
+	return c, nil
+}
+
+// Store returns the current store. Reconcile will build a new one in the
+// background and swap it in; callers must not cache the pointer.
+func (c *Consumer) Store() *Store { return c.store.Load() }
+
+// View looks a profile up in the current store (see Store.View).
+func (c *Consumer) View(workspace string, id cdp.Identifier, fn func(p *Profile)) error {
+	return c.store.Load().View(workspace, id, fn)
+}
+
+// Lag is the number of messages in cdp.events not applied yet, over all
+// partitions, as of the last fetch.
+func (c *Consumer) Lag() int64 {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	var n int64
+	for _, ps := range c.parts {
+		n += max(0, ps.highWater.Load()-ps.applied.Load())
+	}
+	return n
+}
+
+func (c *Consumer) part(p int) *partState {
+	c.partsMu.Lock()
+	defer c.partsMu.Unlock()
+	ps := c.parts[p]
+	if ps == nil {
+		ps = &partState{}
+		c.parts[p] = ps
+	}
+	return ps
+}
+
+// Close releases the producer; it is idempotent. Run writes the final
+// checkpoint itself when its context ends.
+func (c *Consumer) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.commits.Wait()
+		err = c.rejected.Close()
+	})
+	return err
+}
+
+// Run consumes until ctx ends, then writes a last checkpoint.
+func (c *Consumer) Run(ctx context.Context) error {
+	parts, err := c.partitions(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	store := c.store.Load()
+	offsets := store.Offsets()
+	ops := make(chan *Op, 8192)
+	g, gctx := errgroup.WithContext(ctx)
+	var readers []*kafka.Reader
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	for _, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:         c.cfg.Brokers,
+			Topic:           c.cfg.Topic,
+			Partition:       p,
+			MinBytes:        1,
+			MaxBytes:        16 << 20,
+			MaxWait:         c.cfg.MaxWait,
+			QueueCapacity:   1000,
+			ReadLagInterval: -1,
+			MaxAttempts:     1 << 30,
+		})
+		readers = append(readers, r)
+		off, ok := offsets[p]
+		if !ok {
+			off = kafka.FirstOffset
+		}
+		if err := r.SetOffset(off); err != nil {
+			return fmt.Errorf("start partition %d at offset %d: %w", p, off, err)
+		}
+		ps := c.part(p)
+		g.Go(func() error { return c.fetch(gctx, r, p, ps, ops) })
+	}
+	slog.Info("speed layer consuming", "topic", c.cfg.Topic, "partitions", len(parts), "from", offsets)
+	g.Go(func() error { return c.apply(gctx, ops) })
+	err = g.Wait()
+	c.commits.Wait()
+	return err
+}
+
+func (c *Consumer) partitions(ctx context.Context) ([]int, error) {
+	for {
+		md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+		if err == nil {
+			for _, t := range md.Topics {
+				if t.Name == c.cfg.Topic && t.Error == nil && len(t.Partitions) > 0 {
+					ps := make([]int, 0, len(t.Partitions))
+					for _, p := range t.Partitions {
+						ps = append(ps, p.ID)
+					}
+					sort.Ints(ps)
+					return ps, nil
+				}
+			}
+			err = fmt.Errorf("topic %s has no partitions", c.cfg.Topic)
+		}
+		slog.Warn("speed layer waits for Kafka", "topic", c.cfg.Topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("read partitions of %s: %w", c.cfg.Topic, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// fetch reads one partition, decodes and hands ops to the apply goroutine in order.
+func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partState, ops chan<- *Op) error {
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			slog.Warn("speed layer fetch", "partition", p, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		ps.highWater.Store(m.HighWaterMark)
+		op := c.prep.Prepare(p, m.Offset, m.Value)
+		if op.Err != nil {
+			if !c.reject(ctx, p, m, op.Err) {
+				return nil // ctx ended before the copy was acknowledged: replayed on restart
+			}
+		}
+		select {
+		case ops <- op:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// reject copies a poison message to cdp.events.rejected, retrying until acknowledged.
+func (c *Consumer) reject(ctx context.Context, p int, m kafka.Message, cause error) bool {
+	code := "undecodable"
+	var ve *cdp.ValidationError
+	if errors.As(cause, &ve) {
+		code = ve.Code
+	}
+	var ws string
+	var peek struct {
+		Workspace string `json:"workspace"`
+	}
+	if json.Unmarshal(m.Value, &peek) == nil {
+		ws = peek.Workspace
+	}
+	off := m.Offset
+	val, _ := json.Marshal(cdp.Rejection{
+		Workspace: ws, Source: "speed", Code: code, Message: cause.Error(), ReceivedAt: time.Now().UTC(),
+		Payload: string(m.Value), Partition: &p, Offset: &off,
+	})
+	slog.Warn("speed layer skips a poison message", "partition", p, "offset", off, "err", cause)
+	c.m.poison.WithLabelValues(code).Inc()
+	for {
+		err := c.rejected.WriteMessages(ctx, kafka.Message{Key: []byte(ws + "/rejected"), Value: val})
+		if err == nil {
+			return true
+		}
+		slog.Warn("copy poison message to "+c.cfg.Rejected, "partition", p, "offset", off, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// apply is the only goroutine that changes the store.
+func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
+	t := time.NewTicker(c.cfg.CheckpointInterval)
+	defer t.Stop()
+	parts := map[int]*partState{}
+	for {
+		select {
+		case <-ctx.Done():
+			return c.checkpoint(true)
+		case <-t.C:
+			if err := c.checkpoint(false); err != nil {
+				slog.Error("speed checkpoint", "err", err)
+			}
+		case op := <-ops:
+			s := c.store.Load()
+			s.Apply(op)
+			ps := parts[op.Partition]
+			if ps == nil {
+				ps = c.part(op.Partition)
+				parts[op.Partition] = ps
+			}
+			ps.applied.Store(op.Offset + 1)
+			if op.Event != nil {
+				c.m.applied.WithLabelValues(string(op.Event.Type)).Inc()
+			}
+		}
+	}
+}
+
+// checkpoint saves the store, then commits its offsets to the group.
+func (c *Consumer) checkpoint(final bool) error {
+	s := c.store.Load()
+	start := time.Now()
+	n, err := SaveCheckpoint(c.cfg.Dir, s)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	c.lastCheckpoint.Store(time.Now().UnixNano())
+	c.m.checkpointSeconds.Observe(took.Seconds())
+	c.m.checkpointBytes.Set(float64(n))
+	c.m.storeBytes.Set(float64(s.MemoryEstimate()))
+	slog.Debug("speed checkpoint written", "bytes", n, "took", took, "final", final)
+	offsets := s.Offsets()
+	if final {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c.commit(ctx, offsets)
+		return nil
+	}
+	c.commits.Add(1)
+	go func() {
+		defer c.commits.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.commit(ctx, offsets)
+	}()
+	return nil
+}
+
+// commit records checkpointed offsets in the group, for lag monitoring only.
+func (c *Consumer) commit(ctx context.Context, offsets map[int]int64) {
+	if len(offsets) == 0 {
+		return
+	}
+	var oc []kafka.OffsetCommit
+	for p, off := range offsets {
+		oc = append(oc, kafka.OffsetCommit{Partition: p, Offset: off})
+	}
+	resp, err := c.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+		GroupID: c.cfg.Group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{c.cfg.Topic: oc},
+	})
+	if err == nil {
+		for _, ps := range resp.Topics {
+			for _, p := range ps {
+				if p.Error != nil {
+					err = fmt.Errorf("partition %d: %w", p.Partition, p.Error)
+				}
+			}
+		}
+	}
+	if err != nil {
+		slog.Warn("commit checkpointed offsets to group "+c.cfg.Group, "err", err)
+	}
+}

@@ -1,0 +1,79 @@
+package speed
+
+import (
+	"time"
+
+	"github.com/zeebo/xxh3"
+)
+
+// msgKey is the 128-bit hash of (workspace, messageId).
+type msgKey [2]uint64
+
+func keyOf(workspace, messageID string) msgKey {
+	h := xxh3.HashString128(workspace + "\x00" + messageID)
+	return msgKey{h.Hi, h.Lo}
+}
+
+// dedupe remembers message keys for at least window, in four generations
+// of window/3 each; time is the largest receivedAt seen, not the wall
+// clock, so a replay from a checkpoint makes exactly the same decisions.
+// Memory is bounded by max entries: past it the oldest generation goes
+// early (counted by evicted).
+type dedupe struct {
+	span    int64 // ns per generation
+	max     int
+	gens    []dedupeGen // oldest first
+	n       int
+	evicted int64
+}
+
+type dedupeGen struct {
+	Index int64 // receivedAt / span of the generation's start
+	Set   map[msgKey]struct{}
+}
+
+func newDedupe(window time.Duration, max int) *dedupe {
+	span := int64(window) / 3
+	if span <= 0 {
+		span = int64(time.Hour)
+	}
+	return &dedupe{span: span, max: max}
+}
+
+// seen reports whether k was added before, and adds it when not.
+func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
+	for i := len(d.gens) - 1; i >= 0; i-- {
+		if _, ok := d.gens[i].Set[k]; ok {
+			return true
+		}
+	}
+	g := receivedAt.UnixNano() / d.span
+	if len(d.gens) == 0 || g > d.gens[len(d.gens)-1].Index {
+		d.gens = append(d.gens, dedupeGen{Index: g, Set: make(map[msgKey]struct{})})
+		// Generations older than three spans before the current one have
+		// been kept for at least a window.
+		for len(d.gens) > 0 && d.gens[0].Index < g-3 {
+			d.drop()
+		}
+	}
+	d.gens[len(d.gens)-1].Set[k] = struct{}{}
+	d.n++
+	if d.n > d.max {
+		if len(d.gens) == 1 {
+			cur := d.gens[0].Index
+			d.gens = append(d.gens, dedupeGen{Index: cur, Set: make(map[msgKey]struct{})})
+		} else {
+			d.evicted += int64(len(d.gens[0].Set))
+			d.drop()
+		}
+	}
+	return false
+}
+
+func (d *dedupe) drop() {
+	d.n -= len(d.gens[0].Set)
+	d.gens[0] = dedupeGen{}
+	d.gens = d.gens[1:]
+}
+
+func (d *dedupe) len() int { return d.n }

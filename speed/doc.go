@@ -1,0 +1,26 @@
+// Package speed is Tributary's speed layer: it consumes cdp.events into an
+// in-memory profile store that answers activation look-ups within
+// milliseconds of an event's arrival.
+//
+// The pieces:
+//
+//   - Consumer reads every partition of cdp.events with its own kafka-go
+//     Reader, starting at the offsets of the last checkpoint, decodes in
+//     those goroutines (Preparer) and applies in partition order in one
+//     apply goroutine. Poison messages are copied to cdp.events.rejected
+//     and skipped.
+//   - Store holds profiles in 256 stripes (a lock each) and an identity
+//     index (workspace, type, value) → profile. A link between two
+//     clusters merges their state; the surviving cdp_id is the older
+//     cluster's (smaller first_seen). Hygiene: a blocklist of junk values
+//     and per-type caps (an email linked to more than 5 user ids is shared
+//     and stops merging).
+//   - Profile state is mergeable (DESIGN.md §1): counters add, first_seen
+//     is a min, last_seen a max, traits are last-writer-wins by (event
+//     timestamp, Kafka position), bounded lists keep the newest entries by
+//     time. Out-of-order arrival gives the same profile as in-order.
+//   - Checkpoints (SaveCheckpoint/LoadCheckpoint) write the store, its
+//     per-partition offsets and the dedupe set atomically; replaying from
+//     them is exact. The consumer keeps its store behind an atomic pointer
+//     so a store built in the background (base ⊕ deltas) can be swapped in.
+package speed

@@ -1,0 +1,384 @@
+package speed
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// Trait is one top-level trait, last-writer-wins by (TS, Seq).
+type Trait struct {
+	Name  string
+	Value string // raw JSON
+	TS    int64  // event timestamp, Unix ns
+	Seq   int64  // Kafka position (offset<<10 | partition), breaks ties
+}
+
+// newer reports whether (ts, seq) wins over (ts2, seq2).
+func newer(ts, seq, ts2, seq2 int64) bool {
+	return ts > ts2 || ts == ts2 && seq > seq2
+}
+
+// DayCount is the number of events of one UTC day (days since 1970-01-01).
+type DayCount struct {
+	Day int32
+	N   int32
+}
+
+// EventCount counts the track events of one name: in total and per day for
+// the last MaxDays days.
+type EventCount struct {
+	Name  string
+	Total int64
+	Days  []DayCount // sorted by Day
+}
+
+// MaxDays bounds the per-day counts each event name keeps.
+const MaxDays = 400
+
+// LWWString is a string value that is last-writer-wins by (TS, Seq).
+type LWWString struct {
+	Value string
+	TS    int64
+	Seq   int64
+}
+
+func (l *LWWString) set(v string, ts, seq int64) {
+	if l.TS == 0 && l.Seq == 0 && l.Value == "" || newer(ts, seq, l.TS, l.Seq) {
+		*l = LWWString{v, ts, seq}
+	}
+}
+
+// RecentEvent is one entry of a profile's bounded recent-events list.
+type RecentEvent struct {
+	Type      cdp.EventType
+	Name      string // track event name, page or screen name
+	MessageID string
+	TS        int64
+	Seq       int64
+	// Properties is the raw JSON of the event's properties, "" when absent or
+	// larger than maxRecentProps.
+	Properties string
+}
+
+const (
+	maxRecentProps = 1024
+	maxGroups      = 100
+)
+
+// Profile is the speed layer's state of one person. Every part of it is
+// mergeable (DESIGN.md §1): counters add, FirstSeen is a min, LastSeen a
+// max, traits and LastPage are last-writer-wins by (event time, Kafka
+// position), and the bounded lists keep the newest entries by time. So
+// the order in which events arrive, and the order in which clusters merge,
+// do not change the result.
+//
+// A Profile is only modified by the store's apply goroutine; readers see
+// it under the lock of its stripe.
+type Profile struct {
+	CDPID     string
+	Workspace string
+	// Aliases are the cdp ids of clusters merged into this one; look-ups by
+	// them still find the profile.
+	Aliases     []string
+	Identifiers []cdp.Identifier // sorted by type, value
+	Traits      []Trait          // sorted by name
+
+	EventsTotal   int64
+	PageViews     int64
+	ScreenViews   int64
+	OrdersTotal   int64
+	RevenueMicros int64 // revenue in millionths, so sums are exact and order-free
+	FirstSeen     int64 // Unix ns, min event timestamp
+	LastSeen      int64 // Unix ns, max event timestamp
+	LastPage      LWWString
+	Groups        []string     // sorted, at most maxGroups
+	Events        []EventCount // sorted by name
+	Recent        []RecentEvent
+	UpdatedAt     int64 // wall clock, Unix ns, of the last change
+}
+
+var _ cdp.ProfileView = (*Profile)(nil)
+
+// Trait returns a trait decoded from JSON.
+func (p *Profile) Trait(name string) (any, bool) {
+	i, ok := slices.BinarySearchFunc(p.Traits, name, func(t Trait, n string) int { return strings.Compare(t.Name, n) })
+	if !ok {
+		return nil, false
+	}
+	var v any
+	if err := json.Unmarshal([]byte(p.Traits[i].Value), &v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// Computed returns a computed trait: events_total, page_views,
+// screen_views, orders_total, revenue_total (float64), first_seen,
+// last_seen (time.Time), last_page (string), or "event_counts.<name>".
+func (p *Profile) Computed(name string) (any, bool) {
+	switch name {
+	case "events_total":
+		return float64(p.EventsTotal), true
+	case "page_views":
+		return float64(p.PageViews), true
+	case "screen_views":
+		return float64(p.ScreenViews), true
+	case "orders_total":
+		return float64(p.OrdersTotal), true
+	case "revenue_total":
+		return p.Revenue(), true
+	case "first_seen":
+		return time.Unix(0, p.FirstSeen).UTC(), p.FirstSeen != 0
+	case "last_seen":
+		return time.Unix(0, p.LastSeen).UTC(), p.LastSeen != 0
+	case "last_page":
+		return p.LastPage.Value, p.LastPage.Value != ""
+	}
+	if ev, ok := strings.CutPrefix(name, "event_counts."); ok {
+		if c := p.eventCount(ev); c != nil {
+			return float64(c.Total), true
+		}
+		return float64(0), true
+	}
+	return nil, false
+}
+
+// HasIdentifier reports whether the profile has an identifier of the type.
+func (p *Profile) HasIdentifier(typ string) bool {
+	for _, id := range p.Identifiers {
+		if id.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// EventCountSince counts track events named name on or after the UTC day
+// of since: counts are kept per day, so a since inside a day counts that
+// whole day. Days older than MaxDays before the newest one are forgotten.
+func (p *Profile) EventCountSince(name string, since time.Time) int {
+	c := p.eventCount(name)
+	if c == nil {
+		return 0
+	}
+	d := dayOf(since.UnixNano())
+	n := 0
+	for i := len(c.Days) - 1; i >= 0 && c.Days[i].Day >= d; i-- {
+		n += int(c.Days[i].N)
+	}
+	return n
+}
+
+// Revenue is revenue_total as a float.
+func (p *Profile) Revenue() float64 { return float64(p.RevenueMicros) / 1e6 }
+
+func (p *Profile) eventCount(name string) *EventCount {
+	i, ok := slices.BinarySearchFunc(p.Events, name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
+	if !ok {
+		return nil
+	}
+	return &p.Events[i]
+}
+
+func dayOf(ns int64) int32 {
+	const day = int64(24 * time.Hour)
+	if ns < 0 {
+		return int32((ns - day + 1) / day)
+	}
+	return int32(ns / day)
+}
+
+// setTrait applies one trait last-writer-wins.
+func (p *Profile) setTrait(t Trait) {
+	i, ok := slices.BinarySearchFunc(p.Traits, t.Name, func(x Trait, n string) int { return strings.Compare(x.Name, n) })
+	if !ok {
+		p.Traits = slices.Insert(p.Traits, i, t)
+		return
+	}
+	if cur := &p.Traits[i]; newer(t.TS, t.Seq, cur.TS, cur.Seq) {
+		*cur = t
+	}
+}
+
+func (p *Profile) addIdentifier(id cdp.Identifier) {
+	i, ok := slices.BinarySearchFunc(p.Identifiers, id, cmpIdentifier)
+	if !ok {
+		p.Identifiers = slices.Insert(p.Identifiers, i, id)
+	}
+}
+
+func cmpIdentifier(a, b cdp.Identifier) int {
+	if c := strings.Compare(a.Type, b.Type); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Value, b.Value)
+}
+
+func (p *Profile) seen(ts int64) {
+	if p.FirstSeen == 0 || ts < p.FirstSeen {
+		p.FirstSeen = ts
+	}
+	if ts > p.LastSeen {
+		p.LastSeen = ts
+	}
+}
+
+func (p *Profile) countEvent(name string, ts int64, n int64) {
+	i, ok := slices.BinarySearchFunc(p.Events, name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
+	if !ok {
+		p.Events = slices.Insert(p.Events, i, EventCount{Name: name})
+	}
+	c := &p.Events[i]
+	c.Total += n
+	c.Days = addDays(c.Days, []DayCount{{Day: dayOf(ts), N: int32(n)}})
+}
+
+// addDays merges two sorted day lists, adding counts, and keeps the last MaxDays days.
+func addDays(a, b []DayCount) []DayCount {
+	for _, d := range b {
+		j, ok := slices.BinarySearchFunc(a, d.Day, func(x DayCount, day int32) int { return int(x.Day - day) })
+		if ok {
+			a[j].N += d.N
+		} else {
+			a = slices.Insert(a, j, d)
+		}
+	}
+	if len(a) > 0 {
+		cut := a[len(a)-1].Day - MaxDays
+		k := 0
+		for k < len(a) && a[k].Day <= cut {
+			k++
+		}
+		if k > 0 {
+			a = slices.Delete(a, 0, k)
+		}
+	}
+	return a
+}
+
+func (p *Profile) addGroup(g string) {
+	i, ok := slices.BinarySearch(p.Groups, g)
+	if ok {
+		return
+	}
+	// Keep the smallest maxGroups ids: the set does not depend on arrival order.
+	if len(p.Groups) >= maxGroups && i >= maxGroups {
+		return
+	}
+	p.Groups = slices.Insert(p.Groups, i, g)
+	if len(p.Groups) > maxGroups {
+		p.Groups = p.Groups[:maxGroups]
+	}
+}
+
+func cmpRecent(a, b RecentEvent) int {
+	switch {
+	case a.TS != b.TS:
+		if a.TS < b.TS {
+			return -1
+		}
+		return 1
+	case a.Seq != b.Seq:
+		if a.Seq < b.Seq {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+// addRecent inserts e in time order and keeps the newest max entries.
+func (p *Profile) addRecent(e RecentEvent, max int) {
+	if max <= 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(p.Recent, e, cmpRecent)
+	if len(p.Recent) >= max && i == 0 {
+		return // older than everything kept
+	}
+	p.Recent = slices.Insert(p.Recent, i, e)
+	if len(p.Recent) > max {
+		p.Recent = slices.Delete(p.Recent, 0, len(p.Recent)-max)
+	}
+}
+
+// merge folds q's state into p; the result does not depend on which one
+// is p. CDPID and Aliases are the store's business.
+func (p *Profile) merge(q *Profile, maxRecent int) {
+	for _, id := range q.Identifiers {
+		p.addIdentifier(id)
+	}
+	for _, t := range q.Traits {
+		p.setTrait(t)
+	}
+	p.EventsTotal += q.EventsTotal
+	p.PageViews += q.PageViews
+	p.ScreenViews += q.ScreenViews
+	p.OrdersTotal += q.OrdersTotal
+	p.RevenueMicros += q.RevenueMicros
+	if q.FirstSeen != 0 {
+		p.seen(q.FirstSeen)
+	}
+	if q.LastSeen != 0 {
+		p.seen(q.LastSeen)
+	}
+	if q.LastPage.Value != "" || q.LastPage.TS != 0 {
+		p.LastPage.set(q.LastPage.Value, q.LastPage.TS, q.LastPage.Seq)
+	}
+	for _, g := range q.Groups {
+		p.addGroup(g)
+	}
+	for _, qc := range q.Events {
+		i, ok := slices.BinarySearchFunc(p.Events, qc.Name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
+		if !ok {
+			p.Events = slices.Insert(p.Events, i, EventCount{Name: qc.Name})
+		}
+		c := &p.Events[i]
+		c.Total += qc.Total
+		c.Days = addDays(c.Days, qc.Days)
+	}
+	for _, e := range q.Recent {
+		p.addRecent(e, maxRecent)
+	}
+	p.UpdatedAt = max(p.UpdatedAt, q.UpdatedAt)
+}
+
+// older reports whether p is the older cluster: the smaller first_seen,
+// then the smaller cdp id. Its id survives a merge.
+func (p *Profile) older(q *Profile) bool {
+	if p.FirstSeen != q.FirstSeen {
+		return p.FirstSeen < q.FirstSeen
+	}
+	return p.CDPID < q.CDPID
+}
+
+// size is the number of index entries that point at the profile.
+func (p *Profile) size() int { return len(p.Identifiers) + len(p.Aliases) + 1 }
+
+// memSize estimates the bytes the profile holds.
+func (p *Profile) memSize() int {
+	n := 256 + len(p.CDPID) + len(p.Workspace) + len(p.LastPage.Value)
+	for _, a := range p.Aliases {
+		n += 16 + len(a)
+	}
+	for _, id := range p.Identifiers {
+		n += 32 + len(id.Type) + len(id.Value)
+	}
+	for _, t := range p.Traits {
+		n += 48 + len(t.Name) + len(t.Value)
+	}
+	for _, g := range p.Groups {
+		n += 16 + len(g)
+	}
+	for _, e := range p.Events {
+		n += 48 + len(e.Name) + 8*cap(e.Days)
+	}
+	for _, r := range p.Recent {
+		n += 88 + len(r.Name) + len(r.MessageID) + len(r.Properties)
+	}
+	return n
+}

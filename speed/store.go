@@ -1,0 +1,527 @@
+package speed
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeebo/xxh3"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// IDCDP is the identifier type under which a profile's cdp id (and the ids
+// of clusters merged into it) can be looked up.
+const IDCDP = "cdp_id"
+
+// StoreConfig configures a profile store.
+type StoreConfig struct {
+	// Blocklist adds junk values ("value" or "type:value") to identity.DefaultJunk.
+	Blocklist []string
+	// Caps: per identifier type, how many distinct user ids one value may
+	// link before it is treated as shared and stops merging (0 = no cap).
+	Caps map[string]int
+	// IdentifierTraits maps an identify trait to the identifier type it carries.
+	IdentifierTraits map[string]string
+	// RecentEvents is the length of each profile's recent-events list.
+	RecentEvents int
+	// DedupeWindow is how long a (workspace, messageId) is remembered, at least.
+	DedupeWindow time.Duration
+	// DedupeMaxEntries bounds the dedupe set.
+	DedupeMaxEntries int
+	// OnChange, when set, is called from the apply goroutine after an event
+	// changed p; absorbed lists the cdp ids merged into p by that event. It
+	// must not keep p nor block: it is the hook real-time segments evaluate in.
+	OnChange func(p *Profile, absorbed []string)
+	// Now is the wall clock for UpdatedAt.
+	Now func() time.Time
+}
+
+// DefaultStoreConfig returns hygiene on: default blocklist, email and phone
+// capped at 5 user ids, email/phone traits as identifiers.
+func DefaultStoreConfig() StoreConfig {
+	return StoreConfig{
+		Caps:             map[string]int{cdp.IDEmail: 5, cdp.IDPhone: 5},
+		IdentifierTraits: map[string]string{"email": cdp.IDEmail, "phone": cdp.IDPhone},
+		RecentEvents:     20,
+		DedupeWindow:     24 * time.Hour,
+		DedupeMaxEntries: 10_000_000,
+		Now:              time.Now,
+	}
+}
+
+// Validate checks the config.
+func (c StoreConfig) Validate() error {
+	switch {
+	case c.RecentEvents < 0:
+		return fmt.Errorf("speed store: recent events %d must not be negative", c.RecentEvents)
+	case c.DedupeWindow < time.Minute:
+		return fmt.Errorf("speed store: dedupe window %s must be at least 1m", c.DedupeWindow)
+	case c.DedupeMaxEntries < 1:
+		return fmt.Errorf("speed store: dedupe max entries %d must be positive", c.DedupeMaxEntries)
+	}
+	for typ, n := range c.Caps {
+		if n < 0 {
+			return fmt.Errorf("speed store: cap of %s is %d, must not be negative", typ, n)
+		}
+	}
+	return nil
+}
+
+const stripes = 256
+
+// idKey is the 128-bit hash of (workspace, type, value).
+type idKey [2]uint64
+
+func idKeyOf(workspace, typ, value string) idKey {
+	h := xxh3.HashString128(workspace + "\x00" + typ + "\x00" + value)
+	return idKey{h.Hi, h.Lo}
+}
+
+type profileStripe struct {
+	mu sync.RWMutex
+	m  map[uint32]*Profile
+}
+
+type indexStripe struct {
+	mu sync.RWMutex
+	m  map[idKey]uint32
+}
+
+// capState tracks the user ids a capped identifier (email, phone) linked.
+type capState struct {
+	Users  []uint64 // hashes of distinct user ids, at most cap
+	Shared bool
+}
+
+// Store is the in-memory profile store: profiles in stripes by handle, an
+// identity index (workspace, type, value) → profile in stripes by hash,
+// the dedupe set and the next Kafka offset of every partition.
+//
+// One goroutine applies (Apply, WriteTo); any number look up (View)
+// concurrently. A store is self-contained, so a new one can be built in
+// the background (load a base, replay deltas) and swapped in atomically.
+type Store struct {
+	cfg      StoreConfig
+	profiles [stripes]profileStripe
+	index    [stripes]indexStripe
+
+	// Owned by the apply goroutine.
+	next    uint32
+	caps    map[idKey]*capState
+	dedupe  *dedupe
+	offsets map[int]int64 // partition → next offset to apply
+	names   map[string]string
+
+	stats storeStats
+}
+
+type storeStats struct {
+	profiles, identifiers, merges, applied, duplicates, unattributed, poison, shared atomic.Int64
+	mu                                                                               sync.Mutex
+	blocked, capped                                                                  map[string]int64
+}
+
+// Stats is a snapshot of a store's counters.
+type Stats struct {
+	Profiles, Identifiers, Merges, Applied, Duplicates, Unattributed, Poison, Shared int64
+	DedupeEntries, DedupeEvicted                                                     int64
+	Blocked, Capped                                                                  map[string]int64 // by identifier type
+}
+
+// NewStore returns an empty store.
+func NewStore(cfg StoreConfig) (*Store, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:     cfg,
+		caps:    map[idKey]*capState{},
+		dedupe:  newDedupe(cfg.DedupeWindow, cfg.DedupeMaxEntries),
+		offsets: map[int]int64{},
+		names:   map[string]string{},
+	}
+	s.stats.blocked = map[string]int64{}
+	s.stats.capped = map[string]int64{}
+	for i := range s.profiles {
+		s.profiles[i].m = map[uint32]*Profile{}
+		s.index[i].m = map[idKey]uint32{}
+	}
+	return s, nil
+}
+
+// Offsets returns the next offset to apply per partition. Apply goroutine only.
+func (s *Store) Offsets() map[int]int64 { return maps.Clone(s.offsets) }
+
+// Stats returns the store's counters; safe from any goroutine.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Profiles: s.stats.profiles.Load(), Identifiers: s.stats.identifiers.Load(), Merges: s.stats.merges.Load(),
+		Applied: s.stats.applied.Load(), Duplicates: s.stats.duplicates.Load(), Unattributed: s.stats.unattributed.Load(),
+		Poison: s.stats.poison.Load(), Shared: s.stats.shared.Load(),
+	}
+	s.stats.mu.Lock()
+	st.Blocked, st.Capped = maps.Clone(s.stats.blocked), maps.Clone(s.stats.capped)
+	st.DedupeEntries, st.DedupeEvicted = int64(s.dedupe.n), s.dedupe.evicted
+	s.stats.mu.Unlock()
+	return st
+}
+
+// View calls fn with the profile that holds identifier id in workspace,
+// under its stripe's read lock: fn must not keep p. The value must be
+// normalized already (identity.Normalize). cdp.ErrNotFound when unknown.
+func (s *Store) View(workspace string, id cdp.Identifier, fn func(p *Profile)) error {
+	k := idKeyOf(workspace, id.Type, id.Value)
+	is := &s.index[k[0]%stripes]
+	// A merge moves identifiers between profiles; the retry covers the
+	// instant between reading the index and locking the profile.
+	for range 8 {
+		is.mu.RLock()
+		h, ok := is.m[k]
+		is.mu.RUnlock()
+		if !ok {
+			return cdp.ErrNotFound
+		}
+		ps := &s.profiles[h%stripes]
+		ps.mu.RLock()
+		p := ps.m[h]
+		if p != nil {
+			fn(p)
+			ps.mu.RUnlock()
+			return nil
+		}
+		ps.mu.RUnlock()
+	}
+	return cdp.ErrNotFound
+}
+
+// Apply applies one prepared op: the apply goroutine only.
+func (s *Store) Apply(o *Op) {
+	if next := o.Offset + 1; next > s.offsets[o.Partition] {
+		s.offsets[o.Partition] = next
+	}
+	if len(o.Blocked) > 0 {
+		s.stats.mu.Lock()
+		for _, t := range o.Blocked {
+			s.stats.blocked[t]++
+		}
+		s.stats.mu.Unlock()
+	}
+	if o.Err != nil {
+		s.stats.poison.Add(1)
+		return
+	}
+	e := o.Event
+	ws := s.intern(e.Workspace)
+	s.stats.mu.Lock() // dedupe counters are read by Stats
+	dup := s.dedupe.seen(keyOf(ws, e.MessageID), e.ReceivedAt)
+	s.stats.mu.Unlock()
+	if dup {
+		s.stats.duplicates.Add(1)
+		return
+	}
+	ids := o.IDs
+	if o.AliasPrev != "" {
+		typ := cdp.IDAnonymousID
+		if _, ok := s.lookupID(idKeyOf(ws, cdp.IDUserID, o.AliasPrev)); ok {
+			typ = cdp.IDUserID
+		}
+		ids = append(ids[:len(ids):len(ids)], cdp.Identifier{Type: typ, Value: o.AliasPrev})
+	}
+	ids = s.applyCaps(ws, ids)
+	if len(ids) == 0 {
+		s.stats.unattributed.Add(1)
+		return
+	}
+	h, absorbed := s.resolve(ws, ids)
+	s.stats.applied.Add(1)
+
+	ps := &s.profiles[h%stripes]
+	ps.mu.Lock()
+	p := ps.m[h]
+	s.applyEvent(p, o)
+	ps.mu.Unlock()
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(p, absorbed)
+	}
+}
+
+// lookupID reads the index from the apply goroutine (no lock: it is the only writer).
+func (s *Store) lookupID(k idKey) (uint32, bool) {
+	h, ok := s.index[k[0]%stripes].m[k]
+	return h, ok
+}
+
+func (s *Store) intern(v string) string {
+	if x, ok := s.names[v]; ok {
+		return x
+	}
+	if len(s.names) < 100_000 {
+		s.names[v] = v
+	}
+	return v
+}
+
+func (s *Store) applyEvent(p *Profile, o *Op) {
+	e := o.Event
+	ts, seq := e.Timestamp.UnixNano(), o.seq()
+	p.seen(ts)
+	p.EventsTotal++
+	name := ""
+	switch e.Type {
+	case cdp.Identify:
+		for _, t := range o.Traits {
+			t.Name = s.intern(t.Name)
+			p.setTrait(t)
+		}
+	case cdp.Track:
+		name = s.intern(e.Event)
+		p.countEvent(name, ts, 1)
+		p.OrdersTotal += o.Orders
+		p.RevenueMicros += o.Revenue
+	case cdp.Page, cdp.Screen:
+		if e.Type == cdp.Page {
+			p.PageViews++
+		} else {
+			p.ScreenViews++
+		}
+		name = e.Name
+		if o.Page != "" {
+			p.LastPage.set(o.Page, ts, seq)
+		}
+	case cdp.Group:
+		p.addGroup(e.GroupID)
+	}
+	p.addRecent(RecentEvent{Type: e.Type, Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.UpdatedAt = s.cfg.Now().UnixNano()
+}
+
+// applyCaps drops capped identifiers that may no longer link: a value of
+// a capped type seen with more than cap distinct user ids is shared.
+func (s *Store) applyCaps(ws string, ids []cdp.Identifier) []cdp.Identifier {
+	var users []uint64
+	for _, id := range ids {
+		if id.Type == cdp.IDUserID {
+			users = append(users, xxh3.HashString(id.Value))
+		}
+	}
+	out := ids[:0:0]
+	for _, id := range ids {
+		if limit := s.cfg.Caps[id.Type]; limit > 0 && !s.capOK(ws, id, limit, users) {
+			s.stats.mu.Lock()
+			s.stats.capped[id.Type]++
+			s.stats.mu.Unlock()
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func (s *Store) capOK(ws string, id cdp.Identifier, limit int, users []uint64) bool {
+	k := idKeyOf(ws, id.Type, id.Value)
+	st := s.caps[k]
+	if st != nil && st.Shared {
+		return false
+	}
+	for _, u := range users {
+		if st == nil {
+			st = &capState{}
+			s.caps[k] = st
+		}
+		found := false
+		for _, x := range st.Users {
+			if x == u {
+				found = true
+				break
+			}
+		}
+		if found {
+			continue
+		}
+		if len(st.Users) >= limit {
+			st.Shared = true
+			s.stats.shared.Add(1)
+			slog.Warn("identifier is shared by more user ids than its cap; it no longer merges profiles",
+				"workspace", ws, "type", id.Type, "value", id.Value, "cap", limit)
+			return false
+		}
+		st.Users = append(st.Users, u)
+	}
+	return true
+}
+
+// resolve finds the profile of ids, creating or merging as needed, and
+// records every identifier in it. It returns the handle and the cdp ids
+// merged away.
+func (s *Store) resolve(ws string, ids []cdp.Identifier) (uint32, []string) {
+	var hs []uint32
+	var missing []cdp.Identifier
+	for _, id := range ids {
+		h, ok := s.lookupID(idKeyOf(ws, id.Type, id.Value))
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		dup := false
+		for _, x := range hs {
+			dup = dup || x == h
+		}
+		if !dup {
+			hs = append(hs, h)
+		}
+	}
+	var h uint32
+	var absorbed []string
+	switch len(hs) {
+	case 0:
+		h = s.create(ws, ids)
+	case 1:
+		h = hs[0]
+	default:
+		h, absorbed = s.merge(hs)
+	}
+	if len(missing) > 0 {
+		ps := &s.profiles[h%stripes]
+		ps.mu.Lock()
+		p := ps.m[h]
+		for _, id := range missing {
+			p.addIdentifier(id)
+		}
+		ps.mu.Unlock()
+		for _, id := range missing {
+			s.setIndex(idKeyOf(ws, id.Type, id.Value), h)
+		}
+		s.stats.identifiers.Add(int64(len(missing)))
+	}
+	return h, absorbed
+}
+
+func (s *Store) setIndex(k idKey, h uint32) {
+	is := &s.index[k[0]%stripes]
+	is.mu.Lock()
+	is.m[k] = h
+	is.mu.Unlock()
+}
+
+// NewCDPID derives a profile's id from the identifier that created it, so
+// a replay or a rebuild assigns the same ids.
+func NewCDPID(workspace string, first cdp.Identifier) string {
+	h := xxh3.HashString128(workspace + "\x00" + first.Type + "\x00" + first.Value)
+	var b [16]byte
+	for i := range 8 {
+		b[i] = byte(h.Hi >> (56 - 8*i))
+		b[8+i] = byte(h.Lo >> (56 - 8*i))
+	}
+	return "cdp_" + hex.EncodeToString(b[:])
+}
+
+func (s *Store) create(ws string, ids []cdp.Identifier) uint32 {
+	first := ids[0]
+	for _, id := range ids[1:] {
+		if cmpIdentifier(id, first) < 0 {
+			first = id
+		}
+	}
+	s.next++
+	h := s.next
+	p := &Profile{CDPID: NewCDPID(ws, first), Workspace: ws}
+	s.insert(h, p)
+	s.stats.profiles.Add(1)
+	return h
+}
+
+// insert puts p under handle h and indexes its cdp id (identifiers are indexed by the caller).
+func (s *Store) insert(h uint32, p *Profile) {
+	ps := &s.profiles[h%stripes]
+	ps.mu.Lock()
+	ps.m[h] = p
+	ps.mu.Unlock()
+	s.setIndex(idKeyOf(p.Workspace, IDCDP, p.CDPID), h)
+}
+
+// merge folds the profiles of hs into one. The data stays in the largest
+// (fewest index entries to move); the id is the older cluster's.
+func (s *Store) merge(hs []uint32) (uint32, []string) {
+	get := func(h uint32) *Profile { return s.profiles[h%stripes].m[h] }
+	keep := hs[0]
+	for _, h := range hs[1:] {
+		if get(h).size() > get(keep).size() {
+			keep = h
+		}
+	}
+	p := get(keep)
+	var absorbed []string
+	for _, h := range hs {
+		if h == keep {
+			continue
+		}
+		q := get(h)
+		id, lost := p.CDPID, q.CDPID
+		if q.older(p) {
+			id, lost = q.CDPID, p.CDPID
+		}
+		absorbed = append(absorbed, lost)
+		ps, qs := &s.profiles[keep%stripes], &s.profiles[h%stripes]
+		ps.mu.Lock()
+		if qs != ps {
+			qs.mu.RLock() // readers may hold it too; q does not change
+		}
+		aliases := append(p.Aliases, lost)
+		aliases = append(aliases, q.Aliases...)
+		p.merge(q, s.cfg.RecentEvents)
+		p.CDPID, p.Aliases = id, aliases
+		if qs != ps {
+			qs.mu.RUnlock()
+		}
+		ps.mu.Unlock()
+		// Repoint q's identifiers, then drop q: a reader in between sees
+		// q's old state or the merged one, never nothing.
+		ws := q.Workspace
+		s.setIndex(idKeyOf(ws, IDCDP, q.CDPID), keep)
+		for _, a := range q.Aliases {
+			s.setIndex(idKeyOf(ws, IDCDP, a), keep)
+		}
+		for _, id := range q.Identifiers {
+			s.setIndex(idKeyOf(ws, id.Type, id.Value), keep)
+		}
+		qs.mu.Lock()
+		delete(qs.m, h)
+		qs.mu.Unlock()
+		s.stats.profiles.Add(-1)
+		s.stats.merges.Add(1)
+	}
+	return keep, absorbed
+}
+
+// Range calls fn for every profile until it returns false. Apply goroutine
+// only (or a store nobody applies to).
+func (s *Store) Range(fn func(p *Profile) bool) {
+	for i := range s.profiles {
+		for _, p := range s.profiles[i].m {
+			if !fn(p) {
+				return
+			}
+		}
+	}
+}
+
+// MemoryEstimate is an estimate of the bytes the store holds. Apply goroutine only.
+func (s *Store) MemoryEstimate() int64 {
+	var n int64
+	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
+	n += (s.stats.identifiers.Load() + s.stats.profiles.Load()) * 48
+	n += int64(s.dedupe.n) * 40
+	n += int64(len(s.caps)) * 80
+	return n
+}
+
+var errCorrupt = errors.New("speed checkpoint is corrupt")
