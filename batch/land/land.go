@@ -1,0 +1,510 @@
+// Package land is the land job: it copies cdp.events from Kafka into the
+// lake's raw/events table as Parquet, exactly once.
+//
+// The land manifest (the manifest of raw/events) holds, per partition, the
+// next offset to land; Kafka consumer-group offsets are not used. A run
+// reads every partition from that offset up to the high-water mark it saw
+// at start, writes part files named by partition and offset range
+// (raw/events/workspace=W/date=D/part-<p>-<first>-<last>.parquet), and
+// commits a new manifest version that names the files and moves the
+// offsets, in one atomic step. Events are committed in chunks, so a long
+// run keeps its progress. A run that dies before a commit leaves files no
+// manifest names; the next run deletes them and lands the same offsets
+// again. Messages that are not a valid cdp.Event go to
+// quarantine/events with the reason, under the same rules.
+package land
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// TableRejected receives messages that are not valid events.
+const TableRejected = "quarantine/events"
+
+// Progress receives progress reports (jobs.Progress satisfies it).
+type Progress interface {
+	Start(stage string, totalRows int64)
+	Add(rows, bytes int64)
+}
+
+// Config configures the land job.
+type Config struct {
+	Brokers []string
+	Topic   string
+	Storage lake.Storage
+	// SpoolDir holds Parquet files while they are written ("" = OS temp dir).
+	SpoolDir string
+	// ChunkEvents is how many events of one partition are committed at
+	// once; it bounds memory and how much a crash makes redo.
+	ChunkEvents int
+	// Workers is how many partitions are landed at once.
+	Workers int
+	// StallTimeout fails a partition that yields no message for this long
+	// while below its high-water mark.
+	StallTimeout time.Duration
+	Logger       *slog.Logger
+	// AfterCommit, when set, is called after every manifest commit
+	// (tests use it to inject failures at a precise point).
+	AfterCommit func(partition int32, next int64)
+}
+
+// DefaultConfig reads cdp.events with two workers, 500k events per commit.
+func DefaultConfig() Config {
+	return Config{Topic: cdp.TopicEvents, ChunkEvents: 500_000, Workers: 2, StallTimeout: 30 * time.Second}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("land: no Kafka brokers")
+	case c.Topic == "":
+		return errors.New("land: topic is empty")
+	case c.Storage == nil:
+		return errors.New("land: lake storage is nil")
+	case c.ChunkEvents < 1:
+		return fmt.Errorf("land: ChunkEvents %d must be at least 1", c.ChunkEvents)
+	case c.Workers < 1:
+		return fmt.Errorf("land: Workers %d must be at least 1", c.Workers)
+	case c.StallTimeout <= 0:
+		return fmt.Errorf("land: StallTimeout %s must be positive", c.StallTimeout)
+	}
+	return nil
+}
+
+// Options of one run.
+type Options struct {
+	DryRun   bool
+	RunID    string
+	Progress Progress
+}
+
+// Result sums up a run.
+type Result struct {
+	Partitions int   // partitions with something to land
+	Events     int64 // events landed (or, on a dry run, to land)
+	Rejected   int64 // messages sent to quarantine/events
+	Files      int64
+	Bytes      int64 // Parquet bytes written
+	// Skipped counts offsets that Kafka's retention deleted before they
+	// were landed (a gap the operator must know about).
+	Skipped int64
+	// Removed counts uncommitted files of dead runs that were deleted.
+	Removed int
+}
+
+// Counts is the result as job counts.
+func (r Result) Counts() map[string]int64 {
+	return map[string]int64{"partitions": int64(r.Partitions), "events": r.Events, "rejected": r.Rejected,
+		"files": r.Files, "bytes": r.Bytes, "skipped_by_retention": r.Skipped}
+}
+
+func (r Result) String() string {
+	s := fmt.Sprintf("landed %d events from %d partitions into %d files (%d bytes), %d rejected", r.Events, r.Partitions, r.Files, r.Bytes, r.Rejected)
+	if r.Skipped > 0 {
+		s += fmt.Sprintf("; %d offsets were deleted by Kafka retention before landing", r.Skipped)
+	}
+	return s
+}
+
+// span is the work for one partition: offsets [from, to).
+type span struct {
+	partition int32
+	from, to  int64
+}
+
+// Run lands everything below the high-water marks seen at start.
+func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
+	var res Result
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.Progress == nil {
+		opts.Progress = nopProgress{}
+	}
+	st := cfg.Storage
+	m, err := lake.LatestManifest(ctx, st, lake.TableEvents)
+	if err != nil {
+		return res, fmt.Errorf("land: %w", err)
+	}
+	spans, skipped, err := plan(ctx, cfg, m.Offsets)
+	if err != nil {
+		return res, err
+	}
+	res.Skipped = skipped
+	var total int64
+	for _, s := range spans {
+		total += s.to - s.from
+	}
+	res.Partitions, res.Events = len(spans), total
+	if opts.DryRun {
+		return res, nil
+	}
+	res.Events = 0
+	for _, table := range []string{lake.TableEvents, TableRejected} {
+		n, err := lake.RemoveUncommitted(ctx, st, table, 0)
+		if err != nil {
+			return res, fmt.Errorf("land: clean up after earlier runs: %w", err)
+		}
+		res.Removed += n
+	}
+	if res.Removed > 0 {
+		log.Info("land: removed uncommitted files of earlier runs", "files", res.Removed)
+	}
+	qm, err := lake.LatestManifest(ctx, st, TableRejected)
+	if err != nil {
+		return res, fmt.Errorf("land: %w", err)
+	}
+	opts.Progress.Start("land "+cfg.Topic, total)
+
+	l := &lander{cfg: cfg, opts: opts, log: log, rejectedFrom: qm.Offsets}
+	work := make(chan span)
+	errs := make(chan error, len(spans))
+	var wg sync.WaitGroup
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(cfg.Workers, max(len(spans), 1)) {
+		wg.Go(func() {
+			for s := range work {
+				if err := l.partition(wctx, s); err != nil {
+					errs <- err
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for _, s := range spans {
+		select {
+		case work <- s:
+		case <-wctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	res.Events, res.Rejected, res.Files, res.Bytes = l.events.Load(), l.rejected.Load(), l.files.Load(), l.bytes.Load()
+	if err := <-errs; err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("land: %w", err)
+	}
+	return res, nil
+}
+
+// plan reads partitions and watermarks and returns what to land.
+func plan(ctx context.Context, cfg Config, landed map[int32]int64) ([]span, int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.Topic}})
+	if err != nil {
+		return nil, 0, fmt.Errorf("land: read metadata of %s from %v: %w", cfg.Topic, cfg.Brokers, err)
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		var terr error
+		if len(md.Topics) == 1 {
+			terr = md.Topics[0].Error
+		}
+		return nil, 0, fmt.Errorf("land: topic %s on %v: %v", cfg.Topic, cfg.Brokers, terr)
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{cfg.Topic: reqs}})
+	if err != nil {
+		return nil, 0, fmt.Errorf("land: list offsets of %s: %w", cfg.Topic, err)
+	}
+	var spans []span
+	var skipped int64
+	for _, po := range resp.Topics[cfg.Topic] {
+		if po.Error != nil {
+			return nil, 0, fmt.Errorf("land: offsets of %s partition %d: %w", cfg.Topic, po.Partition, po.Error)
+		}
+		p := int32(po.Partition)
+		from := landed[p]
+		if from > po.LastOffset {
+			return nil, 0, fmt.Errorf("land: partition %d: the land manifest says offset %d was landed but Kafka's high-water mark is %d; was %s recreated? Move the lake's raw/events aside to start over",
+				p, from-1, po.LastOffset, cfg.Topic)
+		}
+		if from < po.FirstOffset {
+			skipped += po.FirstOffset - from
+			from = po.FirstOffset
+		}
+		if from < po.LastOffset {
+			spans = append(spans, span{partition: p, from: from, to: po.LastOffset})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].partition < spans[j].partition })
+	return spans, skipped, nil
+}
+
+type lander struct {
+	cfg          Config
+	opts         Options
+	log          *slog.Logger
+	rejectedFrom map[int32]int64 // quarantine/events offsets: rejects below are already kept
+
+	commitMu                       sync.Mutex
+	events, rejected, files, bytes atomic.Int64
+}
+
+// group is the open file of one workspace and day within a chunk.
+type group struct {
+	w           *lake.Writer[lake.EventRow]
+	workspace   string
+	date        string
+	first, last int64
+}
+
+// chunk accumulates up to ChunkEvents events of one partition.
+type chunk struct {
+	partition int32
+	groups    map[[2]string]*group
+	rejects   *lake.Writer[lake.RejectRow]
+	rejFirst  int64
+	rejLast   int64
+	rejDate   string
+	last      int64 // last offset read
+	n         int
+	bytes     int64
+}
+
+func (c *chunk) abort() {
+	for _, g := range c.groups {
+		g.w.Abort()
+	}
+	if c.rejects != nil {
+		c.rejects.Abort()
+	}
+}
+
+func (l *lander) partition(ctx context.Context, s span) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   l.cfg.Brokers,
+		Topic:     l.cfg.Topic,
+		Partition: int(s.partition),
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   250 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(s.from); err != nil {
+		return fmt.Errorf("land partition %d: seek to %d: %w", s.partition, s.from, err)
+	}
+	// A watchdog turns a silent stall into an error.
+	var lastRead atomic.Int64
+	lastRead.Store(time.Now().UnixNano())
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+				if time.Since(time.Unix(0, lastRead.Load())) > l.cfg.StallTimeout {
+					cancel(fmt.Errorf("no message for %s below the high-water mark %d", l.cfg.StallTimeout, s.to))
+					return
+				}
+			}
+		}
+	}()
+
+	var c *chunk
+	defer func() {
+		if c != nil {
+			c.abort()
+		}
+	}()
+	next := s.from
+	pending := int64(0)
+	for next < s.to {
+		msg, err := r.ReadMessage(pctx)
+		if err != nil {
+			if cause := context.Cause(pctx); cause != nil && ctx.Err() == nil {
+				err = cause
+			}
+			return fmt.Errorf("land partition %d at offset %d: %w", s.partition, next, err)
+		}
+		lastRead.Store(time.Now().UnixNano())
+		if msg.Offset >= s.to {
+			break
+		}
+		if c == nil {
+			c = &chunk{partition: s.partition, groups: map[[2]string]*group{}, rejFirst: -1}
+		}
+		if err := l.add(c, msg); err != nil {
+			return fmt.Errorf("land partition %d offset %d: %w", s.partition, msg.Offset, err)
+		}
+		next = msg.Offset + 1
+		if pending++; pending == 1000 {
+			l.opts.Progress.Add(pending, 0)
+			pending = 0
+		}
+		if c.n >= l.cfg.ChunkEvents || next >= s.to {
+			if err := l.commit(ctx, c); err != nil {
+				return err
+			}
+			c = nil
+		}
+	}
+	l.opts.Progress.Add(pending, 0)
+	if c != nil && c.n > 0 {
+		if err := l.commit(ctx, c); err != nil {
+			return err
+		}
+		c = nil
+	}
+	return nil
+}
+
+func (l *lander) add(c *chunk, msg kafka.Message) error {
+	c.last = msg.Offset
+	c.n++
+	c.bytes += int64(len(msg.Value))
+	var e cdp.Event
+	err := json.Unmarshal(msg.Value, &e)
+	if err == nil {
+		err = e.Validate()
+	}
+	if err == nil && e.Workspace == "" {
+		err = errors.New("workspace is empty")
+	}
+	if err != nil {
+		return l.reject(c, msg, err)
+	}
+	ts := e.Timestamp
+	if ts.IsZero() {
+		ts = e.ReceivedAt
+	}
+	date := ts.UTC().Format(time.DateOnly)
+	k := [2]string{e.Workspace, date}
+	g := c.groups[k]
+	if g == nil {
+		w, err := lake.NewWriter[lake.EventRow](l.cfg.SpoolDir, nil)
+		if err != nil {
+			return err
+		}
+		g = &group{w: w, workspace: e.Workspace, date: date, first: msg.Offset}
+		c.groups[k] = g
+	}
+	g.last = msg.Offset
+	return g.w.Write(lake.NewEventRow(&e, int32(msg.Partition), msg.Offset))
+}
+
+func (l *lander) reject(c *chunk, msg kafka.Message, reason error) error {
+	if from, ok := l.rejectedFrom[c.partition]; ok && msg.Offset < from {
+		return nil // kept by a run that died after committing its rejects
+	}
+	if c.rejects == nil {
+		w, err := lake.NewWriter[lake.RejectRow](l.cfg.SpoolDir, nil)
+		if err != nil {
+			return err
+		}
+		c.rejects, c.rejFirst = w, msg.Offset
+		c.rejDate = time.Now().UTC().Format(time.DateOnly)
+	}
+	c.rejLast = msg.Offset
+	return c.rejects.Write(lake.RejectRow{
+		Source: "kafka:" + l.cfg.Topic, Line: -1, Raw: string(msg.Value), Reason: reason.Error(),
+		QuarantinedAt: time.Now().UTC(), KafkaPartition: int32(msg.Partition), KafkaOffset: msg.Offset,
+	})
+}
+
+// commit uploads the chunk's files and commits them with the new offset:
+// rejects first (quarantine/events), then raw/events.
+func (l *lander) commit(ctx context.Context, c *chunk) error {
+	p, next := c.partition, c.last+1
+	who := lake.CommitInfo{Job: "land", RunID: l.opts.RunID}
+	if c.rejects != nil {
+		key := fmt.Sprintf("%s/workspace=_unknown/date=%s/part-%d-%d-%d.parquet", TableRejected, c.rejDate, p, c.rejFirst, c.rejLast)
+		f, err := c.rejects.Commit(ctx, l.cfg.Storage, key)
+		c.rejects = nil
+		if err != nil {
+			return fmt.Errorf("land partition %d: %w", p, err)
+		}
+		f.Workspace, f.Date, f.Kafka = "_unknown", c.rejDate, &lake.OffsetRange{Partition: p, First: c.rejFirst, Last: c.rejLast}
+		if err := l.commitManifest(ctx, TableRejected, who, p, next, []lake.File{f}); err != nil {
+			return err
+		}
+		l.rejected.Add(f.Rows)
+	}
+	keys := make([][2]string, 0, len(c.groups))
+	for k := range c.groups {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	files := make([]lake.File, 0, len(keys))
+	var events, bytes int64
+	for _, k := range keys {
+		g := c.groups[k]
+		key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, g.workspace, g.date), p, g.first, g.last)
+		f, err := g.w.Commit(ctx, l.cfg.Storage, key)
+		delete(c.groups, k)
+		if err != nil {
+			return fmt.Errorf("land partition %d: %w", p, err)
+		}
+		f.Workspace, f.Date, f.Kafka = g.workspace, g.date, &lake.OffsetRange{Partition: p, First: g.first, Last: g.last}
+		files = append(files, f)
+		events += f.Rows
+		bytes += f.Bytes
+	}
+	if err := l.commitManifest(ctx, lake.TableEvents, who, p, next, files); err != nil {
+		return err
+	}
+	l.events.Add(events)
+	l.files.Add(int64(len(files)))
+	l.bytes.Add(bytes)
+	l.opts.Progress.Add(0, bytes)
+	l.log.Debug("land: committed", "partition", p, "next", next, "files", len(files), "events", events)
+	if l.cfg.AfterCommit != nil {
+		l.cfg.AfterCommit(p, next)
+	}
+	return nil
+}
+
+func (l *lander) commitManifest(ctx context.Context, table string, who lake.CommitInfo, p int32, next int64, files []lake.File) error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
+	_, err := lake.Commit(ctx, l.cfg.Storage, table, who, func(m *lake.Manifest) error {
+		if cur := m.Offsets[p]; cur > next {
+			return fmt.Errorf("partition %d: manifest already at offset %d, beyond %d (is another land running without the job lock?)", p, cur, next)
+		}
+		m.Files = append(m.Files, files...)
+		if m.Offsets == nil {
+			m.Offsets = map[int32]int64{}
+		}
+		m.Offsets[p] = next
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("land partition %d: %w", p, err)
+	}
+	return nil
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Start(string, int64) {}
+func (nopProgress) Add(int64, int64)    {}
