@@ -1,0 +1,187 @@
+package speed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/broker"
+)
+
+func startBroker(t *testing.T) *broker.Broker {
+	t.Helper()
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func produce(t *testing.T, addr string, values ...[]byte) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	msgs := make([]kafka.Message, len(values))
+	for i, v := range values {
+		var k struct {
+			UserID string `json:"userId"`
+		}
+		_ = json.Unmarshal(v, &k)
+		msgs[i] = kafka.Message{Key: []byte("default/" + k.UserID), Value: v}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runConsumer starts a consumer over dir; stop cancels it and waits for
+// its final checkpoint.
+func runConsumer(t *testing.T, addr, dir string) (c *Consumer, stop func()) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{addr}
+	cfg.Dir = dir
+	cfg.CheckpointInterval = time.Hour
+	cfg.MaxWait = 50 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("consumer run: %v", err)
+		}
+		c.Close()
+	}
+	t.Cleanup(stop)
+	return c, stop
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func eventsTotal(c *Consumer, user string) int64 {
+	var n int64 = -1
+	_ = c.View("default", cdp.Identifier{Type: cdp.IDUserID, Value: user}, func(p *Profile) { n = p.EventsTotal })
+	return n
+}
+
+func tracks(from, to int, users int) [][]byte {
+	var out [][]byte
+	for i := from; i < to; i++ {
+		out = append(out, msg{typ: cdp.Track, user: fmt.Sprintf("u%d", i%users), event: "Tick", id: fmt.Sprintf("t%d", i), at: time.Duration(i) * time.Second}.value())
+	}
+	return out
+}
+
+func TestConsumerCheckpointRestartIsExact(t *testing.T) {
+	b := startBroker(t)
+	dir := filepath.Join(t.TempDir(), "speed")
+	poison := []byte(`{"workspace":"default","type":"track"`)
+	produce(t, b.Addr(), append(tracks(0, 200, 10), poison)...)
+
+	c, stop := runConsumer(t, b.Addr(), dir)
+	waitFor(t, "200 events applied", 20*time.Second, func() bool {
+		for u := range 10 {
+			if eventsTotal(c, fmt.Sprintf("u%d", u)) != 20 {
+				return false
+			}
+		}
+		return c.Store().Stats().Poison == 1
+	})
+	stop()
+	if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); err != nil {
+		t.Fatalf("no checkpoint after a clean stop: %v", err)
+	}
+
+	// The poison message was copied to cdp.events.rejected with its position.
+	rej := readRejected(t, b.Addr())
+	if rej.Source != "speed" || rej.Partition == nil || rej.Offset == nil || rej.Payload != string(poison) {
+		t.Errorf("rejection %+v", rej)
+	}
+
+	// The group has the checkpointed offsets, for lag monitoring.
+	client := &kafka.Client{Addr: kafka.TCP(b.Addr())}
+	of, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: "cdp-speed", Topics: map[string][]int{cdp.TopicEvents: {0, 1, 2, 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, p := range of.Topics[cdp.TopicEvents] {
+		if p.CommittedOffset > 0 {
+			committed += p.CommittedOffset
+		}
+	}
+	if committed != 201 {
+		t.Errorf("group offsets sum to %d, want 201", committed)
+	}
+
+	// Retries of already applied messages and new ones: a restarted
+	// consumer starts from the checkpoint and counts each message once.
+	produce(t, b.Addr(), append(tracks(150, 300, 10), tracks(0, 50, 10)...)...)
+	c2, stop2 := runConsumer(t, b.Addr(), dir)
+	waitFor(t, "300 distinct events", 20*time.Second, func() bool {
+		return c2.Lag() == 0 && c2.Store().Stats().Duplicates == 100 && eventsTotal(c2, "u0") == 30
+	})
+	for u := range 10 {
+		if n := eventsTotal(c2, fmt.Sprintf("u%d", u)); n != 30 {
+			t.Errorf("u%d: events_total %d, want 30", u, n)
+		}
+	}
+	stop2()
+}
+
+func readRejected(t *testing.T, addr string) cdp.Rejection {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		for p := range 4 {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: cdp.TopicRejected, Partition: p, MaxWait: 50 * time.Millisecond})
+			pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			m, err := r.FetchMessage(pctx)
+			pcancel()
+			r.Close()
+			if err == nil {
+				var rej cdp.Rejection
+				if err := json.Unmarshal(m.Value, &rej); err != nil {
+					t.Fatal(err)
+				}
+				return rej
+			}
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatal("no rejection in cdp.events.rejected")
+		}
+	}
+}
