@@ -28,6 +28,7 @@ type benchCollectOptions struct {
 	clients  int
 	batch    int
 	events   int
+	rounds   int
 }
 
 func newBenchCollectCmd(g *globalOptions) *cobra.Command {
@@ -47,7 +48,8 @@ func newBenchCollectCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.writeKey, "write-key", "", "write key for --url")
 	f.IntVar(&o.clients, "clients", 16, "concurrent HTTP clients")
 	f.IntVar(&o.batch, "batch", 100, "events per request")
-	f.IntVar(&o.events, "events", 300_000, "events to send in each phase")
+	f.IntVar(&o.events, "events", 100_000, "events per phase per round")
+	f.IntVar(&o.rounds, "rounds", 3, "rounds of collector-then-raw phases")
 	return cmd
 }
 
@@ -95,13 +97,52 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 
 	nreq := max(1, o.events/o.batch)
 	bodies, raw := benchBodies(nreq, o.batch)
-	fmt.Fprintf(out, "bench collect: %d events in %d requests of %d, %d clients, server %s\n", nreq*o.batch, nreq, o.batch, o.clients, base)
-
-	// Phase 1: the collector over HTTP.
+	fmt.Fprintf(out, "bench collect: %d rounds × %d events in requests of %d, %d clients, server %s\n", o.rounds, nreq*o.batch, o.batch, o.clients, base)
 	tr := &http.Transport{MaxIdleConnsPerHost: o.clients, MaxConnsPerHost: o.clients}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 4 << 20, BatchTimeout: 2 * time.Millisecond}
+	defer w.Close()
+
+	// Rounds alternate collector and raw produce so that drifting load on a
+	// shared machine hits both alike; the ratio is of the medians.
+	var httpRates, rawRates []float64
+	var lat []time.Duration
+	for round := range o.rounds {
+		r, l, err := o.httpPhase(ctx, client, base, key, bodies, round)
+		if err != nil {
+			return err
+		}
+		httpRates, lat = append(httpRates, r), append(lat, l...)
+		rr, err := o.rawPhase(ctx, w, raw)
+		if err != nil {
+			return err
+		}
+		rawRates = append(rawRates, rr)
+		fmt.Fprintf(out, "  round %d: collector %.0f events/s, raw %.0f events/s\n", round+1, r, rr)
+	}
+	slices.Sort(lat)
+	httpRate, rawRate := median(httpRates), median(rawRates)
+	fmt.Fprintf(out, "collector: %.0f events/s acknowledged (median), request p50 %s p99 %s\n", httpRate,
+		lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond))
+	fmt.Fprintf(out, "raw kafka-go produce: %.0f events/s (median)\n", rawRate)
+	fmt.Fprintf(out, "ratio collector/raw: %.2f\n", httpRate/rawRate)
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// httpPhase sends every body once over HTTP; messageIds get a round suffix
+// so each round's events are new.
+func (o *benchCollectOptions) httpPhase(ctx context.Context, client *http.Client, base, key string, bodies [][]byte, round int) (float64, []time.Duration, error) {
+	nreq := len(bodies)
 	lat := make([]time.Duration, nreq)
 	var next, failed atomic.Int64
+	suffix := []byte(fmt.Sprintf("-r%d\"", round))
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range o.clients {
@@ -111,8 +152,9 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 				if i >= nreq {
 					return
 				}
+				body := bytes.ReplaceAll(bodies[i], []byte(`-mid"`), suffix)
 				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/batch", bytes.NewReader(bodies[i]))
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/batch", bytes.NewReader(body))
 				req.SetBasicAuth(key, "")
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
@@ -130,25 +172,23 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 		})
 	}
 	wg.Wait()
-	httpDur := time.Since(start)
 	if f := failed.Load(); f > 0 {
-		return fmt.Errorf("bench collect: %d of %d requests failed", f, nreq)
+		return 0, nil, fmt.Errorf("bench collect: %d of %d requests failed", f, nreq)
 	}
-	slices.Sort(lat)
-	httpRate := float64(nreq*o.batch) / httpDur.Seconds()
+	return float64(nreq*o.batch) / time.Since(start).Seconds(), lat, nil
+}
 
-	// Phase 2: raw kafka-go produce of the same events, same concurrency.
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 4 << 20, BatchTimeout: 2 * time.Millisecond}
-	defer w.Close()
-	next.Store(0)
-	start = time.Now()
+// rawPhase produces the canonical messages straight to Kafka with kafka-go.
+func (o *benchCollectOptions) rawPhase(ctx context.Context, w *kafka.Writer, raw [][]kafka.Message) (float64, error) {
+	var next atomic.Int64
 	var perr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
 	for range o.clients {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= nreq {
+				if i >= len(raw) {
 					return
 				}
 				if err := w.WriteMessages(ctx, raw[i]...); err != nil {
@@ -160,15 +200,13 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 	}
 	wg.Wait()
 	if err, _ := perr.Load().(error); err != nil {
-		return fmt.Errorf("raw produce: %w", err)
+		return 0, fmt.Errorf("raw produce: %w", err)
 	}
-	rawRate := float64(nreq*o.batch) / time.Since(start).Seconds()
-
-	fmt.Fprintf(out, "collector: %.0f events/s acknowledged, request p50 %s p99 %s\n", httpRate,
-		lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond))
-	fmt.Fprintf(out, "raw kafka-go produce: %.0f events/s\n", rawRate)
-	fmt.Fprintf(out, "ratio collector/raw: %.2f\n", httpRate/rawRate)
-	return nil
+	n := 0
+	for _, r := range raw {
+		n += len(r)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // benchBodies builds n /v1/batch bodies and the equivalent canonical messages.
@@ -184,7 +222,7 @@ func benchBodies(n, per int) ([][]byte, [][]kafka.Message) {
 			uid := fmt.Sprintf("user-%d", k%100_000)
 			ev := map[string]any{
 				"type": "track", "event": "Product Viewed", "userId": uid,
-				"messageId": fmt.Sprintf("bench-%d-%d", now.UnixNano(), k), "timestamp": now.Format(time.RFC3339Nano),
+				"messageId": fmt.Sprintf("bench-%d-%d-mid", now.UnixNano(), k), "timestamp": now.Format(time.RFC3339Nano),
 				"properties": map[string]any{"product_id": fmt.Sprintf("sku-%d", k%5000), "price": 19.99, "currency": "USD", "category": "shoes"},
 				"context":    map[string]any{"ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "library": map[string]any{"name": "bench", "version": "1"}},
 			}

@@ -1,0 +1,183 @@
+package activate
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/auth"
+	"github.com/tributary-cdp/tributary/speed"
+)
+
+const (
+	adminKey      = "ak_admin_0123456789abcdef"
+	activationKey = "ak_activation_0123456789"
+	analystKey    = "ak_analyst_0123456789abc"
+	otherKey      = "ak_other_workspace_01234"
+)
+
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	keys := auth.NewKeys([]cdp.Workspace{
+		{ID: "default", APIKeys: []cdp.APIKey{
+			{Name: "admin", Role: cdp.RoleAdmin, Key: adminKey},
+			{Name: "act", Role: cdp.RoleActivation, Key: activationKey},
+			{Name: "ana", Role: cdp.RoleAnalyst, Key: analystKey},
+		}},
+		{ID: "other", APIKeys: []cdp.APIKey{{Name: "admin", Role: cdp.RoleAdmin, Key: otherKey}}},
+	})
+	cfg := speed.DefaultStoreConfig()
+	store, err := speed.NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep := speed.NewPreparer(cfg)
+	ts := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for i, e := range []cdp.Event{
+		{Type: cdp.Track, AnonymousID: "anon-1", Event: "Product Viewed", Properties: json.RawMessage(`{"sku":"a<b"}`)},
+		{Type: cdp.Identify, AnonymousID: "anon-1", UserID: "u1", Traits: json.RawMessage(`{"email":"Ann@Example.com","name":"Ann \"A\""}`)},
+		{Type: cdp.Track, UserID: "u1", Event: "Order Completed", Properties: json.RawMessage(`{"revenue":19.5}`)},
+		{Type: cdp.Page, UserID: "u1", Name: "Home"},
+	} {
+		e.Workspace, e.MessageID = "default", "m"+string(rune('a'+i))
+		e.Timestamp, e.ReceivedAt = ts.Add(time.Duration(i)*time.Minute), ts
+		b, _ := json.Marshal(e)
+		store.Apply(prep.Prepare(0, int64(i), b))
+	}
+	api, err := New(Config{Keys: keys, Profiles: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, srv *httptest.Server, path, key string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: invalid JSON %q: %v", path, b, err)
+	}
+	return resp.StatusCode, m
+}
+
+func TestLookupStatuses(t *testing.T) {
+	srv := newServer(t)
+	cases := []struct {
+		name, path, key string
+		status          int
+		code            string
+	}{
+		{"admin", "/v1/profiles/user_id:u1", adminKey, 200, ""},
+		{"activation", "/v1/profiles/user_id:u1", activationKey, 200, ""},
+		{"analyst may not", "/v1/profiles/user_id:u1", analystKey, 403, "forbidden"},
+		{"no key", "/v1/profiles/user_id:u1", "", 401, "unauthorized"},
+		{"unknown key", "/v1/profiles/user_id:u1", "ak_nope_0000000000000000", 401, "unauthorized"},
+		{"unknown profile", "/v1/profiles/user_id:u2", adminKey, 404, "not_found"},
+		{"other workspace", "/v1/profiles/user_id:u1", otherKey, 404, "not_found"},
+		{"email normalized", "/v1/profiles/email:Ann@Example.com%20", adminKey, 200, ""},
+		{"email upper", "/v1/profiles/email:ANN@EXAMPLE.COM", adminKey, 200, ""},
+		{"anonymous id", "/v1/profiles/anonymous_id:anon-1", activationKey, 200, ""},
+		{"no type", "/v1/profiles/u1", adminKey, 400, "invalid_identifier"},
+		{"invalid email", "/v1/profiles/email:nope", adminKey, 400, "invalid_identifier"},
+		{"events", "/v1/profiles/user_id:u1/events", adminKey, 200, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, body := get(t, srv, c.path, c.key)
+			if st != c.status {
+				t.Fatalf("status %d, want %d: %v", st, c.status, body)
+			}
+			if c.code != "" && body["code"] != c.code {
+				t.Errorf("code %v, want %s", body["code"], c.code)
+			}
+		})
+	}
+}
+
+func TestLookupContract(t *testing.T) {
+	srv := newServer(t)
+	st, p := get(t, srv, "/v1/profiles/email:ann@example.com", adminKey)
+	if st != 200 {
+		t.Fatal(st, p)
+	}
+	for _, k := range []string{"cdp_id", "workspace", "identifiers", "traits", "computed", "segments", "updated_at"} {
+		if _, ok := p[k]; !ok {
+			t.Errorf("response lacks %q", k)
+		}
+	}
+	if _, ok := p["events"]; ok {
+		t.Error("events without include=events")
+	}
+	if !strings.HasPrefix(p["cdp_id"].(string), "cdp_") || p["workspace"] != "default" {
+		t.Errorf("cdp_id %v workspace %v", p["cdp_id"], p["workspace"])
+	}
+	if segs, ok := p["segments"].([]any); !ok || len(segs) != 0 {
+		t.Errorf("segments %v, want []", p["segments"])
+	}
+	ids := p["identifiers"].([]any)
+	if len(ids) != 3 || ids[1].(map[string]any)["value"] != "ann@example.com" {
+		t.Errorf("identifiers %v", ids)
+	}
+	if tr := p["traits"].(map[string]any); tr["name"] != `Ann "A"` {
+		t.Errorf("traits %v", tr)
+	}
+	c := p["computed"].(map[string]any)
+	want := map[string]any{"events_total": 4.0, "page_views": 1.0, "revenue_total": 19.5, "orders_total": 1.0,
+		"first_seen": "2026-11-01T10:00:00Z", "last_seen": "2026-11-01T10:03:00Z"}
+	for k, v := range want {
+		if c[k] != v {
+			t.Errorf("computed.%s = %v, want %v", k, c[k], v)
+		}
+	}
+	if ec := c["event_counts"].(map[string]any); ec["Order Completed"] != 1.0 || ec["Product Viewed"] != 1.0 {
+		t.Errorf("event_counts %v", ec)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, p["updated_at"].(string)); err != nil {
+		t.Errorf("updated_at: %v", err)
+	}
+
+	_, withEvents := get(t, srv, "/v1/profiles/user_id:u1?include=events", adminKey)
+	evs, ok := withEvents["events"].([]any)
+	if !ok || len(evs) != 4 {
+		t.Fatalf("events %v", withEvents["events"])
+	}
+	first := evs[0].(map[string]any) // newest first
+	if first["type"] != "page" || first["name"] != "Home" {
+		t.Errorf("newest event %v", first)
+	}
+	if last := evs[3].(map[string]any); last["event"] != "Product Viewed" || last["properties"].(map[string]any)["sku"] != "a<b" {
+		t.Errorf("oldest event %v", last)
+	}
+	_, only := get(t, srv, "/v1/profiles/anonymous_id:anon-1/events", adminKey)
+	if len(only["events"].([]any)) != 4 || only["cdp_id"] != p["cdp_id"] {
+		t.Errorf("events endpoint %v", only)
+	}
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"uote\`, "<a&b>", "tab\tnl\n\x01", "é ü 日本", "bad\xffutf8", "line\u2028sep"} {
+		want, _ := json.Marshal(s)
+		if got := string(appendString(nil, s)); got != string(want) {
+			t.Errorf("%q: got %s want %s", s, got, want)
+		}
+	}
+}
