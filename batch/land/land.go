@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	st := cfg.Storage
 	m, err := lake.LatestManifest(ctx, st, lake.TableEvents)
 	if err != nil {
-		return res, fmt.Errorf("land: %w", err)
+		return res, err
 	}
 	spans, skipped, err := plan(ctx, cfg, m.Offsets)
 	if err != nil {
@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	for _, table := range []string{lake.TableEvents, TableRejected} {
 		n, err := lake.RemoveUncommitted(ctx, st, table, 0)
 		if err != nil {
-			return res, fmt.Errorf("land: clean up after earlier runs: %w", err)
+			return res, fmt.Errorf("clean up after earlier runs: %w", err)
 		}
 		res.Removed += n
 	}
@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	}
 	qm, err := lake.LatestManifest(ctx, st, TableRejected)
 	if err != nil {
-		return res, fmt.Errorf("land: %w", err)
+		return res, err
 	}
 	opts.Progress.Start("land "+cfg.Topic, total)
 
@@ -206,7 +206,7 @@ feed:
 		return res, err
 	}
 	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("land: %w", err)
+		return res, err
 	}
 	return res, nil
 }
@@ -216,14 +216,14 @@ func plan(ctx context.Context, cfg Config, landed map[int32]int64) ([]span, int6
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cfg.Topic}})
 	if err != nil {
-		return nil, 0, fmt.Errorf("land: read metadata of %s from %v: %w", cfg.Topic, cfg.Brokers, err)
+		return nil, 0, fmt.Errorf("read metadata of %s from %v: %w", cfg.Topic, cfg.Brokers, err)
 	}
 	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
 		var terr error
 		if len(md.Topics) == 1 {
 			terr = md.Topics[0].Error
 		}
-		return nil, 0, fmt.Errorf("land: topic %s on %v: %v", cfg.Topic, cfg.Brokers, terr)
+		return nil, 0, fmt.Errorf("topic %s on %v: %v", cfg.Topic, cfg.Brokers, terr)
 	}
 	var reqs []kafka.OffsetRequest
 	for _, p := range md.Topics[0].Partitions {
@@ -231,18 +231,18 @@ func plan(ctx context.Context, cfg Config, landed map[int32]int64) ([]span, int6
 	}
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{cfg.Topic: reqs}})
 	if err != nil {
-		return nil, 0, fmt.Errorf("land: list offsets of %s: %w", cfg.Topic, err)
+		return nil, 0, fmt.Errorf("list offsets of %s: %w", cfg.Topic, err)
 	}
 	var spans []span
 	var skipped int64
 	for _, po := range resp.Topics[cfg.Topic] {
 		if po.Error != nil {
-			return nil, 0, fmt.Errorf("land: offsets of %s partition %d: %w", cfg.Topic, po.Partition, po.Error)
+			return nil, 0, fmt.Errorf("offsets of %s partition %d: %w", cfg.Topic, po.Partition, po.Error)
 		}
 		p := int32(po.Partition)
 		from := landed[p]
 		if from > po.LastOffset {
-			return nil, 0, fmt.Errorf("land: partition %d: the land manifest says offset %d was landed but Kafka's high-water mark is %d; was %s recreated? Move the lake's raw/events aside to start over",
+			return nil, 0, fmt.Errorf("partition %d: the land manifest says offset %d was landed but Kafka's high-water mark is %d; was %s recreated? Move the lake's raw/events aside to start over",
 				p, from-1, po.LastOffset, cfg.Topic)
 		}
 		if from < po.FirstOffset {

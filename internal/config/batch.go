@@ -33,6 +33,9 @@ type Jobs struct {
 	// SpoolDir holds Parquet files being written before they go to the
 	// lake; empty means the OS temp dir.
 	SpoolDir string `yaml:"spool_dir,omitempty"`
+	// LandChunkEvents is how many events of one partition the land job
+	// commits at once (bounds memory and the work a crash makes redo).
+	LandChunkEvents int `yaml:"land_chunk_events"`
 }
 
 // Sources configures how the ingest job reaches file drops.
@@ -45,7 +48,7 @@ type Sources struct {
 }
 
 // DefaultJobs returns the job defaults: no schedule, a 1-minute lease.
-func DefaultJobs() Jobs { return Jobs{LockTTL: time.Minute} }
+func DefaultJobs() Jobs { return Jobs{LockTTL: time.Minute, LandChunkEvents: 500_000} }
 
 var jobNameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
 
@@ -60,6 +63,9 @@ func (c Config) validateBatch() error {
 	}
 	if c.Jobs.LockTTL < time.Second || c.Jobs.LockTTL > time.Hour {
 		return &FieldError{"jobs.lock_ttl", fmt.Sprintf("%s is outside 1s..1h", c.Jobs.LockTTL)}
+	}
+	if c.Jobs.LandChunkEvents < 1 {
+		return &FieldError{"jobs.land_chunk_events", fmt.Sprintf("%d must be at least 1", c.Jobs.LandChunkEvents)}
 	}
 	for name, spec := range c.Jobs.Schedules {
 		if !jobNameRe.MatchString(name) {

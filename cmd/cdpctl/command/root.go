@@ -60,6 +60,7 @@ func NewRoot() *cobra.Command {
 		newVersionCmd(),
 		newBenchCmd(g),
 		newDemoCmd(),
+		newJobCmd(g),
 	)
 	return root
 }

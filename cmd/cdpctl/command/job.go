@@ -1,0 +1,207 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tributary-cdp/tributary/jobs"
+)
+
+func newJobCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "job",
+		Short: "Run batch jobs and look at their schedule and history",
+	}
+	cmd.AddCommand(newJobRunCmd(g), newJobListCmd(g), newJobHistoryCmd(g))
+	return cmd
+}
+
+type jobRunOptions struct {
+	workspace string
+	from, to  string
+	dryRun    bool
+	wait      bool
+	progress  string
+}
+
+func newJobRunCmd(g *globalOptions) *cobra.Command {
+	o := &jobRunOptions{}
+	cmd := &cobra.Command{
+		Use:   "run <job>",
+		Short: "Run a job now, in this process (backfills); exits non-zero with the reason on failure",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			p := jobs.Params{Workspace: o.workspace, DryRun: o.dryRun}
+			if p.From, err = parseDay("--from", o.from); err != nil {
+				return err
+			}
+			if p.To, err = parseDay("--to", o.to); err != nil {
+				return err
+			}
+			if !p.From.IsZero() && !p.To.IsZero() && p.To.Before(p.From) {
+				return fmt.Errorf("--to %s is before --from %s", o.to, o.from)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			env, err := openJobEnv(ctx, cfg, cfg.Brokers())
+			if err != nil {
+				return err
+			}
+			r, err := env.runner(o.wait, "cli")
+			if err != nil {
+				return err
+			}
+			prog := newProgress(cmd.ErrOrStderr(), o.progress)
+			p.Progress = prog
+			rec, err := r.Run(ctx, args[0], p)
+			prog.Finish()
+			if err != nil {
+				if cfg.Embedded() && strings.Contains(err.Error(), "connection refused") {
+					err = fmt.Errorf("%w (no Kafka at %s: start `cdpctl serve` or `cdpctl broker`, or pass --kafka-brokers)", err, strings.Join(cfg.Brokers(), ","))
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s in %s: %s\n", rec.Job, rec.Status, rec.Duration().Round(time.Millisecond), rec.Summary)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.workspace, "workspace", "", "only this workspace (jobs that support it)")
+	f.StringVar(&o.from, "from", "", "first day, YYYY-MM-DD (jobs that support it)")
+	f.StringVar(&o.to, "to", "", "last day, YYYY-MM-DD, inclusive")
+	f.BoolVar(&o.dryRun, "dry-run", false, "report what would be done, write nothing")
+	f.BoolVar(&o.wait, "wait", false, "when the job is already running, wait for it instead of failing")
+	f.StringVar(&o.progress, "progress", "auto", "progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
+	return cmd
+}
+
+func parseDay(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q: want a day as YYYY-MM-DD", flag, v)
+	}
+	return t, nil
+}
+
+func newJobListCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List jobs with their schedule, last run and next run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			env, err := openJobEnv(ctx, cfg, cfg.Brokers())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSCHEDULE\tLAST RUN\tSTATUS\tNEXT RUN\tDESCRIPTION")
+			for _, j := range env.registry().List() {
+				spec := cfg.Jobs.Schedules[j.Name]
+				last, status, next := "-", "-", "-"
+				rec, err := jobs.LastRun(ctx, env.lake, j.Name)
+				if err != nil {
+					return err
+				}
+				if rec != nil {
+					last, status = rec.Start.Local().Format("2006-01-02 15:04:05"), displayStatus(ctx, env, *rec)
+				}
+				if spec == "" {
+					spec = "-"
+				} else if t := jobs.NextRun(spec, time.Now()); !t.IsZero() {
+					next = t.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, spec, last, status, next, j.Description)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// displayStatus marks a "running" record whose run no longer holds the
+// lock (it was killed) as abandoned.
+func displayStatus(ctx context.Context, env *jobEnv, rec jobs.RunRecord) string {
+	if rec.Status != jobs.StatusRunning {
+		return rec.Status
+	}
+	l, err := jobs.Running(ctx, env.lake, rec.Job)
+	if err == nil && (l == nil || l.RunID != rec.ID) {
+		return "abandoned"
+	}
+	return rec.Status
+}
+
+type jobHistoryOptions struct {
+	limit int
+}
+
+func newJobHistoryCmd(g *globalOptions) *cobra.Command {
+	o := &jobHistoryOptions{}
+	cmd := &cobra.Command{
+		Use:   "history [job]",
+		Short: "Show recent runs (start, duration, status, counts, error), newest first",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			env, err := openJobEnv(ctx, cfg, cfg.Brokers())
+			if err != nil {
+				return err
+			}
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+				if _, ok := env.registry().Get(name); !ok {
+					return &jobs.UnknownJobError{Name: name, Known: env.registry().Names()}
+				}
+			}
+			recs, err := jobs.History(ctx, env.lake, name, o.limit)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no runs yet")
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "START\tJOB\tRUN\tTRIGGER\tDURATION\tSTATUS\tRESULT")
+			for _, r := range recs {
+				result := r.Summary
+				if r.Error != "" {
+					result = "error: " + r.Error
+				}
+				dur := "-"
+				if d := r.Duration(); d > 0 {
+					dur = d.Round(time.Millisecond).String()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Job, r.ID, r.Trigger, dur,
+					displayStatus(ctx, env, r), result)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVarP(&o.limit, "limit", "n", 20, "how many runs to show (0 = all)")
+	return cmd
+}
+
