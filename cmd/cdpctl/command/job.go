@@ -204,4 +204,3 @@ func newJobHistoryCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().IntVarP(&o.limit, "limit", "n", 20, "how many runs to show (0 = all)")
 	return cmd
 }
-
