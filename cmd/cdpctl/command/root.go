@@ -60,6 +60,7 @@ func NewRoot() *cobra.Command {
 		newVersionCmd(),
 		newBenchCmd(g),
 		newDemoCmd(),
+		newSegmentCmd(g),
 		newJobCmd(g),
 	)
 	return root
