@@ -62,6 +62,7 @@ func NewRoot() *cobra.Command {
 		newDemoCmd(),
 		newSegmentCmd(g),
 		newJobCmd(g),
+		newIdentityCmd(g),
 	)
 	return root
 }

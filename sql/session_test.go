@@ -1,0 +1,84 @@
+package sql_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/sql"
+)
+
+func open(t *testing.T) *sql.Session {
+	t.Helper()
+	cfg := sql.DefaultConfig()
+	cfg.MemoryLimit, cfg.Threads, cfg.TempDir = "512MB", 1, t.TempDir()
+	s, err := sql.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The UDFs must agree with the Go functions the speed layer calls.
+func TestUDFsAgreeWithGo(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	inputs := []string{" Ann@Example.COM ", "not-an-email", "(415) 555-2671", "+44 20 7946 0958", "  José  O'Brien-Smith ", "Zoë", ""}
+	for _, in := range inputs {
+		var email, phone, name *string
+		err := s.QueryRow(ctx, "SELECT normalize_email($1), normalize_phone($1), fold_name($1)", in).Scan(&email, &phone, &name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(fn string, got *string, want string) {
+			g := ""
+			if got != nil {
+				g = *got
+			}
+			if g != want || (got != nil && want == "") {
+				t.Errorf("%s(%q) = %v, want %q (NULL when empty)", fn, in, g, want)
+			}
+		}
+		check("normalize_email", email, identity.NormalizeEmail(in))
+		check("normalize_phone", phone, identity.NormalizePhone(in, identity.DefaultRegion))
+		check("fold_name", name, identity.FoldName(in))
+	}
+	var blocked bool
+	if err := s.QueryRow(ctx, "SELECT blocked_identifier('email', 'test@test.com')").Scan(&blocked); err != nil || !blocked {
+		t.Errorf("blocked_identifier(test@test.com) = %v, %v; want true", blocked, err)
+	}
+}
+
+func TestSettingsAndViews(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	var threads int64
+	if err := s.QueryRow(ctx, "SELECT current_setting('threads')").Scan(&threads); err != nil || threads != 1 {
+		t.Errorf("threads = %d, %v; want 1", threads, err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "it's.parquet")
+	if err := s.Exec(ctx, "COPY (SELECT range AS x FROM range(10)) TO '"+filepath.ToSlash(filepath.Join(dir, "it''s.parquet"))+"' (FORMAT parquet)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateParquetView(ctx, "v", []string{p, p}); err != nil {
+		t.Fatal(err)
+	}
+	var n, sum int64
+	if err := s.QueryRow(ctx, "SELECT count(*), sum(x) FROM v").Scan(&n, &sum); err != nil || n != 20 || sum != 90 {
+		t.Errorf("count, sum = %d, %d, %v; want 20, 90", n, sum, err)
+	}
+}
+
+func TestStatements(t *testing.T) {
+	got := sql.Statements("-- c;\nSELECT 1;\n\n-- only a comment\nSELECT ';'\n  FROM t;\n")
+	if len(got) != 2 || got[0] != "-- c;\nSELECT 1" {
+		t.Errorf("Statements = %q", got)
+	}
+}

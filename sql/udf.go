@@ -1,0 +1,64 @@
+package sql
+
+import (
+	dsql "database/sql"
+	"database/sql/driver"
+	"fmt"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/tributary-cdp/tributary/identity"
+)
+
+// stringUDF is a scalar function over VARCHAR arguments returning T;
+// NULL in gives NULL out.
+type stringUDF struct {
+	nargs  int
+	result duckdb.Type
+	fn     func(args []string) (any, bool)
+}
+
+func (u stringUDF) Config() duckdb.ScalarFuncConfig {
+	vt, _ := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
+	rt, _ := duckdb.NewTypeInfo(u.result)
+	in := make([]duckdb.TypeInfo, u.nargs)
+	for i := range in {
+		in[i] = vt
+	}
+	return duckdb.ScalarFuncConfig{InputTypeInfos: in, ResultTypeInfo: rt}
+}
+
+func (u stringUDF) Executor() duckdb.ScalarFuncExecutor {
+	return duckdb.ScalarFuncExecutor{RowExecutor: func(values []driver.Value) (any, error) {
+		args := make([]string, len(values))
+		for i, v := range values {
+			s, _ := v.(string)
+			args[i] = s
+		}
+		out, ok := u.fn(args)
+		if !ok {
+			return nil, nil
+		}
+		return out, nil
+	}}
+}
+
+func nonEmpty(s string) (any, bool) { return s, s != "" }
+
+func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist) error {
+	udfs := map[string]stringUDF{
+		"normalize_email": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.NormalizeEmail(a[0])) }},
+		"normalize_phone": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+			return nonEmpty(identity.NormalizePhone(a[0], identity.DefaultRegion))
+		}},
+		"fold_name":            {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
+		"normalize_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.Normalize(a[0], a[1])) }},
+		"blocked_identifier":   {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
+	}
+	for name, u := range udfs {
+		if err := duckdb.RegisterScalarUDF(conn, name, u); err != nil {
+			return fmt.Errorf("register udf %s: %w", name, err)
+		}
+	}
+	return nil
+}
