@@ -69,8 +69,8 @@ type Condition struct {
 // picks the comparison: a number compares with numeric values only, a time
 // with RFC 3339 strings (and first_seen/last_seen) only, and so on.
 // Ops "within" and "older_than" take Days instead of Value and compare a
-// time with now minus Days: within is value ≥ now−Days, older_than is
-// value < now−Days.
+// time with the start of the window (see [WindowStart]): within is
+// value ≥ start, older_than is value < start.
 //
 // After [Segment.Validate], Value holds float64, string, bool, time.Time,
 // or []any of those.
@@ -88,8 +88,8 @@ type IdentifierCondition struct {
 }
 
 // EventCondition holds when the profile has at least MinCount track events
-// named Name with a timestamp in the last WithinDays days (all time when
-// WithinDays is 0). MinCount defaults to 1.
+// named Name with a timestamp in the window of WithinDays days (from
+// [WindowStart]; all time when WithinDays is 0). MinCount defaults to 1.
 type EventCondition struct {
 	Name       string `yaml:"name" json:"name"`
 	MinCount   int    `yaml:"min_count,omitempty" json:"min_count,omitempty"`
@@ -112,8 +112,8 @@ const (
 	OpIn         Op = "in"          // equal to one of a list
 	OpExists     Op = "exists"      // present and not null
 	OpNotExists  Op = "not_exists"  // missing or null
-	OpWithin     Op = "within"      // time ≥ now − days
-	OpOlderThan  Op = "older_than"  // time < now − days
+	OpWithin     Op = "within"      // time ≥ WindowStart(now, days)
+	OpOlderThan  Op = "older_than"  // time < WindowStart(now, days)
 )
 
 // Ops lists every operator.
@@ -135,7 +135,8 @@ const (
 const (
 	MaxSegmentDepth = 32   // nesting of conditions
 	MaxSegmentNodes = 1000 // conditions in one segment
-	MaxSegmentDays  = 3650 // within_days, days
+	MaxSegmentDays  = 3650 // days of within and older_than
+	MaxEventDays    = 365  // within_days of event conditions (the speed layer keeps 400 days of counts)
 	maxNameLen      = 200  // trait, event and identifier names
 )
 
@@ -314,8 +315,8 @@ func (c *Condition) validate(path string, depth int, nodes *int) error {
 		if e.MinCount < 1 || e.MinCount > 1_000_000_000 {
 			return Invalid("out_of_range", p+".min_count", strconv.Itoa(e.MinCount), "must be between 1 and 1000000000")
 		}
-		if e.WithinDays < 0 || e.WithinDays > MaxSegmentDays {
-			return Invalid("out_of_range", p+".within_days", strconv.Itoa(e.WithinDays), fmt.Sprintf("must be between 1 and %d, or omitted for all time", MaxSegmentDays))
+		if e.WithinDays < 0 || e.WithinDays > MaxEventDays {
+			return Invalid("out_of_range", p+".within_days", strconv.Itoa(e.WithinDays), fmt.Sprintf("must be between 1 and %d, or omitted for all time", MaxEventDays))
 		}
 	}
 	return nil
@@ -569,5 +570,21 @@ func (c *Condition) timeSensitive() bool {
 	return false
 }
 
-// Days returns n days as a duration; windows are whole 24-hour days.
-func Days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+// WindowStart is where a window of days ending at now begins: UTC midnight
+// days days before now's UTC day. "Within 30 days" so covers at least 30×24
+// hours and at most 31×24, and windows move only at UTC midnight, which is
+// also the granularity at which the speed layer keeps event counts.
+func WindowStart(now time.Time, days int) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d-days, 0, 0, 0, 0, time.UTC)
+}
+
+// NextChange is the next time after now at which the segment's answer for
+// an unchanged profile may change: the next UTC midnight for a time-sensitive
+// segment (see [Segment.TimeSensitive]); ok is false for other segments.
+func (s *Segment) NextChange(now time.Time) (next time.Time, ok bool) {
+	if !s.TimeSensitive() {
+		return time.Time{}, false
+	}
+	return WindowStart(now, -1), true
+}

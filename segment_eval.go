@@ -49,7 +49,7 @@ func (c *Condition) eval(p ProfileView, now time.Time) bool {
 	case c.Event != nil:
 		var since time.Time // zero: all time
 		if c.Event.WithinDays > 0 {
-			since = now.Add(-Days(c.Event.WithinDays)).Truncate(time.Microsecond)
+			since = WindowStart(now, c.Event.WithinDays)
 		}
 		min := c.Event.MinCount
 		if min < 1 {
@@ -92,7 +92,7 @@ func (m *Comparison) match(v any, present bool, now time.Time) bool {
 		if !ok {
 			return false
 		}
-		cutoff := now.Add(-Days(m.Days)).Truncate(time.Microsecond)
+		cutoff := WindowStart(now, m.Days)
 		if m.Op == OpWithin {
 			return !t.Before(cutoff)
 		}

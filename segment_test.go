@@ -207,7 +207,7 @@ func TestSegmentEvaluate(t *testing.T) {
 		},
 		computed: map[string]any{"revenue_total": 620.5, "last_seen": now.Add(-48 * time.Hour), "event_counts.Order Completed": 4.0},
 		ids:      map[string]bool{"email": true},
-		events:   map[string][]time.Time{"Order Completed": {now.Add(-cdp.Days(40)), now.Add(-cdp.Days(10)), now.Add(-cdp.Days(2)), now}},
+		events:   map[string][]time.Time{"Order Completed": {now.Add(-days(40)), now.Add(-days(10)), now.Add(-days(2)), now}},
 	}
 	tests := []struct {
 		cond string
@@ -265,6 +265,8 @@ func TestSegmentEvaluate(t *testing.T) {
 	}
 }
 
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
 func TestSegmentTimeSensitive(t *testing.T) {
 	for cond, want := range map[string]bool{
 		`identifier: {type: email}`:               false,
@@ -281,6 +283,30 @@ func TestSegmentTimeSensitive(t *testing.T) {
 		if got := s.TimeSensitive(); got != want {
 			t.Errorf("%s: TimeSensitive() = %v, want %v", cond, got, want)
 		}
+	}
+}
+
+func TestWindowStart(t *testing.T) {
+	now := time.Date(2026, 3, 1, 15, 4, 5, 0, time.FixedZone("", -8*3600)) // 23:04:05 UTC
+	if got, want := cdp.WindowStart(now, 1), time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("WindowStart(1) = %v, want %v", got, want)
+	}
+	if got, want := cdp.WindowStart(now, 30), time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("WindowStart(30) = %v, want %v", got, want)
+	}
+	s, err := cdp.ParseSegment([]byte("id: t\nworkspace: default\ncondition: {event: {name: x, within_days: 7}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, ok := s.NextChange(now)
+	if want := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC); !ok || !next.Equal(want) {
+		t.Errorf("NextChange = %v %v, want %v", next, ok, want)
+	}
+	// An event just after the window's start counts, one just before does not.
+	in := fakeProfile{events: map[string][]time.Time{"x": {time.Date(2026, 2, 22, 0, 0, 0, 1000, time.UTC)}}}
+	out := fakeProfile{events: map[string][]time.Time{"x": {time.Date(2026, 2, 21, 23, 59, 59, 0, time.UTC)}}}
+	if !s.Evaluate(in, now) || s.Evaluate(out, now) {
+		t.Error("window boundary: want the event of 22 Feb in and the one of 21 Feb out")
 	}
 }
 

@@ -176,7 +176,7 @@ func (c *segCompiler) eventCount(name string, since time.Time) string {
 }
 
 func (c *segCompiler) cutoff(days int) time.Time {
-	return c.now.Add(-cdp.Days(days)).Truncate(time.Microsecond)
+	return cdp.WindowStart(c.now, days)
 }
 
 // trait compiles a comparison of a trait read from the traits JSON.

@@ -125,6 +125,10 @@ func segGenerate(n int) []*segProfile {
 		}
 		for range ne {
 			e := segEvent{typ: "track", ts: days(120)}
+			if r.IntN(10) == 0 { // on the edge of a window some test segment uses
+				edge := cdp.WindowStart(segNow, []int{14, 30, 60}[r.IntN(3)])
+				e.ts = edge.Add(time.Duration(r.IntN(3)-1) * time.Microsecond)
+			}
 			switch r.IntN(6) {
 			case 0, 1:
 				e.name = "Order Completed"
@@ -139,6 +143,14 @@ func segGenerate(n int) []*segProfile {
 				e.typ, e.name = "identify", ""
 			}
 			p.events = append(p.events, e)
+		}
+		if r.IntN(5) == 0 { // exactly on the edge of a window (see edge_cases.yaml)
+			edge := cdp.WindowStart(segNow, []int{30, 60}[r.IntN(2)])
+			ts := edge.Add(time.Duration(r.IntN(3)-1) * time.Microsecond)
+			if len(p.events) > 0 && r.IntN(2) == 0 {
+				p.events = p.events[:0] // so the edge is also first_seen and last_seen
+			}
+			p.events = append(p.events, segEvent{typ: "track", name: "Edge Case", ts: ts})
 		}
 		var total, pages, orders float64
 		var revenue float64
