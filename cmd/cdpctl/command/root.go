@@ -63,6 +63,7 @@ func NewRoot() *cobra.Command {
 		newSegmentCmd(g),
 		newJobCmd(g),
 		newIdentityCmd(g),
+		newSQLCmd(g),
 	)
 	return root
 }

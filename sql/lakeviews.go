@@ -1,0 +1,156 @@
+package sql
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// View is one lake table exposed to DuckDB under an analyst-friendly name.
+type View struct {
+	Name  string   // events, profiles, identity_map, raw_<source>, clean_<t>, quarantine_<source>
+	Table string   // lake table, e.g. "raw/events"
+	Files []string // local paths DuckDB reads
+	Rows  int64
+}
+
+// ViewName maps a lake table to its view: raw/events → events, curated/X →
+// X, raw/X → raw_X, clean/X → clean_X, quarantine/X → quarantine_X.
+func ViewName(table string) string {
+	zone, name, _ := strings.Cut(table, "/")
+	switch {
+	case table == lake.TableEvents:
+		return "events"
+	case zone == lake.ZoneCurated:
+		return name
+	}
+	return zone + "_" + name
+}
+
+// LakeTables lists the tables that have at least one committed manifest.
+func LakeTables(ctx context.Context, st lake.Storage) ([]string, error) {
+	prefix := lake.MetaPrefix + "manifests/"
+	objs, err := st.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list lake tables: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		rest := strings.TrimPrefix(o.Key, prefix)
+		i := strings.LastIndexByte(rest, '/')
+		if i <= 0 {
+			continue
+		}
+		if t := rest[:i]; lake.ValidTable(t) == nil {
+			seen[t] = true
+		}
+	}
+	tables := make([]string, 0, len(seen))
+	for t := range seen {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	return tables, nil
+}
+
+// LakeViews resolves every committed table of the lake to local files:
+// in place for a local lake, downloaded into cacheDir for S3 (reused while
+// the object's ETag is unchanged). Tables without files are left out.
+func LakeViews(ctx context.Context, st lake.Storage, cacheDir string) ([]View, error) {
+	tables, err := LakeTables(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	var views []View
+	for _, t := range tables {
+		files, err := lake.CommittedFiles(ctx, st, t)
+		if err != nil {
+			return nil, fmt.Errorf("read manifest of %s: %w", t, err)
+		}
+		v := View{Name: ViewName(t), Table: t}
+		for _, f := range files {
+			p, err := localCopy(ctx, st, f.Path, cacheDir)
+			if err != nil {
+				return nil, err
+			}
+			v.Files = append(v.Files, p)
+			v.Rows += f.Rows
+		}
+		if len(v.Files) > 0 {
+			views = append(views, v)
+		}
+	}
+	return views, nil
+}
+
+// localCopy returns a local path holding the object at key.
+func localCopy(ctx context.Context, st lake.Storage, key, cacheDir string) (string, error) {
+	if lp, ok := st.(lake.LocalPather); ok {
+		return lp.LocalPath(key), nil
+	}
+	if cacheDir == "" {
+		return "", fmt.Errorf("lake %s is remote: a cache dir is required to read %s", st, key)
+	}
+	info, err := st.Stat(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("stat %s: %w", key, err)
+	}
+	dst := filepath.Join(cacheDir, filepath.FromSlash(key))
+	tag := dst + ".etag"
+	if b, err := os.ReadFile(tag); err == nil && string(b) == info.ETag {
+		if _, err := os.Stat(dst); err == nil {
+			return dst, nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("download %s: %w", key, err)
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, rc); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("download %s: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", err
+	}
+	return dst, os.WriteFile(tag, []byte(info.ETag), 0o644)
+}
+
+// ViewStatement is the CREATE VIEW for v, readable by the duckdb CLI too.
+// Paths come from the lake's own manifests and are quoted as literals.
+func ViewStatement(v View) string {
+	quoted := make([]string, len(v.Files))
+	for i, f := range v.Files {
+		quoted[i] = QuoteLiteral(f)
+	}
+	return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet([%s], union_by_name = true)",
+		QuoteIdent(v.Name), strings.Join(quoted, ", "))
+}
+
+// CreateViews creates every view in the session.
+func (s *Session) CreateViews(ctx context.Context, views []View) error {
+	for _, v := range views {
+		if err := s.Exec(ctx, ViewStatement(v)); err != nil {
+			return fmt.Errorf("create view %s over %s: %w", v.Name, v.Table, err)
+		}
+	}
+	return nil
+}
