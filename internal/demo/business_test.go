@@ -1,0 +1,34 @@
+package demo
+
+import (
+	"bytes"
+	"encoding/csv"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestGenerateIsDeterministicAndRealistic(t *testing.T) {
+	cfg := Config{Customers: 500, Seed: 7, Now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
+	a, b := Generate(cfg), Generate(cfg)
+	if !reflect.DeepEqual(a.Customers, b.Customers) || !bytes.Equal(a.CRM, b.CRM) || a.Events != b.Events {
+		t.Fatal("same seed, different business")
+	}
+	if a.Registered+a.AnonymousOnly != 500 || a.Registered < 350 || a.AnonymousOnly < 50 {
+		t.Fatalf("registered %d anonymous %d", a.Registered, a.AnonymousOnly)
+	}
+	n := 0
+	for _, batch := range a.Batches {
+		n += len(batch)
+	}
+	if n != a.Events || a.Events < 2500 {
+		t.Fatalf("events %d in batches %d", a.Events, n)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(a.CRM, []byte("\ufeff")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows)-1 != a.CRMRows || a.CRMDuplicates == 0 || a.CRMBroken != 2 {
+		t.Fatalf("CRM rows %d (want %d), duplicates %d", len(rows)-1, a.CRMRows, a.CRMDuplicates)
+	}
+}
