@@ -279,9 +279,9 @@ func writeRows(rows *dsql.Rows, format string, out io.Writer) error {
 		ptrs[i] = &vals[i]
 	}
 	var (
-		tw  *tabwriter.Writer
-		cw  *csv.Writer
-		n   int
+		tw *tabwriter.Writer
+		cw *csv.Writer
+		n  int
 	)
 	switch format {
 	case "table":
