@@ -61,13 +61,16 @@ func CompileSegment(seg *cdp.Segment, now time.Time) (SegmentQuery, error) {
 	return CompileSegments([]*cdp.Segment{seg}, now)
 }
 
-// CompileSegments compiles several segments to one UNION ALL of their
-// membership SELECTs (see CompileSegment).
+// CompileSegments compiles several segments to one query: the UNION ALL
+// of their membership SELECTs (see CompileSegment). Track events are first
+// counted per profile, name and UTC day in a CTE (segment_event_days), which
+// every event condition then reads: windows start at UTC midnight
+// (cdp.WindowStart), so day counts answer them exactly.
 func CompileSegments(segs []*cdp.Segment, now time.Time) (SegmentQuery, error) {
 	if len(segs) == 0 {
 		return SegmentQuery{}, fmt.Errorf("compile segments: no segment")
 	}
-	c := &segCompiler{now: now}
+	c := &segCompiler{now: now, days: true}
 	var sb strings.Builder
 	for i, seg := range segs {
 		if i > 0 {
@@ -80,11 +83,23 @@ func CompileSegments(segs []*cdp.Segment, now time.Time) (SegmentQuery, error) {
 		fmt.Fprintf(&sb, "SELECT p.workspace, p.cdp_id, CAST(%s AS VARCHAR) AS segment_id\nFROM %s AS p\nWHERE p.workspace = %s\n  AND (%s)",
 			c.arg(seg.ID), SegmentProfilesRelation, c.arg(seg.Workspace), expr)
 	}
-	return SegmentQuery{SQL: sb.String(), Args: c.args}, nil
+	return SegmentQuery{SQL: eventDaysCTE + sb.String(), Args: c.args}, nil
 }
 
+// eventDaysCTE counts track events per profile, name and UTC day (days
+// since 1970-01-01, floored also before 1970).
+const eventDaysCTE = `WITH segment_event_days AS MATERIALIZED (
+  SELECT workspace, cdp_id, event,
+    epoch_us(e."timestamp") // 86400000000 - CASE WHEN epoch_us(e."timestamp") % 86400000000 < 0 THEN 1 ELSE 0 END AS day,
+    count(*) AS n
+  FROM ` + SegmentEventsRelation + ` AS e
+  WHERE e."type" = 'track'
+  GROUP BY ALL
+)
+`
+
 // CompileSegmentCondition compiles only the segment's condition, a boolean
-// SQL expression over the alias p of segment_profiles (it may read
+// SQL expression over the alias p of segment_profiles (it reads
 // segment_events and segment_identifiers in subqueries). Its parameters
 // are numbered from first; use it to embed a segment in a larger query.
 func CompileSegmentCondition(seg *cdp.Segment, now time.Time, first int) (SegmentQuery, error) {
@@ -100,6 +115,9 @@ type segCompiler struct {
 	now  time.Time
 	base int
 	args []any
+	// days: count events from the segment_event_days CTE rather than from
+	// segment_events directly.
+	days bool
 }
 
 // arg binds v and returns its placeholder.
@@ -165,8 +183,15 @@ func (c *segCompiler) condition(n *cdp.Condition, path string) (string, error) {
 }
 
 // eventCount counts a profile's track events named name since a time (all
-// time when since is zero).
+// time when since is zero; since is always a UTC midnight).
 func (c *segCompiler) eventCount(name string, since time.Time) string {
+	if c.days {
+		s := "(SELECT COALESCE(sum(d.n), 0) FROM segment_event_days AS d WHERE d.workspace = p.workspace AND d.cdp_id = p.cdp_id AND d.event = " + c.arg(name)
+		if !since.IsZero() {
+			s += " AND d.day >= " + c.arg(since.Unix()/86400)
+		}
+		return s + ")"
+	}
 	s := fmt.Sprintf("(SELECT count(*) FROM %s AS e WHERE e.workspace = p.workspace AND e.cdp_id = p.cdp_id AND e.\"type\" = 'track' AND e.event = %s",
 		SegmentEventsRelation, c.arg(name))
 	if !since.IsZero() {
