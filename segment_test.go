@@ -357,3 +357,37 @@ func TestMemberOf(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// BenchmarkSegmentEvaluate evaluates every segment of testdata/segments
+// against one profile: the work the speed layer does per profile change.
+func BenchmarkSegmentEvaluate(b *testing.B) {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "segments", "*"))
+	var segs []*cdp.Segment
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := cdp.ParseSegment(src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		segs = append(segs, s)
+	}
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	p := fakeProfile{
+		traits: map[string]any{
+			"plan": "pro", "age": 41.0, "vip": true, "tags": []any{"beta", "vip"},
+			"address": map[string]any{"city": "Paris"}, "signup_at": "2026-11-01T10:00:00+02:00",
+		},
+		computed: map[string]any{"revenue_total": 620.5, "orders_total": 4.0, "events_total": 30.0,
+			"last_seen": now.Add(-48 * time.Hour), "first_seen": now.Add(-days(90))},
+		ids:    map[string]bool{"email": true},
+		events: map[string][]time.Time{"Order Completed": {now.Add(-days(40)), now.Add(-days(10)), now.Add(-days(2))}},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cdp.MemberOf(segs, "default", p, now)
+	}
+	b.ReportMetric(float64(len(segs)), "segments")
+}

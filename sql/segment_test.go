@@ -324,6 +324,9 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 		if len(fromGo) == 0 || len(fromGo) == inWorkspace {
 			t.Errorf("%s: %d members of %d; the test data does not exercise it", s.ID, len(fromGo), inWorkspace)
 		}
+		if embedded := segEmbedded(t, db, s); !slices.Equal(embedded, got) {
+			t.Errorf("%s: CompileSegmentCondition finds %d members, CompileSegments %d", s.ID, len(embedded), len(got))
+		}
 		if !slices.Equal(fromGo, got) {
 			for _, id := range segSymDiff(fromGo, got) {
 				p := byID[id]
@@ -332,6 +335,34 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 			}
 		}
 	}
+}
+
+// segEmbedded runs the segment through CompileSegmentCondition, which reads
+// segment_events directly instead of the per-day CTE.
+func segEmbedded(t *testing.T, db *dsql.DB, s *cdp.Segment) []string {
+	t.Helper()
+	q, err := sql.CompileSegmentCondition(s, segNow, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query("SELECT p.workspace || '/' || p.cdp_id FROM segment_profiles AS p WHERE p.workspace = $1 AND ("+q.SQL+") ORDER BY 1",
+		append([]any{s.Workspace}, q.Args...)...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", s.ID, err, q.SQL)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
 
 func segSymDiff(a, b []string) []string {
