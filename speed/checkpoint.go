@@ -127,6 +127,8 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 		s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set})
 		s.dedupe.n += len(set)
 	}
+	s.stats.dedupeN.Store(int64(s.dedupe.n))
+	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
 	for _, c := range h.Caps {
 		st := c.State
 		s.caps[c.Key] = &st

@@ -10,7 +10,11 @@ import (
 type msgKey [2]uint64
 
 func keyOf(workspace, messageID string) msgKey {
-	h := xxh3.HashString128(workspace + "\x00" + messageID)
+	var buf [160]byte
+	b := append(buf[:0], workspace...)
+	b = append(b, 0)
+	b = append(b, messageID...)
+	h := xxh3.Hash128(b)
 	return msgKey{h.Hi, h.Lo}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,8 +80,20 @@ const stripes = 256
 type idKey [2]uint64
 
 func idKeyOf(workspace, typ, value string) idKey {
-	h := xxh3.HashString128(workspace + "\x00" + typ + "\x00" + value)
+	var buf [192]byte
+	b := append(buf[:0], workspace...)
+	b = append(b, 0)
+	b = append(b, typ...)
+	b = append(b, 0)
+	b = append(b, value...)
+	h := xxh3.Hash128(b)
 	return idKey{h.Hi, h.Lo}
+}
+
+// link is an identifier with its index key.
+type link struct {
+	id cdp.Identifier
+	k  idKey
 }
 
 type profileStripe struct {
@@ -123,6 +136,7 @@ type Store struct {
 
 type storeStats struct {
 	profiles, identifiers, merges, applied, duplicates, unattributed, poison, shared atomic.Int64
+	dedupeN, dedupeEvicted                                                           atomic.Int64
 	mu                                                                               sync.Mutex
 	blocked, capped                                                                  map[string]int64
 }
@@ -170,7 +184,7 @@ func (s *Store) Stats() Stats {
 	}
 	s.stats.mu.Lock()
 	st.Blocked, st.Capped = maps.Clone(s.stats.blocked), maps.Clone(s.stats.capped)
-	st.DedupeEntries, st.DedupeEvicted = int64(s.dedupe.n), s.dedupe.evicted
+	st.DedupeEntries, st.DedupeEvicted = s.stats.dedupeN.Load(), s.stats.dedupeEvicted.Load()
 	s.stats.mu.Unlock()
 	return st
 }
@@ -221,20 +235,20 @@ func (s *Store) Apply(o *Op) {
 	}
 	e := o.Event
 	ws := s.intern(e.Workspace)
-	s.stats.mu.Lock() // dedupe counters are read by Stats
-	dup := s.dedupe.seen(keyOf(ws, e.MessageID), e.ReceivedAt)
-	s.stats.mu.Unlock()
+	dup := s.dedupe.seen(o.msgKey, e.ReceivedAt)
+	s.stats.dedupeN.Store(int64(s.dedupe.n))
+	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
 	if dup {
 		s.stats.duplicates.Add(1)
 		return
 	}
-	ids := o.IDs
+	ids := o.links
 	if o.AliasPrev != "" {
-		typ := cdp.IDAnonymousID
-		if _, ok := s.lookupID(idKeyOf(ws, cdp.IDUserID, o.AliasPrev)); ok {
-			typ = cdp.IDUserID
+		l := link{cdp.Identifier{Type: cdp.IDAnonymousID, Value: o.AliasPrev}, o.aliasKeys[1]}
+		if _, ok := s.lookupID(o.aliasKeys[0]); ok {
+			l = link{cdp.Identifier{Type: cdp.IDUserID, Value: o.AliasPrev}, o.aliasKeys[0]}
 		}
-		ids = append(ids[:len(ids):len(ids)], cdp.Identifier{Type: typ, Value: o.AliasPrev})
+		ids = append(ids[:len(ids):len(ids)], l)
 	}
 	ids = s.applyCaps(ws, ids)
 	if len(ids) == 0 {
@@ -260,10 +274,13 @@ func (s *Store) lookupID(k idKey) (uint32, bool) {
 	return h, ok
 }
 
+// intern returns a shared copy of a repeated string (workspaces, trait and
+// event names); never the caller's, which may point into a Kafka message.
 func (s *Store) intern(v string) string {
 	if x, ok := s.names[v]; ok {
 		return x
 	}
+	v = strings.Clone(v)
 	if len(s.names) < 100_000 {
 		s.names[v] = v
 	}
@@ -293,49 +310,56 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		} else {
 			p.ScreenViews++
 		}
-		name = e.Name
+		name = o.Page
+		if e.Name != o.Page {
+			name = strings.Clone(e.Name)
+		}
 		if o.Page != "" {
 			p.LastPage.set(o.Page, ts, seq)
 		}
 	case cdp.Group:
-		p.addGroup(e.GroupID)
+		p.addGroup(strings.Clone(e.GroupID))
 	}
-	p.addRecent(RecentEvent{Type: e.Type, Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.addRecent(RecentEvent{Type: e.Type, Name: name, MessageID: strings.Clone(e.MessageID), TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 
 // applyCaps drops capped identifiers that may no longer link: a value of
 // a capped type seen with more than cap distinct user ids is shared.
-func (s *Store) applyCaps(ws string, ids []cdp.Identifier) []cdp.Identifier {
+func (s *Store) applyCaps(ws string, ids []link) []link {
 	var users []uint64
-	for _, id := range ids {
-		if id.Type == cdp.IDUserID {
-			users = append(users, xxh3.HashString(id.Value))
+	capped := false
+	for _, l := range ids {
+		if l.id.Type == cdp.IDUserID {
+			users = append(users, l.k[0])
 		}
+		capped = capped || s.cfg.Caps[l.id.Type] > 0
+	}
+	if !capped {
+		return ids
 	}
 	out := ids[:0:0]
-	for _, id := range ids {
-		if limit := s.cfg.Caps[id.Type]; limit > 0 && !s.capOK(ws, id, limit, users) {
+	for _, l := range ids {
+		if limit := s.cfg.Caps[l.id.Type]; limit > 0 && !s.capOK(ws, l, limit, users) {
 			s.stats.mu.Lock()
-			s.stats.capped[id.Type]++
+			s.stats.capped[l.id.Type]++
 			s.stats.mu.Unlock()
 			continue
 		}
-		out = append(out, id)
+		out = append(out, l)
 	}
 	return out
 }
 
-func (s *Store) capOK(ws string, id cdp.Identifier, limit int, users []uint64) bool {
-	k := idKeyOf(ws, id.Type, id.Value)
-	st := s.caps[k]
+func (s *Store) capOK(ws string, l link, limit int, users []uint64) bool {
+	st := s.caps[l.k]
 	if st != nil && st.Shared {
 		return false
 	}
 	for _, u := range users {
 		if st == nil {
 			st = &capState{}
-			s.caps[k] = st
+			s.caps[l.k] = st
 		}
 		found := false
 		for _, x := range st.Users {
@@ -351,7 +375,7 @@ func (s *Store) capOK(ws string, id cdp.Identifier, limit int, users []uint64) b
 			st.Shared = true
 			s.stats.shared.Add(1)
 			slog.Warn("identifier is shared by more user ids than its cap; it no longer merges profiles",
-				"workspace", ws, "type", id.Type, "value", id.Value, "cap", limit)
+				"workspace", ws, "type", l.id.Type, "value", l.id.Value, "cap", limit)
 			return false
 		}
 		st.Users = append(st.Users, u)
@@ -362,13 +386,14 @@ func (s *Store) capOK(ws string, id cdp.Identifier, limit int, users []uint64) b
 // resolve finds the profile of ids, creating or merging as needed, and
 // records every identifier in it. It returns the handle and the cdp ids
 // merged away.
-func (s *Store) resolve(ws string, ids []cdp.Identifier) (uint32, []string) {
-	var hs []uint32
-	var missing []cdp.Identifier
-	for _, id := range ids {
-		h, ok := s.lookupID(idKeyOf(ws, id.Type, id.Value))
+func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
+	var hbuf [4]uint32
+	hs := hbuf[:0]
+	var missing []link
+	for _, l := range ids {
+		h, ok := s.lookupID(l.k)
 		if !ok {
-			missing = append(missing, id)
+			missing = append(missing, l)
 			continue
 		}
 		dup := false
@@ -393,12 +418,12 @@ func (s *Store) resolve(ws string, ids []cdp.Identifier) (uint32, []string) {
 		ps := &s.profiles[h%stripes]
 		ps.mu.Lock()
 		p := ps.m[h]
-		for _, id := range missing {
-			p.addIdentifier(id)
+		for _, l := range missing {
+			p.addIdentifier(l.id)
 		}
 		ps.mu.Unlock()
-		for _, id := range missing {
-			s.setIndex(idKeyOf(ws, id.Type, id.Value), h)
+		for _, l := range missing {
+			s.setIndex(l.k, h)
 		}
 		s.stats.identifiers.Add(int64(len(missing)))
 	}
@@ -415,7 +440,8 @@ func (s *Store) setIndex(k idKey, h uint32) {
 // NewCDPID derives a profile's id from the identifier that created it, so
 // a replay or a rebuild assigns the same ids.
 func NewCDPID(workspace string, first cdp.Identifier) string {
-	h := xxh3.HashString128(workspace + "\x00" + first.Type + "\x00" + first.Value)
+	k := idKeyOf(workspace, first.Type, first.Value)
+	h := xxh3.Uint128{Hi: k[0], Lo: k[1]}
 	var b [16]byte
 	for i := range 8 {
 		b[i] = byte(h.Hi >> (56 - 8*i))
@@ -424,11 +450,11 @@ func NewCDPID(workspace string, first cdp.Identifier) string {
 	return "cdp_" + hex.EncodeToString(b[:])
 }
 
-func (s *Store) create(ws string, ids []cdp.Identifier) uint32 {
-	first := ids[0]
-	for _, id := range ids[1:] {
-		if cmpIdentifier(id, first) < 0 {
-			first = id
+func (s *Store) create(ws string, ids []link) uint32 {
+	first := ids[0].id
+	for _, l := range ids[1:] {
+		if cmpIdentifier(l.id, first) < 0 {
+			first = l.id
 		}
 	}
 	s.next++

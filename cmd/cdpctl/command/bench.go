@@ -11,6 +11,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	}
 	cmd.AddCommand(
 		newBenchCollectCmd(g),
+		newBenchSpeedCmd(g),
 	)
 	return cmd
 }

@@ -1,0 +1,700 @@
+package command
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/auth"
+	"github.com/tributary-cdp/tributary/internal/broker"
+	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/speed"
+	"github.com/tributary-cdp/tributary/speed/activate"
+)
+
+type benchSpeedOptions struct {
+	events      int
+	profiles    int
+	rounds      int
+	lookups     int
+	conns       int
+	rate        int
+	duration    time.Duration
+	freshness   int
+	rssProfiles int
+	only        string
+	cpuProfile  string
+}
+
+func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
+	o := &benchSpeedOptions{}
+	cmd := &cobra.Command{
+		Use:   "speed",
+		Short: "Speed layer: apply rate vs raw FetchMessage, look-ups vs Redis GET, freshness, memory",
+		Long: "Fills cdp.events on an embedded broker with synthetic events (identify/track/page/alias over\n" +
+			"--profiles people), then measures in one run:\n" +
+			"  consume  raw kafka-go FetchMessage rate vs the speed layer's apply rate, and the ratio;\n" +
+			"  lookup   in-process look-up p50/p99; HTTP p50/p99 from an open-loop generator and req/s at\n" +
+			"           --conns connections; redis-benchmark -t get -c --conns against a redis-server on a\n" +
+			"           free loopback port; the ratio of HTTP look-ups/s to Redis GETs/s;\n" +
+			"  fresh    collector ack → visible in the store, p50/p99, through a full server;\n" +
+			"  rss      RSS of a process holding --rss-profiles profiles of 10 traits, checkpoint time.\n" +
+			"--only runs one part.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.events, "events", 1_000_000, "synthetic events in cdp.events")
+	f.IntVar(&o.profiles, "profiles", 100_000, "distinct people the events are about")
+	f.IntVar(&o.rounds, "rounds", 2, "rounds of raw-then-apply consumption")
+	f.IntVar(&o.lookups, "lookups", 200_000, "in-process look-ups")
+	f.IntVar(&o.conns, "conns", 50, "concurrent HTTP connections (and redis-benchmark -c)")
+	f.IntVar(&o.rate, "rate", 0, "open-loop HTTP request rate per second (0: half the closed-loop maximum)")
+	f.DurationVar(&o.duration, "duration", 5*time.Second, "length of each HTTP phase")
+	f.IntVar(&o.freshness, "freshness", 1000, "events sent one by one for the freshness measure")
+	f.IntVar(&o.rssProfiles, "rss-profiles", 1_000_000, "profiles for the memory measure")
+	f.StringVar(&o.only, "only", "", "run only consume, lookup, fresh or rss")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = g
+	return cmd
+}
+
+func (o *benchSpeedOptions) run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "bench speed: %s, %d CPUs, %s\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version())
+	if o.only == "rss-child" {
+		return o.rssChild(out)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	want := func(part string) bool { return o.only == "" || o.only == part }
+	var c *speed.Consumer
+	if want("consume") || want("lookup") {
+		dir, err := os.MkdirTemp("", "tributary-bench-speed-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Partitions: 8})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		start := time.Now()
+		if err := o.fill(ctx, b.Addr()); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "filled cdp.events with %d events over %d profiles in %s\n", o.events, o.profiles, time.Since(start).Round(time.Millisecond))
+		if c, err = o.consume(ctx, out, b.Addr(), dir); err != nil {
+			return err
+		}
+		defer c.Close()
+	}
+	if want("lookup") {
+		if err := o.lookup(ctx, out, c); err != nil {
+			return err
+		}
+	}
+	if want("fresh") {
+		if err := o.fresh(ctx, out); err != nil {
+			return err
+		}
+	}
+	if want("rss") {
+		if err := o.rss(ctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var benchEventNames = []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Signed In",
+	"Video Played", "Search", "Coupon Applied", "Cart Viewed", "Review Written"}
+
+// benchEvent is the i-th synthetic event: 10% identify, 65% track, 20% page, 5% alias.
+func benchEvent(rng *rand.Rand, i, profiles int, at time.Time) *cdp.Event {
+	p := rng.IntN(profiles)
+	e := &cdp.Event{Workspace: "default", MessageID: "bench-" + strconv.Itoa(i), Timestamp: at, ReceivedAt: at}
+	user, anon := "user-"+strconv.Itoa(p), "anon-"+strconv.Itoa(p)
+	switch r := rng.IntN(100); {
+	case r < 10:
+		e.Type, e.UserID, e.AnonymousID = cdp.Identify, user, anon
+		e.Traits = json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","name":"Person %d","plan":%q,"age":%d}`,
+			p, p, []string{"free", "pro", "team"}[rng.IntN(3)], 18+rng.IntN(60)))
+	case r < 75:
+		e.Type, e.Event = cdp.Track, benchEventNames[rng.IntN(len(benchEventNames))]
+		if rng.IntN(2) == 0 {
+			e.UserID = user
+		} else {
+			e.AnonymousID = anon
+		}
+		if e.Event == "Order Completed" {
+			e.Properties = json.RawMessage(fmt.Sprintf(`{"order_id":"o%d","revenue":%d.99,"currency":"USD"}`, i, rng.IntN(200)))
+		} else {
+			e.Properties = json.RawMessage(fmt.Sprintf(`{"sku":"sku-%d","price":%d}`, rng.IntN(1000), rng.IntN(100)))
+		}
+	case r < 95:
+		e.Type, e.AnonymousID, e.Name = cdp.Page, anon, "Home"
+		e.Properties = json.RawMessage(`{"url":"https://shop.example/","path":"/"}`)
+	default:
+		e.Type, e.PreviousID, e.UserID = cdp.Alias, anon, user
+	}
+	return e
+}
+
+// fill produces the synthetic events with acks=all.
+func (o *benchSpeedOptions) fill(ctx context.Context, addr string) error {
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 2000, BatchBytes: 900 << 10, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	const chunk = 20_000
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	base := time.Now().UTC().Add(-time.Hour)
+	for from := 0; from < o.events; from += chunk {
+		g.Go(func() error {
+			rng := rand.New(rand.NewPCG(uint64(from), 1))
+			msgs := make([]kafka.Message, 0, chunk)
+			for i := from; i < min(from+chunk, o.events); i++ {
+				e := benchEvent(rng, i, o.profiles, base.Add(time.Duration(i)*time.Millisecond))
+				msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: e.AppendJSON(nil)})
+			}
+			if err := w.WriteMessages(gctx, msgs...); err != nil {
+				var we kafka.WriteErrors
+				if errors.As(err, &we) && len(we) > 0 {
+					return fmt.Errorf("fill cdp.events: %d of %d messages failed, first: %v", we.Count(), len(msgs), firstErr(we))
+				}
+				return fmt.Errorf("fill cdp.events: %w", err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func firstErr(we kafka.WriteErrors) error {
+	for _, e := range we {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// rawFetch reads every partition from the start with FetchMessage and
+// nothing else, with the consumer's reader settings.
+func rawFetch(ctx context.Context, addr string, total int) (time.Duration, error) {
+	client := &kafka.Client{Addr: kafka.TCP(addr)}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cdp.TopicEvents}})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	var n atomic.Int64
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range md.Topics[0].Partitions {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: cdp.TopicEvents, Partition: p.ID,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000, ReadLagInterval: -1})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			for {
+				if _, err := r.FetchMessage(rctx); err != nil {
+					return
+				}
+				if n.Add(1) == int64(total) {
+					cancel()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n.Load() < int64(total) {
+		return 0, fmt.Errorf("raw fetch read %d of %d messages: %w", n.Load(), total, ctx.Err())
+	}
+	return time.Since(start), nil
+}
+
+func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, dir string) (*speed.Consumer, error) {
+	var raws, applies []float64
+	var last *speed.Consumer
+	for round := range o.rounds {
+		runtime.GC()
+		d, err := rawFetch(ctx, addr, o.events)
+		if err != nil {
+			return nil, err
+		}
+		raws = append(raws, float64(o.events)/d.Seconds())
+
+		if last != nil {
+			last.Close()
+		}
+		runtime.GC()
+		cfg := speed.DefaultConfig()
+		cfg.Brokers = []string{addr}
+		cfg.Dir = filepath.Join(dir, fmt.Sprintf("speed-%d", round))
+		cfg.CheckpointInterval = time.Hour
+		c, err := speed.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- c.Run(cctx) }()
+		for {
+			st := c.Store().Stats()
+			if st.Applied+st.Duplicates+st.Unattributed+st.Poison >= int64(o.events) {
+				break
+			}
+			select {
+			case err := <-done:
+				cancel()
+				return nil, fmt.Errorf("speed consumer stopped: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		d = time.Since(start)
+		applies = append(applies, float64(o.events)/d.Seconds())
+		// Stop the consumer; keep its store for the look-ups.
+		cancel()
+		<-done
+		last = c
+		st := c.Store().Stats()
+		fmt.Fprintf(out, "round %d: raw FetchMessage %.0f events/s, speed layer applied %.0f events/s (%d profiles, %d identifiers, %d merges)\n",
+			round+1, raws[len(raws)-1], applies[len(applies)-1], st.Profiles, st.Identifiers, st.Merges)
+	}
+	raw, app := benchMedian(raws), benchMedian(applies)
+	fmt.Fprintf(out, "consume: raw FetchMessage %.0f events/s, applied %.0f events/s (median of %d), ratio applied/raw %.2f\n", raw, app, o.rounds, app/raw)
+	return last, nil
+}
+
+func benchMedian(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func q(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+}
+
+const benchAPIKey = "ak_bench_activation_key_0000000"
+
+func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.Consumer) error {
+	keys := auth.NewKeys([]cdp.Workspace{{ID: "default", APIKeys: []cdp.APIKey{{Name: "bench", Role: cdp.RoleActivation, Key: benchAPIKey}}}})
+	api, err := activate.New(activate.Config{Keys: keys, Profiles: c})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	path := func(rng *rand.Rand) string {
+		p := rng.IntN(o.profiles)
+		switch rng.IntN(3) {
+		case 0:
+			return "/v1/profiles/user_id:user-" + strconv.Itoa(p)
+		case 1:
+			return "/v1/profiles/anonymous_id:anon-" + strconv.Itoa(p)
+		}
+		return "/v1/profiles/email:person" + strconv.Itoa(p) + "@example.com"
+	}
+
+	// In process: the handler without a network (auth, look-up, JSON).
+	rng := rand.New(rand.NewPCG(3, 3))
+	lat := make([]time.Duration, 0, o.lookups)
+	found := 0
+	for range o.lookups {
+		req := httptest.NewRequest("GET", path(rng), nil)
+		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+		w := httptest.NewRecorder()
+		t := time.Now()
+		mux.ServeHTTP(w, req)
+		lat = append(lat, time.Since(t))
+		if w.Code == 200 {
+			found++
+		}
+	}
+	slices.Sort(lat)
+	fmt.Fprintf(out, "look-up in process: p50 %s p99 %s (%d look-ups, %d found)\n", q(lat, .5), q(lat, .99), len(lat), found)
+
+	// Over HTTP on loopback.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	tr := &http.Transport{MaxIdleConns: o.conns, MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	do := func(rng *rand.Rand) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+path(rng), nil)
+		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("look-up: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	// Closed loop: the maximum at --conns connections.
+	var n atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(o.duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range o.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 5))
+			for time.Now().Before(stop) {
+				if err := do(rng); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	maxRate := float64(n.Load()) / time.Since(start).Seconds()
+
+	// Open loop: requests scheduled at a fixed rate, latency measured from
+	// the scheduled time, so a slow response does not hide queueing.
+	rate := o.rate
+	if rate <= 0 {
+		rate = int(maxRate / 2)
+	}
+	total := int(float64(rate) * o.duration.Seconds())
+	interval := time.Second / time.Duration(rate)
+	sched := make(chan time.Time, total)
+	olat := make([]time.Duration, total)
+	var idx atomic.Int64
+	begin := time.Now().Add(10 * time.Millisecond)
+	for i := range o.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 9))
+			for at := range sched {
+				if d := time.Until(at); d > 0 {
+					time.Sleep(d)
+				}
+				if err := do(rng); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+				olat[idx.Add(1)-1] = time.Since(at)
+			}
+		}()
+	}
+	for i := range total {
+		sched <- begin.Add(time.Duration(i) * interval)
+	}
+	close(sched)
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	slices.Sort(olat)
+	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections; open loop at %d req/s: p50 %s p99 %s\n",
+		maxRate, o.conns, rate, q(olat, .5).Round(time.Microsecond), q(olat, .99).Round(time.Microsecond))
+
+	redisRate, redisP50, redisP99, err := o.redis(ctx)
+	if err != nil {
+		fmt.Fprintf(out, "redis-benchmark: %v\n", err)
+		return nil
+	}
+	fmt.Fprintf(out, "redis-benchmark -t get -c %d: %.0f GET/s, p50 %s ms p99 %s ms\n", o.conns, redisRate, redisP50, redisP99)
+	fmt.Fprintf(out, "ratio HTTP look-ups/s to Redis GET/s: %.2f\n", maxRate/redisRate)
+	return nil
+}
+
+// redis starts redis-server on a free loopback port and runs redis-benchmark against it.
+func (o *benchSpeedOptions) redis(ctx context.Context) (rps float64, p50, p99 string, err error) {
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		return 0, "", "", errors.New("redis-server not installed (Debian package redis-server)")
+	}
+	addr := freeAddr()
+	host, port, _ := net.SplitHostPort(addr)
+	dir, err := os.MkdirTemp("", "tributary-bench-redis-")
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer os.RemoveAll(dir)
+	srv := exec.CommandContext(ctx, server, "--bind", host, "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := srv.Start(); err != nil {
+		return 0, "", "", fmt.Errorf("start redis-server: %w", err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			fmt.Fprintf(conn, "SET key:__rand_int__ %s\r\n", strings.Repeat("x", 400))
+			r := bufio.NewReader(conn)
+			line, _ := r.ReadString('\n')
+			conn.Close()
+			if strings.HasPrefix(line, "+OK") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, "", "", fmt.Errorf("redis-server on %s did not answer", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// -r fills keys key:000000000000..; -d 400 is about our profile size.
+	n := max(100_000, int(o.duration.Seconds()*100_000))
+	outb, err := exec.CommandContext(ctx, "redis-benchmark", "-h", host, "-p", port, "-t", "set,get", "-c", strconv.Itoa(o.conns),
+		"-n", strconv.Itoa(n), "-r", strconv.Itoa(o.profiles), "-d", "400", "--csv").CombinedOutput()
+	if err != nil {
+		return 0, "", "", fmt.Errorf("redis-benchmark: %v: %s", err, outb)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(outb)).ReadAll()
+	if err != nil {
+		return 0, "", "", fmt.Errorf("parse redis-benchmark output: %w", err)
+	}
+	for _, r := range recs {
+		if len(r) >= 7 && r[0] == "GET" {
+			rps, _ = strconv.ParseFloat(r[1], 64)
+			return rps, r[4], r[6], nil
+		}
+	}
+	return 0, "", "", fmt.Errorf("no GET line in redis-benchmark output: %s", outb)
+}
+
+// fresh runs a full server (collector, broker, speed layer) and measures
+// collector ack → visible in the store, one event at a time.
+func (o *benchSpeedOptions) fresh(ctx context.Context, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "tributary-bench-fresh-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Kafka.EmbeddedAddr = freeAddr()
+	key := "wk_benchbenchbenchbench"
+	cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{key},
+		APIKeys: []cdp.APIKey{{Name: "bench", Role: cdp.RoleActivation, Key: benchAPIKey}}}}
+	s := &server{cfg: cfg}
+	defer s.Close()
+	addrCh := make(chan string, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	errCh := make(chan error, 1)
+	go func() { errCh <- s.Run(sctx, func(a string) { addrCh <- a }) }()
+	defer func() { cancel(); <-errCh }()
+	var base string
+	select {
+	case a := <-addrCh:
+		base = "http://" + a
+	case err := <-errCh:
+		return err
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	send := func(body string) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/track", strings.NewReader(body))
+		req.SetBasicAuth(key, "")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("track: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	get := func(user string) (int, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/profiles/user_id:"+user, nil)
+		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	// Warm up the producer and the readers.
+	for i := range 20 {
+		if err := send(fmt.Sprintf(`{"userId":"warm-%d","event":"Warm"}`, i)); err != nil {
+			return err
+		}
+	}
+	var store, viaHTTP []time.Duration
+	for i := range o.freshness {
+		user := "fresh-" + strconv.Itoa(i)
+		if err := send(`{"userId":"` + user + `","event":"Fresh"}`); err != nil {
+			return err
+		}
+		acked := time.Now()
+		id := cdp.Identifier{Type: cdp.IDUserID, Value: user}
+		for s.speed.View("default", id, func(*speed.Profile) {}) != nil {
+			if time.Since(acked) > 5*time.Second {
+				return fmt.Errorf("event of %s not visible after 5 s", user)
+			}
+			runtime.Gosched()
+		}
+		store = append(store, time.Since(acked))
+		// Same event through the HTTP look-up, on every tenth one.
+		if i%10 == 0 {
+			user := "fresh-http-" + strconv.Itoa(i)
+			if err := send(`{"userId":"` + user + `","event":"Fresh"}`); err != nil {
+				return err
+			}
+			acked := time.Now()
+			for {
+				code, err := get(user)
+				if err != nil {
+					return err
+				}
+				if code == 200 {
+					break
+				}
+				if time.Since(acked) > 5*time.Second {
+					return fmt.Errorf("event of %s not visible over HTTP after 5 s", user)
+				}
+			}
+			viaHTTP = append(viaHTTP, time.Since(acked))
+		}
+	}
+	slices.Sort(store)
+	slices.Sort(viaHTTP)
+	fmt.Fprintf(out, "freshness (collector ack → visible in the store): p50 %s p99 %s over %d events; through HTTP look-ups: p50 %s p99 %s over %d\n",
+		q(store, .5).Round(time.Microsecond), q(store, .99).Round(time.Microsecond), len(store),
+		q(viaHTTP, .5).Round(time.Microsecond), q(viaHTTP, .99).Round(time.Microsecond), len(viaHTTP))
+	return nil
+}
+
+// rss measures memory in a child process, so nothing else is in its heap.
+func (o *benchSpeedOptions) rss(ctx context.Context, out io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "speed", "--only", "rss-child", "--rss-profiles", strconv.Itoa(o.rssProfiles))
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	return cmd.Run()
+}
+
+func (o *benchSpeedOptions) rssChild(out io.Writer) error {
+	cfg := speed.DefaultStoreConfig()
+	s, err := speed.NewStore(cfg)
+	if err != nil {
+		return err
+	}
+	prep := speed.NewPreparer(cfg)
+	at := time.Now().UTC().Add(-time.Hour)
+	start := time.Now()
+	for i := range o.rssProfiles {
+		e := cdp.Event{Workspace: "default", MessageID: "rss-" + strconv.Itoa(i), Type: cdp.Identify,
+			UserID: "user-" + strconv.Itoa(i), Timestamp: at, ReceivedAt: at,
+			Traits: json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","first_name":"First%d","last_name":"Last%d","plan":"pro",`+
+				`"age":%d,"city":"City %d","country":"NO","company":"Company %d","title":"Engineer","created_at":"2024-01-%02dT10:00:00Z"}`,
+				i, i, i, 18+i%60, i%500, i%10000, 1+i%28))}
+		s.Apply(prep.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
+	}
+	build := time.Since(start)
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := s.Stats()
+	fmt.Fprintf(out, "memory: %d profiles of 10 traits (%d identifiers, %d dedupe entries), built in %s: RSS %s, Go heap in use %s, estimate %s\n",
+		st.Profiles, st.Identifiers, st.DedupeEntries, build.Round(time.Millisecond),
+		mib(rssBytes()), mib(int64(ms.HeapInuse)), mib(s.MemoryEstimate()))
+	dir, err := os.MkdirTemp("", "tributary-bench-rss-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	start = time.Now()
+	n, err := speed.SaveCheckpoint(dir, s)
+	if err != nil {
+		return err
+	}
+	save := time.Since(start)
+	start = time.Now()
+	if _, _, err := speed.LoadCheckpoint(dir, cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "checkpoint of %d profiles: %s written in %s, loaded in %s\n", st.Profiles, mib(n), save.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// rssBytes reads VmRSS from /proc/self/status.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

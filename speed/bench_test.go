@@ -1,0 +1,69 @@
+package speed
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// benchValues is a synthetic mix like `cdpctl bench speed`: identify,
+// track, page and alias over 100k people.
+func benchValues(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 1))
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	out := make([][]byte, n)
+	for i := range n {
+		p := rng.IntN(100_000)
+		e := cdp.Event{Workspace: "default", MessageID: "m" + strconv.Itoa(i), Timestamp: at.Add(time.Duration(i) * time.Millisecond), ReceivedAt: at}
+		user, anon := "user-"+strconv.Itoa(p), "anon-"+strconv.Itoa(p)
+		switch r := rng.IntN(100); {
+		case r < 10:
+			e.Type, e.UserID, e.AnonymousID = cdp.Identify, user, anon
+			e.Traits = json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","name":"Person %d","plan":"pro","age":%d}`, p, p, rng.IntN(80)))
+		case r < 75:
+			e.Type, e.Event, e.UserID = cdp.Track, fmt.Sprintf("Event %d", rng.IntN(10)), user
+			e.Properties = json.RawMessage(`{"sku":"sku-1","price":12}`)
+		case r < 95:
+			e.Type, e.AnonymousID, e.Name = cdp.Page, anon, "Home"
+			e.Properties = json.RawMessage(`{"url":"https://shop.example/"}`)
+		default:
+			e.Type, e.PreviousID, e.UserID = cdp.Alias, anon, user
+		}
+		out[i] = e.AppendJSON(nil)
+	}
+	return out
+}
+
+func BenchmarkPrepare(b *testing.B) {
+	vals := benchValues(10_000)
+	p := NewPreparer(DefaultStoreConfig())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Prepare(0, int64(i), vals[i%len(vals)])
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	vals := benchValues(300_000)
+	cfg := DefaultStoreConfig()
+	p := NewPreparer(cfg)
+	ops := make([]*Op, len(vals))
+	for i, v := range vals {
+		ops[i] = p.Prepare(i%8, int64(i), v)
+	}
+	s, _ := NewStore(cfg)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%len(ops) == 0 && i > 0 {
+			b.StopTimer()
+			s, _ = NewStore(cfg)
+			b.StartTimer()
+		}
+		s.Apply(ops[i%len(ops)])
+	}
+}
