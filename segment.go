@@ -204,7 +204,7 @@ func ParseSegment(b []byte) (*Segment, error) {
 			if errors.Is(err, io.EOF) {
 				return nil, errors.New("parse segment YAML: empty document")
 			}
-			return nil, fmt.Errorf("parse segment YAML: %w", err)
+			return nil, fmt.Errorf("parse segment YAML: %w", explainYAMLError(err))
 		}
 		var extra any
 		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -215,6 +215,37 @@ func ParseSegment(b []byte) (*Segment, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// segmentKeys are the keys each YAML mapping of a segment accepts.
+var segmentKeys = map[string]string{
+	"Segment":             "id, name, workspace, description, condition",
+	"Condition":           "all, any, not, trait, computed, identifier, event",
+	"Comparison":          "name, op, value, days",
+	"IdentifierCondition": "type",
+	"EventCondition":      "name, min_count, within_days",
+}
+
+var unknownFieldRe = regexp.MustCompile(`field (.+) not found in type cdp\.(\w+)`)
+
+// explainYAMLError rewrites "field x not found in type cdp.Condition" into
+// a message that lists the keys allowed there.
+func explainYAMLError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = unknownFieldRe.ReplaceAllStringFunc(m, func(sub string) string {
+			g := unknownFieldRe.FindStringSubmatch(sub)
+			if keys, ok := segmentKeys[g[2]]; ok {
+				return fmt.Sprintf("unknown key %q (allowed here: %s)", g[1], keys)
+			}
+			return sub
+		})
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 var (
