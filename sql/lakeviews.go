@@ -74,19 +74,33 @@ func LakeViews(ctx context.Context, st lake.Storage, cacheDir string) ([]View, e
 			return nil, fmt.Errorf("read manifest of %s: %w", t, err)
 		}
 		v := View{Name: ViewName(t), Table: t}
-		for _, f := range files {
-			p, err := localCopy(ctx, st, f.Path, cacheDir)
-			if err != nil {
-				return nil, err
-			}
-			v.Files = append(v.Files, p)
+		keys := make([]string, len(files))
+		for i, f := range files {
+			keys[i] = f.Path
 			v.Rows += f.Rows
+		}
+		if v.Files, err = LocalPaths(ctx, st, keys, cacheDir); err != nil {
+			return nil, err
 		}
 		if len(v.Files) > 0 {
 			views = append(views, v)
 		}
 	}
 	return views, nil
+}
+
+// LocalPaths returns local paths holding the objects at keys: the files
+// themselves on a local lake, copies in cacheDir (kept by ETag) otherwise.
+func LocalPaths(ctx context.Context, st lake.Storage, keys []string, cacheDir string) ([]string, error) {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		p, err := localCopy(ctx, st, k, cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 // localCopy returns a local path holding the object at key.

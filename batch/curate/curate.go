@@ -1,0 +1,462 @@
+// Package curate builds the golden profiles: one row per cdp_id from every
+// source and event, with survivorship rules per attribute and the
+// provenance of each winning value, the computed traits the speed layer
+// also keeps, batch-only RFM traits, and segment membership. Each build
+// states its watermark: the per-partition Kafka offsets of the events it
+// includes, so the speed layer can replay exactly what came after.
+package curate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/lake"
+	tsql "github.com/tributary-cdp/tributary/sql"
+)
+
+// Tables the curate job reads and writes.
+const (
+	TableIdentityMap       = "curated/identity_map"
+	TableProfiles          = "curated/profiles"
+	TableSegmentMembership = "curated/segment_membership"
+)
+
+// Survivorship rules.
+const (
+	RuleMostRecent     = "most_recent"
+	RuleFirstNonEmpty  = "first_non_empty"
+	RuleMostFrequent   = "most_frequent"
+	RuleSourcePriority = "source_priority"
+)
+
+// Rule decides which source's value of an attribute wins.
+type Rule struct {
+	Attribute string   `yaml:"attribute"`
+	Rule      string   `yaml:"rule"`
+	Priority  []string `yaml:"priority,omitempty"` // source names, best first; "events" is the web
+}
+
+// Validate checks the rule.
+func (r Rule) Validate() error {
+	switch r.Rule {
+	case RuleMostRecent, RuleFirstNonEmpty, RuleMostFrequent:
+	case RuleSourcePriority:
+		if len(r.Priority) == 0 {
+			return fmt.Errorf("survivorship of %q: source_priority needs a priority list", r.Attribute)
+		}
+	default:
+		return fmt.Errorf("survivorship of %q: rule %q is not most_recent, first_non_empty, most_frequent or source_priority", r.Attribute, r.Rule)
+	}
+	if r.Attribute == "" {
+		return errors.New("survivorship rule without attribute")
+	}
+	return nil
+}
+
+// Config of one build.
+type Config struct {
+	Storage lake.Storage
+	SQL     tsql.Config
+	// SpoolDir holds files DuckDB writes before they are uploaded.
+	SpoolDir string
+	// CacheDir holds local copies of an S3 lake's files.
+	CacheDir string
+	// DefaultRule applies to attributes without a rule.
+	DefaultRule string
+	Rules       []Rule
+	// Sources are the registered sources; those of kind profiles feed attributes.
+	Sources  []*ingest.Source
+	Segments []*cdp.Segment
+	Now      func() time.Time
+}
+
+// DefaultConfig uses most_recent for every attribute.
+func DefaultConfig() Config {
+	return Config{DefaultRule: RuleMostRecent, Now: time.Now}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Storage == nil {
+		return errors.New("curate: no lake storage")
+	}
+	if err := (Rule{Attribute: "*", Rule: c.DefaultRule, Priority: []string{"events"}}).Validate(); err != nil {
+		return fmt.Errorf("curate default rule: %w", err)
+	}
+	for _, r := range c.Rules {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Result of a build.
+type Result struct {
+	Profiles    int64
+	Events      int64
+	Memberships int64
+	Segments    map[string]int64 // "<workspace>/<segment>" → members
+	Watermark   map[int32]int64
+	Version     int64 // manifest version of curated/profiles
+}
+
+// Counts for the job history.
+func (r Result) Counts() map[string]int64 {
+	return map[string]int64{"profiles": r.Profiles, "events": r.Events, "memberships": r.Memberships}
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%d golden profiles from %d events, %d segment memberships, watermark %s", r.Profiles, r.Events, r.Memberships, FormatWatermark(r.Watermark))
+}
+
+// FormatWatermark prints "p0:12 p1:40 …".
+func FormatWatermark(w map[int32]int64) string {
+	ps := make([]int, 0, len(w))
+	for p := range w {
+		ps = append(ps, int(p))
+	}
+	sort.Ints(ps)
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("p%d:%d", p, w[int32(p)])
+	}
+	return strings.Join(parts, " ")
+}
+
+// Run builds curated/profiles and curated/segment_membership.
+func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
+	var res Result
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	st := cfg.Storage
+	asOf := cfg.Now().UTC()
+
+	idm, err := lake.LatestManifest(ctx, st, TableIdentityMap)
+	if err != nil {
+		if lake.IsNotExist(err) {
+			return res, fmt.Errorf("curate: %s has no committed build; run the resolve job first", TableIdentityMap)
+		}
+		return res, fmt.Errorf("curate: read %s manifest: %w", TableIdentityMap, err)
+	}
+	// The watermark is what the identity map was resolved from, so every
+	// identifier of the included events is in the map.
+	watermark := idm.Offsets
+	if watermark == nil {
+		ev, err := lake.LatestManifest(ctx, st, lake.TableEvents)
+		if err != nil && !lake.IsNotExist(err) {
+			return res, err
+		}
+		if ev != nil {
+			watermark = ev.Offsets
+		}
+	}
+	res.Watermark = watermark
+	evFiles, err := eventFiles(ctx, st, watermark)
+	if err != nil {
+		return res, err
+	}
+
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "curate-")
+	if err != nil {
+		return res, fmt.Errorf("curate: spool dir: %w", err)
+	}
+	defer os.RemoveAll(spool)
+	scfg := cfg.SQL
+	if scfg.TempDir == "" {
+		scfg.TempDir = filepath.Join(spool, "duckdb")
+	}
+	sess, err := tsql.Open(ctx, scfg)
+	if err != nil {
+		return res, err
+	}
+	defer sess.Close()
+
+	if err := createInputs(ctx, sess, st, cfg.CacheDir, evFiles, idm.Files); err != nil {
+		return res, err
+	}
+	if err := sess.Run(ctx, "curate_events.sql", nil); err != nil {
+		return res, fmt.Errorf("curate events: %w", err)
+	}
+	if err := createCandidates(ctx, sess, st, cfg); err != nil {
+		return res, err
+	}
+	if err := createRules(ctx, sess, cfg.Rules); err != nil {
+		return res, err
+	}
+	if err := sess.Run(ctx, "curate_profiles.sql", map[string]any{"default_rule": cfg.DefaultRule, "as_of": asOf}); err != nil {
+		return res, fmt.Errorf("curate profiles: %w", err)
+	}
+	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_membership (workspace VARCHAR, cdp_id VARCHAR, segment_id VARCHAR, as_of TIMESTAMP)`); err != nil {
+		return res, err
+	}
+	if len(cfg.Segments) > 0 {
+		q, err := tsql.CompileSegments(cfg.Segments, asOf)
+		if err != nil {
+			return res, err
+		}
+		args := append([]any{}, q.Args...)
+		if err := sess.Exec(ctx, "INSERT INTO cur_membership SELECT workspace, cdp_id, segment_id, $"+fmt.Sprint(len(args)+1)+" FROM ("+q.SQL+")", append(args, asOf)...); err != nil {
+			return res, fmt.Errorf("curate segment membership: %w", err)
+		}
+	}
+	if err := sess.QueryRow(ctx, `SELECT (SELECT count(*) FROM cur_profiles), (SELECT count(*) FROM cur_events_resolved), (SELECT count(*) FROM cur_membership)`).
+		Scan(&res.Profiles, &res.Events, &res.Memberships); err != nil {
+		return res, err
+	}
+	res.Segments = map[string]int64{}
+	rows, err := sess.Query(ctx, `SELECT workspace || '/' || segment_id, count(*) FROM cur_membership GROUP BY ALL`)
+	if err != nil {
+		return res, err
+	}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
+			return res, err
+		}
+		res.Segments[k] = n
+	}
+	rows.Close()
+
+	who := lake.CommitInfo{Job: "curate", RunID: runID}
+	for _, out := range []struct{ table, relation string }{
+		{TableSegmentMembership, "cur_membership"},
+		{TableProfiles, "cur_profiles"}, // last: its manifest marks the build complete
+	} {
+		m, err := writeTable(ctx, sess, st, spool, out.table, out.relation, runID, watermark, who)
+		if err != nil {
+			return res, err
+		}
+		if out.table == TableProfiles {
+			res.Version = m.Version
+		}
+	}
+	return res, nil
+}
+
+// eventFiles are the committed raw/events files entirely below w.
+func eventFiles(ctx context.Context, st lake.Storage, w map[int32]int64) ([]lake.File, error) {
+	files, err := lake.CommittedFiles(ctx, st, lake.TableEvents)
+	if err != nil && !lake.IsNotExist(err) {
+		return nil, fmt.Errorf("curate: list %s: %w", lake.TableEvents, err)
+	}
+	var out []lake.File
+	for _, f := range files {
+		if f.Kafka != nil && f.Kafka.Last < w[f.Kafka.Partition] {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func keys(files []lake.File) []string {
+	k := make([]string, len(files))
+	for i, f := range files {
+		k[i] = f.Path
+	}
+	return k
+}
+
+func readParquet(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = tsql.QuoteLiteral(p)
+	}
+	return "read_parquet([" + strings.Join(q, ", ") + "], union_by_name = true)"
+}
+
+// createInputs creates cur_events_raw and cur_idmap over local copies of the files.
+func createInputs(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string, events, idmap []lake.File) error {
+	evPaths, err := tsql.LocalPaths(ctx, st, keys(events), cacheDir)
+	if err != nil {
+		return err
+	}
+	evSQL := `CREATE OR REPLACE TEMP VIEW cur_events_raw AS SELECT * FROM ` + readParquet(evPaths)
+	if len(evPaths) == 0 {
+		evSQL = `CREATE OR REPLACE TEMP TABLE cur_events_raw (workspace VARCHAR, message_id VARCHAR, type VARCHAR, event VARCHAR, name VARCHAR,
+			user_id VARCHAR, anonymous_id VARCHAR, previous_id VARCHAR, group_id VARCHAR, "timestamp" TIMESTAMP, received_at TIMESTAMP,
+			properties VARCHAR, traits VARCHAR, context VARCHAR, kafka_partition INTEGER, kafka_offset BIGINT)`
+	}
+	if err := sess.Exec(ctx, evSQL); err != nil {
+		return fmt.Errorf("curate: read events: %w", err)
+	}
+	idPaths, err := tsql.LocalPaths(ctx, st, keys(idmap), cacheDir)
+	if err != nil {
+		return err
+	}
+	idSQL := `CREATE OR REPLACE TEMP TABLE cur_idmap (workspace VARCHAR, id_type VARCHAR, id_value VARCHAR, cdp_id VARCHAR)`
+	if len(idPaths) > 0 {
+		idSQL = `CREATE OR REPLACE TEMP TABLE cur_idmap AS SELECT DISTINCT workspace, id_type, id_value, cdp_id FROM ` + readParquet(idPaths)
+	}
+	if err := sess.Exec(ctx, idSQL); err != nil {
+		return fmt.Errorf("curate: read identity map: %w", err)
+	}
+	return nil
+}
+
+// createCandidates gathers every attribute value for every profile:
+// identify traits of events, and the fields of profile sources.
+func createCandidates(ctx context.Context, sess *tsql.Session, st lake.Storage, cfg Config) error {
+	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_candidates AS
+		SELECT workspace, cdp_id, name AS attr, value, 'events' AS source, record, ts FROM cur_event_traits`); err != nil {
+		return fmt.Errorf("curate: event candidates: %w", err)
+	}
+	for _, src := range cfg.Sources {
+		if src.Kind != "profiles" {
+			continue
+		}
+		files, err := lake.CommittedFiles(ctx, st, src.Table())
+		if err != nil {
+			if lake.IsNotExist(err) {
+				continue
+			}
+			return fmt.Errorf("curate: list %s: %w", src.Table(), err)
+		}
+		if len(files) == 0 {
+			continue
+		}
+		paths, err := tsql.LocalPaths(ctx, st, keys(files), cfg.CacheDir)
+		if err != nil {
+			return err
+		}
+		if err := sourceCandidates(ctx, sess, src, paths); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sourceCandidates unpivots one profile source. Column names come from
+// the validated source definition and are quoted as identifiers.
+func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Source, paths []string) error {
+	ids := src.Identifiers() // field → identifier type
+	fields := make([]string, 0, len(src.Fields))
+	for _, f := range src.Fields {
+		fields = append(fields, f.Name)
+	}
+	sort.Strings(fields)
+	var joins, cdp []string
+	for i, f := range fields {
+		typ, ok := ids[f]
+		if !ok {
+			continue
+		}
+		a := fmt.Sprintf("m%d", i)
+		joins = append(joins, fmt.Sprintf("LEFT JOIN cur_idmap AS %s ON %s.workspace = %s AND %s.id_type = %s AND %s.id_value = normalize_identifier(%s, CAST(r.%s AS VARCHAR))",
+			a, a, tsql.QuoteLiteral(src.Workspace), a, tsql.QuoteLiteral(typ), a, tsql.QuoteLiteral(typ), tsql.QuoteIdent(f)))
+		cdp = append(cdp, a+".cdp_id")
+	}
+	if len(cdp) == 0 {
+		return nil // no identifier: the source's rows cannot be attached to profiles
+	}
+	recordCol := "concat(r._file, ':', r._line)"
+	for _, f := range fields {
+		if fd := src.Field(f); fd != nil && fd.Required && ids[f] != "" {
+			recordCol = "CAST(r." + tsql.QuoteIdent(f) + " AS VARCHAR)"
+			break
+		}
+	}
+	var sel []string
+	for _, f := range fields {
+		sel = append(sel, fmt.Sprintf("(%s, to_json(r.%s))", tsql.QuoteLiteral(f), tsql.QuoteIdent(f)))
+	}
+	q := fmt.Sprintf(`INSERT INTO cur_candidates
+		SELECT workspace, cdp_id, kv.attr, kv.value, %s AS source, record, ts FROM (
+		  SELECT %s AS workspace, coalesce(%s) AS cdp_id, %s AS record, CAST(r._ingested_at AS TIMESTAMP) AS ts,
+		    [%s] AS attrs
+		  FROM (SELECT * FROM %s) AS r %s
+		) AS s, unnest(s.attrs) AS u(kv)
+		WHERE cdp_id IS NOT NULL`,
+		tsql.QuoteLiteral(src.Name), tsql.QuoteLiteral(src.Workspace), strings.Join(cdp, ", "), recordCol,
+		strings.Join(structs(sel), ", "), readParquet(paths), strings.Join(joins, "\n"))
+	if err := sess.Exec(ctx, q); err != nil {
+		return fmt.Errorf("curate: candidates of source %s: %w", src.Name, err)
+	}
+	return nil
+}
+
+func structs(pairs []string) []string {
+	out := make([]string, len(pairs))
+	for i, p := range pairs {
+		// (name, value) → {'attr': name, 'value': value}
+		inner := strings.TrimSuffix(strings.TrimPrefix(p, "("), ")")
+		name, val, _ := strings.Cut(inner, ", ")
+		out[i] = "{'attr': " + name + ", 'value': " + val + "}"
+	}
+	return out
+}
+
+func createRules(ctx context.Context, sess *tsql.Session, rules []Rule) error {
+	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_rules (attr VARCHAR, rule VARCHAR, priority VARCHAR[])`); err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if err := sess.Exec(ctx, `INSERT INTO cur_rules VALUES ($1, $2, $3)`, r.Attribute, r.Rule, r.Priority); err != nil {
+			return fmt.Errorf("curate: survivorship rule %s: %w", r.Attribute, err)
+		}
+	}
+	return nil
+}
+
+// writeTable writes relation as Parquet partitioned by workspace, uploads
+// the files and commits the table's manifest with the watermark.
+func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, runID string, w map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
+	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
+	q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 200000,
+		PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, relation, tsql.QuoteLiteral(dir))
+	if err := sess.Exec(ctx, q); err != nil {
+		return nil, fmt.Errorf("curate: write %s: %w", table, err)
+	}
+	var files []lake.File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		part := filepath.ToSlash(filepath.Dir(rel)) // workspace=W
+		ws := strings.TrimPrefix(part, "workspace=")
+		key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		info, _ := f.Stat()
+		if err := st.Put(ctx, key, f); err != nil {
+			return fmt.Errorf("upload %s: %w", key, err)
+		}
+		var rows int64
+		if err := sess.QueryRow(ctx, "SELECT count(*) FROM read_parquet("+tsql.QuoteLiteral(p)+")").Scan(&rows); err != nil {
+			return err
+		}
+		files = append(files, lake.File{Path: key, Rows: rows, Bytes: info.Size(), Workspace: ws})
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("curate: upload %s: %w", table, err)
+	}
+	m, err := lake.Commit(ctx, st, table, who, func(m *lake.Manifest) error {
+		m.Files = files // a build replaces the previous one whole
+		m.Offsets = w
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("curate: commit %s: %w", table, err)
+	}
+	return m, nil
+}
