@@ -33,6 +33,7 @@ type Config struct {
 	Jobs       Jobs            `yaml:"jobs"`
 	Sources    Sources         `yaml:"sources"`
 	Speed      Speed           `yaml:"speed"`
+	Curate     Curate          `yaml:"curate"`
 	Workspaces []cdp.Workspace `yaml:"workspaces"`
 	// Segments are segment definitions (see cdp.Segment). `cdpctl segment add`
 	// stores more under <data_dir>/segments/; both sets are in force.
@@ -106,6 +107,7 @@ func Default() Config {
 		Kafka:   Kafka{EmbeddedAddr: "127.0.0.1:9092", Partitions: 8, ReplicationFactor: 1},
 		Jobs:    DefaultJobs(),
 		Speed:   DefaultSpeed(),
+		Curate:  DefaultCurate(),
 	}
 }
 
@@ -160,6 +162,9 @@ func (e *FieldError) Error() string { return fmt.Sprintf("config %s: %s", e.Key,
 func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return &FieldError{"data_dir", "must not be empty"}
+	}
+	if err := c.Curate.validate(); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		return &FieldError{"http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr)}

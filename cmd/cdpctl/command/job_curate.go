@@ -1,0 +1,40 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/tributary-cdp/tributary/batch/curate"
+	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/jobs"
+)
+
+func (e *jobEnv) curateJob() jobs.Job {
+	return jobs.Job{
+		Name:        "curate",
+		Description: "build golden profiles and segment membership (curated/profiles, curated/segment_membership)",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if p.DryRun {
+				return jobs.Result{Summary: "dry run: curate rebuilds curated/profiles from the latest identity map"}, nil
+			}
+			cfg := curate.DefaultConfig()
+			cfg.Storage, cfg.SpoolDir = e.lake, e.cfg.Jobs.SpoolDir
+			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
+			cfg.DefaultRule = e.cfg.Curate.DefaultRule
+			for _, r := range e.cfg.Curate.Survivorship {
+				cfg.Rules = append(cfg.Rules, curate.Rule{Attribute: r.Attribute, Rule: r.Rule, Priority: r.Priority})
+			}
+			srcs, err := ingest.NewStore(e.lake).List(ctx)
+			if err != nil {
+				return jobs.Result{}, fmt.Errorf("curate: list sources: %w", err)
+			}
+			cfg.Sources = srcs
+			if cfg.Segments, err = loadSegments(e.cfg); err != nil {
+				return jobs.Result{}, err
+			}
+			res, err := curate.Run(ctx, cfg, p.RunID)
+			return jobs.Result{Counts: res.Counts(), Summary: res.String()}, err
+		},
+	}
+}
