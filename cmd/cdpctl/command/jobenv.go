@@ -63,6 +63,7 @@ func (e *jobEnv) registry() *jobs.Registry {
 	reg.MustRegister(
 		e.landJob(),
 		e.curateJob(),
+		e.reconcileJob(),
 	)
 	return reg
 }

@@ -1,0 +1,52 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tributary-cdp/tributary/batch/reconcile"
+	"github.com/tributary-cdp/tributary/jobs"
+)
+
+// reconcileWait is how long the reconcile job waits for a server to swap
+// the build in. A server that is not running loads it when it starts.
+const reconcileWait = 2 * time.Minute
+
+func (e *jobEnv) reconcileJob() jobs.Job {
+	return jobs.Job{
+		Name:        "reconcile",
+		Description: "hand the latest curated build to the speed layer (base at watermark W, deltas replayed from W)",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if p.DryRun {
+				return jobs.Result{Summary: "dry run: reconcile would publish the latest curated build"}, nil
+			}
+			start := time.Now()
+			req, err := reconcile.Publish(ctx, e.lake, p.RunID, start)
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			acks, err := reconcile.Wait(ctx, e.lake, req.Version, start, reconcileWait)
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			counts := map[string]int64{"version": req.Version, "servers": int64(len(acks))}
+			if len(acks) == 0 {
+				return jobs.Result{Counts: counts, Summary: fmt.Sprintf(
+					"published build v%d; no server acknowledged within %s (a server loads the latest build when it starts)", req.Version, reconcileWait)}, nil
+			}
+			var parts []string
+			for _, a := range acks {
+				if a.Error != "" {
+					return jobs.Result{Counts: counts}, fmt.Errorf("reconcile: server %s failed to apply build v%d: %s", a.Instance, a.Version, a.Error)
+				}
+				counts["profiles"] += a.Profiles
+				counts["replayed_events"] += a.ReplayedEvents
+				parts = append(parts, fmt.Sprintf("%s swapped in %.1f ms (load %.2f s, %d deltas replayed in %.2f s, %d profiles)",
+					a.Instance, a.SwapSeconds*1000, a.LoadSeconds, a.ReplayedEvents, a.ReplaySeconds, a.Profiles))
+			}
+			return jobs.Result{Counts: counts, Summary: fmt.Sprintf("build v%d: %s", req.Version, strings.Join(parts, "; "))}, nil
+		},
+	}
+}
