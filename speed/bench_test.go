@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -65,5 +68,36 @@ func BenchmarkApply(b *testing.B) {
 			b.StartTimer()
 		}
 		s.Apply(ops[i%len(ops)])
+	}
+}
+
+// BenchmarkMemoryPerProfile reports the live heap per profile of 10 traits.
+func BenchmarkMemoryPerProfile(b *testing.B) {
+	const n = 100_000
+	cfg := DefaultStoreConfig()
+	p := NewPreparer(cfg)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s, _ := NewStore(cfg)
+		for i := range n {
+			e := cdp.Event{Workspace: "default", MessageID: "rss-" + strconv.Itoa(i), Type: cdp.Identify,
+				UserID: "user-" + strconv.Itoa(i), Timestamp: at, ReceivedAt: at,
+				Traits: json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","first_name":"First%d","last_name":"Last%d","plan":"pro",`+
+					`"age":%d,"city":"City %d","country":"NO","company":"Company %d","title":"Engineer","created_at":"2024-01-%02dT10:00:00Z"}`,
+					i, i, i, 18+i%60, i%500, i%10000, 1+i%28))}
+			s.Apply(p.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/profile")
+		if path := os.Getenv("SPEED_HEAP_PROFILE"); path != "" {
+			f, _ := os.Create(path)
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+		runtime.KeepAlive(s)
 	}
 }

@@ -26,18 +26,13 @@ type checkpointHeader struct {
 	Next     uint32
 	Dedupe   []dedupeGenFile
 	Evicted  int64
-	Caps     []capFile
+	Shared   []idKey
 	Profiles int
 }
 
 type dedupeGenFile struct {
 	Index int64
 	Keys  []msgKey
-}
-
-type capFile struct {
-	Key   idKey
-	State capState
 }
 
 type checkpointTrailer struct {
@@ -64,8 +59,8 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 		}
 		h.Dedupe = append(h.Dedupe, gf)
 	}
-	for k, st := range s.caps {
-		h.Caps = append(h.Caps, capFile{Key: k, State: *st})
+	for k := range s.shared {
+		h.Shared = append(h.Shared, k)
 	}
 	if err := enc.Encode(&h); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
@@ -129,13 +124,10 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	}
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
-	for _, c := range h.Caps {
-		st := c.State
-		s.caps[c.Key] = &st
-		if st.Shared {
-			s.stats.shared.Add(1)
-		}
+	for _, k := range h.Shared {
+		s.shared[k] = true
 	}
+	s.stats.shared.Store(int64(len(s.shared)))
 	for range h.Profiles {
 		p := &Profile{}
 		if err := dec.Decode(p); err != nil {

@@ -204,6 +204,42 @@ func (p *Profile) setTrait(t Trait) {
 	}
 }
 
+// mergeTraits applies sorted traits last-writer-wins; new names are merged
+// into an exactly sized slice (profiles are many: no growth slack).
+func (p *Profile) mergeTraits(ts []Trait) {
+	added := 0
+	for _, t := range ts {
+		i, ok := slices.BinarySearchFunc(p.Traits, t.Name, func(x Trait, n string) int { return strings.Compare(x.Name, n) })
+		if !ok {
+			added++
+			continue
+		}
+		if cur := &p.Traits[i]; newer(t.TS, t.Seq, cur.TS, cur.Seq) {
+			*cur = t
+		}
+	}
+	if added == 0 {
+		return
+	}
+	out := make([]Trait, 0, len(p.Traits)+added)
+	i, j := 0, 0
+	for i < len(p.Traits) || j < len(ts) {
+		switch {
+		case j == len(ts) || i < len(p.Traits) && p.Traits[i].Name < ts[j].Name:
+			out = append(out, p.Traits[i])
+			i++
+		case i == len(p.Traits) || ts[j].Name < p.Traits[i].Name:
+			out = append(out, ts[j])
+			j++
+		default: // same name: already resolved above
+			out = append(out, p.Traits[i])
+			i++
+			j++
+		}
+	}
+	p.Traits = out
+}
+
 func (p *Profile) addIdentifier(id cdp.Identifier) {
 	i, ok := slices.BinarySearchFunc(p.Identifiers, id, cmpIdentifier)
 	if !ok {

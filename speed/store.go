@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,12 +107,6 @@ type indexStripe struct {
 	m  map[idKey]uint32
 }
 
-// capState tracks the user ids a capped identifier (email, phone) linked.
-type capState struct {
-	Users  []uint64 // hashes of distinct user ids, at most cap
-	Shared bool
-}
-
 // Store is the in-memory profile store: profiles in stripes by handle, an
 // identity index (workspace, type, value) → profile in stripes by hash,
 // the dedupe set and the next Kafka offset of every partition.
@@ -126,7 +121,7 @@ type Store struct {
 
 	// Owned by the apply goroutine.
 	next    uint32
-	caps    map[idKey]*capState
+	shared  map[idKey]bool // capped values found shared: they link nothing any more
 	dedupe  *dedupe
 	offsets map[int]int64 // partition → next offset to apply
 	names   map[string]string
@@ -158,7 +153,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	s := &Store{
 		cfg:     cfg,
-		caps:    map[idKey]*capState{},
+		shared:  map[idKey]bool{},
 		dedupe:  newDedupe(cfg.DedupeWindow, cfg.DedupeMaxEntries),
 		offsets: map[int]int64{},
 		names:   map[string]string{},
@@ -295,10 +290,10 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 	name := ""
 	switch e.Type {
 	case cdp.Identify:
-		for _, t := range o.Traits {
-			t.Name = s.intern(t.Name)
-			p.setTrait(t)
+		for i := range o.Traits {
+			o.Traits[i].Name = s.intern(o.Traits[i].Name)
 		}
+		p.mergeTraits(o.Traits)
 	case cdp.Track:
 		name = s.intern(e.Event)
 		p.countEvent(name, ts, 1)
@@ -320,18 +315,32 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 	case cdp.Group:
 		p.addGroup(strings.Clone(e.GroupID))
 	}
-	p.addRecent(RecentEvent{Type: e.Type, Name: name, MessageID: strings.Clone(e.MessageID), TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.addRecent(RecentEvent{Type: canonicalType(e.Type), Name: name, MessageID: strings.Clone(e.MessageID), TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 
-// applyCaps drops capped identifiers that may no longer link: a value of
-// a capped type seen with more than cap distinct user ids is shared.
+// canonicalType returns the package constant, not the decoded string
+// (which may point into a whole Kafka message).
+func canonicalType(t cdp.EventType) cdp.EventType {
+	for _, c := range cdp.EventTypes {
+		if c == t {
+			return c
+		}
+	}
+	return cdp.EventType(strings.Clone(string(t)))
+}
+
+// applyCaps drops capped identifiers that may no longer link. A value of
+// a capped type (email, phone) is shared once the profile it belongs to
+// and the event's user ids add up to more than cap distinct user ids:
+// from then on it links nothing, and it stays on the profile it was on.
 func (s *Store) applyCaps(ws string, ids []link) []link {
-	var users []uint64
+	var ubuf [2]string
+	users := ubuf[:0]
 	capped := false
 	for _, l := range ids {
 		if l.id.Type == cdp.IDUserID {
-			users = append(users, l.k[0])
+			users = append(users, l.id.Value)
 		}
 		capped = capped || s.cfg.Caps[l.id.Type] > 0
 	}
@@ -351,36 +360,37 @@ func (s *Store) applyCaps(ws string, ids []link) []link {
 	return out
 }
 
-func (s *Store) capOK(ws string, l link, limit int, users []uint64) bool {
-	st := s.caps[l.k]
-	if st != nil && st.Shared {
+func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
+	if s.shared[l.k] {
 		return false
 	}
-	for _, u := range users {
-		if st == nil {
-			st = &capState{}
-			s.caps[l.k] = st
-		}
-		found := false
-		for _, x := range st.Users {
-			if x == u {
-				found = true
-				break
-			}
-		}
-		if found {
-			continue
-		}
-		if len(st.Users) >= limit {
-			st.Shared = true
-			s.stats.shared.Add(1)
-			slog.Warn("identifier is shared by more user ids than its cap; it no longer merges profiles",
-				"workspace", ws, "type", l.id.Type, "value", l.id.Value, "cap", limit)
-			return false
-		}
-		st.Users = append(st.Users, u)
+	if len(users) == 0 {
+		return true
 	}
-	return true
+	h, ok := s.lookupID(l.k)
+	if !ok {
+		return len(users) <= limit
+	}
+	p := s.profiles[h%stripes].m[h]
+	n := 0
+	for _, id := range p.Identifiers {
+		if id.Type == cdp.IDUserID {
+			n++
+		}
+	}
+	for _, u := range users {
+		if _, found := slices.BinarySearchFunc(p.Identifiers, cdp.Identifier{Type: cdp.IDUserID, Value: u}, cmpIdentifier); !found {
+			n++
+		}
+	}
+	if n <= limit {
+		return true
+	}
+	s.shared[l.k] = true
+	s.stats.shared.Add(1)
+	slog.Warn("identifier is shared by more user ids than its cap; it no longer merges profiles",
+		"workspace", ws, "type", l.id.Type, "value", l.id.Value, "cap", limit)
+	return false
 }
 
 // resolve finds the profile of ids, creating or merging as needed, and
@@ -546,7 +556,7 @@ func (s *Store) MemoryEstimate() int64 {
 	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
 	n += (s.stats.identifiers.Load() + s.stats.profiles.Load()) * 48
 	n += int64(s.dedupe.n) * 40
-	n += int64(len(s.caps)) * 80
+	n += int64(len(s.shared)) * 40
 	return n
 }
 
