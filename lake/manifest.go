@@ -69,6 +69,7 @@ type Input struct {
 	Checksum    string    `json:"checksum"`
 	Name        string    `json:"name"`
 	Size        int64     `json:"size"`
+	ModTime     time.Time `json:"mod_time,omitzero"`
 	Rows        int64     `json:"rows"`
 	Quarantined int64     `json:"quarantined"`
 	IngestedAt  time.Time `json:"ingested_at"`

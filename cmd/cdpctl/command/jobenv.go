@@ -62,6 +62,7 @@ func (e *jobEnv) registry() *jobs.Registry {
 	reg := jobs.NewRegistry()
 	reg.MustRegister(
 		e.landJob(),
+		e.ingestJob(),
 		e.curateJob(),
 		e.reconcileJob(),
 	)

@@ -60,6 +60,7 @@ func NewRoot() *cobra.Command {
 		newVersionCmd(),
 		newBenchCmd(g),
 		newDemoCmd(),
+		newSourceCmd(g),
 		newSegmentCmd(g),
 		newJobCmd(g),
 		newIdentityCmd(g),

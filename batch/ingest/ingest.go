@@ -1,0 +1,484 @@
+// Package ingest is the ingest job: it picks up CRM exports dropped as
+// files (local directory, S3 prefix or SFTP directory), maps them through
+// a source definition given at runtime (see Source), and lands good rows
+// in raw/<source> and bad rows, with their line and reason, in
+// quarantine/<source>.
+//
+// Each input file is identified by the SHA-256 of its content: the same
+// content dropped again, under any name, is not ingested twice. A file's
+// rows go to raw/<source>/workspace=W/date=D/<checksum>.parquet (D is the
+// ingest day for profiles, the event day for events); the manifest of the
+// table records the checksum with the file. Rejected rows go to
+// quarantine/<source>/… the same way, committed before the raw table, so
+// a run that dies half-way is simply run again.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// Progress receives progress reports (jobs.Progress satisfies it).
+type Progress interface {
+	Start(stage string, totalRows int64)
+	Add(rows, bytes int64)
+}
+
+// Config configures the ingest job.
+type Config struct {
+	Storage   lake.Storage
+	SpoolDir  string
+	Locations LocationConfig
+	// MaxFileBytes refuses larger input files (they are read into memory).
+	MaxFileBytes int64
+	Logger       *slog.Logger
+	// Now is the clock (ingest day of profiles, quarantine time).
+	Now func() time.Time
+}
+
+// DefaultConfig refuses files over 2 GiB.
+func DefaultConfig() Config {
+	return Config{MaxFileBytes: 2 << 30, Now: time.Now}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Storage == nil {
+		return errors.New("ingest: lake storage is nil")
+	}
+	if c.MaxFileBytes <= 0 {
+		return fmt.Errorf("ingest: MaxFileBytes %d must be positive", c.MaxFileBytes)
+	}
+	if c.Now == nil {
+		return errors.New("ingest: Now is nil")
+	}
+	return nil
+}
+
+// Options of one run.
+type Options struct {
+	// Sources limits the run to these sources (empty = all).
+	Sources []string
+	// Workspace limits the run to sources of one workspace.
+	Workspace string
+	// DryRun parses and counts but writes nothing.
+	DryRun   bool
+	RunID    string
+	Progress Progress
+}
+
+// FileResult is what happened to one input file.
+type FileResult struct {
+	Source      string
+	Name        string
+	Checksum    string
+	Rows        int64 // rows landed in raw/<source>
+	Quarantined int64 // rows sent to quarantine/<source>
+	// Skipped says why the file was not ingested ("duplicate of x.csv").
+	Skipped string
+	Err     error
+}
+
+// Result sums up a run.
+type Result struct {
+	Files                               []FileResult
+	Ingested, Duplicates, Failed        int
+	Rows, Quarantined, Bytes, Unchanged int64
+}
+
+// Counts is the result as job counts.
+func (r Result) Counts() map[string]int64 {
+	return map[string]int64{"files": int64(r.Ingested), "files_duplicate": int64(r.Duplicates), "files_failed": int64(r.Failed),
+		"rows": r.Rows, "rows_quarantined": r.Quarantined, "bytes": r.Bytes}
+}
+
+// String is the run summary: totals, then one line per file.
+func (r Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d files ingested, %d rows landed, %d rows quarantined", r.Ingested, r.Rows, r.Quarantined)
+	if r.Duplicates > 0 {
+		fmt.Fprintf(&b, ", %d duplicate files skipped", r.Duplicates)
+	}
+	if r.Failed > 0 {
+		fmt.Fprintf(&b, ", %d files failed", r.Failed)
+	}
+	for _, f := range r.Files {
+		switch {
+		case f.Err != nil:
+			fmt.Fprintf(&b, "\n  %s/%s: failed: %v", f.Source, f.Name, f.Err)
+		case f.Skipped != "":
+			fmt.Fprintf(&b, "\n  %s/%s: skipped, %s", f.Source, f.Name, f.Skipped)
+		default:
+			fmt.Fprintf(&b, "\n  %s/%s: %d rows landed, %d quarantined", f.Source, f.Name, f.Rows, f.Quarantined)
+		}
+	}
+	return b.String()
+}
+
+// Run ingests the new files of every selected source.
+func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
+	var res Result
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if opts.Progress == nil {
+		opts.Progress = nopProgress{}
+	}
+	sources, err := NewStore(cfg.Storage).List(ctx)
+	if err != nil {
+		return res, err
+	}
+	want := map[string]bool{}
+	for _, n := range opts.Sources {
+		want[n] = true
+	}
+	found := 0
+	for _, src := range sources {
+		if len(want) > 0 && !want[src.Name] || opts.Workspace != "" && src.Workspace != opts.Workspace {
+			continue
+		}
+		found++
+		if err := ingestSource(ctx, cfg, opts, src, &res); err != nil {
+			return res, err
+		}
+	}
+	if len(want) > found {
+		return res, fmt.Errorf("ingest: source %v: %w", opts.Sources, errNoSource)
+	}
+	if res.Failed > 0 {
+		var names []string
+		for _, f := range res.Files {
+			if f.Err != nil {
+				names = append(names, f.Source+"/"+f.Name)
+			}
+		}
+		return res, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(names, ", "))
+	}
+	return res, nil
+}
+
+func ingestSource(ctx context.Context, cfg Config, opts Options, src *Source, res *Result) error {
+	loc, err := OpenLocation(ctx, src.Location, cfg.Locations)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	defer loc.Close()
+	files, err := loc.List(ctx)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	m, err := lake.LatestManifest(ctx, cfg.Storage, src.Table())
+	if err != nil {
+		return err
+	}
+	if !opts.DryRun {
+		// Files of runs that died before their commit.
+		for _, t := range []string{src.Table(), src.QuarantineTable()} {
+			if _, err := lake.RemoveUncommitted(ctx, cfg.Storage, t, 0); err != nil {
+				return fmt.Errorf("source %s: %w", src.Name, err)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, in := range m.Inputs {
+		seen[seenKey(in.Name, in.Size, in.ModTime)] = true
+	}
+	opts.Progress.Start("ingest "+src.Name, 0)
+	p, err := newMapper(src)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		fr := FileResult{Source: src.Name, Name: f.Name}
+		if f.Size > cfg.MaxFileBytes {
+			fr.Err = fmt.Errorf("%d bytes is over the limit of %d", f.Size, cfg.MaxFileBytes)
+			res.add(fr)
+			continue
+		}
+		if seen[seenKey(f.Name, f.Size, f.ModTime)] {
+			res.Unchanged++ // ingested before: same name, size and time
+			continue
+		}
+		data, sum, err := fetch(ctx, loc, f.Name, cfg.MaxFileBytes)
+		if err != nil {
+			fr.Err = err
+			res.add(fr)
+			continue
+		}
+		fr.Checksum = sum
+		if in, dup := m.Inputs[sum]; dup {
+			if in.Name != f.Name {
+				fr.Skipped = "duplicate of " + in.Name
+				res.add(fr)
+			} else {
+				res.Unchanged++
+			}
+			continue
+		}
+		res.Bytes += int64(len(data))
+		fr, err = ingestFile(ctx, cfg, opts, src, p, f, data, sum)
+		if err != nil {
+			return err // the lake failed: stop the run
+		}
+		res.add(fr)
+		if fr.Err == nil && !opts.DryRun {
+			if m, err = lake.LatestManifest(ctx, cfg.Storage, src.Table()); err != nil {
+				return err
+			}
+		} else if fr.Err == nil {
+			if m.Inputs == nil {
+				m.Inputs = map[string]lake.Input{}
+			}
+			m.Inputs[sum] = lake.Input{Checksum: sum, Name: f.Name}
+		}
+	}
+	return nil
+}
+
+func seenKey(name string, size int64, mod time.Time) string {
+	return fmt.Sprintf("%s|%d|%d", name, size, mod.UnixNano())
+}
+
+func (r *Result) add(f FileResult) {
+	r.Files = append(r.Files, f)
+	switch {
+	case f.Err != nil:
+		r.Failed++
+	case f.Skipped != "":
+		r.Duplicates++
+	default:
+		r.Ingested++
+		r.Rows += f.Rows
+		r.Quarantined += f.Quarantined
+	}
+}
+
+func fetch(ctx context.Context, loc Location, name string, limit int64) ([]byte, string, error) {
+	rc, err := loc.Open(ctx, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("open: %w", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	var buf bytes.Buffer
+	n, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read: %w", err)
+	}
+	if n > limit {
+		return nil, "", fmt.Errorf("over the limit of %d bytes", limit)
+	}
+	return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ingestFile parses one file and commits its rows. A problem with the
+// file itself (bad header, unreadable) is returned in FileResult.Err; an
+// error returned means the lake failed.
+func ingestFile(ctx context.Context, cfg Config, opts Options, src *Source, mp *mapper, f RemoteFile, data []byte, sum string) (FileResult, error) {
+	fr := FileResult{Source: src.Name, Name: f.Name, Checksum: sum}
+	text, err := decode(data, src.Format.Encoding)
+	if err != nil {
+		fr.Err = err
+		return fr, nil
+	}
+	rr, err := newRecordReader(text, src.Format, mp.columns)
+	if err != nil {
+		fr.Err = err
+		return fr, nil
+	}
+	now := cfg.Now().UTC()
+	today := now.Format(time.DateOnly)
+	out := &fileOutput{cfg: cfg, src: src, mp: mp, file: f.Name, sum: sum, now: now, dryRun: opts.DryRun, writers: map[string]*dayWriter{}}
+	defer out.abort()
+	var pending int64
+	for {
+		rec, err := rr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fr.Err = err
+			return fr, nil
+		}
+		if err := out.add(rec, today); err != nil {
+			return fr, err
+		}
+		if pending++; pending == 10000 {
+			opts.Progress.Add(pending, 0)
+			pending = 0
+		}
+	}
+	opts.Progress.Add(pending, int64(len(data)))
+	fr.Rows, fr.Quarantined = out.rows, out.rejected
+	if opts.DryRun {
+		return fr, nil
+	}
+	in := lake.Input{Checksum: sum, Name: f.Name, Size: f.Size, ModTime: f.ModTime, Rows: out.rows, Quarantined: out.rejected, IngestedAt: now}
+	if err := out.commit(ctx, opts.RunID, in); err != nil {
+		return fr, fmt.Errorf("source %s file %s: %w", src.Name, f.Name, err)
+	}
+	cfg.Logger.Info("ingested", "source", src.Name, "file", f.Name, "rows", out.rows, "quarantined", out.rejected)
+	return fr, nil
+}
+
+// fileOutput collects one file's good rows (per day) and rejected rows.
+type fileOutput struct {
+	cfg      Config
+	src      *Source
+	mp       *mapper
+	file     string
+	sum      string
+	now      time.Time
+	dryRun   bool
+	writers  map[string]*dayWriter
+	rejects  *lake.Writer[lake.RejectRow]
+	rows     int64
+	rejected int64
+}
+
+type dayWriter struct {
+	w   *lake.Writer[any]
+	buf []parquet.Row
+}
+
+func (o *fileOutput) add(rec *record, today string) error {
+	reason := ""
+	var row parquet.Row
+	day := today
+	if rec.err != nil {
+		reason = rec.err.Error()
+	} else {
+		var err error
+		row, day, err = o.mp.row(rec, today, o.file, o.now)
+		if err != nil {
+			reason = err.Error()
+		}
+	}
+	if reason != "" {
+		o.rejected++
+		if o.dryRun {
+			return nil
+		}
+		if o.rejects == nil {
+			w, err := lake.NewWriter[lake.RejectRow](o.cfg.SpoolDir, nil)
+			if err != nil {
+				return err
+			}
+			o.rejects = w
+		}
+		return o.rejects.Write(lake.RejectRow{Source: o.src.Name, File: o.file, Line: int64(rec.line), Raw: rec.raw, Reason: reason,
+			QuarantinedAt: o.now, KafkaPartition: -1, KafkaOffset: -1})
+	}
+	o.rows++
+	if o.dryRun {
+		return nil
+	}
+	dw := o.writers[day]
+	if dw == nil {
+		w, err := lake.NewWriter[any](o.cfg.SpoolDir, o.mp.schema)
+		if err != nil {
+			return err
+		}
+		dw = &dayWriter{w: w}
+		o.writers[day] = dw
+	}
+	dw.buf = append(dw.buf, row)
+	if len(dw.buf) == 4096 {
+		if err := dw.w.WriteRows(dw.buf); err != nil {
+			return err
+		}
+		dw.buf = dw.buf[:0]
+	}
+	return nil
+}
+
+// commit uploads the files and commits quarantine first, then raw.
+func (o *fileOutput) commit(ctx context.Context, runID string, in lake.Input) error {
+	st := o.cfg.Storage
+	who := lake.CommitInfo{Job: "ingest", RunID: runID}
+	if o.rejects != nil {
+		qm, err := lake.LatestManifest(ctx, st, o.src.QuarantineTable())
+		if err != nil {
+			return err
+		}
+		if _, done := qm.Inputs[o.sum]; !done {
+			day := o.now.Format(time.DateOnly)
+			key := fmt.Sprintf("%s/%s.parquet", lake.PartitionDir(o.src.QuarantineTable(), o.src.Workspace, day), o.sum)
+			f, err := o.rejects.Commit(ctx, st, key)
+			if err != nil {
+				return err
+			}
+			f.Workspace, f.Date, f.Checksum = o.src.Workspace, day, o.sum
+			if _, err := lake.Commit(ctx, st, o.src.QuarantineTable(), who, func(m *lake.Manifest) error {
+				m.Files = append(m.Files, f)
+				if m.Inputs == nil {
+					m.Inputs = map[string]lake.Input{}
+				}
+				m.Inputs[o.sum] = in
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		o.rejects = nil
+	}
+	days := make([]string, 0, len(o.writers))
+	for d := range o.writers {
+		days = append(days, d)
+	}
+	sort.Strings(days)
+	var files []lake.File
+	for _, d := range days {
+		dw := o.writers[d]
+		if err := dw.w.WriteRows(dw.buf); err != nil {
+			return err
+		}
+		key := fmt.Sprintf("%s/%s.parquet", lake.PartitionDir(o.src.Table(), o.src.Workspace, d), o.sum)
+		f, err := dw.w.Commit(ctx, st, key)
+		delete(o.writers, d)
+		if err != nil {
+			return err
+		}
+		f.Workspace, f.Date, f.Checksum = o.src.Workspace, d, o.sum
+		files = append(files, f)
+	}
+	_, err := lake.Commit(ctx, st, o.src.Table(), who, func(m *lake.Manifest) error {
+		m.Files = append(m.Files, files...)
+		if m.Inputs == nil {
+			m.Inputs = map[string]lake.Input{}
+		}
+		m.Inputs[o.sum] = in
+		return nil
+	})
+	return err
+}
+
+func (o *fileOutput) abort() {
+	for _, dw := range o.writers {
+		dw.w.Abort()
+	}
+	if o.rejects != nil {
+		o.rejects.Abort()
+	}
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Start(string, int64) {}
+func (nopProgress) Add(int64, int64)    {}

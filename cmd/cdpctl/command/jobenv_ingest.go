@@ -1,0 +1,44 @@
+package command
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/jobs"
+)
+
+func (e *jobEnv) locations() ingest.LocationConfig {
+	return ingest.LocationConfig{S3: e.s3, SFTPKeyFile: e.cfg.Sources.SFTPKeyFile, SFTPKnownHosts: e.cfg.Sources.SFTPKnownHosts}
+}
+
+// probe lists a source's location and returns how many files are there.
+func (e *jobEnv) probe(ctx context.Context, src *ingest.Source) (int, error) {
+	loc, err := ingest.OpenLocation(ctx, src.Location, e.locations())
+	if err != nil {
+		return 0, err
+	}
+	defer loc.Close()
+	files, err := loc.List(ctx)
+	return len(files), err
+}
+
+func (e *jobEnv) ingestJob() jobs.Job {
+	return jobs.Job{
+		Name:        "ingest",
+		Description: "land new CRM files of every source (cdpctl source add) into raw/<source>, bad rows into quarantine/<source>",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if !p.From.IsZero() || !p.To.IsZero() {
+				return jobs.Result{}, fmt.Errorf("ingest takes the files that are new at each source's location; --from and --to do not apply to it")
+			}
+			cfg := ingest.DefaultConfig()
+			cfg.Storage, cfg.SpoolDir, cfg.Locations = e.lake, e.cfg.Jobs.SpoolDir, e.locations()
+			res, err := ingest.Run(ctx, cfg, ingest.Options{Workspace: p.Workspace, DryRun: p.DryRun, RunID: p.RunID, Progress: p.Progress})
+			summary := res.String()
+			if p.DryRun {
+				summary = "dry run: " + summary
+			}
+			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
+		},
+	}
+}
