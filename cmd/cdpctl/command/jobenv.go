@@ -66,6 +66,7 @@ func (e *jobEnv) registry() *jobs.Registry {
 		e.curateJob(),
 		e.reconcileJob(),
 	)
+	reg.MustRegister(e.allJob(reg))
 	return reg
 }
 

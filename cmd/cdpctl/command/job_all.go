@@ -1,0 +1,52 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tributary-cdp/tributary/jobs"
+)
+
+// pipeline is the batch chain `all` runs, in order.
+var pipeline = []string{"land", "ingest", "cleanse", "resolve", "curate", "reconcile"}
+
+func (e *jobEnv) allJob(reg *jobs.Registry) jobs.Job {
+	return jobs.Job{
+		Name:        "all",
+		Description: "run land → ingest → cleanse → resolve → curate → reconcile, reporting each stage's time and counts",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			rc := jobs.DefaultRunnerConfig()
+			rc.Storage, rc.Registry, rc.LockTTL, rc.Wait, rc.Trigger = e.lake, reg, e.cfg.Jobs.LockTTL, true, "all"
+			runner, err := jobs.NewRunner(rc)
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			counts := map[string]int64{}
+			var lines []string
+			for _, stage := range pipeline {
+				if _, ok := reg.Get(stage); !ok {
+					lines = append(lines, fmt.Sprintf("%-9s not in this build", stage))
+					continue
+				}
+				sp := p
+				sp.RunID = "" // each stage gets its own run and history record
+				if stage == "land" || stage == "reconcile" || stage == "curate" {
+					sp.Workspace, sp.From, sp.To = "", time.Time{}, time.Time{} // they work on everything
+				}
+				rec, err := runner.Run(ctx, stage, sp)
+				if rec != nil {
+					for k, v := range rec.Counts {
+						counts[stage+"."+k] = v
+					}
+					lines = append(lines, fmt.Sprintf("%-9s %8s  %s", stage, rec.Duration().Round(time.Millisecond), rec.Summary))
+				}
+				if err != nil {
+					return jobs.Result{Counts: counts, Summary: strings.Join(lines, "\n")}, fmt.Errorf("stage %s: %w", stage, err)
+				}
+			}
+			return jobs.Result{Counts: counts, Summary: "\n" + strings.Join(lines, "\n")}, nil
+		},
+	}
+}
