@@ -67,7 +67,12 @@ func NewScheduler(r *Runner, schedules map[string]string) (*Scheduler, error) {
 
 // Run fires the schedules until ctx ends, then waits for the runs in
 // flight (their context is cancelled) and returns nil.
+// A nil Scheduler (nothing scheduled) just waits for ctx.
 func (s *Scheduler) Run(ctx context.Context) error {
+	if s == nil {
+		<-ctx.Done()
+		return nil
+	}
 	c := cron.New(cron.WithParser(cronParser), cron.WithLocation(time.UTC))
 	for name, spec := range s.schedules {
 		if _, err := c.AddFunc(spec, func() { s.fire(ctx, name) }); err != nil {
@@ -103,6 +108,9 @@ func (s *Scheduler) fire(ctx context.Context, name string) {
 
 // Next returns when job fires next (zero when it is not scheduled).
 func (s *Scheduler) Next(job string) time.Time {
+	if s == nil {
+		return time.Time{}
+	}
 	spec, ok := s.schedules[job]
 	if !ok {
 		return time.Time{}

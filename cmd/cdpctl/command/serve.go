@@ -23,6 +23,7 @@ import (
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/internal/httpx"
 	"github.com/tributary-cdp/tributary/internal/topics"
+	"github.com/tributary-cdp/tributary/jobs"
 	"github.com/tributary-cdp/tributary/speed"
 	"github.com/tributary-cdp/tributary/speed/collect"
 )
@@ -73,6 +74,7 @@ type server struct {
 	collector *collect.Collector
 	speed     *speed.Consumer
 	http      *http.Server
+	scheduler *jobs.Scheduler // cron jobs from jobs.schedules; nil when none
 }
 
 // Run starts everything and blocks until ctx ends or a component fails.
@@ -134,7 +136,12 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("HTTP listening", "addr", ln.Addr().String(), "brokers", brokers, "lake", s.cfg.LakeURL())
 
+	if s.scheduler, err = startScheduler(ctx, s.cfg, brokers); err != nil {
+		ln.Close()
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.scheduler.Run(gctx) })
 	g.Go(func() error { return sp.Run(gctx) }) // final checkpoint when gctx ends
 	g.Go(func() error {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
