@@ -4,6 +4,9 @@
 -- comparison, 3 bits each, in the order of identity/match.Comparisons
 -- (level + 1, so 0 means "null on either side"), and tf is the sum of
 -- log2(term frequency) over the exact matches of frequency-adjusted columns.
+-- Edit distances are the costliest part: Damerau–Levenshtein (which counts
+-- a transposition as one edit) is computed only where Levenshtein says two
+-- edits; phones compare their prefix and suffix.
 -- Parameters: $jw_hi, $jw_mid, $jw_lo (Jaro–Winkler thresholds), $tf_min.
 CREATE OR REPLACE TEMP TABLE fs_compared AS
 WITH s AS (
@@ -16,26 +19,30 @@ WITH s AS (
         a.full_tokens = b.full_tokens AS eq_tokens,
         CASE WHEN a.full_name <> b.full_name THEN jaro_winkler_similarity(a.full_name, b.full_name) END AS jw_full,
         a.dob IS NULL OR b.dob IS NULL AS nul_dob, a.dob = b.dob AS eq_dob,
-        CASE WHEN a.dob <> b.dob THEN damerau_levenshtein(a.dob, b.dob) END AS dl_dob,
+        CASE WHEN a.dob <> b.dob THEN levenshtein(a.dob, b.dob) END AS lev_dob,
+        year(a.dob_date) = year(b.dob_date) AND month(a.dob_date) = day(b.dob_date)
+            AND day(a.dob_date) = month(b.dob_date) AS swap_dob,
         abs(date_diff('day', a.dob_date, b.dob_date)) AS days_dob,
         a.email IS NULL OR b.email IS NULL AS nul_email, a.email = b.email AS eq_email,
         a.email_user = b.email_user AS eq_email_user,
         CASE WHEN a.email <> b.email THEN jaro_winkler_similarity(a.email, b.email) END AS jw_email,
         a.phone IS NULL OR b.phone IS NULL AS nul_phone, a.phone = b.phone AS eq_phone,
-        CASE WHEN a.phone <> b.phone THEN damerau_levenshtein(a.phone, b.phone) END AS dl_phone,
+        -- One substituted digit leaves either the first 7 or the last 5
+        -- characters equal (E.164 numbers of 11-15 characters).
+        left(a.phone, 7) = left(b.phone, 7) OR right(a.phone, 5) = right(b.phone, 5) AS near_phone,
         a.street IS NULL OR b.street IS NULL AS nul_street, a.street = b.street AS eq_street,
         CASE WHEN a.street <> b.street THEN jaro_winkler_similarity(a.street, b.street) END AS jw_street,
         a.street_number IS NULL OR b.street_number IS NULL AS nul_stno, a.street_number = b.street_number AS eq_stno,
-        CASE WHEN a.street_number <> b.street_number THEN damerau_levenshtein(a.street_number, b.street_number) END AS dl_stno,
+        CASE WHEN a.street_number <> b.street_number THEN CASE WHEN levenshtein(a.street_number, b.street_number) <= 1 THEN levenshtein(a.street_number, b.street_number) WHEN levenshtein(a.street_number, b.street_number) = 2 THEN least(2, damerau_levenshtein(a.street_number, b.street_number)) ELSE 3 END END AS dl_stno,
         a.city IS NULL OR b.city IS NULL AS nul_city, a.city = b.city AS eq_city,
         CASE WHEN a.city <> b.city THEN jaro_winkler_similarity(a.city, b.city) END AS jw_city,
         a.postcode IS NULL OR b.postcode IS NULL AS nul_pc, a.postcode = b.postcode AS eq_pc,
-        CASE WHEN a.postcode <> b.postcode THEN damerau_levenshtein(a.postcode, b.postcode) END AS dl_pc,
+        CASE WHEN a.postcode <> b.postcode THEN CASE WHEN levenshtein(a.postcode, b.postcode) <= 1 THEN levenshtein(a.postcode, b.postcode) WHEN levenshtein(a.postcode, b.postcode) = 2 THEN least(2, damerau_levenshtein(a.postcode, b.postcode)) ELSE 3 END END AS dl_pc,
         left(a.postcode, 3) = left(b.postcode, 3) AS eq_pc3,
         a.state IS NULL OR b.state IS NULL AS nul_state, a.state = b.state AS eq_state,
         a.country IS NULL OR b.country IS NULL AS nul_country, a.country = b.country AS eq_country,
         a.national_id IS NULL OR b.national_id IS NULL AS nul_nid, a.national_id = b.national_id AS eq_nid,
-        CASE WHEN a.national_id <> b.national_id THEN damerau_levenshtein(a.national_id, b.national_id) END AS dl_nid,
+        CASE WHEN a.national_id <> b.national_id THEN CASE WHEN levenshtein(a.national_id, b.national_id) <= 1 THEN levenshtein(a.national_id, b.national_id) WHEN levenshtein(a.national_id, b.national_id) = 2 THEN least(2, damerau_levenshtein(a.national_id, b.national_id)) ELSE 3 END END AS dl_nid,
         a.gender IS NULL OR b.gender IS NULL AS nul_gender, a.gender = b.gender AS eq_gender,
         a.occupation IS NULL OR b.occupation IS NULL AS nul_occ, a.occupation = b.occupation AS eq_occ,
         CASE WHEN a.occupation <> b.occupation THEN jaro_winkler_similarity(a.occupation, b.occupation) END AS jw_occ,
@@ -67,24 +74,29 @@ WITH s AS (
         -- 2 full_name: exact, same tokens in another order, JW hi, JW mid
         CASE WHEN nul_full THEN -1 WHEN eq_full THEN 4 WHEN eq_tokens THEN 3
              WHEN jw_full >= $jw_hi THEN 2 WHEN jw_full >= $jw_mid THEN 1 ELSE 0 END AS g2,
-        -- 3 dob: exact, one edit, two edits, within a year
-        CASE WHEN nul_dob THEN -1 WHEN eq_dob THEN 4 WHEN dl_dob <= 1 THEN 3 WHEN dl_dob <= 2 THEN 2
+        -- 3 dob (YYYYMMDD): exact; one edit; two edits or day and month
+        -- transposed; within a year
+        CASE WHEN nul_dob THEN -1 WHEN eq_dob THEN 4
+             WHEN lev_dob <= 1 THEN 3
+             WHEN lev_dob = 2 OR swap_dob THEN 2
              WHEN days_dob <= 366 THEN 1 ELSE 0 END AS g3,
         -- 4 email: exact, same local part, JW hi
         CASE WHEN nul_email THEN -1 WHEN eq_email THEN 3 WHEN eq_email_user THEN 2
              WHEN jw_email >= $jw_hi THEN 1 ELSE 0 END AS g4,
-        -- 5 phone: exact, one edit
-        CASE WHEN nul_phone THEN -1 WHEN eq_phone THEN 2 WHEN dl_phone <= 1 THEN 1 ELSE 0 END AS g5,
+        -- 5 phone: exact, same prefix or suffix (one digit off)
+        CASE WHEN nul_phone THEN -1 WHEN eq_phone THEN 2 WHEN near_phone THEN 1 ELSE 0 END AS g5,
         -- 6 street: exact, JW hi, JW lo
         CASE WHEN nul_street THEN -1 WHEN eq_street THEN 3 WHEN jw_street >= $jw_hi THEN 2
              WHEN jw_street >= $jw_lo THEN 1 ELSE 0 END AS g6,
         -- 7 street_number: exact, one edit
         CASE WHEN nul_stno THEN -1 WHEN eq_stno THEN 2 WHEN dl_stno <= 1 THEN 1 ELSE 0 END AS g7,
-        -- 8 city: exact, JW hi, JW mid
-        CASE WHEN nul_city THEN -1 WHEN eq_city THEN 3 WHEN jw_city >= $jw_hi THEN 2
+        -- 8 city: exact, JW hi, JW mid; no evidence of its own when the
+        -- street or the postcode already agrees (they imply the city)
+        CASE WHEN nul_city OR eq_street OR eq_pc THEN -1 WHEN eq_city THEN 3 WHEN jw_city >= $jw_hi THEN 2
              WHEN jw_city >= $jw_mid THEN 1 ELSE 0 END AS g8,
-        -- 9 postcode: exact, one edit, same 3-character district
-        CASE WHEN nul_pc THEN -1 WHEN eq_pc THEN 3 WHEN dl_pc <= 1 THEN 2 WHEN eq_pc3 THEN 1 ELSE 0 END AS g9,
+        -- 9 postcode: exact, one edit, same 3-character district; no
+        -- evidence of its own when the street agrees (it implies the postcode)
+        CASE WHEN nul_pc OR eq_street THEN -1 WHEN eq_pc THEN 3 WHEN dl_pc <= 1 THEN 2 WHEN eq_pc3 THEN 1 ELSE 0 END AS g9,
         -- 10 state, 11 country
         CASE WHEN nul_state THEN -1 WHEN eq_state THEN 1 ELSE 0 END AS g10,
         CASE WHEN nul_country THEN -1 WHEN eq_country THEN 1 ELSE 0 END AS g11,

@@ -40,6 +40,7 @@ type EvalReport struct {
 	Seconds        float64 `json:"seconds"`
 	PeakRSSMB      float64 `json:"peak_rss_mb"`
 	Stages         []Stage `json:"-"`
+	RulePairs      []int64 `json:"-"`
 }
 
 // ParseMap parses "SRC=ATTR[,SRC=ATTR…]".
@@ -212,7 +213,7 @@ func Evaluate(ctx context.Context, s *tsql.Session, cfg Config, opts EvalOptions
 	pc := identity.CountPairs(res.Labels, entity, srcArg)
 	rep := &EvalReport{
 		Records: res.Records, PairCounts: pc, Precision: pc.Precision(), Recall: pc.Recall(), F1: pc.F1(),
-		CandidatePairs: res.CandidatePairs, Edges: len(res.Edges), Stages: res.Stages,
+		CandidatePairs: res.CandidatePairs, Edges: len(res.Edges), Stages: res.Stages, RulePairs: res.RulePairs,
 	}
 	clusters := map[int]bool{}
 	for _, l := range res.Labels {

@@ -38,6 +38,52 @@ var Comparisons = []Comparison{
 	{"national_id", 4, -1}, {"gender", 2, -1}, {"occupation", 3, 2}, {"birth_place", 4, 3},
 }
 
+func comparisonIndex(name string) int {
+	for k, c := range Comparisons {
+		if c.Name == name {
+			return k
+		}
+	}
+	return -1
+}
+
+// vetoes reports the comparisons whose outright disagreement counts as a
+// contradiction, and how many make a pair impossible (0: none).
+type veto struct {
+	idx, over []int
+	max       int
+}
+
+func (c Config) veto() veto {
+	v := veto{max: c.MaxContradictions}
+	for _, a := range c.Contradictions {
+		v.idx = append(v.idx, comparisonIndex(a))
+	}
+	for _, a := range c.Overrides {
+		v.over = append(v.over, comparisonIndex(a))
+	}
+	return v
+}
+
+// impossible reports whether a pattern contradicts too much to be a match.
+func (v veto) impossible(levels []int8) bool {
+	if v.max <= 0 {
+		return false
+	}
+	for _, k := range v.over {
+		if int(levels[k]) == Comparisons[k].Levels-1 {
+			return false
+		}
+	}
+	n := 0
+	for _, k := range v.idx {
+		if levels[k] == 0 {
+			n++
+		}
+	}
+	return n >= v.max
+}
+
 // levelsOf unpacks a key of fs_compare.sql: -1 means null on either side.
 func levelsOf(key int64, out []int8) {
 	for k := range Comparisons {
@@ -71,6 +117,17 @@ type Config struct {
 	EMTolerance  float64 `yaml:"em_tolerance"`
 	// MinTrainingPairs: a blocking rule with fewer candidates trains nothing.
 	MinTrainingPairs int `yaml:"min_training_pairs"`
+	// Contradictions are the comparisons that identify a person rather than
+	// a household or an address (first name, date of birth, national id):
+	// a pair disagreeing outright (level 0) on MaxContradictions or more of
+	// them is never a match, whatever the rest says, and EM does not learn
+	// from it as one. Households sharing a surname, an address and a phone
+	// otherwise outweigh a different first name and birth date.
+	// An exact match on one of Overrides (a personal identifier: email,
+	// national id) lifts the veto.
+	Contradictions    []string `yaml:"contradictions"`
+	MaxContradictions int      `yaml:"max_contradictions"`
+	Overrides         []string `yaml:"overrides"`
 	// Threshold is the match probability from which a pair is an edge.
 	Threshold float64 `yaml:"threshold"`
 	// Guard limits chains through weak edges (see identity.Cluster).
@@ -102,19 +159,22 @@ func DefaultConfig() Config {
 			{"full_name"},
 			{"first_name:3", "last_name:3", "city"},
 		},
-		MaxBlockSize:     500,
-		JWHigh:           0.92,
-		JWMid:            0.85,
-		JWLow:            0.70,
-		TermFrequency:    true,
-		TFMin:            1e-5,
-		RandomPairs:      1_000_000,
-		EMIterations:     40,
-		EMTolerance:      1e-5,
-		MinTrainingPairs: 50,
-		Threshold:        0.9,
-		Guard:            identity.DefaultGuard(),
-		Seed:             0.42,
+		MaxBlockSize:      500,
+		JWHigh:            0.92,
+		JWMid:             0.85,
+		JWLow:             0.70,
+		TermFrequency:     true,
+		TFMin:             1e-5,
+		RandomPairs:       500_000,
+		EMIterations:      40,
+		EMTolerance:       1e-5,
+		MinTrainingPairs:  50,
+		Contradictions:    []string{"first_name", "dob", "national_id"},
+		MaxContradictions: 2,
+		Overrides:         []string{"email", "national_id"},
+		Threshold:         0.9,
+		Guard:             identity.DefaultGuard(),
+		Seed:              0.42,
 	}
 }
 
@@ -123,6 +183,11 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if len(c.BlockingRules) == 0 || len(c.BlockingRules) > 62 {
 		return fmt.Errorf("identity blocking_rules: want 1 to 62 rules, have %d", len(c.BlockingRules))
+	}
+	for _, a := range append(append([]string{}, c.Contradictions...), c.Overrides...) {
+		if comparisonIndex(a) < 0 {
+			return fmt.Errorf("identity contradictions: %q is not a comparison", a)
+		}
 	}
 	for i, r := range c.BlockingRules {
 		if len(r) == 0 {
@@ -147,6 +212,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("identity em_iterations %d: want at least 1", c.EMIterations)
 	case c.Threshold <= 0 || c.Threshold >= 1:
 		return fmt.Errorf("identity threshold %g: want a probability strictly between 0 and 1", c.Threshold)
+	case c.MaxContradictions < 0:
+		return fmt.Errorf("identity max_contradictions %d: want 0 (off) or more", c.MaxContradictions)
 	case c.Seed < 0 || c.Seed > 1:
 		return fmt.Errorf("identity seed %g: want 0 to 1", c.Seed)
 	case c.Guard.Strong <= 0 || c.Guard.Strong > 1 || c.Guard.Support < 0 || c.Guard.Support > 1:
@@ -232,7 +299,7 @@ func initialM() [][]float64 {
 
 // em estimates m (for comparisons not in fixed) and the match share among
 // pats, u held fixed. It returns m and the share.
-func em(pats []pattern, u, m0 [][]float64, fixed []bool, iters int, tol float64) ([][]float64, float64) {
+func em(pats []pattern, u, m0 [][]float64, fixed []bool, v veto, iters int, tol float64) ([][]float64, float64) {
 	m := make([][]float64, len(m0))
 	for k := range m0 {
 		m[k] = slices.Clone(m0[k])
@@ -257,6 +324,9 @@ func em(pats []pattern, u, m0 [][]float64, fixed []bool, iters int, tol float64)
 				}
 			}
 			post := 1 / (1 + math.Exp(lu-lm))
+			if v.impossible(p.levels) {
+				post = 0
+			}
 			w := post * p.count
 			sumPost += w
 			total += p.count
@@ -296,11 +366,14 @@ func em(pats []pattern, u, m0 [][]float64, fixed []bool, iters int, tol float64)
 // fitLambda finds the prior over all pairs (totalPairs of them) such that
 // the expected number of matches among the candidates, given m and u,
 // equals lambda × totalPairs.
-func fitLambda(pats []pattern, p Params, totalPairs float64) float64 {
+func fitLambda(pats []pattern, p Params, v veto, totalPairs float64) float64 {
 	lambda := 1e-4
 	for it := 0; it < 200; it++ {
 		var exp float64
 		for _, pt := range pats {
+			if v.impossible(pt.levels) {
+				continue
+			}
 			w := math.Log2(lambda / (1 - lambda))
 			for k := range Comparisons {
 				w += p.logBF(k, int(pt.levels[k]))

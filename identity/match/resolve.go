@@ -163,7 +163,7 @@ func (r *Resolver) Resolve(ctx context.Context, link bool) (*Result, error) {
 	m := r.trainM(byRule, u)
 	all := byRule[-1]
 	params := Params{M: m, U: u}
-	params.Lambda = fitLambda(all, params, totalPairs)
+	params.Lambda = fitLambda(all, params, r.cfg.veto(), totalPairs)
 	res.Params = params
 	mark("em")
 
@@ -285,7 +285,7 @@ func (r *Resolver) trainM(byRule map[int][]pattern, u [][]float64) [][]float64 {
 				}
 			}
 		}
-		m, _ := em(pats, u, m0, fixed, r.cfg.EMIterations, r.cfg.EMTolerance)
+		m, _ := em(pats, u, m0, fixed, r.cfg.veto(), r.cfg.EMIterations, r.cfg.EMTolerance)
 		for k := range Comparisons {
 			if fixed[k] || !observed(pats, k) {
 				continue
@@ -323,6 +323,7 @@ func (r *Resolver) score(ctx context.Context, pats []pattern, p Params) error {
 		return fmt.Errorf("create pattern weights: %w", err)
 	}
 	prior := math.Log2(p.Lambda / (1 - p.Lambda))
+	v := r.cfg.veto()
 	err := r.s.Conn().Raw(func(dc any) error {
 		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "fs_pattern_weight")
 		if err != nil {
@@ -338,6 +339,9 @@ func (r *Resolver) score(ctx context.Context, pats []pattern, p Params) error {
 				if r.cfg.TermFrequency && c.TFLevel >= 0 && l == c.TFLevel {
 					w += math.Log2(p.U[k][l])
 				}
+			}
+			if v.impossible(pt.levels) {
+				w = math.Inf(-1)
 			}
 			if err := a.AppendRow(key, w); err != nil {
 				a.Close()

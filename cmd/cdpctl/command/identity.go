@@ -3,6 +3,7 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,6 +70,9 @@ occupation, birth_place, ignore.`,
 			fmt.Fprintf(out, "records %d  candidates %d  edges %d  clusters %d\n", rep.Records, rep.CandidatePairs, rep.Edges, rep.Clusters)
 			fmt.Fprintf(out, "pairs: true %d  predicted %d  true positive %d\n", rep.TruePairs, rep.PredictedPairs, rep.TruePositive)
 			fmt.Fprintf(out, "precision %.4f  recall %.4f  F1 %.4f  blocking recall %.4f\n", rep.Precision, rep.Recall, rep.F1, rep.BlockingRecall)
+			for i, n := range rep.RulePairs {
+				fmt.Fprintf(out, "  rule %-40s %10d pairs\n", strings.Join(match.DefaultConfig().BlockingRules[i], "+"), n)
+			}
 			for _, st := range rep.Stages {
 				fmt.Fprintf(out, "  %-8s %7.2fs\n", st.Name, st.Seconds)
 			}

@@ -64,6 +64,7 @@ func NewRoot() *cobra.Command {
 		newSegmentCmd(g),
 		newJobCmd(g),
 		newIdentityCmd(g),
+		newGenCmd(),
 		newSQLCmd(g),
 	)
 	return root
