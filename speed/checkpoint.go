@@ -143,11 +143,6 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 			p.Events[i].Name = s.intern(p.Events[i].Name)
 		}
 		s.profiles[hd%stripes].m[hd] = p
-		s.index[idKeyOf(p.Workspace, IDCDP, p.CDPID)[0]%stripes].m[idKeyOf(p.Workspace, IDCDP, p.CDPID)] = hd
-		for _, a := range p.Aliases {
-			k := idKeyOf(p.Workspace, IDCDP, a)
-			s.index[k[0]%stripes].m[k] = hd
-		}
 		for _, id := range p.Identifiers {
 			k := idKeyOf(p.Workspace, id.Type, id.Value)
 			s.index[k[0]%stripes].m[k] = hd

@@ -1,6 +1,7 @@
 package speed
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ import (
 )
 
 // IDCDP is the identifier type under which a profile's cdp id (and the ids
-// of clusters merged into it) can be looked up.
+// of clusters merged into it) can be looked up. A cdp id is the index key
+// of the identifier that created its cluster, so it needs no entry of its
+// own: that identifier stays indexed, and follows every merge.
 const IDCDP = "cdp_id"
 
 // StoreConfig configures a profile store.
@@ -188,7 +191,15 @@ func (s *Store) Stats() Stats {
 // under its stripe's read lock: fn must not keep p. The value must be
 // normalized already (identity.Normalize). cdp.ErrNotFound when unknown.
 func (s *Store) View(workspace string, id cdp.Identifier, fn func(p *Profile)) error {
-	k := idKeyOf(workspace, id.Type, id.Value)
+	var k idKey
+	if id.Type == IDCDP {
+		var ok bool
+		if k, ok = parseCDPID(id.Value); !ok {
+			return cdp.ErrNotFound
+		}
+	} else {
+		k = idKeyOf(workspace, id.Type, id.Value)
+	}
 	is := &s.index[k[0]%stripes]
 	// A merge moves identifiers between profiles; the retry covers the
 	// instant between reading the index and locking the profile.
@@ -203,6 +214,10 @@ func (s *Store) View(workspace string, id cdp.Identifier, fn func(p *Profile)) e
 		ps.mu.RLock()
 		p := ps.m[h]
 		if p != nil {
+			if p.Workspace != workspace { // a cdp id of another workspace
+				ps.mu.RUnlock()
+				return cdp.ErrNotFound
+			}
 			fn(p)
 			ps.mu.RUnlock()
 			return nil
@@ -448,16 +463,28 @@ func (s *Store) setIndex(k idKey, h uint32) {
 }
 
 // NewCDPID derives a profile's id from the identifier that created it, so
-// a replay or a rebuild assigns the same ids.
+// a replay or a rebuild assigns the same ids: "cdp_" and the 32 hex digits
+// of that identifier's index key.
 func NewCDPID(workspace string, first cdp.Identifier) string {
 	k := idKeyOf(workspace, first.Type, first.Value)
-	h := xxh3.Uint128{Hi: k[0], Lo: k[1]}
 	var b [16]byte
-	for i := range 8 {
-		b[i] = byte(h.Hi >> (56 - 8*i))
-		b[8+i] = byte(h.Lo >> (56 - 8*i))
-	}
+	binary.BigEndian.PutUint64(b[:8], k[0])
+	binary.BigEndian.PutUint64(b[8:], k[1])
 	return "cdp_" + hex.EncodeToString(b[:])
+}
+
+// parseCDPID returns the index key a cdp id stands for; View checks the
+// workspace of the profile it finds.
+func parseCDPID(id string) (idKey, bool) {
+	hx, ok := strings.CutPrefix(id, "cdp_")
+	if !ok || len(hx) != 32 {
+		return idKey{}, false
+	}
+	var b [16]byte
+	if _, err := hex.Decode(b[:], []byte(hx)); err != nil {
+		return idKey{}, false
+	}
+	return idKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}, true
 }
 
 func (s *Store) create(ws string, ids []link) uint32 {
@@ -475,13 +502,12 @@ func (s *Store) create(ws string, ids []link) uint32 {
 	return h
 }
 
-// insert puts p under handle h and indexes its cdp id (identifiers are indexed by the caller).
+// insert puts p under handle h (identifiers are indexed by the caller).
 func (s *Store) insert(h uint32, p *Profile) {
 	ps := &s.profiles[h%stripes]
 	ps.mu.Lock()
 	ps.m[h] = p
 	ps.mu.Unlock()
-	s.setIndex(idKeyOf(p.Workspace, IDCDP, p.CDPID), h)
 }
 
 // merge folds the profiles of hs into one. The data stays in the largest
@@ -522,10 +548,6 @@ func (s *Store) merge(hs []uint32) (uint32, []string) {
 		// Repoint q's identifiers, then drop q: a reader in between sees
 		// q's old state or the merged one, never nothing.
 		ws := q.Workspace
-		s.setIndex(idKeyOf(ws, IDCDP, q.CDPID), keep)
-		for _, a := range q.Aliases {
-			s.setIndex(idKeyOf(ws, IDCDP, a), keep)
-		}
 		for _, id := range q.Identifiers {
 			s.setIndex(idKeyOf(ws, id.Type, id.Value), keep)
 		}

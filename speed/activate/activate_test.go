@@ -167,6 +167,12 @@ func TestLookupContract(t *testing.T) {
 	if last := evs[3].(map[string]any); last["event"] != "Product Viewed" || last["properties"].(map[string]any)["sku"] != "a<b" {
 		t.Errorf("oldest event %v", last)
 	}
+	if st, byID := get(t, srv, "/v1/profiles/cdp_id:"+p["cdp_id"].(string), activationKey); st != 200 || byID["cdp_id"] != p["cdp_id"] {
+		t.Errorf("look-up by cdp_id: %d %v", st, byID)
+	}
+	if st, _ := get(t, srv, "/v1/profiles/cdp_id:"+p["cdp_id"].(string), otherKey); st != 404 {
+		t.Errorf("another workspace's key reads a profile by cdp_id: %d", st)
+	}
 	_, only := get(t, srv, "/v1/profiles/anonymous_id:anon-1/events", adminKey)
 	if len(only["events"].([]any)) != 4 || only["cdp_id"] != p["cdp_id"] {
 		t.Errorf("events endpoint %v", only)
