@@ -2,6 +2,7 @@ package identity
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
@@ -43,12 +44,19 @@ func NormalizePhone(s, region string) string {
 	return phonenumbers.Format(num, phonenumbers.E164)
 }
 
-var foldChain = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// foldChains pools accent-stripping transformers: a transform.Chain keeps
+// state between calls, so one shared chain corrupts (and panics) under
+// concurrent use, as when DuckDB runs the fold_name UDF on several threads.
+var foldChains = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
 
 // FoldName lower-cases, strips accents and collapses spaces and punctuation:
 // "  José  O'Brien-Smith " → "jose obrien smith".
 func FoldName(s string) string {
-	out, _, err := transform.String(foldChain, s)
+	t := foldChains.Get().(transform.Transformer)
+	out, _, err := transform.String(t, s)
+	foldChains.Put(t)
 	if err != nil {
 		out = s
 	}
