@@ -79,11 +79,8 @@ const (
 // A Profile is only modified by the store's apply goroutine; readers see
 // it under the lock of its stripe.
 type Profile struct {
-	CDPID     string
-	Workspace string
-	// Aliases are the cdp ids of clusters merged into this one; look-ups by
-	// them still find the profile.
-	Aliases     []string
+	CDPID       string
+	Workspace   string
 	Identifiers []cdp.Identifier // sorted by type, value
 	Traits      []Trait          // sorted by name
 
@@ -91,14 +88,55 @@ type Profile struct {
 	PageViews     int64
 	ScreenViews   int64
 	OrdersTotal   int64
-	RevenueMicros int64 // revenue in millionths, so sums are exact and order-free
-	FirstSeen     int64 // Unix ns, min event timestamp
-	LastSeen      int64 // Unix ns, max event timestamp
-	LastPage      LWWString
-	Groups        []string     // sorted, at most maxGroups
+	RevenueMicros int64        // revenue in millionths, so sums are exact and order-free
+	FirstSeen     int64        // Unix ns, min event timestamp
+	LastSeen      int64        // Unix ns, max event timestamp
 	Events        []EventCount // sorted by name
 	Recent        []RecentEvent
 	UpdatedAt     int64 // wall clock, Unix ns, of the last change
+	// Extra holds what many profiles never use; nil until needed.
+	Extra *ProfileExtra
+}
+
+// ProfileExtra is the rarely used part of a profile (kept apart: a
+// million profiles each save its size when they do not use it).
+type ProfileExtra struct {
+	// Aliases are the cdp ids of clusters merged into this one; look-ups by
+	// them still find the profile.
+	Aliases  []string
+	LastPage LWWString
+	Groups   []string // sorted, at most maxGroups
+}
+
+func (p *Profile) extra() *ProfileExtra {
+	if p.Extra == nil {
+		p.Extra = &ProfileExtra{}
+	}
+	return p.Extra
+}
+
+// Aliases are the cdp ids of clusters merged into this one.
+func (p *Profile) Aliases() []string {
+	if p.Extra == nil {
+		return nil
+	}
+	return p.Extra.Aliases
+}
+
+// Groups are the group ids of the profile's group calls, sorted.
+func (p *Profile) Groups() []string {
+	if p.Extra == nil {
+		return nil
+	}
+	return p.Extra.Groups
+}
+
+// LastPage is the url (or name) of the latest page or screen by event time.
+func (p *Profile) LastPage() string {
+	if p.Extra == nil {
+		return ""
+	}
+	return p.Extra.LastPage.Value
 }
 
 var _ cdp.ProfileView = (*Profile)(nil)
@@ -136,7 +174,7 @@ func (p *Profile) Computed(name string) (any, bool) {
 	case "last_seen":
 		return time.Unix(0, p.LastSeen).UTC(), p.LastSeen != 0
 	case "last_page":
-		return p.LastPage.Value, p.LastPage.Value != ""
+		return p.LastPage(), p.LastPage() != ""
 	}
 	if ev, ok := strings.CutPrefix(name, "event_counts."); ok {
 		if c := p.eventCount(ev); c != nil {
@@ -297,18 +335,23 @@ func addDays(a, b []DayCount) []DayCount {
 }
 
 func (p *Profile) addGroup(g string) {
-	i, ok := slices.BinarySearch(p.Groups, g)
+	x := p.extra()
+	i, ok := slices.BinarySearch(x.Groups, g)
 	if ok {
 		return
 	}
 	// Keep the smallest maxGroups ids: the set does not depend on arrival order.
-	if len(p.Groups) >= maxGroups && i >= maxGroups {
+	if len(x.Groups) >= maxGroups && i >= maxGroups {
 		return
 	}
-	p.Groups = slices.Insert(p.Groups, i, g)
-	if len(p.Groups) > maxGroups {
-		p.Groups = p.Groups[:maxGroups]
+	x.Groups = slices.Insert(x.Groups, i, strings.Clone(g))
+	if len(x.Groups) > maxGroups {
+		x.Groups = x.Groups[:maxGroups]
 	}
+}
+
+func (p *Profile) setLastPage(v string, ts, seq int64) {
+	p.extra().LastPage.set(v, ts, seq)
 }
 
 func cmpRecent(a, b RecentEvent) int {
@@ -362,11 +405,13 @@ func (p *Profile) merge(q *Profile, maxRecent int) {
 	if q.LastSeen != 0 {
 		p.seen(q.LastSeen)
 	}
-	if q.LastPage.Value != "" || q.LastPage.TS != 0 {
-		p.LastPage.set(q.LastPage.Value, q.LastPage.TS, q.LastPage.Seq)
-	}
-	for _, g := range q.Groups {
-		p.addGroup(g)
+	if q.Extra != nil {
+		if lp := q.Extra.LastPage; lp.Value != "" || lp.TS != 0 {
+			p.setLastPage(lp.Value, lp.TS, lp.Seq)
+		}
+		for _, g := range q.Extra.Groups {
+			p.addGroup(g)
+		}
 	}
 	for _, qc := range q.Events {
 		i, ok := slices.BinarySearchFunc(p.Events, qc.Name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
@@ -393,22 +438,25 @@ func (p *Profile) older(q *Profile) bool {
 }
 
 // size is the number of index entries that point at the profile.
-func (p *Profile) size() int { return len(p.Identifiers) + len(p.Aliases) + 1 }
+func (p *Profile) size() int { return len(p.Identifiers) + 1 }
 
 // memSize estimates the bytes the profile holds.
 func (p *Profile) memSize() int {
-	n := 256 + len(p.CDPID) + len(p.Workspace) + len(p.LastPage.Value)
-	for _, a := range p.Aliases {
-		n += 16 + len(a)
+	n := 208 + len(p.CDPID)
+	if x := p.Extra; x != nil {
+		n += 96 + len(x.LastPage.Value)
+		for _, a := range x.Aliases {
+			n += 16 + len(a)
+		}
+		for _, g := range x.Groups {
+			n += 16 + len(g)
+		}
 	}
 	for _, id := range p.Identifiers {
 		n += 32 + len(id.Type) + len(id.Value)
 	}
 	for _, t := range p.Traits {
 		n += 48 + len(t.Name) + len(t.Value)
-	}
-	for _, g := range p.Groups {
-		n += 16 + len(g)
 	}
 	for _, e := range p.Events {
 		n += 48 + len(e.Name) + 8*cap(e.Days)

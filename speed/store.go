@@ -325,10 +325,10 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 			name = strings.Clone(e.Name)
 		}
 		if o.Page != "" {
-			p.LastPage.set(o.Page, ts, seq)
+			p.setLastPage(o.Page, ts, seq)
 		}
 	case cdp.Group:
-		p.addGroup(strings.Clone(e.GroupID))
+		p.addGroup(e.GroupID)
 	}
 	p.addRecent(RecentEvent{Type: canonicalType(e.Type), Name: name, MessageID: strings.Clone(e.MessageID), TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
@@ -537,10 +537,11 @@ func (s *Store) merge(hs []uint32) (uint32, []string) {
 		if qs != ps {
 			qs.mu.RLock() // readers may hold it too; q does not change
 		}
-		aliases := append(p.Aliases, lost)
-		aliases = append(aliases, q.Aliases...)
+		aliases := append(p.Aliases(), lost)
+		aliases = append(aliases, q.Aliases()...)
 		p.merge(q, s.cfg.RecentEvents)
-		p.CDPID, p.Aliases = id, aliases
+		p.CDPID = id
+		p.extra().Aliases = aliases
 		if qs != ps {
 			qs.mu.RUnlock()
 		}

@@ -129,8 +129,8 @@ func TestApplyPerType(t *testing.T) {
 		{"revenue", pr.Revenue(), 12.5 + 6 - 1},
 		{"first_seen", pr.FirstSeen, t0.UnixNano()},
 		{"last_seen", pr.LastSeen, t0.Add(7 * time.Minute).UnixNano()},
-		{"last_page", pr.LastPage.Value, "Cart"},
-		{"groups", pr.Groups, []string{"acme"}},
+		{"last_page", pr.LastPage(), "Cart"},
+		{"groups", pr.Groups(), []string{"acme"}},
 		{"identifiers", pr.Identifiers, []cdp.Identifier{{Type: "anonymous_id", Value: "a1"}, {Type: "email", Value: "ann@example.com"}, {Type: "phone", Value: "+14155552671"}, {Type: "user_id", Value: "u1"}}},
 		{"recent", len(pr.Recent), 8},
 		{"order count", pr.EventCountSince("Order Completed", t0), 2},
@@ -211,7 +211,12 @@ func session() []msg {
 func canon(p *Profile) string {
 	c := *p
 	c.UpdatedAt = 0
-	c.CDPID, c.Aliases = "", nil
+	c.CDPID = ""
+	if c.Extra != nil {
+		x := *c.Extra
+		x.Aliases = nil
+		c.Extra = &x
+	}
 	b, _ := json.Marshal(c)
 	return string(b)
 }
@@ -225,8 +230,8 @@ func TestOutOfOrderGivesSameProfile(t *testing.T) {
 		t.Fatalf("in order: %d profiles, want 1", s.Stats().Profiles)
 	}
 	pr := view(t, s, cdp.IDUserID, "u1")
-	if v, _ := pr.Trait("plan"); v != "pro" || pr.EventsTotal != 11 || pr.LastPage.Value != "Cart" {
-		t.Fatalf("in order: plan %v, events %d, last page %q", v, pr.EventsTotal, pr.LastPage.Value)
+	if v, _ := pr.Trait("plan"); v != "pro" || pr.EventsTotal != 11 || pr.LastPage() != "Cart" {
+		t.Fatalf("in order: plan %v, events %d, last page %q", v, pr.EventsTotal, pr.LastPage())
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 50 {

@@ -198,13 +198,13 @@ func appendProfile(b []byte, p *speed.Profile, segments []string, withEvents boo
 	b = append(b, `,"orders_total":`...)
 	b = appendInt(b, p.OrdersTotal)
 	b = append(b, `,"last_page":`...)
-	if p.LastPage.Value == "" {
+	if lp := p.LastPage(); lp == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, p.LastPage.Value)
+		b = appendString(b, lp)
 	}
 	b = append(b, `,"groups":[`...)
-	for i, g := range p.Groups {
+	for i, g := range p.Groups() {
 		if i > 0 {
 			b = append(b, ',')
 		}
