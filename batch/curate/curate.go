@@ -147,22 +147,20 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 
 	idm, err := lake.LatestManifest(ctx, st, TableIdentityMap)
 	if err != nil {
-		if lake.IsNotExist(err) {
-			return res, fmt.Errorf("curate: %s has no committed build; run the resolve job first", TableIdentityMap)
-		}
 		return res, fmt.Errorf("curate: read %s manifest: %w", TableIdentityMap, err)
+	}
+	if idm.Version == 0 {
+		return res, fmt.Errorf("curate: %s has no committed build; run the resolve job first", TableIdentityMap)
 	}
 	// The watermark is what the identity map was resolved from, so every
 	// identifier of the included events is in the map.
 	watermark := idm.Offsets
 	if watermark == nil {
 		ev, err := lake.LatestManifest(ctx, st, lake.TableEvents)
-		if err != nil && !lake.IsNotExist(err) {
+		if err != nil {
 			return res, err
 		}
-		if ev != nil {
-			watermark = ev.Offsets
-		}
+		watermark = ev.Offsets
 	}
 	res.Watermark = watermark
 	evFiles, err := eventFiles(ctx, st, watermark)

@@ -27,7 +27,40 @@ import (
 const (
 	RequestKey    = lake.MetaPrefix + "reconcile/request.json"
 	AppliedPrefix = lake.MetaPrefix + "reconcile/applied/"
+	// ServersPrefix holds one heartbeat per running server
+	// (servers/<instance>.json), written at every poll, so the reconcile
+	// job knows whether anyone is there to wait for.
+	ServersPrefix = lake.MetaPrefix + "reconcile/servers/"
 )
+
+// Heartbeat records that instance is alive and watching for requests.
+// Servers call it at every poll.
+func Heartbeat(ctx context.Context, st lake.Storage, instance string, now time.Time) error {
+	b, _ := json.Marshal(map[string]any{"instance": instance, "seen_at": now.UTC()})
+	return st.Put(ctx, ServersPrefix+sanitize(instance)+".json", bytes.NewReader(b))
+}
+
+// LiveServers counts the servers whose heartbeat is younger than within.
+func LiveServers(ctx context.Context, st lake.Storage, now time.Time, within time.Duration) (int, error) {
+	objs, err := st.List(ctx, ServersPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list reconcile servers: %w", err)
+	}
+	n := 0
+	for _, o := range objs {
+		b, err := lake.ReadObject(ctx, st, o.Key)
+		if err != nil {
+			continue
+		}
+		var hb struct {
+			SeenAt time.Time `json:"seen_at"`
+		}
+		if json.Unmarshal(b, &hb) == nil && now.Sub(hb.SeenAt) < within {
+			n++
+		}
+	}
+	return n, nil
+}
 
 // Tables of a curated build.
 const (
@@ -69,10 +102,10 @@ type Applied struct {
 func Publish(ctx context.Context, st lake.Storage, runID string, now time.Time) (*Request, error) {
 	pm, err := lake.LatestManifest(ctx, st, TableProfiles)
 	if err != nil {
-		if lake.IsNotExist(err) {
-			return nil, fmt.Errorf("reconcile: %s has no build; run the curate job first", TableProfiles)
-		}
 		return nil, fmt.Errorf("reconcile: read %s manifest: %w", TableProfiles, err)
+	}
+	if pm.Version == 0 {
+		return nil, fmt.Errorf("reconcile: %s has no build; run the curate job first", TableProfiles)
 	}
 	im, err := lake.LatestManifest(ctx, st, TableIdentityMap)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 
 	cdp "github.com/tributary-cdp/tributary"
@@ -19,8 +18,9 @@ import (
 )
 
 type demoOptions struct {
-	keep bool
-	dir  string
+	keep      bool
+	dir       string
+	customers int
 }
 
 func newDemoCmd() *cobra.Command {
@@ -33,6 +33,7 @@ func newDemoCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&o.keep, "keep", false, "keep serving after the demo (Ctrl-C to stop)")
 	cmd.Flags().StringVar(&o.dir, "dir", "", "data dir to use (default: a new temporary dir)")
+	cmd.Flags().IntVar(&o.customers, "customers", 5000, "customers of the generated shop")
 	return cmd
 }
 
@@ -42,8 +43,9 @@ type demoEnv struct {
 	base     string
 	brokers  []string
 	writeKey string
-	apiKey   string
-	dataDir  string
+	apiKey    string
+	dataDir   string
+	customers int
 }
 
 func (d *demoEnv) send(ctx context.Context, path string, body any) error {
@@ -83,6 +85,20 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 	cfg.Kafka.EmbeddedAddr = freeAddr()
 	cfg.Workspaces = []cdp.Workspace{{ID: "default", Name: "Demo shop", WriteKeys: []string{writeKey},
 		APIKeys: []cdp.APIKey{{Name: "admin", Role: cdp.RoleAdmin, Hash: config.HashKey(apiKey)}}}}
+	for _, y := range demoSegments {
+		seg, err := cdp.ParseSegment([]byte(y))
+		if err != nil {
+			return fmt.Errorf("demo segment: %w", err)
+		}
+		cfg.Segments = append(cfg.Segments, *seg)
+	}
+	cfg.Curate.Survivorship = []config.SurvivorshipRule{
+		{Attribute: "first_name", Rule: "source_priority", Priority: []string{"crm_customers", "events"}},
+		{Attribute: "last_name", Rule: "source_priority", Priority: []string{"crm_customers", "events"}},
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	if b, err := cfg.Marshal(); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "tributary.yaml"), b, 0o600)
 	}
@@ -101,11 +117,11 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 	case err := <-errCh:
 		return err
 	}
-	d := &demoEnv{out: out, base: base, brokers: []string{cfg.Kafka.EmbeddedAddr}, writeKey: writeKey, apiKey: apiKey, dataDir: dir}
+	d := &demoEnv{out: out, base: base, brokers: []string{cfg.Kafka.EmbeddedAddr}, writeKey: writeKey, apiKey: apiKey, dataDir: dir, customers: o.customers}
 	fmt.Fprintf(out, "Tributary demo — data dir %s\n  server %s, embedded Kafka %s\n  write key %s\n  api key   %s\n\n",
 		dir, base, cfg.Kafka.EmbeddedAddr, writeKey, apiKey)
 
-	if err := demoCollect(ctx, d); err != nil {
+	if err := demoStory(ctx, d, s, cfg); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\ndemo finished in %s\n", time.Since(start).Round(time.Millisecond))
@@ -115,46 +131,4 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 	}
 	cancel()
 	return <-errCh
-}
-
-// demoCollect sends a short browsing session through the collector and
-// reads it back from Kafka.
-func demoCollect(ctx context.Context, d *demoEnv) error {
-	fmt.Fprintln(d.out, "1. Sending a visitor's session through the Segment-compatible collector")
-	now := time.Now().UTC()
-	ts := func(m int) string { return now.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
-	batch := map[string]any{"batch": []map[string]any{
-		{"type": "page", "anonymousId": "anon-7f3a", "name": "Home", "timestamp": ts(-30)},
-		{"type": "track", "anonymousId": "anon-7f3a", "event": "Product Viewed", "properties": map[string]any{"sku": "tent-2p", "price": 189}, "timestamp": ts(-25)},
-		{"type": "identify", "anonymousId": "anon-7f3a", "userId": "cust-1042", "traits": map[string]any{"email": "Ada.Lovelace@Example.com", "first_name": "Ada"}, "timestamp": ts(-20)},
-		{"type": "track", "userId": "cust-1042", "event": "Order Completed", "properties": map[string]any{"order_id": "o-981", "revenue": 189, "currency": "EUR"}, "timestamp": ts(-15)},
-	}}
-	if err := d.send(ctx, "/v1/batch", batch); err != nil {
-		return err
-	}
-	if err := d.send(ctx, "/v1/alias", map[string]any{"userId": "cust-1042", "previousId": "anon-7f3a"}); err != nil {
-		return err
-	}
-	fmt.Fprintln(d.out, "   5 events acknowledged by the broker (acks=all)")
-	fmt.Fprintf(d.out, "2. Reading them back from Kafka topic %s\n", cdp.TopicEvents)
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: d.brokers, Topic: cdp.TopicEvents, GroupID: "demo-reader", StartOffset: kafka.FirstOffset, MaxWait: 50 * time.Millisecond})
-	defer r.Close()
-	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	for range 5 {
-		m, err := r.FetchMessage(rctx)
-		if err != nil {
-			return fmt.Errorf("read back events: %w", err)
-		}
-		e, err := cdp.DecodeEvent(m.Value)
-		if err != nil {
-			return err
-		}
-		what := e.Event
-		if what == "" {
-			what = e.Name
-		}
-		fmt.Fprintf(d.out, "   partition %d offset %-3d key %-22s %-8s %-16s at %s\n", m.Partition, m.Offset, m.Key, e.Type, what, e.Timestamp.Format(time.RFC3339))
-	}
-	return nil
 }

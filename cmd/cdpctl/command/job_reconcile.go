@@ -27,14 +27,21 @@ func (e *jobEnv) reconcileJob() jobs.Job {
 			if err != nil {
 				return jobs.Result{}, err
 			}
+			live, err := reconcile.LiveServers(ctx, e.lake, time.Now(), 15*time.Second)
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			counts := map[string]int64{"version": req.Version, "servers": int64(live)}
+			if live == 0 {
+				return jobs.Result{Counts: counts, Summary: fmt.Sprintf(
+					"published build v%d; no server is running (the next one to start loads it)", req.Version)}, nil
+			}
 			acks, err := reconcile.Wait(ctx, e.lake, req.Version, start, reconcileWait)
 			if err != nil {
 				return jobs.Result{}, err
 			}
-			counts := map[string]int64{"version": req.Version, "servers": int64(len(acks))}
 			if len(acks) == 0 {
-				return jobs.Result{Counts: counts, Summary: fmt.Sprintf(
-					"published build v%d; no server acknowledged within %s (a server loads the latest build when it starts)", req.Version, reconcileWait)}, nil
+				return jobs.Result{Counts: counts}, fmt.Errorf("reconcile: published build v%d but none of the %d running servers applied it within %s", req.Version, live, reconcileWait)
 			}
 			var parts []string
 			for _, a := range acks {
