@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -73,8 +74,29 @@ var (
 	}{{"tent-2p", 189}, {"sleeping-bag", 79.5}, {"headlamp", 24.99}, {"stove", 59}, {"backpack-40l", 129}, {"trail-shoes", 110}}
 )
 
-// Generate builds the business deterministically from cfg.Seed.
+// Generate builds the business deterministically from cfg.Seed, keeping
+// every event in memory as /v1/batch bodies of 200 events.
 func Generate(cfg Config) *Business {
+	var batch []map[string]any
+	var batches [][]map[string]any
+	b := Stream(cfg, func(e map[string]any) {
+		batch = append(batch, e)
+		if len(batch) == 200 {
+			batches = append(batches, batch)
+			batch = nil
+		}
+	}, nil)
+	if len(batch) > 0 {
+		batches = append(batches, batch)
+	}
+	b.Batches = batches
+	return b
+}
+
+// Stream builds the business like Generate but hands each event to emit
+// as it is made and writes the CRM export to crm (when not nil) instead of
+// keeping them: for benchmarks with millions of events.
+func Stream(cfg Config, emit func(map[string]any), crm io.Writer) *Business {
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))
 	b := &Business{}
 	for n := range cfg.Customers {
@@ -101,8 +123,16 @@ func Generate(cfg Config) *Business {
 		}
 		b.Customers = append(b.Customers, c)
 	}
-	b.webEvents(rng, cfg.Now)
-	b.crmExport(rng)
+	b.webEvents(rng, cfg.Now, emit)
+	var buf bytes.Buffer
+	out := crm
+	if out == nil {
+		out = &buf
+	}
+	b.crmExport(rng, out)
+	if crm == nil {
+		b.CRM = buf.Bytes()
+	}
 	return b
 }
 
@@ -111,18 +141,10 @@ func asciiFold(s string) string {
 }
 
 // webEvents writes each customer's browsing history over the last 60 days.
-func (b *Business) webEvents(rng *rand.Rand, now time.Time) {
-	var batch []map[string]any
-	flush := func(force bool) {
-		if len(batch) >= 200 || (force && len(batch) > 0) {
-			b.Batches = append(b.Batches, batch)
-			batch = nil
-		}
-	}
+func (b *Business) webEvents(rng *rand.Rand, now time.Time, emit func(map[string]any)) {
 	add := func(e map[string]any) {
-		batch = append(batch, e)
 		b.Events++
-		flush(false)
+		emit(e)
 	}
 	for i := range b.Customers {
 		c := &b.Customers[i]
@@ -163,15 +185,13 @@ func (b *Business) webEvents(rng *rand.Rand, now time.Time) {
 					"products": []map[string]any{{"sku": p.SKU, "price": p.Price, "quantity": 1}}}})
 		}
 	}
-	flush(true)
 }
 
 // crmExport writes the CRM's customer export: 90% of customers, with
 // real-world faults.
-func (b *Business) crmExport(rng *rand.Rand) {
-	var buf bytes.Buffer
-	buf.WriteString("\ufeff") // Excel's BOM
-	w := csv.NewWriter(&buf)
+func (b *Business) crmExport(rng *rand.Rand, out io.Writer) {
+	io.WriteString(out, "\ufeff") // Excel's BOM
+	w := csv.NewWriter(out)
 	w.UseCRLF = true
 	w.Write([]string{"Customer ID", "First Name", "Last Name", "E-mail", "Phone", "DOB", "City", "Loyalty Tier"})
 	tiers := []string{"bronze", "silver", "gold"}
@@ -200,7 +220,6 @@ func (b *Business) crmExport(rng *rand.Rand) {
 	b.CRMRows += 2
 	b.CRMBroken = 2
 	w.Flush()
-	b.CRM = buf.Bytes()
 }
 
 func phoneFormat(rng *rand.Rand, e164 string) string {
