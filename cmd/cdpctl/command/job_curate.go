@@ -34,7 +34,14 @@ func (e *jobEnv) curateJob() jobs.Job {
 				return jobs.Result{}, err
 			}
 			res, err := curate.Run(ctx, cfg, p.RunID)
-			return jobs.Result{Counts: res.Counts(), Summary: res.String()}, err
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			for k, n := range res.Segments {
+				log := fmt.Sprintf("segment %s: %d members", k, n)
+				p.Progress.Start(log, 0)
+			}
+			return jobs.Result{Counts: res.Counts(), Summary: res.String()}, nil
 		},
 	}
 }
