@@ -116,7 +116,16 @@ func (r Result) Counts() map[string]int64 {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d golden profiles from %d events, %d segment memberships, watermark %s", r.Profiles, r.Events, r.Memberships, FormatWatermark(r.Watermark))
+	s := fmt.Sprintf("%d golden profiles from %d events, %d segment memberships, watermark %s", r.Profiles, r.Events, r.Memberships, FormatWatermark(r.Watermark))
+	segs := make([]string, 0, len(r.Segments))
+	for k, n := range r.Segments {
+		segs = append(segs, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(segs)
+	if len(segs) > 0 {
+		s += "; segments " + strings.Join(segs, " ")
+	}
+	return s
 }
 
 // FormatWatermark prints "p0:12 p1:40 …".

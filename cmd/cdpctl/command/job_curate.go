@@ -37,10 +37,6 @@ func (e *jobEnv) curateJob() jobs.Job {
 			if err != nil {
 				return jobs.Result{}, err
 			}
-			for k, n := range res.Segments {
-				log := fmt.Sprintf("segment %s: %d members", k, n)
-				p.Progress.Start(log, 0)
-			}
 			return jobs.Result{Counts: res.Counts(), Summary: res.String()}, nil
 		},
 	}
