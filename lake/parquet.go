@@ -15,11 +15,16 @@ import (
 // group of a file may be smaller).
 const RowGroupRows = 250_000
 
+// codec is shared by every writer so they share its pool of zstd
+// encoders (each holds megabytes of history; one pool per file would
+// multiply them by the number of open files).
+var codec = &zstd.Codec{Level: zstd.SpeedDefault}
+
 // WriterOptions are the Parquet settings every lake file uses: zstd and
 // row groups of RowGroupRows.
 func WriterOptions() []parquet.WriterOption {
 	return []parquet.WriterOption{
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.Compression(codec),
 		parquet.MaxRowsPerRowGroup(RowGroupRows),
 		parquet.CreatedBy("tributary", "", ""),
 	}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -307,22 +308,25 @@ func ingestFile(ctx context.Context, cfg Config, opts Options, src *Source, mp *
 	out := &fileOutput{cfg: cfg, src: src, mp: mp, file: f.Name, sum: sum, now: now, dryRun: opts.DryRun, writers: map[string]*dayWriter{}}
 	defer out.abort()
 	var pending int64
-	for {
-		rec, err := rr.next()
-		if err == io.EOF {
-			break
+	// Parsing is sequential; mapping (transforms) runs on every core, in
+	// batches that are written back in input order.
+	batches, readErr := mapParallel(ctx, rr, mp, today, f.Name, now)
+	for b := range batches {
+		<-b.done
+		for i, rec := range b.recs {
+			if err := out.add(rec, b.rows[i], b.days[i], b.errs[i]); err != nil {
+				drain(batches)
+				return fr, err
+			}
 		}
-		if err != nil {
-			fr.Err = err
-			return fr, nil
-		}
-		if err := out.add(rec, today); err != nil {
-			return fr, err
-		}
-		if pending++; pending == 10000 {
+		if pending += int64(len(b.recs)); pending >= 10000 {
 			opts.Progress.Add(pending, 0)
 			pending = 0
 		}
+	}
+	if err := <-readErr; err != nil {
+		fr.Err = err
+		return fr, nil
 	}
 	opts.Progress.Add(pending, int64(len(data)))
 	fr.Rows, fr.Quarantined = out.rows, out.rejected
@@ -357,18 +361,12 @@ type dayWriter struct {
 	buf []parquet.Row
 }
 
-func (o *fileOutput) add(rec *record, today string) error {
+func (o *fileOutput) add(rec *record, row parquet.Row, day string, mapErr error) error {
 	reason := ""
-	var row parquet.Row
-	day := today
 	if rec.err != nil {
 		reason = rec.err.Error()
-	} else {
-		var err error
-		row, day, err = o.mp.row(rec, today, o.file, o.now)
-		if err != nil {
-			reason = err.Error()
-		}
+	} else if mapErr != nil {
+		reason = mapErr.Error()
 	}
 	if reason != "" {
 		o.rejected++
@@ -476,6 +474,83 @@ func (o *fileOutput) abort() {
 	if o.rejects != nil {
 		o.rejects.Abort()
 	}
+}
+
+// mapBatch is a run of records mapped by one worker.
+type mapBatch struct {
+	recs []*record
+	rows []parquet.Row
+	days []string
+	errs []error
+	done chan struct{}
+}
+
+const mapBatchSize = 1024
+
+// mapParallel reads rr on one goroutine and maps batches of records on
+// GOMAXPROCS workers. Batches come out of the returned channel in input
+// order (wait on done before reading one); the reader's error, if any,
+// arrives on the second channel after the last batch.
+func mapParallel(ctx context.Context, rr recordReader, mp *mapper, today, file string, now time.Time) (<-chan *mapBatch, <-chan error) {
+	ordered := make(chan *mapBatch, 2*runtime.GOMAXPROCS(0))
+	work := make(chan *mapBatch, 2*runtime.GOMAXPROCS(0))
+	readErr := make(chan error, 1)
+	for range runtime.GOMAXPROCS(0) {
+		go func() {
+			for b := range work {
+				b.rows = make([]parquet.Row, len(b.recs))
+				b.days = make([]string, len(b.recs))
+				b.errs = make([]error, len(b.recs))
+				for i, rec := range b.recs {
+					if rec.err == nil {
+						b.rows[i], b.days[i], b.errs[i] = mp.row(rec, today, file, now)
+					}
+				}
+				close(b.done)
+			}
+		}()
+	}
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		var err error
+		b := &mapBatch{done: make(chan struct{})}
+		for {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+			var rec *record
+			rec, err = rr.next()
+			if err == io.EOF {
+				err = nil
+				break
+			}
+			if err != nil {
+				break
+			}
+			b.recs = append(b.recs, rec)
+			if len(b.recs) == mapBatchSize {
+				work <- b
+				ordered <- b
+				b = &mapBatch{done: make(chan struct{})}
+			}
+		}
+		if len(b.recs) > 0 {
+			work <- b
+			ordered <- b
+		}
+		readErr <- err
+	}()
+	return ordered, readErr
+}
+
+// drain lets the reader and workers finish after the consumer gave up.
+func drain(batches <-chan *mapBatch) {
+	go func() {
+		for b := range batches {
+			<-b.done
+		}
+	}()
 }
 
 type nopProgress struct{}

@@ -62,18 +62,16 @@ func newRecordReader(data []byte, f Format, columns []string) (recordReader, err
 // csvReader reads RFC 4180 CSV: quoted delimiters, quotes and newlines,
 // CRLF or LF line ends.
 type csvReader struct {
-	data   []byte
-	r      *csv.Reader
-	index  map[string]int // column → position
-	ncols  int            // columns in the header (0 without header)
-	fields []string
+	data  []byte
+	r     *csv.Reader
+	index map[string]int // column → position
+	ncols int            // columns in the header (0 without header)
 }
 
 func newCSVReader(data []byte, f Format, columns []string) (*csvReader, error) {
 	r := csv.NewReader(bytes.NewReader(data))
 	r.Comma = []rune(f.Delimiter)[0]
 	r.FieldsPerRecord = -1
-	r.ReuseRecord = true
 	c := &csvReader{data: data, r: r, index: map[string]int{}}
 	if !f.HasHeader() {
 		for _, col := range columns {
@@ -154,13 +152,13 @@ func (c *csvReader) next() (*record, error) {
 		rec.err = fmt.Errorf("row has %d columns, the header has %d", len(fields), c.ncols)
 		return rec, nil
 	}
-	c.fields = fields
+	index := c.index
 	rec.get = func(col string) (string, bool) {
-		i, ok := c.index[col]
-		if !ok || i >= len(c.fields) {
+		i, ok := index[col]
+		if !ok || i >= len(fields) {
 			return "", false
 		}
-		return c.fields[i], true
+		return fields[i], true
 	}
 	return rec, nil
 }

@@ -16,7 +16,6 @@ package land
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/segmentio/kafka-go"
 
 	cdp "github.com/tributary-cdp/tributary"

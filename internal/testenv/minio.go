@@ -45,23 +45,44 @@ func MinIOBinary() (string, error) {
 // loopback port; it is stopped when the test ends.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	bin, err := MinIOBinary()
+	m, err := RunMinIO(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// RunMinIO starts a MinIO server storing into dir (benchmarks use it
+// outside tests); the caller stops it.
+func RunMinIO(dir string) (*MinIO, error) {
+	bin, err := MinIOBinary()
+	if err != nil {
+		return nil, err
+	}
+	p1, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p2, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	m := &MinIO{
-		Endpoint:  "127.0.0.1:" + strconv.Itoa(FreePort(t)),
-		console:   "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+		Endpoint:  "127.0.0.1:" + strconv.Itoa(p1),
+		console:   "127.0.0.1:" + strconv.Itoa(p2),
 		AccessKey: "tributary-test",
 		SecretKey: "tributary-test-secret",
 		bin:       bin,
-		dir:       t.TempDir(),
+		dir:       filepath.Join(dir, "data"),
 	}
-	t.Cleanup(m.Stop)
+	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := m.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return m
+	return m, nil
 }
 
 // Start (re)starts the server on the same port and data directory and
@@ -125,10 +146,18 @@ func (m *MinIO) Stop() {
 // FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

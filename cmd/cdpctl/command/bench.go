@@ -12,6 +12,8 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(
 		newBenchCollectCmd(g),
 		newBenchSpeedCmd(g),
+		newBenchLandCmd(g),
+		newBenchIngestCmd(g),
 		newBenchPipelineCmd(),
 	)
 	return cmd
