@@ -55,6 +55,8 @@ func (o *initOptions) run(cmd *cobra.Command, g *globalOptions) error {
 	}
 	cfg.Kafka.Brokers = g.kafkaBrokers
 	cfg.Lake.URL = g.lakeURL
+	// The whole batch chain every 15 minutes, inside `cdpctl serve`.
+	cfg.Jobs.Schedules = map[string]string{"all": "*/15 * * * *"}
 	cfg.Workspaces = []cdp.Workspace{{
 		ID:        "default",
 		Name:      "Default workspace",
