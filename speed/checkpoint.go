@@ -28,6 +28,10 @@ type checkpointHeader struct {
 	Evicted  int64
 	Shared   []idKey
 	Profiles int
+	// Reconcile and segment state (storeext.go); absent in older checkpoints.
+	Rejected    map[int64]int64
+	BaseVersion int64
+	Members     map[string][]string
 }
 
 type dedupeGenFile struct {
@@ -62,6 +66,7 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 	for k := range s.shared {
 		h.Shared = append(h.Shared, k)
 	}
+	s.ext.save(&h)
 	if err := enc.Encode(&h); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
 	}
@@ -128,6 +133,7 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 		s.shared[k] = true
 	}
 	s.stats.shared.Store(int64(len(s.shared)))
+	s.ext.load(&h)
 	for range h.Profiles {
 		p := &Profile{}
 		if err := dec.Decode(p); err != nil {

@@ -34,6 +34,8 @@ type Config struct {
 	// answers as soon as a message arrives, so it does not add latency.
 	MaxWait time.Duration
 	Store   StoreConfig
+	// Segments are evaluated on every profile change (segments.go).
+	Segments SegmentsConfig
 	// Registerer receives the speed layer's metrics; nil disables them.
 	Registerer prometheus.Registerer
 }
@@ -48,6 +50,7 @@ func DefaultConfig() Config {
 		CheckpointInterval: 30 * time.Second,
 		MaxWait:            500 * time.Millisecond,
 		Store:              DefaultStoreConfig(),
+		Segments:           DefaultSegmentsConfig(),
 	}
 }
 
@@ -91,6 +94,14 @@ type Consumer struct {
 	lastCheckpoint atomic.Int64 // Unix ns
 	commits        sync.WaitGroup
 	closeOnce      sync.Once
+
+	// control runs functions in the apply goroutine (Do); the fields below
+	// belong to that goroutine.
+	control  chan func(*Store)
+	applying *Op   // the op being applied, for segment change versions
+	tee      []*Op // ops applied while a reconcile replays (reconcile.go)
+	teeing   bool
+	segs     *segments // nil without segments
 }
 
 type partState struct {
@@ -119,9 +130,14 @@ func New(cfg Config) (*Consumer, error) {
 			Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.Rejected, Balancer: &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, MaxAttempts: 5,
 		},
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
-		parts:  map[int]*partState{},
+		client:  &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+		parts:   map[int]*partState{},
+		control: make(chan func(*Store)),
 	}
+	if len(cfg.Segments.Segments) > 0 {
+		c.segs = newSegments(c, cfg.Segments)
+	}
+	c.installHooks(s)
 	c.store.Store(s)
 	c.lastCheckpoint.Store(time.Now().UnixNano())
 	if fi, err := statCheckpoint(cfg.Dir); err == nil {
@@ -223,6 +239,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	slog.Info("speed layer consuming", "topic", c.cfg.Topic, "partitions", len(parts), "from", offsets)
 	g.Go(func() error { return c.apply(gctx, ops) })
+	if c.segs != nil {
+		g.Go(func() error { return c.segs.run(gctx) })
+	}
 	err = g.Wait()
 	c.commits.Wait()
 	return err
@@ -332,9 +351,15 @@ func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
 			if err := c.checkpoint(false); err != nil {
 				slog.Error("speed checkpoint", "err", err)
 			}
+		case fn := <-c.control:
+			fn(c.store.Load())
 		case op := <-ops:
 			s := c.store.Load()
+			c.applying = op
 			s.Apply(op)
+			if c.teeing {
+				c.tee = append(c.tee, op)
+			}
 			ps := parts[op.Partition]
 			if ps == nil {
 				ps = c.part(op.Partition)
@@ -352,6 +377,9 @@ func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
 func (c *Consumer) checkpoint(final bool) error {
 	s := c.store.Load()
 	start := time.Now()
+	if err := c.flushSegments(); err != nil {
+		return fmt.Errorf("checkpoint skipped: %w", err)
+	}
 	n, err := SaveCheckpoint(c.cfg.Dir, s)
 	if err != nil {
 		return err

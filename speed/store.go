@@ -128,6 +128,7 @@ type Store struct {
 	dedupe  *dedupe
 	offsets map[int]int64 // partition → next offset to apply
 	names   map[string]string
+	ext     storeExt // reconcile and segment state (storeext.go)
 
 	stats storeStats
 }
@@ -191,15 +192,19 @@ func (s *Store) Stats() Stats {
 // under its stripe's read lock: fn must not keep p. The value must be
 // normalized already (identity.Normalize). cdp.ErrNotFound when unknown.
 func (s *Store) View(workspace string, id cdp.Identifier, fn func(p *Profile)) error {
-	var k idKey
 	if id.Type == IDCDP {
-		var ok bool
-		if k, ok = parseCDPID(id.Value); !ok {
-			return cdp.ErrNotFound
+		// The key the id was derived from, else a batch build's cdp_id identifier.
+		for _, k := range cdpKeys(workspace, id.Value) {
+			if err := s.view(workspace, k, fn); err == nil {
+				return nil
+			}
 		}
-	} else {
-		k = idKeyOf(workspace, id.Type, id.Value)
+		return cdp.ErrNotFound
 	}
+	return s.view(workspace, idKeyOf(workspace, id.Type, id.Value), fn)
+}
+
+func (s *Store) view(workspace string, k idKey, fn func(p *Profile)) error {
 	is := &s.index[k[0]%stripes]
 	// A merge moves identifiers between profiles; the retry covers the
 	// instant between reading the index and locking the profile.
@@ -245,7 +250,7 @@ func (s *Store) Apply(o *Op) {
 	}
 	e := o.Event
 	ws := s.intern(e.Workspace)
-	dup := s.dedupe.seen(o.msgKey, e.ReceivedAt)
+	dup := s.duplicate(o)
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
 	if dup {

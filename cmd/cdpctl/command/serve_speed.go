@@ -31,11 +31,17 @@ func speedConfig(cfg config.Config, brokers []string, reg prometheus.Registerer)
 
 // startSpeed loads the speed layer's checkpoint and mounts the activation API.
 func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, keys *auth.Keys, mux *http.ServeMux) (*speed.Consumer, error) {
-	sp, err := speed.New(speedConfig(cfg, brokers, reg))
+	sc := speedConfig(cfg, brokers, reg)
+	segs, err := loadSegments(cfg)
 	if err != nil {
 		return nil, err
 	}
-	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp})
+	sc.Segments.Segments = segs
+	sp, err := speed.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp, Segments: sp.SegmentsOf})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,319 @@
+package speed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// SegmentsConfig configures real-time segments.
+type SegmentsConfig struct {
+	// Segments are evaluated on every profile change; none disables the feature.
+	Segments []*cdp.Segment
+	// Topic receives every membership change (cdp.segment-changes).
+	Topic string
+	// CheckInterval is how often the clock is compared with the next time
+	// a time-window segment may change (the next UTC midnight).
+	CheckInterval time.Duration
+	// Now is the clock segments are evaluated at.
+	Now func() time.Time
+}
+
+// DefaultSegmentsConfig publishes to cdp.segment-changes and checks the clock every second.
+func DefaultSegmentsConfig() SegmentsConfig {
+	return SegmentsConfig{Topic: cdp.TopicSegmentChanges, CheckInterval: time.Second, Now: time.Now}
+}
+
+// segments evaluates segments in the apply goroutine: on every profile
+// change (Store hook), in sweeps over the whole store when time moves past
+// a window edge, at start and after a reconcile. Membership as published
+// lives in the store (storeExt.members) and is checkpointed with it;
+// changes are published to Kafka before a checkpoint records them, so a
+// crash republishes (same idempotency keys) rather than loses.
+type segments struct {
+	c      *Consumer
+	cfg    SegmentsConfig
+	byWS   map[string][]*cdp.Segment
+	timeWS map[string]bool // workspaces with time-sensitive segments
+	pub    *publisher
+}
+
+func newSegments(c *Consumer, cfg SegmentsConfig) *segments {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = time.Second
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = cdp.TopicSegmentChanges
+	}
+	e := &segments{c: c, cfg: cfg, byWS: map[string][]*cdp.Segment{}, timeWS: map[string]bool{}}
+	for _, s := range cfg.Segments {
+		e.byWS[s.Workspace] = append(e.byWS[s.Workspace], s)
+		if s.TimeSensitive() {
+			e.timeWS[s.Workspace] = true
+		}
+	}
+	e.pub = &publisher{
+		w: &kafka.Writer{
+			Addr: kafka.TCP(c.cfg.Brokers...), Topic: cfg.Topic, Balancer: &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, BatchSize: 1000, MaxAttempts: 3,
+		},
+		wake: make(chan struct{}, 1),
+	}
+	return e
+}
+
+// hook is the store's OnChange: it evaluates the changed profile.
+func (e *segments) hook(s *Store) func(p *Profile, absorbed []string) {
+	return func(p *Profile, absorbed []string) {
+		version := "apply"
+		if o := e.c.applying; o != nil {
+			version = "p" + strconv.Itoa(o.Partition) + "@" + strconv.FormatInt(o.Offset, 10)
+		}
+		now := e.cfg.Now()
+		for _, id := range absorbed {
+			e.set(s, p.Workspace, id, nil, version, now)
+		}
+		e.evaluate(s, p, version, now)
+	}
+}
+
+// evaluate re-evaluates p and publishes what changed. Apply goroutine only.
+func (e *segments) evaluate(s *Store, p *Profile, version string, now time.Time) {
+	segs := e.byWS[p.Workspace]
+	m := s.ext.members.Load()
+	if len(segs) == 0 && (m == nil || m.get(p.Workspace, p.CDPID) == nil) {
+		return
+	}
+	e.set(s, p.Workspace, p.CDPID, cdp.MemberOf(segs, p.Workspace, p, now), version, now)
+}
+
+// set makes after the membership of (workspace, cdpID), publishing the difference.
+func (e *segments) set(s *Store, workspace, cdpID string, after []string, version string, now time.Time) {
+	m := s.members()
+	before := m.get(workspace, cdpID)
+	if slices.Equal(before, after) {
+		return
+	}
+	changes := cdp.DiffMembership(workspace, cdpID, before, after, version, now.UTC())
+	msgs := make([]kafka.Message, len(changes))
+	for i := range changes {
+		v, _ := json.Marshal(&changes[i])
+		msgs[i] = kafka.Message{Key: []byte(changes[i].MessageKey()), Value: v}
+	}
+	e.pub.enqueue(msgs)
+	m.set(workspace, cdpID, after)
+}
+
+// sweep re-evaluates every profile (only those of workspaces with
+// time-sensitive segments when timeOnly), one stripe per turn of the apply
+// loop, then drops the membership of cdp ids that no longer name a profile
+// (merged away by a reconcile) with exits.
+func (e *segments) sweep(ctx context.Context, version string, timeOnly bool) error {
+	for i := range stripes {
+		err := e.c.Do(ctx, func(s *Store) {
+			now := e.cfg.Now()
+			for _, p := range s.profiles[i].m {
+				if timeOnly && !e.timeWS[p.Workspace] {
+					continue
+				}
+				e.evaluate(s, p, version, now)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if timeOnly {
+		return nil
+	}
+	return e.c.Do(ctx, func(s *Store) {
+		m := s.ext.members.Load()
+		if m == nil {
+			return
+		}
+		type stale struct{ ws, id string }
+		var gone []stale
+		m.each(func(ws, id string, _ []string) {
+			if p := s.profileByCDPID(ws, id); p == nil || p.CDPID != id {
+				gone = append(gone, stale{ws, id})
+			}
+		})
+		now := e.cfg.Now()
+		for _, g := range gone {
+			e.set(s, g.ws, g.id, nil, version, now)
+		}
+	})
+}
+
+// nextChange is the earliest time a time-sensitive segment may change after now.
+func (e *segments) nextChange(now time.Time) time.Time {
+	var next time.Time
+	for _, s := range e.cfg.Segments {
+		if t, ok := s.NextChange(now); ok && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
+// run publishes changes, sweeps once at start (segments may have changed,
+// time may have passed) and again whenever the clock passes a window edge.
+func (e *segments) run(ctx context.Context) error {
+	defer e.pub.w.Close()
+	go e.pub.run(ctx)
+	now := e.cfg.Now()
+	if err := e.sweep(ctx, "t"+now.UTC().Format(time.DateOnly), false); err != nil {
+		return nil // ctx ended
+	}
+	next := e.nextChange(now)
+	t := time.NewTicker(e.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if now := e.cfg.Now(); !next.IsZero() && !now.Before(next) {
+			slog.Info("time-window segments re-checked", "at", next)
+			if err := e.sweep(ctx, "t"+now.UTC().Format(time.DateOnly), true); err != nil {
+				return nil
+			}
+			next = e.nextChange(now)
+		}
+	}
+}
+
+// publisher writes segment changes to Kafka in order, in the background;
+// flush writes whatever is queued and returns once Kafka acknowledged it.
+type publisher struct {
+	w       *kafka.Writer
+	mu      sync.Mutex
+	q       []kafka.Message
+	sending sync.Mutex
+	wake    chan struct{}
+	sent    int64
+}
+
+func (p *publisher) enqueue(msgs []kafka.Message) {
+	p.mu.Lock()
+	p.q = append(p.q, msgs...)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *publisher) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+			if err := p.flush(ctx); err != nil && ctx.Err() == nil {
+				slog.Warn("publish segment changes", "err", err)
+			}
+		}
+	}
+}
+
+// flush writes the queue until it is empty, retrying until ctx ends; what
+// is not acknowledged goes back to the head of the queue.
+func (p *publisher) flush(ctx context.Context) error {
+	p.sending.Lock()
+	defer p.sending.Unlock()
+	for {
+		p.mu.Lock()
+		batch := p.q
+		p.q = nil
+		p.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		for {
+			err := p.w.WriteMessages(ctx, batch...)
+			if err == nil {
+				p.sent += int64(len(batch))
+				break
+			}
+			if ctx.Err() != nil {
+				p.mu.Lock()
+				p.q = append(batch, p.q...)
+				p.mu.Unlock()
+				return fmt.Errorf("write %d segment changes to %s: %w", len(batch), p.w.Topic, err)
+			}
+			slog.Warn("write segment changes; retrying", "topic", p.w.Topic, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// flushSegments is called before a checkpoint records membership: every
+// change it records must be in Kafka first.
+func (c *Consumer) flushSegments() error {
+	if c.segs == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return c.segs.pub.flush(ctx)
+}
+
+// Do runs fn in the apply goroutine, between two events, and waits for it:
+// the way to read or change the store consistently while Run is running.
+func (c *Consumer) Do(ctx context.Context, fn func(s *Store)) error {
+	done := make(chan struct{})
+	select {
+	case c.control <- func(s *Store) { fn(s); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SegmentsOf returns the ids of the segments p is in; safe from any goroutine.
+func (c *Consumer) SegmentsOf(p *Profile) []string {
+	ids := c.store.Load().SegmentsOf(p)
+	if ids == nil {
+		return []string{}
+	}
+	return ids
+}
+
+// installHooks makes s evaluate segments on every change, after the
+// configured OnChange hook if any.
+func (c *Consumer) installHooks(s *Store) {
+	if c.segs == nil {
+		return
+	}
+	seg := c.segs.hook(s)
+	if user := c.cfg.Store.OnChange; user != nil {
+		s.cfg.OnChange = func(p *Profile, absorbed []string) {
+			user(p, absorbed)
+			seg(p, absorbed)
+		}
+		return
+	}
+	s.cfg.OnChange = seg
+}

@@ -1,0 +1,235 @@
+package speed
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// storeExt is the part of a store that reconcile and real-time segments
+// keep: the positions of rejected duplicates, the build the store's base
+// came from, and segment membership as published. Like the rest of the
+// store it is written by the apply goroutine only and checkpointed with it.
+type storeExt struct {
+	// rejected maps the Kafka position (Op.seq) of every message the dedupe
+	// rejected to its receivedAt (Unix ns). A reconcile replays cdp.events
+	// from the build's watermark into a new store and skips exactly these
+	// positions, so the new store makes the live store's decisions (see
+	// duplicate).
+	rejected    map[int64]int64
+	newestRecv  int64
+	baseVersion int64 // curated build the base was loaded from; 0 when none
+	// replaying is set while a reconcile replays [W, T) into this store.
+	replaying bool
+	// members is shared by the stores of a reconcile swap (the published
+	// state does not change when the store does); nil until first used.
+	members atomic.Pointer[membership]
+}
+
+// maxRejected bounds the rejected positions kept; past it, positions older
+// than twice the dedupe window go (a reconcile never replays that far).
+const maxRejected = 1 << 20
+
+// duplicate reports whether o repeats a message already applied. While a
+// reconcile replays, the answer is the live store's: o is a duplicate iff
+// the live store rejected the message at o's position. Otherwise the dedupe
+// decides and a rejected position is remembered.
+func (s *Store) duplicate(o *Op) bool {
+	x := &s.ext
+	if x.replaying {
+		_, dup := x.rejected[o.seq()]
+		return dup
+	}
+	recv := o.Event.ReceivedAt
+	if !s.dedupe.seen(o.msgKey, recv) {
+		return false
+	}
+	if x.rejected == nil {
+		x.rejected = map[int64]int64{}
+	}
+	ns := recv.UnixNano()
+	x.rejected[o.seq()] = ns
+	x.newestRecv = max(x.newestRecv, ns)
+	if len(x.rejected) > maxRejected {
+		cut := x.newestRecv - 2*int64(s.cfg.DedupeWindow)
+		for k, v := range x.rejected {
+			if v < cut {
+				delete(x.rejected, k)
+			}
+		}
+	}
+	return true
+}
+
+// pruneRejected forgets rejected positions below the watermark w: a later
+// build's watermark does not go back, so they are never replayed again.
+func (x *storeExt) pruneRejected(w map[int]int64) {
+	for k := range x.rejected {
+		p, off := int(k&1023), k>>10
+		if off < w[p] {
+			delete(x.rejected, k)
+		}
+	}
+}
+
+// BaseVersion is the version of the curated build the store's base was
+// loaded from (0: none). Apply goroutine only.
+func (s *Store) BaseVersion() int64 { return s.ext.baseVersion }
+
+// membership is segment membership as last published, per (workspace,
+// cdp id): what consumers of cdp.segment-changes know. Look-ups read it
+// concurrently; the apply goroutine writes it. Equal sets share one slice.
+type membership struct {
+	stripes [64]memberStripe
+	sets    map[string][]string // interned membership lists, apply goroutine only
+}
+
+type memberStripe struct {
+	mu sync.RWMutex
+	m  map[string][]string // workspace + "\x00" + cdp id → sorted segment ids
+}
+
+func memberKey(workspace, cdpID string) string { return workspace + "\x00" + cdpID }
+
+func (m *membership) stripe(k string) *memberStripe {
+	var h uint32 = 2166136261
+	for i := 0; i < len(k); i++ {
+		h = (h ^ uint32(k[i])) * 16777619
+	}
+	return &m.stripes[h%uint32(len(m.stripes))]
+}
+
+// get returns the segment ids of a profile; safe from any goroutine.
+func (m *membership) get(workspace, cdpID string) []string {
+	k := memberKey(workspace, cdpID)
+	st := m.stripe(k)
+	st.mu.RLock()
+	v := st.m[k]
+	st.mu.RUnlock()
+	return v
+}
+
+// set records the ids (sorted; empty removes the entry). Apply goroutine only.
+func (m *membership) set(workspace, cdpID string, ids []string) {
+	k := memberKey(workspace, cdpID)
+	st := m.stripe(k)
+	if len(ids) > 0 {
+		ids = m.intern(ids)
+	}
+	st.mu.Lock()
+	if st.m == nil {
+		st.m = map[string][]string{}
+	}
+	if len(ids) == 0 {
+		delete(st.m, k)
+	} else {
+		st.m[k] = ids
+	}
+	st.mu.Unlock()
+}
+
+func (m *membership) intern(ids []string) []string {
+	k := strings.Join(ids, "\x00")
+	if v, ok := m.sets[k]; ok {
+		return v
+	}
+	if m.sets == nil {
+		m.sets = map[string][]string{}
+	}
+	v := slices.Clone(ids)
+	if len(m.sets) < 100_000 {
+		m.sets[k] = v
+	}
+	return v
+}
+
+// each calls fn for every entry. Apply goroutine only; fn must not call set.
+func (m *membership) each(fn func(workspace, cdpID string, ids []string)) {
+	for i := range m.stripes {
+		for k, v := range m.stripes[i].m {
+			ws, id, _ := strings.Cut(k, "\x00")
+			fn(ws, id, v)
+		}
+	}
+}
+
+// len is the number of profiles in at least one segment. Apply goroutine only.
+func (m *membership) len() int {
+	n := 0
+	for i := range m.stripes {
+		n += len(m.stripes[i].m)
+	}
+	return n
+}
+
+// members returns the store's membership, creating it on first use.
+func (s *Store) members() *membership {
+	if m := s.ext.members.Load(); m != nil {
+		return m
+	}
+	m := &membership{}
+	s.ext.members.Store(m)
+	return m
+}
+
+// SegmentsOf returns the ids of the segments p is in, as published;
+// safe from any goroutine.
+func (s *Store) SegmentsOf(p *Profile) []string {
+	m := s.ext.members.Load()
+	if m == nil {
+		return nil
+	}
+	return m.get(p.Workspace, p.CDPID)
+}
+
+func (x *storeExt) save(h *checkpointHeader) {
+	h.Rejected, h.BaseVersion = x.rejected, x.baseVersion
+	if m := x.members.Load(); m != nil {
+		h.Members = make(map[string][]string, m.len())
+		for i := range m.stripes {
+			for k, v := range m.stripes[i].m {
+				h.Members[k] = v
+			}
+		}
+	}
+}
+
+func (x *storeExt) load(h *checkpointHeader) {
+	x.rejected, x.baseVersion = h.Rejected, h.BaseVersion
+	for _, v := range x.rejected {
+		x.newestRecv = max(x.newestRecv, v)
+	}
+	if len(h.Members) > 0 {
+		m := &membership{}
+		for k, v := range h.Members {
+			ws, id, _ := strings.Cut(k, "\x00")
+			m.set(ws, id, v)
+		}
+		x.members.Store(m)
+	}
+}
+
+// profileByCDPID finds the profile a cdp id names (its own or one merged
+// into it); nil when none. Apply goroutine only.
+func (s *Store) profileByCDPID(workspace, id string) *Profile {
+	for _, k := range cdpKeys(workspace, id) {
+		if h, ok := s.lookupID(k); ok {
+			if p := s.profiles[h%stripes].m[h]; p != nil && p.Workspace == workspace {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// cdpKeys are the index keys a cdp id may be found under: the key it was
+// derived from (NewCDPID) and, for ids that came from a batch build, the
+// cdp_id identifier the base loader adds.
+func cdpKeys(workspace, id string) []idKey {
+	own := idKeyOf(workspace, IDCDP, id)
+	if k, ok := parseCDPID(id); ok {
+		return []idKey{k, own}
+	}
+	return []idKey{own}
+}
