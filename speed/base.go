@@ -1,0 +1,314 @@
+package speed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// Build is a curated build the speed layer loads as its base: golden
+// profiles and the identity map, and the watermark W (per partition of
+// cdp.events, the next offset the build does not include).
+type Build struct {
+	Version     int64
+	Watermark   map[int32]int64
+	Profiles    []lake.File // curated/profiles
+	IdentityMap []lake.File // curated/identity_map
+	RequestedAt time.Time
+}
+
+// baseSeq is the Kafka position of base state: lower than any event's, so
+// a delta with the same timestamp wins over a base trait.
+const baseSeq = -1
+
+// LoadBase builds a store holding the build's profiles, its offsets at the
+// watermark. cfg's OnChange is not called while loading.
+func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (*Store, error) {
+	cfg.OnChange = nil
+	s, err := NewStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// cluster identifiers from the identity map, by (workspace, cdp id)
+	ids := map[string][]cdp.Identifier{}
+	for _, f := range b.IdentityMap {
+		err := scanParquet(ctx, st, f.Path, []string{"workspace", "id_type", "id_value", "cdp_id"}, func(r *row) error {
+			ws, typ, val, id := r.str(0), r.str(1), r.str(2), r.str(3)
+			if ws == "" || typ == "" || val == "" || id == "" {
+				return nil
+			}
+			k := ws + "\x00" + id
+			ids[k] = append(ids[k], cdp.Identifier{Type: typ, Value: val})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	cols := []string{"workspace", "cdp_id", "identifiers", "traits", "provenance", "events_total", "event_counts",
+		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days"}
+	for _, f := range b.Profiles {
+		err := scanParquet(ctx, st, f.Path, cols, func(r *row) error {
+			p, err := baseProfile(s, r, ids)
+			if err != nil {
+				return fmt.Errorf("%s: profile %s: %w", f.Path, r.str(1), err)
+			}
+			if p != nil {
+				s.addBase(p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for p, off := range b.Watermark {
+		s.offsets[int(p)] = off
+	}
+	s.ext.baseVersion = b.Version
+	return s, nil
+}
+
+func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profile, error) {
+	ws, id := r.str(0), r.str(1)
+	if ws == "" || id == "" {
+		return nil, nil
+	}
+	ws = s.intern(ws)
+	p := &Profile{CDPID: id, Workspace: ws}
+	var idents []cdp.Identifier
+	if txt := r.str(2); txt != "" {
+		if err := json.Unmarshal([]byte(txt), &idents); err != nil {
+			return nil, fmt.Errorf("identifiers: %w", err)
+		}
+	}
+	idents = append(idents, clusters[ws+"\x00"+id]...)
+	for _, x := range idents {
+		if x.Type != "" && x.Value != "" {
+			p.addIdentifier(cdp.Identifier{Type: s.intern(x.Type), Value: x.Value})
+		}
+	}
+	if len(p.Identifiers) == 0 {
+		return nil, nil
+	}
+	// Traits, last-writer-wins at the time their provenance gives.
+	if txt := r.str(3); txt != "" && txt != "{}" {
+		var traits map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(txt), &traits); err != nil {
+			return nil, fmt.Errorf("traits: %w", err)
+		}
+		var prov map[string]struct {
+			Time string `json:"time"`
+		}
+		if txt := r.str(4); txt != "" {
+			_ = json.Unmarshal([]byte(txt), &prov) // times are optional
+		}
+		ts := make([]Trait, 0, len(traits))
+		for name, v := range traits {
+			var at int64
+			if t, err := time.Parse(time.RFC3339Nano, prov[name].Time); err == nil {
+				at = t.UnixNano()
+			}
+			ts = append(ts, Trait{Name: s.intern(name), Value: string(v), TS: at, Seq: baseSeq})
+		}
+		slices.SortFunc(ts, func(a, b Trait) int { return strings.Compare(a.Name, b.Name) })
+		p.Traits = ts
+	}
+	p.EventsTotal = r.int(5)
+	p.PageViews = r.int(7)
+	p.ScreenViews = r.int(8)
+	p.FirstSeen = r.time(9)
+	p.LastSeen = r.time(10)
+	p.RevenueMicros = micros(r.float(11))
+	p.OrdersTotal = r.int(12)
+	// Per-event totals, and per-day counts for time windows.
+	if txt := r.str(6); txt != "" && txt != "{}" {
+		var counts map[string]int64
+		if err := json.Unmarshal([]byte(txt), &counts); err != nil {
+			return nil, fmt.Errorf("event_counts: %w", err)
+		}
+		for name, n := range counts {
+			p.Events = append(p.Events, EventCount{Name: s.intern(name), Total: n})
+		}
+		slices.SortFunc(p.Events, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
+	}
+	if txt := r.str(13); txt != "" && txt != "[]" {
+		var days []struct {
+			Event string `json:"event"`
+			Day   string `json:"day"`
+			N     int32  `json:"n"`
+		}
+		if err := json.Unmarshal([]byte(txt), &days); err != nil {
+			return nil, fmt.Errorf("event_days: %w", err)
+		}
+		for _, d := range days {
+			day, err := time.Parse(time.DateOnly, d.Day)
+			if err != nil {
+				return nil, fmt.Errorf("event_days: day %q: %w", d.Day, err)
+			}
+			c := p.eventCount(d.Event)
+			if c == nil {
+				continue
+			}
+			c.Days = addDays(c.Days, []DayCount{{Day: dayOf(day.UnixNano()), N: d.N}})
+		}
+	}
+	return p, nil
+}
+
+// addBase inserts a base profile and indexes its identifiers and its cdp
+// id. An identifier already indexed (the build gave it to two clusters)
+// stays with the first.
+func (s *Store) addBase(p *Profile) {
+	if k, ok := parseCDPID(p.CDPID); !ok || !slices.ContainsFunc(p.Identifiers, func(x cdp.Identifier) bool { return idKeyOf(p.Workspace, x.Type, x.Value) == k }) {
+		// Not derived from one of its identifiers: look-ups by cdp id go
+		// through an identifier of type cdp_id, which merges carry along.
+		p.addIdentifier(cdp.Identifier{Type: IDCDP, Value: p.CDPID})
+	}
+	s.next++
+	h := s.next
+	s.insert(h, p)
+	n := 0
+	kept := p.Identifiers[:0]
+	for _, x := range p.Identifiers {
+		k := idKeyOf(p.Workspace, x.Type, x.Value)
+		if _, taken := s.lookupID(k); taken {
+			continue
+		}
+		s.setIndex(k, h)
+		kept = append(kept, x)
+		n++
+	}
+	p.Identifiers = slices.Clip(kept)
+	s.stats.profiles.Add(1)
+	s.stats.identifiers.Add(int64(n))
+}
+
+// row is one Parquet row, its values by requested column.
+type row struct {
+	vals  []parquet.Value
+	units []time.Duration // of timestamp columns
+}
+
+func (r *row) str(i int) string {
+	if v := r.vals[i]; !v.IsNull() && v.Kind() == parquet.ByteArray {
+		return string(v.ByteArray())
+	}
+	return ""
+}
+
+func (r *row) int(i int) int64 {
+	v := r.vals[i]
+	switch {
+	case v.IsNull():
+		return 0
+	case v.Kind() == parquet.Int64:
+		return v.Int64()
+	case v.Kind() == parquet.Int32:
+		return int64(v.Int32())
+	case v.Kind() == parquet.Double:
+		return int64(math.Round(v.Double()))
+	}
+	return 0
+}
+
+func (r *row) float(i int) float64 {
+	v := r.vals[i]
+	switch {
+	case v.IsNull():
+		return 0
+	case v.Kind() == parquet.Double:
+		return v.Double()
+	case v.Kind() == parquet.Float:
+		return float64(v.Float())
+	case v.Kind() == parquet.Int64:
+		return float64(v.Int64())
+	case v.Kind() == parquet.Int32:
+		return float64(v.Int32())
+	}
+	return 0
+}
+
+// time returns a TIMESTAMP column as Unix ns (0 when null).
+func (r *row) time(i int) int64 {
+	v := r.vals[i]
+	if v.IsNull() || v.Kind() != parquet.Int64 {
+		return 0
+	}
+	return v.Int64() * int64(r.units[i])
+}
+
+// scanParquet calls fn for every row of a lake Parquet file with the
+// named columns (missing ones read as null).
+func scanParquet(ctx context.Context, st lake.Storage, key string, cols []string, fn func(r *row) error) error {
+	pf, closer, err := lake.OpenParquet(ctx, st, key)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	idx := make([]int, len(cols)) // file column index per requested column, -1 when absent
+	units := make([]time.Duration, len(cols))
+	for i, c := range cols {
+		idx[i] = -1
+		units[i] = time.Microsecond
+		if leaf, ok := pf.Schema().Lookup(c); ok {
+			idx[i] = leaf.ColumnIndex
+			if lt := leaf.Node.Type().LogicalType(); lt != nil {
+				if ts, ok := lt.Value.(*format.TimestampType); ok && ts.Unit.Value != nil {
+					units[i] = ts.Unit.Value.Duration()
+				}
+			}
+		}
+	}
+	byCol := map[int]int{}
+	for i, c := range idx {
+		if c >= 0 {
+			byCol[c] = i
+		}
+	}
+	r := &row{vals: make([]parquet.Value, len(cols)), units: units}
+	buf := make([]parquet.Row, 256)
+	for _, rg := range pf.RowGroups() {
+		rows := rg.Rows()
+		for {
+			n, err := rows.ReadRows(buf)
+			for _, pr := range buf[:n] {
+				clear(r.vals)
+				for _, v := range pr {
+					if i, ok := byCol[v.Column()]; ok {
+						r.vals[i] = v
+					}
+				}
+				if ferr := fn(r); ferr != nil {
+					rows.Close()
+					return ferr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("read %s: %w", key, err)
+			}
+			if ctx.Err() != nil {
+				rows.Close()
+				return ctx.Err()
+			}
+		}
+		rows.Close()
+	}
+	return nil
+}

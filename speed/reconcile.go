@@ -1,0 +1,462 @@
+package speed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// BuildSource is where the reconciler learns of curated builds and reports
+// back (package batch/reconcile's request and acknowledgment, adapted by
+// the command that wires the server).
+type BuildSource interface {
+	// Latest returns the build the speed layer should serve; nil when none.
+	Latest(ctx context.Context) (*Build, error)
+	// Acknowledge records that the build was applied, or failed (r.Err).
+	Acknowledge(ctx context.Context, r ReconcileReport) error
+}
+
+// ReconcileReport is what one reconcile did, and what it cost.
+type ReconcileReport struct {
+	Version   int64
+	Watermark map[int32]int64
+	AppliedAt time.Time
+	// LoadSeconds is reading the base; ReplaySeconds re-reading cdp.events
+	// from the watermark; SwapSeconds the pause of the apply loop at the
+	// swap (look-ups never pause).
+	LoadSeconds, ReplaySeconds, SwapSeconds float64
+	BaseProfiles                            int64
+	ReplayedEvents                          int64 // deltas replayed from W, and applied during the replay
+	Profiles                                int64 // after the swap
+	// Heap in use (runtime.MemStats.HeapAlloc) before, at the peak of, and
+	// after the reconcile (before and after measured after a GC).
+	MemBeforeBytes, MemPeakBytes, MemAfterBytes int64
+	Err                                         error
+}
+
+// ReconcilerConfig configures a Reconciler.
+type ReconcilerConfig struct {
+	Lake   lake.Storage
+	Source BuildSource
+	// Interval is how often Source is polled.
+	Interval time.Duration
+	// CatchUpTimeout bounds the wait for the live store to reach a build's
+	// watermark before the build is applied.
+	CatchUpTimeout time.Duration
+}
+
+// DefaultReconcilerConfig polls every second.
+func DefaultReconcilerConfig() ReconcilerConfig {
+	return ReconcilerConfig{Interval: time.Second, CatchUpTimeout: 10 * time.Minute}
+}
+
+// Validate checks the config.
+func (c ReconcilerConfig) Validate() error {
+	switch {
+	case c.Lake == nil || c.Source == nil:
+		return errors.New("speed reconciler: lake and build source are required")
+	case c.Interval <= 0 || c.CatchUpTimeout <= 0:
+		return errors.New("speed reconciler: interval and catch-up timeout must be positive")
+	}
+	return nil
+}
+
+// Reconciler swaps curated builds into a running Consumer: the exact
+// lambda merge base(W) ⊕ deltas(offset ≥ W).
+//
+// For a build with watermark W it waits until the live store applied W,
+// loads the base into a new Store in the background, asks the apply
+// goroutine for its offsets T and to keep ("tee") every op it applies
+// from then on, replays cdp.events [W, T) into the new store, and hands it
+// to the apply goroutine, which applies the tee'd ops, swaps the store
+// pointer and stops teeing. Look-ups read the old store until the pointer
+// moves and the new one after: never a half state.
+//
+// Exactness rests on duplicates: a message the live store rejected as a
+// repeat of an earlier messageId is remembered by position (storeExt), and
+// the replay skips exactly those positions, so the new store accepts what
+// the live one accepted. The build itself counts each messageId once (the
+// first landed copy), and every copy of a message is on one partition.
+type Reconciler struct {
+	c   *Consumer
+	cfg ReconcilerConfig
+
+	lastAck   time.Time // RequestedAt of the last request acknowledged
+	running   atomic.Bool
+	closeOnce sync.Once
+}
+
+// NewReconciler returns a reconciler of c's store.
+func NewReconciler(c *Consumer, cfg ReconcilerConfig) (*Reconciler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Reconciler{c: c, cfg: cfg}, nil
+}
+
+// Run polls for builds until ctx ends. A newer build than the store's
+// (checkpointed) base is applied, including at start.
+func (r *Reconciler) Run(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := r.poll(ctx); err != nil && ctx.Err() == nil {
+			slog.Warn("speed reconcile", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Reconciler) poll(ctx context.Context) error {
+	b, err := r.cfg.Source.Latest(ctx)
+	if err != nil || b == nil {
+		return err
+	}
+	var base, profiles int64
+	if err := r.c.Do(ctx, func(s *Store) { base, profiles = s.ext.baseVersion, s.stats.profiles.Load() }); err != nil {
+		return err
+	}
+	if b.Version <= base {
+		if b.RequestedAt.Equal(r.lastAck) {
+			return nil
+		}
+		// Asked again for what the store serves: confirm without work.
+		rep := ReconcileReport{Version: base, Watermark: b.Watermark, AppliedAt: time.Now().UTC(), Profiles: profiles}
+		if err := r.cfg.Source.Acknowledge(ctx, rep); err != nil {
+			return err
+		}
+		r.lastAck = b.RequestedAt
+		return nil
+	}
+	slog.Info("speed reconcile starts", "version", b.Version, "watermark", b.Watermark)
+	rep := r.Apply(ctx, b)
+	if ctx.Err() != nil {
+		return nil // not acknowledged: the next start applies it
+	}
+	if rep.Err != nil {
+		slog.Error("speed reconcile failed", "version", b.Version, "err", rep.Err)
+	} else {
+		slog.Info("speed reconcile done", "version", b.Version, "load_s", rep.LoadSeconds, "replay_s", rep.ReplaySeconds,
+			"swap_ms", rep.SwapSeconds*1000, "replayed", rep.ReplayedEvents, "profiles", rep.Profiles,
+			"mem_before", rep.MemBeforeBytes, "mem_peak", rep.MemPeakBytes, "mem_after", rep.MemAfterBytes)
+	}
+	if err := r.cfg.Source.Acknowledge(ctx, rep); err != nil {
+		return err
+	}
+	r.lastAck = b.RequestedAt
+	return nil
+}
+
+// Apply loads build b and swaps it in; the report carries any error.
+func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) {
+	rep = ReconcileReport{Version: b.Version, Watermark: b.Watermark}
+	if !r.running.CompareAndSwap(false, true) {
+		rep.Err = errors.New("a reconcile is already running")
+		return rep
+	}
+	defer r.running.Store(false)
+	c := r.c
+	rep.MemBeforeBytes = heapAfterGC()
+	stopPeak := samplePeak(&rep.MemPeakBytes)
+	defer func() {
+		stopPeak()
+		rep.MemAfterBytes = heapAfterGC()
+		rep.MemPeakBytes = max(rep.MemPeakBytes, rep.MemBeforeBytes, rep.MemAfterBytes)
+		rep.AppliedAt = time.Now().UTC()
+	}()
+	fail := func(err error) ReconcileReport {
+		rep.Err = fmt.Errorf("reconcile build v%d: %w", b.Version, err)
+		return rep
+	}
+
+	// The live store must have applied everything the build includes.
+	if err := r.awaitWatermark(ctx, b.Watermark); err != nil {
+		return fail(err)
+	}
+	start := time.Now()
+	ns, err := LoadBase(ctx, r.cfg.Lake, b, c.cfg.Store)
+	if err != nil {
+		return fail(err)
+	}
+	rep.LoadSeconds = time.Since(start).Seconds()
+	rep.BaseProfiles = ns.stats.profiles.Load()
+
+	// Snapshot T and start teeing.
+	var T map[int]int64
+	err = c.Do(ctx, func(live *Store) {
+		T = live.Offsets()
+		ns.shared = maps.Clone(live.shared)
+		ns.ext.rejected = maps.Clone(live.ext.rejected)
+		c.tee, c.teeing = nil, true
+	})
+	if err != nil {
+		return fail(err)
+	}
+	stopTee := func() {
+		// On failure: stop teeing, drop what was kept (ctx may be over).
+		done := make(chan struct{})
+		go func() {
+			_ = c.Do(context.Background(), func(*Store) { c.tee, c.teeing = nil, false })
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	start = time.Now()
+	ns.ext.replaying = true
+	n, err := r.replay(ctx, ns, b.Watermark, T)
+	if err != nil {
+		stopTee()
+		return fail(err)
+	}
+	rep.ReplayedEvents = n
+	rep.ReplaySeconds = time.Since(start).Seconds()
+	r.carryRecent(c.store.Load(), ns, b.Watermark)
+
+	// Hand over: the apply goroutine catches up with the tee and swaps.
+	var swapErr error
+	err = c.Do(ctx, func(live *Store) {
+		t0 := time.Now()
+		ns.ext.rejected, ns.ext.newestRecv = live.ext.rejected, live.ext.newestRecv
+		for _, op := range c.tee {
+			ns.Apply(op)
+		}
+		rep.ReplayedEvents += int64(len(c.tee))
+		c.tee, c.teeing = nil, false
+		ns.ext.replaying = false
+		ns.dedupe = live.dedupe
+		ns.stats.dedupeN.Store(int64(ns.dedupe.n))
+		ns.stats.dedupeEvicted.Store(ns.dedupe.evicted)
+		for k := range live.shared {
+			ns.shared[k] = true
+		}
+		ns.stats.shared.Store(int64(len(ns.shared)))
+		wm := map[int]int64{}
+		for p, off := range b.Watermark {
+			wm[int(p)] = off
+		}
+		ns.ext.pruneRejected(wm)
+		if m := live.ext.members.Load(); m != nil {
+			ns.ext.members.Store(m)
+		}
+		for p, off := range live.offsets {
+			if ns.offsets[p] != off {
+				swapErr = fmt.Errorf("partition %d: the new store is at offset %d, the live one at %d", p, ns.offsets[p], off)
+				return
+			}
+		}
+		c.installHooks(ns)
+		c.store.Store(ns)
+		rep.SwapSeconds = time.Since(t0).Seconds()
+		rep.Profiles = ns.stats.profiles.Load()
+		if err := c.checkpoint(false); err != nil {
+			slog.Error("speed checkpoint after reconcile", "err", err)
+		}
+	})
+	if err == nil {
+		err = swapErr
+	}
+	if err != nil {
+		stopTee()
+		return fail(err)
+	}
+	// Membership as published moved with the store; publish what the new
+	// base changes, and exits for cdp ids the build merged away.
+	if c.segs != nil {
+		if err := c.segs.sweep(ctx, fmt.Sprintf("r%d", b.Version), false); err != nil {
+			return fail(err)
+		}
+	}
+	return rep
+}
+
+// awaitWatermark waits until the live store applied every partition up to w.
+func (r *Reconciler) awaitWatermark(ctx context.Context, w map[int32]int64) error {
+	deadline := time.Now().Add(r.cfg.CatchUpTimeout)
+	for {
+		behind := ""
+		for p, off := range w {
+			if got := r.c.part(int(p)).applied.Load(); got < off {
+				behind = fmt.Sprintf("partition %d at %d, the build includes up to %d", p, got, off)
+				break
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the speed layer is behind the build: %s", behind)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// replay applies cdp.events [w, t) of every partition to s.
+func (r *Reconciler) replay(ctx context.Context, s *Store, w map[int32]int64, t map[int]int64) (int64, error) {
+	parts := make([]int, 0, len(t))
+	for p, end := range t {
+		if end > w[int32(p)] {
+			parts = append(parts, p)
+		}
+	}
+	sort.Ints(parts)
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ops := make(chan *Op, 4096)
+	errc := make(chan error, len(parts))
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		from, to := w[int32(p)], t[p]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- r.readRange(rctx, p, from, to, ops)
+		}()
+	}
+	go func() { wg.Wait(); close(ops) }()
+	var n int64
+	for op := range ops {
+		s.Apply(op)
+		n++
+	}
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return n, err
+		}
+	}
+	if ctx.Err() != nil {
+		return n, ctx.Err()
+	}
+	return n, nil
+}
+
+// readRange reads offsets [from, to) of one partition into ops.
+func (r *Reconciler) readRange(ctx context.Context, p int, from, to int64, ops chan<- *Op) error {
+	rd := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: r.c.cfg.Brokers, Topic: r.c.cfg.Topic, Partition: p,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 1000, ReadLagInterval: -1,
+	})
+	defer rd.Close()
+	if err := rd.SetOffset(from); err != nil {
+		return fmt.Errorf("replay partition %d from %d: %w", p, from, err)
+	}
+	next := from
+	for next < to {
+		m, err := rd.FetchMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("replay partition %d at %d: %w", p, next, err)
+		}
+		if m.Offset >= to {
+			break
+		}
+		if m.Offset != next {
+			return fmt.Errorf("replay partition %d: offset %d, expected %d", p, m.Offset, next)
+		}
+		next = m.Offset + 1
+		select {
+		case ops <- r.c.prep.Prepare(p, m.Offset, m.Value):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// carryRecent copies into the new store's profiles the recent events the
+// live profiles of the same identifiers hold from before the watermark
+// (the replay re-added those after it), so ?include=events keeps them.
+func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
+	max := ns.cfg.RecentEvents
+	if max <= 0 {
+		return
+	}
+	seen := map[*Profile]bool{}
+	var buf []RecentEvent
+	ns.Range(func(p *Profile) bool {
+		clear(seen)
+		buf = buf[:0]
+		for _, id := range p.Identifiers {
+			if id.Type == IDCDP {
+				continue
+			}
+			_ = live.View(p.Workspace, id, func(lp *Profile) {
+				if seen[lp] {
+					return
+				}
+				seen[lp] = true
+				for _, e := range lp.Recent {
+					part, off := int32(e.Seq&1023), e.Seq>>10
+					if e.Seq >= 0 && off < w[part] {
+						buf = append(buf, e)
+					}
+				}
+			})
+		}
+		if len(buf) == 0 {
+			return true
+		}
+		// The new store is not visible yet: no reader to exclude.
+		for _, e := range buf {
+			p.addRecent(e, max)
+		}
+		return true
+	})
+}
+
+// heapAfterGC is the heap in use after a collection.
+func heapAfterGC() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// samplePeak records the largest HeapAlloc seen every 20 ms until stopped.
+func samplePeak(peak *int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if v := int64(m.HeapAlloc); v > *peak {
+				*peak = v
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
