@@ -267,12 +267,26 @@ type lander struct {
 	events, rejected, files, bytes atomic.Int64
 }
 
-// group is the open file of one workspace and day within a chunk.
+// group is the open file of one workspace and day within a chunk. Rows
+// are handed to the Parquet writer in batches (far cheaper than one by one).
 type group struct {
 	w           *lake.Writer[lake.EventRow]
+	buf         []lake.EventRow
 	workspace   string
 	date        string
 	first, last int64
+}
+
+const writeBatch = 1024
+
+func (g *group) flush() error {
+	if len(g.buf) == 0 {
+		return nil
+	}
+	err := g.w.Write(g.buf...)
+	clear(g.buf)
+	g.buf = g.buf[:0]
+	return err
 }
 
 // chunk accumulates up to ChunkEvents events of one partition.
@@ -286,6 +300,25 @@ type chunk struct {
 	last      int64 // last offset read
 	n         int
 	bytes     int64
+	days      map[int64]string // Unix day → "YYYY-MM-DD"
+}
+
+// day formats the UTC day of t, remembering the few days a chunk sees.
+func (c *chunk) day(t time.Time) string {
+	u := t.Unix()
+	d := u / 86400
+	if u < 0 && u%86400 != 0 {
+		d--
+	}
+	s, ok := c.days[d]
+	if !ok {
+		s = t.UTC().Format(time.DateOnly)
+		if c.days == nil {
+			c.days = map[int64]string{}
+		}
+		c.days[d] = s
+	}
+	return s
 }
 
 func (c *chunk) abort() {
@@ -398,7 +431,7 @@ func (l *lander) add(c *chunk, msg kafka.Message) error {
 	if ts.IsZero() {
 		ts = e.ReceivedAt
 	}
-	date := ts.UTC().Format(time.DateOnly)
+	date := c.day(ts)
 	k := [2]string{e.Workspace, date}
 	g := c.groups[k]
 	if g == nil {
@@ -406,11 +439,15 @@ func (l *lander) add(c *chunk, msg kafka.Message) error {
 		if err != nil {
 			return err
 		}
-		g = &group{w: w, workspace: e.Workspace, date: date, first: msg.Offset}
+		g = &group{w: w, buf: make([]lake.EventRow, 0, writeBatch), workspace: e.Workspace, date: date, first: msg.Offset}
 		c.groups[k] = g
 	}
 	g.last = msg.Offset
-	return g.w.Write(lake.NewEventRow(&e, int32(msg.Partition), msg.Offset))
+	g.buf = append(g.buf, lake.NewEventRow(&e, int32(msg.Partition), msg.Offset))
+	if len(g.buf) == writeBatch {
+		return g.flush()
+	}
+	return nil
 }
 
 func (l *lander) reject(c *chunk, msg kafka.Message, reason error) error {
@@ -459,6 +496,9 @@ func (l *lander) commit(ctx context.Context, c *chunk) error {
 	var events, bytes int64
 	for _, k := range keys {
 		g := c.groups[k]
+		if err := g.flush(); err != nil {
+			return fmt.Errorf("land partition %d: %w", p, err)
+		}
 		key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, g.workspace, g.date), p, g.first, g.last)
 		f, err := g.w.Commit(ctx, l.cfg.Storage, key)
 		delete(c.groups, k)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) lake.Storage) {
 		{"ManifestRace", testManifestRace},
 		{"RemoveUncommitted", testRemoveUncommitted},
 		{"Parquet", testParquet},
+		{"LocalFiles", testLocalFiles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStorage(t)) })
@@ -402,5 +404,35 @@ func testParquet(t *testing.T, st lake.Storage) {
 	if len(back) != 1000 || back[999].KafkaOffset != 999 || back[5].SentAt == nil || !back[5].SentAt.Equal(ts) ||
 		back[6].SentAt != nil || back[1].Properties != `{"n":1}` || back[1].AnonymousID != "" || !back[0].Timestamp.Equal(ts) {
 		t.Fatalf("read back differs: %+v", back[5])
+	}
+}
+
+func testLocalFiles(t *testing.T, st lake.Storage) {
+	ctx := context.Background()
+	put(t, st, "curated/profiles/workspace=w/a.parquet", "v1")
+	if _, err := lake.Commit(ctx, st, "curated/profiles", lake.CommitInfo{}, func(m *lake.Manifest) error {
+		m.Files = append(m.Files, lake.File{Path: "curated/profiles/workspace=w/a.parquet"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	paths, m, err := lake.LocalFiles(ctx, st, "curated/profiles", cache)
+	if err != nil || len(paths) != 1 || m.Version != 1 {
+		t.Fatalf("LocalFiles = %v, %+v, %v", paths, m, err)
+	}
+	b, err := os.ReadFile(paths[0])
+	if err != nil || string(b) != "v1" {
+		t.Fatalf("local copy = %q, %v", b, err)
+	}
+	// A changed object is fetched again.
+	time.Sleep(10 * time.Millisecond)
+	put(t, st, "curated/profiles/workspace=w/a.parquet", "v2")
+	paths, _, err = lake.LocalFiles(ctx, st, "curated/profiles", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(paths[0]); string(b) != "v2" {
+		t.Fatalf("stale local copy %q", b)
 	}
 }
