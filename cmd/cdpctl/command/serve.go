@@ -147,7 +147,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.scheduler.Run(gctx) })
-	g.Go(func() error { return sp.Run(gctx) }) // final checkpoint when gctx ends
+	g.Go(func() error { return sp.Run(gctx) })  // final checkpoint when gctx ends
 	g.Go(func() error { return rec.Run(gctx) }) // swaps in curated builds (reconcile job)
 	g.Go(func() error {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
