@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,7 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.rounds, "rounds", 2, "rounds of raw-then-apply consumption")
 	f.IntVar(&o.lookups, "lookups", 200_000, "in-process look-ups")
 	f.IntVar(&o.conns, "conns", 50, "concurrent HTTP connections (and redis-benchmark -c)")
-	f.IntVar(&o.rate, "rate", 0, "open-loop HTTP request rate per second (0: half the closed-loop maximum)")
+	f.IntVar(&o.rate, "rate", 0, "open-loop HTTP request rate per second (0: a quarter of the closed-loop maximum)")
 	f.DurationVar(&o.duration, "duration", 5*time.Second, "length of each HTTP phase")
 	f.IntVar(&o.freshness, "freshness", 1000, "events sent one by one for the freshness measure")
 	f.IntVar(&o.rssProfiles, "rss-profiles", 1_000_000, "profiles for the memory measure")
@@ -331,17 +332,19 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	path := func(rng *rand.Rand) string {
-		p := rng.IntN(o.profiles)
-		switch rng.IntN(3) {
-		case 0:
-			return "/v1/profiles/user_id:user-" + strconv.Itoa(p)
-		case 1:
-			return "/v1/profiles/anonymous_id:anon-" + strconv.Itoa(p)
+	// Look up existing profiles by any of their identifiers (the consumer
+	// is stopped: reading the store from here is safe).
+	var refs []string
+	c.Store().Range(func(p *speed.Profile) bool {
+		for _, id := range p.Identifiers {
+			refs = append(refs, "/v1/profiles/"+id.Type+":"+url.PathEscape(id.Value))
 		}
-		return "/v1/profiles/email:person" + strconv.Itoa(p) + "@example.com"
+		return len(refs) < 300_000
+	})
+	if len(refs) == 0 {
+		return errors.New("look-ups: the store is empty")
 	}
-
+	path := func(rng *rand.Rand) string { return refs[rng.IntN(len(refs))] }
 	// In process: the handler without a network (auth, look-up, JSON).
 	rng := rand.New(rand.NewPCG(3, 3))
 	lat := make([]time.Duration, 0, o.lookups)
@@ -416,7 +419,7 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	// the scheduled time, so a slow response does not hide queueing.
 	rate := o.rate
 	if rate <= 0 {
-		rate = int(maxRate / 2)
+		rate = max(100, int(maxRate/4))
 	}
 	total := int(float64(rate) * o.duration.Seconds())
 	interval := time.Second / time.Duration(rate)
