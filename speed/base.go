@@ -58,7 +58,7 @@ func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (
 		}
 	}
 	cols := []string{"workspace", "cdp_id", "identifiers", "traits", "provenance", "events_total", "event_counts",
-		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days"}
+		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days", "updated_at"}
 	for _, f := range b.Profiles {
 		err := scanParquet(ctx, st, f.Path, cols, func(r *row) error {
 			p, err := baseProfile(s, r, ids)
@@ -133,6 +133,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 	p.LastSeen = r.time(10)
 	p.RevenueMicros = micros(r.float(11))
 	p.OrdersTotal = r.int(12)
+	p.UpdatedAt = r.time(14)
 	// Per-event totals, and per-day counts for time windows.
 	if txt := r.str(6); txt != "" && txt != "{}" {
 		var counts map[string]int64

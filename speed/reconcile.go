@@ -92,9 +92,9 @@ type Reconciler struct {
 	c   *Consumer
 	cfg ReconcilerConfig
 
-	lastAck   time.Time // RequestedAt of the last request acknowledged
-	running   atomic.Bool
-	closeOnce sync.Once
+	lastAck  time.Time // RequestedAt of the last request acknowledged
+	lastFail time.Time // RequestedAt of the last request that failed: not retried
+	running  atomic.Bool
 }
 
 // NewReconciler returns a reconciler of c's store.
@@ -131,6 +131,9 @@ func (r *Reconciler) poll(ctx context.Context) error {
 	if err := r.c.Do(ctx, func(s *Store) { base, profiles = s.ext.baseVersion, s.stats.profiles.Load() }); err != nil {
 		return err
 	}
+	if b.RequestedAt.Equal(r.lastFail) {
+		return nil // failed already; a new request (or a restart) tries again
+	}
 	if b.Version <= base {
 		if b.RequestedAt.Equal(r.lastAck) {
 			return nil
@@ -150,6 +153,7 @@ func (r *Reconciler) poll(ctx context.Context) error {
 	}
 	if rep.Err != nil {
 		slog.Error("speed reconcile failed", "version", b.Version, "err", rep.Err)
+		r.lastFail = b.RequestedAt
 	} else {
 		slog.Info("speed reconcile done", "version", b.Version, "load_s", rep.LoadSeconds, "replay_s", rep.ReplaySeconds,
 			"swap_ms", rep.SwapSeconds*1000, "replayed", rep.ReplayedEvents, "profiles", rep.Profiles,

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -415,5 +416,104 @@ func TestReconcileSwapIsExact(t *testing.T) {
 	go rec2.Run(ctx2)
 	if r := src.await(t, 2); r.LoadSeconds != 0 || r.ReplayedEvents != 0 {
 		t.Errorf("restart re-applied the build: %+v", r)
+	}
+}
+
+// readSegmentChanges returns every change on cdp.segment-changes, deduplicated by key.
+func readSegmentChanges(t *testing.T, addr string) []cdp.SegmentChange {
+	t.Helper()
+	var out []cdp.SegmentChange
+	seen := map[string]bool{}
+	for p := range 4 {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: cdp.TopicSegmentChanges, Partition: p, MaxWait: 20 * time.Millisecond})
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			m, err := r.FetchMessage(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			var c cdp.SegmentChange
+			if err := json.Unmarshal(m.Value, &c); err != nil {
+				t.Fatal(err)
+			}
+			if !seen[c.Key] {
+				seen[c.Key] = true
+				out = append(out, c)
+			}
+		}
+		r.Close()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CDPID+out[i].SegmentID < out[j].CDPID+out[j].SegmentID })
+	return out
+}
+
+func TestReconcilePublishesOnlyRealSegmentChanges(t *testing.T) {
+	b := startBroker(t)
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := cdp.ParseSegment([]byte("id: active\nworkspace: default\ncondition:\n  computed: {name: events_total, op: gte, value: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Dir, cfg.CheckpointInterval, cfg.MaxWait = []string{b.Addr()}, t.TempDir(), time.Hour, 20*time.Millisecond
+	cfg.Segments.Segments = []*cdp.Segment{seg}
+	cfg.Segments.Now = func() time.Time { return t0 }
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done; c.Close() }()
+
+	var evs [][]byte
+	for i, u := range []string{"u0", "u0", "u1", "u1", "u2", "u2", "u2", "u4", "u4", "u4", "u5"} {
+		evs = append(evs, msg{typ: cdp.Track, user: u, event: "Tick", id: fmt.Sprint("s", i), at: time.Duration(i) * time.Second}.value())
+	}
+	produce(t, b.Addr(), evs...)
+	awaitApplied(t, c, b.Addr())
+	u2ID := NewCDPID("default", cdp.Identifier{Type: cdp.IDUserID, Value: "u2"})
+	u4ID := NewCDPID("default", cdp.Identifier{Type: cdp.IDUserID, Value: "u4"})
+	waitFor(t, "u2 and u4 in the segment", 10*time.Second, func() bool { return len(readSegmentChanges(t, b.Addr())) == 2 })
+
+	// The build merges u0+u1 (4 events: enters), u2 alone as cluster-1
+	// (its old id leaves, the new one enters) and u4+u5 as cluster-2 under
+	// u4's own id (already in: no change).
+	clusters := map[string]string{"u0": "cluster-0", "u1": "cluster-0", "u2": "cluster-1", "u4": u4ID, "u5": u4ID}
+	src := &testSource{acks: make(chan ReconcileReport, 4)}
+	rc := DefaultReconcilerConfig()
+	rc.Lake, rc.Source, rc.Interval = st, src, 20*time.Millisecond
+	rec, err := NewReconciler(c, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go rec.Run(ctx)
+	src.publish(curate(t, b.Addr(), st, 1, offsetsOf(t, c), func(u string) string { return clusters[u] }))
+	src.await(t, 1)
+	var got []string
+	waitFor(t, "the reconcile's changes", 10*time.Second, func() bool {
+		got = got[:0]
+		for _, ch := range readSegmentChanges(t, b.Addr()) {
+			if strings.HasPrefix(ch.Version, "r") {
+				got = append(got, fmt.Sprintf("%s %s %s %s", ch.CDPID, ch.SegmentID, ch.Change, ch.Version))
+			}
+		}
+		return len(got) >= 3
+	})
+	sort.Strings(got)
+	want := []string{u2ID + " active exit r1", "cluster-0 active enter r1", "cluster-1 active enter r1"}
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("changes after the swap:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var segs []string
+	_ = c.View("default", cdp.Identifier{Type: cdp.IDUserID, Value: "u1"}, func(p *Profile) { segs = c.SegmentsOf(p) })
+	if len(segs) != 1 || segs[0] != "active" {
+		t.Errorf("u1's segments after the swap: %v", segs)
 	}
 }
