@@ -327,3 +327,19 @@ func FileDate(p string) string {
 	}
 	return ""
 }
+
+// LandedOffsets returns, per Kafka partition of cdp.events, the next
+// offset the land job has not landed yet, and the raw/events manifest
+// version they come from: the watermark a curated build states when it
+// includes every landed event.
+func LandedOffsets(ctx context.Context, st Storage) (map[int32]int64, int64, error) {
+	m, err := LatestManifest(ctx, st, TableEvents)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make(map[int32]int64, len(m.Offsets))
+	for p, o := range m.Offsets {
+		out[p] = o
+	}
+	return out, m.Version, nil
+}
