@@ -37,6 +37,11 @@ func NormalizePhone(s, region string) string {
 	if region == "" {
 		region = DefaultRegion
 	}
+	if region == "US" {
+		if e, ok := fastNANP(s); ok {
+			return e
+		}
+	}
 	num, err := phonenumbers.Parse(s, region)
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return ""
@@ -47,6 +52,46 @@ func NormalizePhone(s, region string) string {
 // foldChains pools accent-stripping transformers: a transform.Chain keeps
 // state between calls, so one shared chain corrupts (and panics) under
 // concurrent use, as when DuckDB runs the fold_name UDF on several threads.
+// fastNANP formats the common North American shapes ("4155552671",
+// "(415) 555-2671", "415.555.2671", "+1 415 555 2671", "1-415-555-2671")
+// without the full parser, which costs ~20µs a number. It gives what
+// phonenumbers would (TestFastNANPAgrees) and declines anything else.
+func fastNANP(s string) (string, bool) {
+	var d [11]byte
+	n, plus := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if n == len(d) {
+				return "", false
+			}
+			d[n] = c
+			n++
+		case c == '+' && i == 0:
+			plus = true
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+		default:
+			return "", false
+		}
+	}
+	var nat []byte
+	switch {
+	case n == 10 && !plus:
+		nat = d[:10]
+	case n == 11 && d[0] == '1':
+		nat = d[1:11]
+	default:
+		return "", false
+	}
+	// Area code and exchange start with 2-9 in valid NANP numbers; leave
+	// the odd ones to the full parser.
+	if nat[0] < '2' || nat[3] < '2' {
+		return "", false
+	}
+	return "+1" + string(nat), true
+}
+
 var foldChains = sync.Pool{New: func() any {
 	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 }}

@@ -3,16 +3,20 @@
 -- rendered by identity/match from the rule's validated attribute names, never
 -- from input; a rule on "name" reads one row per name of a record (first or
 -- last), so it also pairs swapped and half-missing names.
--- Blocks larger than $max_block records are skipped (a value shared by that
--- many records says little and would make the join quadratic).
+--
+-- The first statement keys every record; Go then reads the block sizes
+-- (fs_block_sizes.sql) and picks $max_block so that the rule stays within its
+-- pair budget. Larger blocks are skipped: a value shared by that many records
+-- says little, and the join would be quadratic.
 -- Parameters: $bit, $max_block, $link.
+CREATE OR REPLACE TEMP TABLE fs_block_keys AS
+SELECT DISTINCT id, src, hash({{.Key}}) AS k
+FROM {{.From}}
+WHERE {{.NotNull}};
+
 INSERT INTO fs_blocked_raw
-WITH k AS (
-    SELECT DISTINCT id, src, hash({{.Key}}) AS k
-    FROM {{.From}}
-    WHERE {{.NotNull}}
-), b AS (
-    SELECT id, src, k FROM k
+WITH b AS (
+    SELECT id, src, k FROM fs_block_keys
     QUALIFY count(*) OVER (PARTITION BY k) <= $max_block
 )
 SELECT a.id AS l, c.id AS r, $bit::UBIGINT AS bit

@@ -48,19 +48,29 @@ SELECT
     fold_name(birth_place) AS birth_place
 FROM d;
 
+-- Term frequencies by aggregation and hash join (a window per column sorts
+-- the whole table eight times).
 CREATE OR REPLACE TEMP TABLE fs_records AS
 SELECT n.*,
     split_part(n.email, '@', 1) AS email_user,
     list_distinct(list_filter([n.first_name, n.last_name], x -> x IS NOT NULL)) AS names,
     array_to_string(list_sort(string_split(n.full_name, ' ')), ' ') AS full_tokens,
-    count(*) OVER (PARTITION BY first_name) / (SELECT count(first_name) FROM fs_norm) AS tf_first_name,
-    count(*) OVER (PARTITION BY last_name) / (SELECT count(last_name) FROM fs_norm) AS tf_last_name,
-    count(*) OVER (PARTITION BY full_name) / (SELECT count(full_name) FROM fs_norm) AS tf_full_name,
-    count(*) OVER (PARTITION BY dob) / (SELECT count(dob) FROM fs_norm) AS tf_dob,
-    count(*) OVER (PARTITION BY city) / (SELECT count(city) FROM fs_norm) AS tf_city,
-    count(*) OVER (PARTITION BY postcode) / (SELECT count(postcode) FROM fs_norm) AS tf_postcode,
-    count(*) OVER (PARTITION BY birth_place) / (SELECT count(birth_place) FROM fs_norm) AS tf_birth_place,
-    count(*) OVER (PARTITION BY occupation) / (SELECT count(occupation) FROM fs_norm) AS tf_occupation
-FROM fs_norm n;
+    t_first_name.tf AS tf_first_name,
+    t_last_name.tf AS tf_last_name,
+    t_full_name.tf AS tf_full_name,
+    t_dob.tf AS tf_dob,
+    t_city.tf AS tf_city,
+    t_postcode.tf AS tf_postcode,
+    t_birth_place.tf AS tf_birth_place,
+    t_occupation.tf AS tf_occupation
+FROM fs_norm n
+LEFT JOIN (SELECT first_name AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE first_name IS NOT NULL GROUP BY 1) t_first_name ON t_first_name.v = n.first_name
+LEFT JOIN (SELECT last_name AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE last_name IS NOT NULL GROUP BY 1) t_last_name ON t_last_name.v = n.last_name
+LEFT JOIN (SELECT full_name AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE full_name IS NOT NULL GROUP BY 1) t_full_name ON t_full_name.v = n.full_name
+LEFT JOIN (SELECT dob AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE dob IS NOT NULL GROUP BY 1) t_dob ON t_dob.v = n.dob
+LEFT JOIN (SELECT city AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE city IS NOT NULL GROUP BY 1) t_city ON t_city.v = n.city
+LEFT JOIN (SELECT postcode AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE postcode IS NOT NULL GROUP BY 1) t_postcode ON t_postcode.v = n.postcode
+LEFT JOIN (SELECT birth_place AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE birth_place IS NOT NULL GROUP BY 1) t_birth_place ON t_birth_place.v = n.birth_place
+LEFT JOIN (SELECT occupation AS v, count(*) / sum(count(*)) OVER () AS tf FROM fs_norm WHERE occupation IS NOT NULL GROUP BY 1) t_occupation ON t_occupation.v = n.occupation;
 
 DROP TABLE fs_norm;

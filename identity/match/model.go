@@ -101,6 +101,9 @@ type Config struct {
 	BlockingRules [][]string `yaml:"blocking_rules"`
 	// MaxBlockSize skips blocks (equal rule keys) with more records.
 	MaxBlockSize int `yaml:"max_block_size"`
+	// PairsPerRecord is each rule's budget of candidate pairs per record:
+	// the largest blocks of a rule are skipped until it fits.
+	PairsPerRecord float64 `yaml:"pairs_per_record"`
 	// Jaro–Winkler thresholds of the fuzzy levels.
 	JWHigh float64 `yaml:"jw_high"`
 	JWMid  float64 `yaml:"jw_mid"`
@@ -160,6 +163,7 @@ func DefaultConfig() Config {
 			{"first_name:3", "last_name:3", "city"},
 		},
 		MaxBlockSize:      500,
+		PairsPerRecord:    3,
 		JWHigh:            0.92,
 		JWMid:             0.85,
 		JWLow:             0.70,
@@ -202,6 +206,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxBlockSize < 2:
 		return fmt.Errorf("identity max_block_size %d: want at least 2", c.MaxBlockSize)
+	case c.PairsPerRecord <= 0:
+		return fmt.Errorf("identity pairs_per_record %g: want more than 0", c.PairsPerRecord)
 	case !(0 < c.JWLow && c.JWLow <= c.JWMid && c.JWMid <= c.JWHigh && c.JWHigh < 1):
 		return fmt.Errorf("identity jw thresholds %.2f/%.2f/%.2f: want 0 < low ≤ mid ≤ high < 1", c.JWLow, c.JWMid, c.JWHigh)
 	case c.TFMin <= 0 || c.TFMin >= 1:

@@ -133,8 +133,19 @@ func (r *Resolver) Resolve(ctx context.Context, link bool) (*Result, error) {
 		if err := blockTmpl.Execute(&b, map[string]string{"Key": strings.Join(keys, ", "), "NotNull": strings.Join(notNull, " AND "), "From": from}); err != nil {
 			return nil, fmt.Errorf("render blocking rule %d: %w", i, err)
 		}
-		if err := r.s.RunText(ctx, "fs_block.sql", b.String(), map[string]any{
-			"bit": uint64(1) << i, "max_block": r.cfg.MaxBlockSize, "link": link,
+		stmts := tsql.Statements(b.String())
+		if err := r.s.RunText(ctx, "fs_block.sql", stmts[0], nil); err != nil {
+			return nil, fmt.Errorf("block on %s: %w", strings.Join(rule, "+"), err)
+		}
+		maxBlock, err := r.blockCap(ctx, link, float64(n))
+		if err != nil {
+			return nil, fmt.Errorf("block on %s: %w", strings.Join(rule, "+"), err)
+		}
+		if maxBlock < 2 {
+			continue
+		}
+		if err := r.s.RunText(ctx, "fs_block.sql", stmts[1], map[string]any{
+			"bit": uint64(1) << i, "max_block": maxBlock, "link": link,
 		}); err != nil {
 			return nil, fmt.Errorf("block on %s: %w", strings.Join(rule, "+"), err)
 		}
@@ -179,6 +190,37 @@ func (r *Resolver) Resolve(ctx context.Context, link bool) (*Result, error) {
 	res.Labels = identity.Cluster(int(n), edges, r.cfg.Guard)
 	mark("cluster")
 	return res, nil
+}
+
+// blockCap picks the largest block size (at most MaxBlockSize) whose
+// blocks, all together, stay within PairsPerRecord × records pairs, so a
+// rule that is selective on a small data set does not explode on a large
+// one. The same configuration then serves every size.
+func (r *Resolver) blockCap(ctx context.Context, link bool, records float64) (int, error) {
+	text, err := tsql.Script("fs_block_sizes.sql")
+	if err != nil {
+		return 0, err
+	}
+	rows, err := r.s.Query(ctx, tsql.Statements(text)[0], sqlNamed("link", link))
+	if err != nil {
+		return 0, fmt.Errorf("measure blocks: %w", err)
+	}
+	defer rows.Close()
+	budget := r.cfg.PairsPerRecord * records
+	total, cap := 0.0, 1
+	for rows.Next() {
+		var size, blocks int64
+		var pairs float64
+		if err := rows.Scan(&size, &blocks, &pairs); err != nil {
+			return 0, fmt.Errorf("measure blocks: %w", err)
+		}
+		if size > int64(r.cfg.MaxBlockSize) || total+pairs > budget {
+			break
+		}
+		total += pairs
+		cap = int(size)
+	}
+	return cap, rows.Err()
 }
 
 func (r *Resolver) compare(ctx context.Context, pairs string, params map[string]any) error {
