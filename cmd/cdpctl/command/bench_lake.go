@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,7 @@ type benchLandOptions struct {
 	events     int
 	partitions int
 	noS3       bool
+	cpuProfile string
 }
 
 func newBenchLandCmd(_ *globalOptions) *cobra.Command {
@@ -52,6 +54,7 @@ func newBenchLandCmd(_ *globalOptions) *cobra.Command {
 	f.IntVar(&o.events, "events", 1_000_000, "events to produce and land")
 	f.IntVar(&o.partitions, "partitions", 8, "partitions of cdp.events")
 	f.BoolVar(&o.noS3, "no-s3", false, "skip the MinIO phase")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the land phases to this file")
 	return cmd
 }
 
@@ -141,6 +144,17 @@ func (o *benchLandOptions) run(cmd *cobra.Command) error {
 	fmt.Fprintf(out, "%-28s %10s %12s %8s %12s %10s\n", "phase", "time", "events/s", "ratio", "parquet", "peak RSS")
 	fmt.Fprintf(out, "%-28s %10s %12.0f %8s %12s %8.0f MiB\n", "kafka-go read (baseline)", base.Round(time.Millisecond), baseRate, "1.00", "-", peakRSS())
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	phase := func(name string, st lake.Storage) error {
 		resetPeakRSS()
 		cfg := land.DefaultConfig()
