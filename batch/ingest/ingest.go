@@ -380,7 +380,7 @@ func (o *fileOutput) add(rec *record, row parquet.Row, day string, mapErr error)
 			}
 			o.rejects = w
 		}
-		return o.rejects.Write(lake.RejectRow{Source: o.src.Name, File: o.file, Line: int64(rec.line), Raw: rec.raw, Reason: reason,
+		return o.rejects.Write(lake.RejectRow{Source: o.src.Name, File: o.file, Line: int64(rec.line), Raw: rec.raw(), Reason: reason,
 			QuarantinedAt: o.now, KafkaPartition: -1, KafkaOffset: -1})
 	}
 	o.rows++

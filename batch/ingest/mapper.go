@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -118,14 +119,15 @@ func (m *mapper) row(rec *record, today, file string, now time.Time) (parquet.Ro
 				day = t.UTC().Format(time.DateOnly)
 			}
 		default:
-			val = parquet.ByteArrayValue([]byte(v))
+			// No copy: the writer copies the bytes into its column buffer.
+			val = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v), len(v)))
 		}
 		row[fp.col] = val.Level(0, 1, fp.col)
 	}
 	if m.tsField >= 0 && row[m.fields[m.tsField].col].IsNull() {
 		return nil, "", fmt.Errorf("field timestamp (column %q) is empty; events need a time", m.fields[m.tsField].f.Column)
 	}
-	row[m.fileCol] = parquet.ByteArrayValue([]byte(file)).Level(0, 0, m.fileCol)
+	row[m.fileCol] = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(file), len(file))).Level(0, 0, m.fileCol)
 	row[m.lineCol] = parquet.Int64Value(int64(rec.line)).Level(0, 0, m.lineCol)
 	row[m.atCol] = parquet.Int64Value(now.UnixMicro()).Level(0, 0, m.atCol)
 	return row, day, nil

@@ -19,10 +19,13 @@ import (
 // values by column. err is set when the row itself is malformed.
 type record struct {
 	line int    // 1-based line where the row starts
-	raw  string // the row as it appears in the file (decoded to UTF-8)
+	src  []byte // the row as it appears in the file (decoded to UTF-8), not copied
 	get  func(column string) (string, bool)
 	err  error
 }
+
+// raw is the row's original text, for quarantine.
+func (r *record) raw() string { return string(r.src) }
 
 // recordReader yields rows until io.EOF.
 type recordReader interface {
@@ -133,8 +136,8 @@ func (c *csvReader) next() (*record, error) {
 		return nil, io.EOF
 	}
 	end := c.r.InputOffset()
-	raw := strings.TrimRight(string(c.data[start:end]), "\r\n")
-	rec := &record{raw: raw}
+	raw := bytes.TrimRight(c.data[start:end], "\r\n")
+	rec := &record{src: raw}
 	var pe *csv.ParseError
 	if err != nil {
 		if !errors.As(err, &pe) {
@@ -144,7 +147,7 @@ func (c *csvReader) next() (*record, error) {
 		return rec, nil
 	}
 	rec.line, _ = c.r.FieldPos(0)
-	if !utf8.ValidString(raw) {
+	if !utf8.Valid(raw) {
 		rec.err = errors.New("invalid UTF-8 (is the file Latin-1? set format.encoding: latin-1)")
 		return rec, nil
 	}
@@ -184,7 +187,7 @@ func (j *jsonlReader) next() (*record, error) {
 		if len(bytes.TrimSpace(lineB)) == 0 {
 			continue
 		}
-		rec := &record{line: j.line, raw: string(lineB)}
+		rec := &record{line: j.line, src: lineB}
 		if !utf8.Valid(lineB) {
 			rec.err = errors.New("invalid UTF-8 (is the file Latin-1? set format.encoding: latin-1)")
 			return rec, nil
@@ -296,7 +299,7 @@ func (j *jsonArrayReader) next() (*record, error) {
 	}
 	j.n++
 	line := 1 + bytes.Count(j.data[:start], []byte("\n"))
-	rec := &record{line: line, raw: strings.TrimLeft(string(raw), " \t\r\n,")}
+	rec := &record{line: line, src: bytes.TrimLeft(raw, " \t\r\n,")}
 	obj, err := decodeObject(raw)
 	if err != nil {
 		rec.err = err
@@ -371,7 +374,7 @@ func (p *parquetReader) next() (*record, error) {
 				fmt.Fprintf(&sb, "%s=%q ", name, vals[i])
 			}
 		}
-		rec := &record{line: p.n, raw: strings.TrimSpace(sb.String())}
+		rec := &record{line: p.n, src: []byte(strings.TrimSpace(sb.String()))}
 		rec.get = func(col string) (string, bool) {
 			i, ok := p.index[col]
 			if !ok {
