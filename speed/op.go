@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	gojson "github.com/goccy/go-json"
 
@@ -47,6 +48,13 @@ type Op struct {
 
 func (o *Op) seq() int64 { return o.Offset<<10 | int64(o.Partition&1023) }
 
+type opAlloc struct {
+	op    Op
+	ev    cdp.Event
+	ids   [4]cdp.Identifier
+	links [4]link
+}
+
 // wireEvent is the part of cdp.Event the speed layer reads.
 type wireEvent struct {
 	Workspace   string          `json:"workspace"`
@@ -60,8 +68,26 @@ type wireEvent struct {
 	GroupID     string          `json:"groupId"`
 	Timestamp   time.Time       `json:"timestamp"`
 	ReceivedAt  time.Time       `json:"receivedAt"`
-	Properties  json.RawMessage `json:"properties"`
-	Traits      json.RawMessage `json:"traits"`
+	Properties  rawJSON         `json:"properties"`
+	Traits      rawJSON         `json:"traits"`
+}
+
+// rawJSON keeps the bytes the decoder hands to UnmarshalJSON. goccy/go-json
+// hands over a fresh copy (json.RawMessage would copy it once more), so
+// the bytes are owned and never change: rawString may alias them.
+type rawJSON []byte
+
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
+}
+
+// rawString returns b as a string without copying; b must never change.
+func rawString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // Preparer turns Kafka values into ops. It is safe for concurrent use.
@@ -84,16 +110,19 @@ var errNoWorkspace = errors.New("workspace: is required")
 // Prepare decodes one cdp.events value. A value that cannot be decoded
 // yields an op with Err set.
 func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
-	o := &Op{Partition: partition, Offset: offset}
+	a := &opAlloc{} // one allocation for the op, its event and small slices
+	o := &a.op
+	o.Partition, o.Offset, o.IDs = partition, offset, a.ids[:0]
 	// goccy/go-json decodes about twice as fast as encoding/json; its
 	// strings point into a copy of value, so whatever the store keeps is
 	// cloned (strings.Clone) to not pin whole messages in memory. The wire
 	// struct leaves out what the speed layer does not use (context, …).
 	var w wireEvent
 	err := gojson.Unmarshal(value, &w)
-	e := &cdp.Event{Workspace: w.Workspace, MessageID: w.MessageID, Type: w.Type, Event: w.Event, Name: w.Name,
+	e := &a.ev
+	*e = cdp.Event{Workspace: w.Workspace, MessageID: w.MessageID, Type: w.Type, Event: w.Event, Name: w.Name,
 		UserID: w.UserID, AnonymousID: w.AnonymousID, PreviousID: w.PreviousID, GroupID: w.GroupID,
-		Timestamp: w.Timestamp, ReceivedAt: w.ReceivedAt, Properties: w.Properties, Traits: w.Traits}
+		Timestamp: w.Timestamp, ReceivedAt: w.ReceivedAt, Properties: json.RawMessage(w.Properties), Traits: json.RawMessage(w.Traits)}
 	if err == nil {
 		err = e.Validate()
 	}
@@ -146,12 +175,12 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		}
 	}
 	if n := len(e.Properties); n > 0 && n <= maxRecentProps && !bytes.Equal(e.Properties, []byte("null")) {
-		o.Props = string(e.Properties)
+		o.Props = rawString(e.Properties) // owned by this op (see rawJSON)
 	}
 	o.msgKey = keyOf(e.Workspace, e.MessageID)
-	o.links = make([]link, len(o.IDs), len(o.IDs)+1)
-	for i, id := range o.IDs {
-		o.links[i] = link{id, idKeyOf(e.Workspace, id.Type, id.Value)}
+	o.links = a.links[:0]
+	for _, id := range o.IDs {
+		o.links = append(o.links, link{id, idKeyOf(e.Workspace, id.Type, id.Value)})
 	}
 	if o.AliasPrev != "" {
 		o.aliasKeys = [2]idKey{idKeyOf(e.Workspace, cdp.IDUserID, o.AliasPrev), idKeyOf(e.Workspace, cdp.IDAnonymousID, o.AliasPrev)}
@@ -179,16 +208,16 @@ func (p *Preparer) traitsOf(o *Op, raw json.RawMessage) error {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil
 	}
-	var m map[string]json.RawMessage
+	var m map[string]rawJSON
 	if err := gojson.Unmarshal(raw, &m); err != nil {
 		return cdp.Invalid("invalid_traits", "traits", "", "must be a JSON object")
 	}
 	ts, seq := o.Event.Timestamp.UnixNano(), o.seq()
 	o.Traits = make([]Trait, 0, len(m))
 	for k, v := range m {
-		o.Traits = append(o.Traits, Trait{Name: k, Value: string(v), TS: ts, Seq: seq})
+		o.Traits = append(o.Traits, Trait{Name: k, Value: rawString(v), TS: ts, Seq: seq})
 		if typ, ok := p.traits[k]; ok {
-			if s, ok := scalarString(v); ok {
+			if s, ok := scalarString(json.RawMessage(v)); ok {
 				p.addID(o, typ, s)
 			}
 		}
