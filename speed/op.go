@@ -57,19 +57,19 @@ type opAlloc struct {
 
 // wireEvent is the part of cdp.Event the speed layer reads.
 type wireEvent struct {
-	Workspace   string          `json:"workspace"`
-	MessageID   string          `json:"messageId"`
-	Type        cdp.EventType   `json:"type"`
-	Event       string          `json:"event"`
-	Name        string          `json:"name"`
-	UserID      string          `json:"userId"`
-	AnonymousID string          `json:"anonymousId"`
-	PreviousID  string          `json:"previousId"`
-	GroupID     string          `json:"groupId"`
-	Timestamp   time.Time       `json:"timestamp"`
-	ReceivedAt  time.Time       `json:"receivedAt"`
-	Properties  rawJSON         `json:"properties"`
-	Traits      rawJSON         `json:"traits"`
+	Workspace   string        `json:"workspace"`
+	MessageID   string        `json:"messageId"`
+	Type        cdp.EventType `json:"type"`
+	Event       string        `json:"event"`
+	Name        string        `json:"name"`
+	UserID      string        `json:"userId"`
+	AnonymousID string        `json:"anonymousId"`
+	PreviousID  string        `json:"previousId"`
+	GroupID     string        `json:"groupId"`
+	Timestamp   time.Time     `json:"timestamp"`
+	ReceivedAt  time.Time     `json:"receivedAt"`
+	Properties  rawJSON       `json:"properties"`
+	Traits      rawJSON       `json:"traits"`
 }
 
 // rawJSON keeps the bytes the decoder hands to UnmarshalJSON. goccy/go-json
