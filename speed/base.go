@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
@@ -90,7 +91,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 	p := &Profile{CDPID: id, Workspace: ws}
 	var idents []cdp.Identifier
 	if txt := r.str(2); txt != "" {
-		if err := json.Unmarshal([]byte(txt), &idents); err != nil {
+		if err := gojson.Unmarshal([]byte(txt), &idents); err != nil {
 			return nil, fmt.Errorf("identifiers: %w", err)
 		}
 	}
@@ -106,14 +107,14 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 	// Traits, last-writer-wins at the time their provenance gives.
 	if txt := r.str(3); txt != "" && txt != "{}" {
 		var traits map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(txt), &traits); err != nil {
+		if err := gojson.Unmarshal([]byte(txt), &traits); err != nil {
 			return nil, fmt.Errorf("traits: %w", err)
 		}
 		var prov map[string]struct {
 			Time string `json:"time"`
 		}
 		if txt := r.str(4); txt != "" {
-			_ = json.Unmarshal([]byte(txt), &prov) // times are optional
+			_ = gojson.Unmarshal([]byte(txt), &prov) // times are optional
 		}
 		ts := make([]Trait, 0, len(traits))
 		for name, v := range traits {
@@ -137,7 +138,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 	// Per-event totals, and per-day counts for time windows.
 	if txt := r.str(6); txt != "" && txt != "{}" {
 		var counts map[string]int64
-		if err := json.Unmarshal([]byte(txt), &counts); err != nil {
+		if err := gojson.Unmarshal([]byte(txt), &counts); err != nil {
 			return nil, fmt.Errorf("event_counts: %w", err)
 		}
 		for name, n := range counts {
@@ -151,7 +152,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 			Day   string `json:"day"`
 			N     int32  `json:"n"`
 		}
-		if err := json.Unmarshal([]byte(txt), &days); err != nil {
+		if err := gojson.Unmarshal([]byte(txt), &days); err != nil {
 			return nil, fmt.Errorf("event_days: %w", err)
 		}
 		for _, d := range days {
