@@ -216,7 +216,7 @@ func ingestSource(ctx context.Context, cfg Config, opts Options, src *Source, re
 			res.Unchanged++ // ingested before: same name, size and time
 			continue
 		}
-		data, sum, err := fetch(ctx, loc, f.Name, cfg.MaxFileBytes)
+		data, sum, err := fetch(ctx, loc, f, cfg.MaxFileBytes)
 		if err != nil {
 			fr.Err = err
 			res.add(fr)
@@ -270,14 +270,15 @@ func (r *Result) add(f FileResult) {
 	}
 }
 
-func fetch(ctx context.Context, loc Location, name string, limit int64) ([]byte, string, error) {
-	rc, err := loc.Open(ctx, name)
+func fetch(ctx context.Context, loc Location, f RemoteFile, limit int64) ([]byte, string, error) {
+	rc, err := loc.Open(ctx, f.Name)
 	if err != nil {
 		return nil, "", fmt.Errorf("open: %w", err)
 	}
 	defer rc.Close()
 	h := sha256.New()
 	var buf bytes.Buffer
+	buf.Grow(int(min(f.Size, limit)) + bytes.MinRead) // one allocation, not a doubling series
 	n, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(rc, limit+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("read: %w", err)
