@@ -23,4 +23,17 @@
 //     per-partition offsets and the dedupe set atomically; replaying from
 //     them is exact. The consumer keeps its store behind an atomic pointer
 //     so a store built in the background (base ⊕ deltas) can be swapped in.
+//   - Real-time segments (segments.go) are evaluated in the apply
+//     goroutine on every profile change, in sweeps when time passes a
+//     window edge (UTC midnight), at start and after a reconcile.
+//     Membership as published is kept per cdp id in the store and its
+//     checkpoint; every enter/exit goes to cdp.segment-changes (key
+//     "<workspace>/<cdp_id>", idempotency key from cdp.DiffMembership,
+//     version "p<partition>@<offset>", "t<date>" or "r<build>") before
+//     a checkpoint records it.
+//   - Reconciler (reconcile.go, base.go) swaps curated builds in: base
+//     from curated/profiles and curated/identity_map at watermark W, a
+//     replay of cdp.events [W, T) that skips exactly the positions the live
+//     store rejected as duplicates, the ops applied meanwhile (tee), then
+//     an atomic swap and a checkpoint recording the build's version.
 package speed
