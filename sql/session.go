@@ -289,3 +289,7 @@ func (s *Session) Columns(ctx context.Context, table string) ([]string, error) {
 	}
 	return cols, rows.Err()
 }
+
+// Named binds a $name parameter (database/sql.Named, re-exported so callers
+// need not import database/sql next to this package).
+func Named(name string, value any) dsql.NamedArg { return dsql.Named(name, value) }

@@ -34,6 +34,7 @@ type Config struct {
 	Sources    Sources         `yaml:"sources"`
 	Speed      Speed           `yaml:"speed"`
 	Curate     Curate          `yaml:"curate"`
+	Identity   Identity        `yaml:"identity"`
 	Workspaces []cdp.Workspace `yaml:"workspaces"`
 	// Segments are segment definitions (see cdp.Segment). `cdpctl segment add`
 	// stores more under <data_dir>/segments/; both sets are in force.
@@ -102,13 +103,47 @@ func DefaultSpeed() Speed {
 // Default returns a config with every default set and no workspace.
 func Default() Config {
 	return Config{
-		DataDir: "./data",
-		HTTP:    HTTP{Addr: "127.0.0.1:8080"},
-		Kafka:   Kafka{EmbeddedAddr: "127.0.0.1:9092", Partitions: 8, ReplicationFactor: 1},
-		Jobs:    DefaultJobs(),
-		Speed:   DefaultSpeed(),
-		Curate:  DefaultCurate(),
+		DataDir:  "./data",
+		HTTP:     HTTP{Addr: "127.0.0.1:8080"},
+		Kafka:    Kafka{EmbeddedAddr: "127.0.0.1:9092", Partitions: 8, ReplicationFactor: 1},
+		Jobs:     DefaultJobs(),
+		Speed:    DefaultSpeed(),
+		Curate:   DefaultCurate(),
+		Identity: DefaultIdentity(),
 	}
+}
+
+// Identity configures the resolve job (hygiene comes from the speed
+// section, so both layers apply the same blocklist and caps) and the DuckDB
+// sessions of the identity jobs.
+type Identity struct {
+	// Alarm is the number of distinct user ids from which one identifier
+	// value is reported as an alarm in the resolve run report.
+	Alarm int `yaml:"alarm"`
+	// MemoryLimit, Threads and TempDir are DuckDB's memory_limit ("4GB",
+	// "80%"; empty = DuckDB's default), threads (0 = all CPUs) and spill
+	// directory (empty = <data_dir>/tmp/duckdb).
+	MemoryLimit string `yaml:"memory_limit,omitempty"`
+	Threads     int    `yaml:"threads,omitempty"`
+	TempDir     string `yaml:"temp_dir,omitempty"`
+}
+
+// DefaultIdentity returns the identity defaults.
+func DefaultIdentity() Identity { return Identity{Alarm: 20} }
+
+var memLimitRe = regexp.MustCompile(`^(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d{1,2}%|100%)$`)
+
+func (i Identity) validate() error {
+	if i.Alarm < 2 {
+		return &FieldError{"identity.alarm", fmt.Sprintf("%d must be at least 2 (user ids)", i.Alarm)}
+	}
+	if i.MemoryLimit != "" && !memLimitRe.MatchString(i.MemoryLimit) {
+		return &FieldError{"identity.memory_limit", fmt.Sprintf("%q is not a size such as 4GB or a percentage such as 80%%", i.MemoryLimit)}
+	}
+	if i.Threads < 0 || i.Threads > 1024 {
+		return &FieldError{"identity.threads", fmt.Sprintf("%d is outside 0..1024 (0 = all CPUs)", i.Threads)}
+	}
+	return nil
 }
 
 // Parse decodes YAML over the defaults, rejecting unknown keys, and validates.
@@ -164,6 +199,9 @@ func (c Config) Validate() error {
 		return &FieldError{"data_dir", "must not be empty"}
 	}
 	if err := c.Curate.validate(); err != nil {
+		return err
+	}
+	if err := c.Identity.validate(); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {

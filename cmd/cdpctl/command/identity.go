@@ -3,10 +3,12 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tributary-cdp/tributary/batch/resolve"
 	"github.com/tributary-cdp/tributary/identity/match"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -16,7 +18,7 @@ func newIdentityCmd(g *globalOptions) *cobra.Command {
 		Use:   "identity",
 		Short: "Identity resolution: evaluate against ground truth, explain links",
 	}
-	cmd.AddCommand(newIdentityEvalCmd(g))
+	cmd.AddCommand(newIdentityEvalCmd(g), newIdentityExplainCmd(g))
 	return cmd
 }
 
@@ -98,5 +100,45 @@ occupation, birth_place, ignore.`,
 	_ = cmd.MarkFlagRequired("input")
 	_ = cmd.MarkFlagRequired("map")
 	_ = cmd.MarkFlagRequired("truth")
+	return cmd
+}
+
+func newIdentityExplainCmd(g *globalOptions) *cobra.Command {
+	var workspace string
+	cmd := &cobra.Command{
+		Use:   "explain <type>:<value>",
+		Short: "Print the profile an identifier belongs to and the edges (rule, score, source) that put it there",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			typ, value, ok := strings.Cut(args[0], ":")
+			if !ok || typ == "" || value == "" {
+				return fmt.Errorf("identifier %q: want <type>:<value>, e.g. email:ann@example.com", args[0])
+			}
+			cfg, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			env, err := openJobEnv(cmd.Context(), cfg, cfg.Brokers())
+			if err != nil {
+				return err
+			}
+			ex, err := resolve.Explain(cmd.Context(), env.lake, filepath.Join(cfg.DataDir, "cache", "lake"), workspace, typ, value)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s:%s is in profile %s (workspace %s) with %d identifiers:\n", ex.Type, ex.Value, ex.CDPID, ex.Workspace, len(ex.Members))
+			for _, m := range ex.Members {
+				fmt.Fprintf(out, "  %s\n", m)
+			}
+			fmt.Fprintf(out, "%d edges:\n", len(ex.Edges))
+			for _, e := range ex.Edges {
+				fmt.Fprintf(out, "  %s — %s  rule=%s score=%.3f source=%s record=%s run=%s at %s\n",
+					e.A, e.B, e.Rule, e.Score, e.Source, e.Record, e.RunID, e.TS.Format("2006-01-02T15:04:05Z"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&workspace, "workspace", "default", "workspace of the identifier")
 	return cmd
 }

@@ -63,6 +63,8 @@ func (e *jobEnv) registry() *jobs.Registry {
 	reg.MustRegister(
 		e.landJob(),
 		e.ingestJob(),
+		e.cleanseJob(),
+		e.resolveJob(),
 		e.curateJob(),
 		e.reconcileJob(),
 	)

@@ -1,0 +1,218 @@
+// Package cleanse is the cleanse job: raw/events → clean/events.
+//
+// Every message counts once (retries share (workspace, message_id); the
+// first landed copy wins across all landed files), identifiers are
+// normalized with the speed layer's functions (user_id, anonymous_id,
+// previous_id, and the identify traits that carry an email or a phone), and
+// values that are invalid or blocklisted are removed from the clean row and
+// written to quarantine/events with the reason: nothing is dropped silently.
+//
+// Tables (Parquet, partitioned by workspace, replaced whole by each run;
+// the manifest's offsets are the raw/events watermark the run read):
+//
+//	clean/events       the raw/events columns, identifiers normalized, plus email, phone
+//	quarantine/events  workspace, message_id, field, value, reason, quarantined_at
+package cleanse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tributary-cdp/tributary/lake"
+	tsql "github.com/tributary-cdp/tributary/sql"
+)
+
+// Tables the job writes.
+const (
+	TableCleanEvents      = "clean/events"
+	TableQuarantineEvents = "quarantine/events"
+)
+
+// Config of one run.
+type Config struct {
+	Storage          lake.Storage
+	SQL              tsql.Config
+	SpoolDir         string
+	CacheDir         string
+	IdentifierTraits map[string]string
+	Now              func() time.Time
+}
+
+// DefaultConfig mirrors the speed layer's identifier traits.
+func DefaultConfig() Config {
+	return Config{SQL: tsql.DefaultConfig(), IdentifierTraits: map[string]string{"email": "email", "phone": "phone"}, Now: time.Now}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Storage == nil {
+		return errors.New("cleanse: no lake storage")
+	}
+	return c.SQL.Validate()
+}
+
+// Report is what a run did.
+type Report struct {
+	RawRows, Events, Duplicates, Quarantined int64
+	Reasons                                  map[string]int64
+}
+
+// Counts flattens the report for the job history.
+func (r *Report) Counts() map[string]int64 {
+	c := map[string]int64{"raw_rows": r.RawRows, "events": r.Events, "duplicates": r.Duplicates, "quarantined": r.Quarantined}
+	for k, v := range r.Reasons {
+		c["quarantined_"+strings.ReplaceAll(k, " ", "_")] = v
+	}
+	return c
+}
+
+func (r *Report) String() string {
+	var reasons []string
+	for k, v := range r.Reasons {
+		reasons = append(reasons, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(reasons)
+	s := fmt.Sprintf("%d clean events from %d raw rows (%d duplicates removed), %d values quarantined", r.Events, r.RawRows, r.Duplicates, r.Quarantined)
+	if len(reasons) > 0 {
+		s += " (" + strings.Join(reasons, ", ") + ")"
+	}
+	return s
+}
+
+// Run cleanses every committed raw/events file.
+func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st := cfg.Storage
+	rep := &Report{Reasons: map[string]int64{}}
+	ev, err := lake.LatestManifest(ctx, st, lake.TableEvents)
+	if err != nil {
+		return nil, fmt.Errorf("cleanse: read %s manifest: %w", lake.TableEvents, err)
+	}
+	if len(ev.Files) == 0 {
+		return rep, nil
+	}
+	s, err := tsql.Open(ctx, cfg.SQL)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	keys := make([]string, len(ev.Files))
+	for i, f := range ev.Files {
+		keys[i] = f.Path
+	}
+	paths, err := tsql.LocalPaths(ctx, st, keys, cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("cleanse: fetch events: %w", err)
+	}
+	if err := s.CreateParquetView(ctx, "cl_raw", paths); err != nil {
+		return nil, fmt.Errorf("cleanse: read events: %w", err)
+	}
+	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_traits (trait VARCHAR, id_type VARCHAR, path VARCHAR)"); err != nil {
+		return nil, fmt.Errorf("cleanse: traits: %w", err)
+	}
+	for t, typ := range cfg.IdentifierTraits {
+		if err := s.Exec(ctx, "INSERT INTO cl_traits VALUES ($1, $2, $3)", t, typ, `$."`+strings.ReplaceAll(t, `"`, `\"`)+`"`); err != nil {
+			return nil, fmt.Errorf("cleanse: traits: %w", err)
+		}
+	}
+	if err := s.Run(ctx, "cleanse_events.sql", map[string]any{"now": cfg.Now().UTC()}); err != nil {
+		return nil, fmt.Errorf("cleanse: %w", err)
+	}
+	if err := s.QueryRow(ctx, "SELECT (SELECT count(*) FROM cl_raw), (SELECT count(*) FROM cl_clean), (SELECT count(*) FROM cl_quarantine)").
+		Scan(&rep.RawRows, &rep.Events, &rep.Quarantined); err != nil {
+		return nil, fmt.Errorf("cleanse: count: %w", err)
+	}
+	rep.Duplicates = rep.RawRows - rep.Events
+	rows, err := s.Query(ctx, "SELECT reason, count(*) FROM cl_quarantine GROUP BY 1")
+	if err != nil {
+		return nil, fmt.Errorf("cleanse: count reasons: %w", err)
+	}
+	for rows.Next() {
+		var r string
+		var n int64
+		if err := rows.Scan(&r, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("cleanse: count reasons: %w", err)
+		}
+		rep.Reasons[r] = n
+	}
+	rows.Close()
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "cleanse-")
+	if err != nil {
+		return nil, fmt.Errorf("cleanse: spool dir: %w", err)
+	}
+	defer os.RemoveAll(spool)
+	who := lake.CommitInfo{Job: "cleanse", RunID: runID}
+	for _, t := range []struct{ table, rel string }{{TableCleanEvents, "cl_clean"}, {TableQuarantineEvents, "cl_quarantine"}} {
+		if err := writeTable(ctx, s, st, spool, t.table, t.rel, runID, ev.Offsets, who); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// writeTable writes relation as Parquet partitioned by workspace, uploads
+// the files and commits them as the table's whole content.
+func writeTable(ctx context.Context, s *tsql.Session, st lake.Storage, spool, table, relation, runID string, watermark map[int32]int64, who lake.CommitInfo) error {
+	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
+	var n int64
+	if err := s.QueryRow(ctx, "SELECT count(*) FROM "+tsql.QuoteIdent(relation)).Scan(&n); err != nil {
+		return fmt.Errorf("cleanse: count %s: %w", table, err)
+	}
+	var files []lake.File
+	if n > 0 {
+		q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY workspace, message_id) TO %s (FORMAT parquet, COMPRESSION zstd,
+			PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, tsql.QuoteIdent(relation), tsql.QuoteLiteral(dir))
+		if err := s.Exec(ctx, q); err != nil {
+			return fmt.Errorf("cleanse: write %s: %w", table, err)
+		}
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			part := filepath.ToSlash(filepath.Dir(rel))
+			key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			info, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if err := st.Put(ctx, key, f); err != nil {
+				return fmt.Errorf("upload %s: %w", key, err)
+			}
+			var rows int64
+			if err := s.QueryRow(ctx, "SELECT count(*) FROM read_parquet($1)", p).Scan(&rows); err != nil {
+				return err
+			}
+			files = append(files, lake.File{Path: key, Rows: rows, Bytes: info.Size(), Workspace: strings.TrimPrefix(part, "workspace=")})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("cleanse: upload %s: %w", table, err)
+		}
+	}
+	if _, err := lake.Commit(ctx, st, table, who, func(m *lake.Manifest) error {
+		m.Files, m.Offsets = files, watermark
+		return nil
+	}); err != nil {
+		return fmt.Errorf("cleanse: commit %s: %w", table, err)
+	}
+	return nil
+}

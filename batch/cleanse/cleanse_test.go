@@ -1,0 +1,123 @@
+package cleanse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/local"
+	tsql "github.com/tributary-cdp/tributary/sql"
+)
+
+func putEvents(t *testing.T, st lake.Storage, part int32, evs []*cdp.Event, first int64) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range evs {
+		if err := w.Write(lake.NewEventRow(e, part, first+int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := first + int64(len(evs)) - 1
+	key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, "default", "2026-11-22"), part, first, last)
+	f, err := w.Commit(ctx, st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Workspace, f.Kafka = "default", &lake.OffsetRange{Partition: part, First: first, Last: last}
+	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
+		m.Files = append(m.Files, f)
+		if m.Offsets == nil {
+			m.Offsets = map[int32]int64{}
+		}
+		m.Offsets[part] = last + 1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rowsOf(t *testing.T, st lake.Storage, table, query string) []string {
+	t.Helper()
+	ctx := context.Background()
+	files, err := lake.CommittedFiles(ctx, st, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, f := range files {
+		keys = append(keys, f.Path)
+	}
+	s, err := tsql.Open(ctx, tsql.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	paths, err := tsql.LocalPaths(ctx, st, keys, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateParquetView(ctx, "t", paths); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Query(ctx, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// The cleansed rows of a small fixture, compared whole.
+func TestCleanse(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+	e := func(id string, typ cdp.EventType, user, anon, traits string) *cdp.Event {
+		return &cdp.Event{Workspace: "default", MessageID: id, Type: typ, UserID: user, AnonymousID: anon, Timestamp: ts, ReceivedAt: ts, Traits: json.RawMessage(traits)}
+	}
+	putEvents(t, st, 0, []*cdp.Event{
+		e("m1", cdp.Identify, " u1 ", "a1", `{"email":" Ann@X.com ","phone":"(415) 555-2671"}`),
+		e("m2", cdp.Identify, "u2", "", `{"email":"not-an-email","phone":"000"}`),
+		e("m3", cdp.Identify, "u3", "0000", `{"email":"test@test.com"}`),
+	}, 0)
+	putEvents(t, st, 1, []*cdp.Event{e("m1", cdp.Identify, " u1 ", "a1", `{"email":" Ann@X.com "}`)}, 0) // retry in another partition
+	cfg := DefaultConfig()
+	cfg.Storage, cfg.SpoolDir, cfg.CacheDir = st, t.TempDir(), t.TempDir()
+	cfg.Now = func() time.Time { return ts }
+	rep, err := Run(context.Background(), cfg, "run1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RawRows != 4 || rep.Events != 3 || rep.Duplicates != 1 || rep.Quarantined != 4 {
+		t.Errorf("report: %s", rep)
+	}
+	clean := rowsOf(t, st, TableCleanEvents, `SELECT concat_ws('|', message_id, coalesce(user_id, '∅'), coalesce(anonymous_id, '∅'), coalesce(email, '∅'), coalesce(phone, '∅'), kafka_partition) FROM t ORDER BY 1`)
+	want := []string{"m1|u1|a1|ann@x.com|+14155552671|0", "m2|u2|∅|∅|∅|0", "m3|u3|∅|∅|∅|0"}
+	if strings.Join(clean, "\n") != strings.Join(want, "\n") {
+		t.Errorf("clean/events:\n%s\nwant:\n%s", strings.Join(clean, "\n"), strings.Join(want, "\n"))
+	}
+	q := rowsOf(t, st, TableQuarantineEvents, `SELECT concat_ws('|', message_id, field, value, reason) FROM t ORDER BY 1`)
+	wantQ := []string{"m2|traits.email|not-an-email|invalid email", "m2|traits.phone|000|invalid phone", "m3|anonymous_id|0000|blocklisted anonymous_id", "m3|traits.email|test@test.com|blocklisted email"}
+	if strings.Join(q, "\n") != strings.Join(wantQ, "\n") {
+		t.Errorf("quarantine/events:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
+	}
+}

@@ -1,0 +1,619 @@
+// Package resolve is the resolve job: deterministic identity resolution over
+// the lake (raw/events and CRM sources) into curated/identity_edges and
+// curated/identity_map.
+//
+// Identifiers observed in one record (an event's user_id, anonymous_id and
+// identifier traits; an alias's previous id; a CRM row's declared identifier
+// fields) are linked. Values are normalized by identity.Normalize (through
+// the DuckDB UDF normalize_identifier) and junk values dropped with
+// identity's blocklist, exactly as the speed layer does; a value seen with
+// more distinct user ids than its type's cap is shared and links nothing,
+// and one seen with Alarm or more raises an alarm in the report. Connected
+// components (identity.UnionFind) are the profiles.
+//
+// Canonical ids are stable: a cluster keeps the cdp_id its oldest member
+// (by first_seen) had in the previous map; a cluster with no previous id
+// mints one from its oldest member. When clusters merge, the oldest
+// member's id wins; when one splits, the part holding the oldest member
+// keeps the id. The report counts merges and splits against the last run.
+//
+// Tables (Parquet, partitioned by workspace):
+//
+//	curated/identity_map    workspace, id_type, id_value, cdp_id, first_seen TIMESTAMP, run_id
+//	                        replaced whole by each run; manifest offsets = the events watermark
+//	curated/identity_edges  workspace, a_type, a_value, b_type, b_value, rule, score DOUBLE,
+//	                        source, record, ts TIMESTAMP, run_id; append-only (each run adds the
+//	                        edges no earlier run recorded)
+package resolve
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/lake"
+	tsql "github.com/tributary-cdp/tributary/sql"
+)
+
+// Tables the job writes.
+const (
+	TableIdentityMap   = "curated/identity_map"
+	TableIdentityEdges = "curated/identity_edges"
+)
+
+// Config of one run.
+type Config struct {
+	Storage lake.Storage
+	SQL     tsql.Config
+	// SpoolDir holds files DuckDB writes before they are uploaded.
+	SpoolDir string
+	// CacheDir holds local copies of an S3 lake's files.
+	CacheDir string
+	// Sources are the registered sources; their identifier fields link.
+	Sources []*ingest.Source
+	// Caps is, per identifier type, how many distinct user ids one value may
+	// link before it is treated as shared (the speed layer's speed.caps).
+	Caps map[string]int
+	// IdentifierTraits maps an identify trait to the identifier type it carries.
+	IdentifierTraits map[string]string
+	// Alarm is the number of distinct user ids from which one value is
+	// reported as an alarm (it would merge that many profiles).
+	Alarm int
+	Now   func() time.Time
+}
+
+// DefaultConfig mirrors the speed layer's hygiene defaults.
+func DefaultConfig() Config {
+	return Config{
+		SQL:              tsql.DefaultConfig(),
+		Caps:             map[string]int{"email": 5, "phone": 5},
+		IdentifierTraits: map[string]string{"email": "email", "phone": "phone"},
+		Alarm:            20,
+		Now:              time.Now,
+	}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Storage == nil {
+		return errors.New("resolve: no lake storage")
+	}
+	if c.Alarm < 2 {
+		return fmt.Errorf("resolve: alarm %d: want at least 2 user ids", c.Alarm)
+	}
+	for t, n := range c.Caps {
+		if n < 0 {
+			return fmt.Errorf("resolve: cap of %s is %d: want 0 (none) or more", t, n)
+		}
+	}
+	return c.SQL.Validate()
+}
+
+// Alarm is one value that would have merged many profiles.
+type Alarm struct {
+	Workspace, Type, Value string
+	UserIDs                int64
+	Capped                 bool
+}
+
+// Report is what a run did.
+type Report struct {
+	Identifiers int64
+	Edges       int64
+	NewEdges    int64
+	Profiles    int64
+	// Histogram counts profiles by number of identifiers: "1", "2", "3-5",
+	// "6-10", "11-100", ">100".
+	Histogram map[string]int64
+	// Against the previous map: profiles that absorbed another's id
+	// (merges), ids split across profiles (splits), profiles new this run.
+	Merges, Splits, NewProfiles int64
+	Shared                      int64
+	Alarms                      []Alarm
+	Watermark                   map[int32]int64
+}
+
+// HistogramBuckets is the order of Report.Histogram's keys.
+var HistogramBuckets = []string{"1", "2", "3-5", "6-10", "11-100", ">100"}
+
+func bucket(n int) string {
+	switch {
+	case n <= 1:
+		return "1"
+	case n == 2:
+		return "2"
+	case n <= 5:
+		return "3-5"
+	case n <= 10:
+		return "6-10"
+	case n <= 100:
+		return "11-100"
+	}
+	return ">100"
+}
+
+// Counts flattens the report for the job history.
+func (r *Report) Counts() map[string]int64 {
+	c := map[string]int64{
+		"identifiers": r.Identifiers, "edges": r.Edges, "new_edges": r.NewEdges, "profiles": r.Profiles,
+		"merges": r.Merges, "splits": r.Splits, "new_profiles": r.NewProfiles, "shared_values": r.Shared, "alarms": int64(len(r.Alarms)),
+	}
+	for k, v := range r.Histogram {
+		c["profiles_size_"+k] = v
+	}
+	return c
+}
+
+// String is the one-paragraph run report.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d identifiers in %d profiles (%d new, %d merges, %d splits vs last run), %d edges (%d new), %d shared values",
+		r.Identifiers, r.Profiles, r.NewProfiles, r.Merges, r.Splits, r.Edges, r.NewEdges, r.Shared)
+	b.WriteString("; sizes")
+	for _, k := range HistogramBuckets {
+		if r.Histogram[k] > 0 {
+			fmt.Fprintf(&b, " %s:%d", k, r.Histogram[k])
+		}
+	}
+	for i, a := range r.Alarms {
+		if i == 5 {
+			fmt.Fprintf(&b, "; … %d more alarms", len(r.Alarms)-5)
+			break
+		}
+		fmt.Fprintf(&b, "; ALARM %s:%s in %s seen with %d user ids", a.Type, a.Value, a.Workspace, a.UserIDs)
+	}
+	return b.String()
+}
+
+// Run resolves every committed record of the lake and commits both tables.
+func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st := cfg.Storage
+	rep := &Report{Histogram: map[string]int64{}}
+	sess, err := tsql.Open(ctx, cfg.SQL)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+
+	ev, err := lake.LatestManifest(ctx, st, lake.TableEvents)
+	if err != nil {
+		return nil, fmt.Errorf("resolve: read %s manifest: %w", lake.TableEvents, err)
+	}
+	rep.Watermark = ev.Offsets
+	if err := eventsView(ctx, sess, st, cfg.CacheDir, ev.Files); err != nil {
+		return nil, err
+	}
+	if err := sess.Run(ctx, "resolve_observe.sql", nil); err != nil {
+		return nil, fmt.Errorf("resolve: observe events: %w", err)
+	}
+	traits := make([]string, 0, len(cfg.IdentifierTraits))
+	for t := range cfg.IdentifierTraits {
+		traits = append(traits, t)
+	}
+	sort.Strings(traits)
+	for _, t := range traits {
+		path := `$."` + strings.ReplaceAll(t, `"`, `\"`) + `"`
+		if err := sess.Run(ctx, "resolve_observe_trait.sql", map[string]any{"path": path, "id_type": cfg.IdentifierTraits[t]}); err != nil {
+			return nil, fmt.Errorf("resolve: observe trait %s: %w", t, err)
+		}
+	}
+	for _, src := range cfg.Sources {
+		if err := observeSource(ctx, sess, st, cfg.CacheDir, src); err != nil {
+			return nil, err
+		}
+	}
+	if err := sess.Exec(ctx, "CREATE OR REPLACE TEMP TABLE rs_caps (id_type VARCHAR, cap BIGINT)"); err != nil {
+		return nil, fmt.Errorf("resolve: caps: %w", err)
+	}
+	for t, n := range cfg.Caps {
+		if n > 0 {
+			if err := sess.Exec(ctx, "INSERT INTO rs_caps VALUES ($1, $2)", t, n); err != nil {
+				return nil, fmt.Errorf("resolve: caps: %w", err)
+			}
+		}
+	}
+	if err := sess.Run(ctx, "resolve_edges.sql", map[string]any{"alarm": cfg.Alarm}); err != nil {
+		return nil, fmt.Errorf("resolve: build edges: %w", err)
+	}
+	if err := readAlarms(ctx, sess, rep); err != nil {
+		return nil, err
+	}
+	if err := cluster(ctx, sess, st, cfg.CacheDir, rep); err != nil {
+		return nil, err
+	}
+
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "resolve-")
+	if err != nil {
+		return nil, fmt.Errorf("resolve: spool dir: %w", err)
+	}
+	defer os.RemoveAll(spool)
+	who := lake.CommitInfo{Job: "resolve", RunID: runID}
+	if err := newEdges(ctx, sess, st, cfg.CacheDir, runID, rep); err != nil {
+		return nil, err
+	}
+	if _, err := writeTable(ctx, sess, st, spool, TableIdentityEdges, "rs_new_edges", runID, true, nil, who); err != nil {
+		return nil, err
+	}
+	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_map AS
+		SELECT n.workspace, n.id_type, n.id_value, a.cdp_id, n.first_seen, $run AS run_id
+		FROM rs_nodes n JOIN rs_assign a USING (node)`, tsql.Named("run", runID)); err != nil {
+		return nil, fmt.Errorf("resolve: build identity map: %w", err)
+	}
+	if _, err := writeTable(ctx, sess, st, spool, TableIdentityMap, "rs_map", runID, false, rep.Watermark, who); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func eventsView(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string, files []lake.File) error {
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Path
+	}
+	paths, err := tsql.LocalPaths(ctx, st, keys, cacheDir)
+	if err != nil {
+		return fmt.Errorf("resolve: fetch events: %w", err)
+	}
+	if len(paths) == 0 {
+		return sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_events_raw (workspace VARCHAR, message_id VARCHAR, type VARCHAR,
+			user_id VARCHAR, anonymous_id VARCHAR, previous_id VARCHAR, "timestamp" TIMESTAMP, traits VARCHAR,
+			kafka_partition INTEGER, kafka_offset BIGINT)`)
+	}
+	if err := sess.CreateParquetView(ctx, "rs_events_raw", paths); err != nil {
+		return fmt.Errorf("resolve: read events: %w", err)
+	}
+	return nil
+}
+
+// observeSource adds one CRM source's identifier fields. Column names come
+// from the validated source definition and are quoted as identifiers;
+// values are bound parameters.
+func observeSource(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string, src *ingest.Source) error {
+	ids := src.Identifiers()
+	if len(ids) == 0 {
+		return nil
+	}
+	files, err := lake.CommittedFiles(ctx, st, src.Table())
+	if err != nil {
+		if lake.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("resolve: list %s: %w", src.Table(), err)
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Path
+	}
+	paths, err := tsql.LocalPaths(ctx, st, keys, cacheDir)
+	if err != nil {
+		return fmt.Errorf("resolve: fetch %s: %w", src.Table(), err)
+	}
+	view := "rs_src"
+	if err := sess.CreateParquetView(ctx, view, paths); err != nil {
+		return fmt.Errorf("resolve: read %s: %w", src.Table(), err)
+	}
+	fields := make([]string, 0, len(ids))
+	for f := range ids {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	for _, f := range fields {
+		q := `INSERT INTO rs_obs_raw SELECT $ws, $typ, CAST(` + tsql.QuoteIdent(f) + ` AS VARCHAR), $src,
+			concat(_file, ':', _line), CAST(_ingested_at AS TIMESTAMP), 'shared_record' FROM ` + view +
+			` WHERE ` + tsql.QuoteIdent(f) + ` IS NOT NULL`
+		if err := sess.Exec(ctx, q, tsql.Named("ws", src.Workspace), tsql.Named("typ", ids[f]), tsql.Named("src", src.Name)); err != nil {
+			return fmt.Errorf("resolve: observe %s.%s: %w", src.Name, f, err)
+		}
+	}
+	return nil
+}
+
+func readAlarms(ctx context.Context, sess *tsql.Session, rep *Report) error {
+	rows, err := sess.Query(ctx, `SELECT workspace, id_type, id_value, user_ids, coalesce(capped, false), alarm FROM rs_shared ORDER BY user_ids DESC, id_type, id_value`)
+	if err != nil {
+		return fmt.Errorf("resolve: read shared values: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Alarm
+		var alarm bool
+		if err := rows.Scan(&a.Workspace, &a.Type, &a.Value, &a.UserIDs, &a.Capped, &alarm); err != nil {
+			return fmt.Errorf("resolve: read shared values: %w", err)
+		}
+		if a.Capped {
+			rep.Shared++
+		}
+		if alarm {
+			rep.Alarms = append(rep.Alarms, a)
+		}
+	}
+	return rows.Err()
+}
+
+// cluster runs union-find over the edges and assigns stable cdp ids into
+// rs_assign(node, cdp_id).
+func cluster(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string, rep *Report) error {
+	if err := sess.QueryRow(ctx, "SELECT count(*) FROM rs_nodes").Scan(&rep.Identifiers); err != nil {
+		return fmt.Errorf("resolve: count identifiers: %w", err)
+	}
+	if err := sess.QueryRow(ctx, "SELECT count(*) FROM rs_edges").Scan(&rep.Edges); err != nil {
+		return fmt.Errorf("resolve: count edges: %w", err)
+	}
+	uf := identity.NewUnionFind(int(rep.Identifiers))
+	rows, err := sess.Query(ctx, `SELECT a.node, b.node FROM rs_edges e
+		JOIN rs_nodes a ON a.workspace = e.workspace AND a.id_type = e.a_type AND a.id_value = e.a_value
+		JOIN rs_nodes b ON b.workspace = e.workspace AND b.id_type = e.b_type AND b.id_value = e.b_value`)
+	if err != nil {
+		return fmt.Errorf("resolve: read edges: %w", err)
+	}
+	for rows.Next() {
+		var a, b int64
+		if err := rows.Scan(&a, &b); err != nil {
+			rows.Close()
+			return fmt.Errorf("resolve: read edges: %w", err)
+		}
+		uf.Union(int(a), int(b))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("resolve: read edges: %w", err)
+	}
+
+	if err := previousMap(ctx, sess, st, cacheDir); err != nil {
+		return err
+	}
+	type node struct {
+		ws, typ, value string
+		first          time.Time
+		prev           string
+	}
+	nodes := make([]node, rep.Identifiers)
+	rows, err = sess.Query(ctx, `SELECT n.node, n.workspace, n.id_type, n.id_value, n.first_seen, coalesce(p.cdp_id, '')
+		FROM rs_nodes n LEFT JOIN rs_prev p USING (workspace, id_type, id_value)`)
+	if err != nil {
+		return fmt.Errorf("resolve: read identifiers: %w", err)
+	}
+	for rows.Next() {
+		var i int64
+		var n node
+		var first *time.Time
+		if err := rows.Scan(&i, &n.ws, &n.typ, &n.value, &first, &n.prev); err != nil {
+			rows.Close()
+			return fmt.Errorf("resolve: read identifiers: %w", err)
+		}
+		if first != nil {
+			n.first = *first
+		}
+		nodes[i] = n
+	}
+	rows.Close()
+
+	// Members of each cluster, oldest first.
+	members := map[int][]int{}
+	for i := range nodes {
+		r := uf.Find(i)
+		members[r] = append(members[r], i)
+	}
+	roots := make([]int, 0, len(members))
+	older := func(a, b int) bool {
+		if !nodes[a].first.Equal(nodes[b].first) {
+			return nodes[a].first.Before(nodes[b].first)
+		}
+		return a < b
+	}
+	for r, m := range members {
+		sort.Slice(m, func(i, j int) bool { return older(m[i], m[j]) })
+		roots = append(roots, r)
+	}
+	// Clusters whose oldest member is oldest choose first, so when a
+	// previous id is claimed twice (a split) the oldest part keeps it.
+	sort.Slice(roots, func(i, j int) bool { return older(members[roots[i]][0], members[roots[j]][0]) })
+	taken := map[string]bool{}
+	prevClusters := map[string]int{}
+	assign := make([]string, len(nodes))
+	for _, r := range roots {
+		m := members[r]
+		rep.Profiles++
+		rep.Histogram[bucket(len(m))]++
+		prevIDs := map[string]bool{}
+		id := ""
+		for _, i := range m {
+			p := nodes[i].prev
+			if p == "" {
+				continue
+			}
+			if !prevIDs[p] {
+				prevIDs[p] = true
+				prevClusters[p]++
+			}
+			if id == "" && !taken[p] {
+				id = p
+			}
+		}
+		switch {
+		case len(prevIDs) == 0:
+			rep.NewProfiles++
+		case len(prevIDs) > 1:
+			rep.Merges += int64(len(prevIDs) - 1)
+		}
+		if id == "" {
+			id = mint(nodes[m[0]].ws, nodes[m[0]].typ, nodes[m[0]].value, taken)
+		}
+		taken[id] = true
+		for _, i := range m {
+			assign[i] = id
+		}
+	}
+	for _, n := range prevClusters {
+		if n > 1 {
+			rep.Splits += int64(n - 1)
+		}
+	}
+	if err := sess.Exec(ctx, "CREATE OR REPLACE TABLE rs_assign (node BIGINT, cdp_id VARCHAR)"); err != nil {
+		return fmt.Errorf("resolve: assign ids: %w", err)
+	}
+	err = sess.Conn().Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "rs_assign")
+		if err != nil {
+			return err
+		}
+		for i, id := range assign {
+			if err := a.AppendRow(int64(i), id); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("resolve: assign ids: %w", err)
+	}
+	return nil
+}
+
+// mint derives a new cdp id from a cluster's oldest identifier, so the
+// same history always mints the same id.
+func mint(ws, typ, value string, taken map[string]bool) string {
+	seed := ws + "\x00" + typ + "\x00" + value
+	for i := 0; ; i++ {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d", seed, i)))
+		id := "cdp_" + hex.EncodeToString(sum[:10])
+		if !taken[id] {
+			return id
+		}
+	}
+}
+
+func previousMap(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string) error {
+	empty := "CREATE OR REPLACE TEMP TABLE rs_prev (workspace VARCHAR, id_type VARCHAR, id_value VARCHAR, cdp_id VARCHAR)"
+	files, err := lake.CommittedFiles(ctx, st, TableIdentityMap)
+	if err != nil && !lake.IsNotExist(err) {
+		return fmt.Errorf("resolve: list %s: %w", TableIdentityMap, err)
+	}
+	if len(files) == 0 {
+		return sess.Exec(ctx, empty)
+	}
+	keys := make([]string, len(files))
+	for i, f := range files {
+		keys[i] = f.Path
+	}
+	paths, err := tsql.LocalPaths(ctx, st, keys, cacheDir)
+	if err != nil {
+		return fmt.Errorf("resolve: fetch previous map: %w", err)
+	}
+	if err := sess.CreateParquetView(ctx, "rs_prev_files", paths); err != nil {
+		return fmt.Errorf("resolve: read previous map: %w", err)
+	}
+	return sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_prev AS
+		SELECT DISTINCT workspace, id_type, id_value, cdp_id FROM rs_prev_files`)
+}
+
+// newEdges keeps the edges no earlier run recorded, in rs_new_edges.
+func newEdges(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir, runID string, rep *Report) error {
+	files, err := lake.CommittedFiles(ctx, st, TableIdentityEdges)
+	if err != nil && !lake.IsNotExist(err) {
+		return fmt.Errorf("resolve: list %s: %w", TableIdentityEdges, err)
+	}
+	q := `CREATE OR REPLACE TEMP TABLE rs_new_edges AS SELECT *, $run AS run_id FROM rs_edges`
+	if len(files) > 0 {
+		keys := make([]string, len(files))
+		for i, f := range files {
+			keys[i] = f.Path
+		}
+		paths, err := tsql.LocalPaths(ctx, st, keys, cacheDir)
+		if err != nil {
+			return fmt.Errorf("resolve: fetch edges: %w", err)
+		}
+		if err := sess.CreateParquetView(ctx, "rs_old_edges", paths); err != nil {
+			return fmt.Errorf("resolve: read edges: %w", err)
+		}
+		q = `CREATE OR REPLACE TEMP TABLE rs_new_edges AS SELECT e.*, $run AS run_id FROM rs_edges e
+			ANTI JOIN rs_old_edges o USING (workspace, a_type, a_value, b_type, b_value, rule, source, record)`
+	}
+	if err := sess.Exec(ctx, q, tsql.Named("run", runID)); err != nil {
+		return fmt.Errorf("resolve: new edges: %w", err)
+	}
+	return sess.QueryRow(ctx, "SELECT count(*) FROM rs_new_edges").Scan(&rep.NewEdges)
+}
+
+// writeTable writes relation as Parquet partitioned by workspace, uploads
+// the files and commits the manifest: appended to, or replacing, the
+// table's files.
+func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, runID string, appendFiles bool, watermark map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
+	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
+	var rowsTotal int64
+	if err := sess.QueryRow(ctx, "SELECT count(*) FROM "+tsql.QuoteIdent(relation)).Scan(&rowsTotal); err != nil {
+		return nil, fmt.Errorf("resolve: count %s: %w", table, err)
+	}
+	var files []lake.File
+	if rowsTotal > 0 {
+		q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 200000,
+			PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, tsql.QuoteIdent(relation), tsql.QuoteLiteral(dir))
+		if err := sess.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("resolve: write %s: %w", table, err)
+		}
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			part := filepath.ToSlash(filepath.Dir(rel))
+			key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			info, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if err := st.Put(ctx, key, f); err != nil {
+				return fmt.Errorf("upload %s: %w", key, err)
+			}
+			var n int64
+			if err := sess.QueryRow(ctx, "SELECT count(*) FROM read_parquet($1)", p).Scan(&n); err != nil {
+				return err
+			}
+			files = append(files, lake.File{Path: key, Rows: n, Bytes: info.Size(), Workspace: strings.TrimPrefix(part, "workspace=")})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("resolve: upload %s: %w", table, err)
+		}
+	}
+	m, err := lake.Commit(ctx, st, table, who, func(m *lake.Manifest) error {
+		if appendFiles {
+			m.Files = append(m.Files, files...)
+		} else {
+			m.Files = files
+		}
+		if watermark != nil {
+			m.Offsets = watermark
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolve: commit %s: %w", table, err)
+	}
+	return m, nil
+}

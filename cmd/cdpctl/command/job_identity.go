@@ -1,0 +1,71 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/tributary-cdp/tributary/batch/cleanse"
+	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/batch/resolve"
+	"github.com/tributary-cdp/tributary/jobs"
+	tsql "github.com/tributary-cdp/tributary/sql"
+)
+
+// identitySQL is the DuckDB session config of the identity jobs.
+func (e *jobEnv) identitySQL() tsql.Config {
+	c := tsql.DefaultConfig()
+	c.MemoryLimit, c.Threads, c.TempDir = e.cfg.Identity.MemoryLimit, e.cfg.Identity.Threads, e.cfg.Identity.TempDir
+	if c.TempDir == "" {
+		c.TempDir = filepath.Join(e.cfg.DataDir, "tmp", "duckdb")
+	}
+	c.Blocklist = e.cfg.Speed.Blocklist
+	return c
+}
+
+func (e *jobEnv) cleanseJob() jobs.Job {
+	return jobs.Job{
+		Name:        "cleanse",
+		Description: "raw/events → clean/events: one row per (workspace, message_id), identifiers normalized, invalid values to quarantine/events with reasons",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if p.DryRun {
+				return jobs.Result{Summary: "dry run: cleanse rebuilds clean/events from every committed raw/events file"}, nil
+			}
+			cfg := cleanse.DefaultConfig()
+			cfg.Storage, cfg.SQL, cfg.SpoolDir = e.lake, e.identitySQL(), e.cfg.Jobs.SpoolDir
+			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
+			cfg.IdentifierTraits = e.cfg.Speed.IdentifierTraits
+			rep, err := cleanse.Run(ctx, cfg, p.RunID)
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			return jobs.Result{Counts: rep.Counts(), Summary: rep.String()}, nil
+		},
+	}
+}
+
+func (e *jobEnv) resolveJob() jobs.Job {
+	return jobs.Job{
+		Name:        "resolve",
+		Description: "link identifiers (identify/alias events, CRM identifier fields) into curated/identity_edges and curated/identity_map",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if p.DryRun {
+				return jobs.Result{Summary: "dry run: resolve rebuilds curated/identity_map from every committed record"}, nil
+			}
+			cfg := resolve.DefaultConfig()
+			cfg.Storage, cfg.SQL, cfg.SpoolDir = e.lake, e.identitySQL(), e.cfg.Jobs.SpoolDir
+			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
+			cfg.Caps, cfg.IdentifierTraits, cfg.Alarm = e.cfg.Speed.Caps, e.cfg.Speed.IdentifierTraits, e.cfg.Identity.Alarm
+			srcs, err := ingest.NewStore(e.lake).List(ctx)
+			if err != nil {
+				return jobs.Result{}, fmt.Errorf("resolve: list sources: %w", err)
+			}
+			cfg.Sources = srcs
+			rep, err := resolve.Run(ctx, cfg, p.RunID)
+			if err != nil {
+				return jobs.Result{}, err
+			}
+			return jobs.Result{Counts: rep.Counts(), Summary: rep.String()}, nil
+		},
+	}
+}

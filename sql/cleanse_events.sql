@@ -1,0 +1,51 @@
+-- Cleanse raw/events → clean/events and quarantine/events.
+-- Input: cl_raw (the committed raw/events files), cl_traits(trait, id_type,
+-- path): identify traits that carry identifiers (speed.identifier_traits).
+-- Each message once: retries share (workspace, message_id); the first
+-- landed copy (lowest partition, offset) wins, across all landed files.
+CREATE OR REPLACE TEMP TABLE cl_events AS
+SELECT * EXCLUDE (rn) FROM (
+    SELECT *, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
+    FROM cl_raw
+) WHERE rn = 1;
+
+-- Every identifier value of every event, raw and normalized with the
+-- speed layer's functions.
+CREATE OR REPLACE TEMP TABLE cl_ids AS
+WITH ids AS (
+    SELECT workspace, message_id, 'user_id' AS field, 'user_id' AS id_type, user_id AS raw FROM cl_events WHERE user_id IS NOT NULL
+    UNION ALL
+    SELECT workspace, message_id, 'anonymous_id', 'anonymous_id', anonymous_id FROM cl_events WHERE anonymous_id IS NOT NULL
+    UNION ALL
+    SELECT workspace, message_id, 'previous_id', 'user_id', previous_id FROM cl_events WHERE previous_id IS NOT NULL
+    UNION ALL
+    SELECT e.workspace, e.message_id, 'traits.' || t.trait, t.id_type, json_extract_string(e.traits, t.path)
+    FROM cl_events e, cl_traits t
+    WHERE e.type = 'identify' AND e.traits IS NOT NULL AND json_extract_string(e.traits, t.path) IS NOT NULL
+)
+SELECT *, normalize_identifier(id_type, raw) AS value,
+    CASE WHEN normalize_identifier(id_type, raw) IS NULL THEN 'invalid ' || id_type
+         WHEN blocked_identifier(id_type, normalize_identifier(id_type, raw)) THEN 'blocklisted ' || id_type
+    END AS reason
+FROM ids;
+
+-- Rejected values, nothing dropped silently.
+CREATE OR REPLACE TEMP TABLE cl_quarantine AS
+SELECT workspace, message_id, field, raw AS value, reason, $now::TIMESTAMP AS quarantined_at
+FROM cl_ids WHERE reason IS NOT NULL;
+
+-- Clean events: identifiers normalized, rejected values removed, the
+-- carried email and phone as columns.
+CREATE OR REPLACE TEMP TABLE cl_clean AS
+WITH v AS (
+    SELECT workspace, message_id,
+        any_value(value) FILTER (WHERE field = 'user_id' AND reason IS NULL) AS user_id,
+        any_value(value) FILTER (WHERE field = 'anonymous_id' AND reason IS NULL) AS anonymous_id,
+        any_value(value) FILTER (WHERE field = 'previous_id' AND reason IS NULL) AS previous_id,
+        any_value(value) FILTER (WHERE field LIKE 'traits.%' AND id_type = 'email' AND reason IS NULL) AS email,
+        any_value(value) FILTER (WHERE field LIKE 'traits.%' AND id_type = 'phone' AND reason IS NULL) AS phone
+    FROM cl_ids GROUP BY ALL
+)
+SELECT e.* REPLACE (v.user_id AS user_id, v.anonymous_id AS anonymous_id, v.previous_id AS previous_id),
+    v.email, v.phone
+FROM cl_events e LEFT JOIN v USING (workspace, message_id);

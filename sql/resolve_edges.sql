@@ -1,0 +1,45 @@
+-- Resolve, step 2: normalize, apply hygiene, and turn co-occurrence into edges.
+-- Input: rs_obs_raw, rs_caps(id_type, cap). Parameters: $alarm (distinct
+-- user ids from which a value raises an alarm).
+CREATE OR REPLACE TEMP TABLE rs_obs AS
+SELECT DISTINCT workspace, id_type, normalize_identifier(id_type, raw_value) AS id_value, source, record, ts, rule
+FROM rs_obs_raw
+WHERE normalize_identifier(id_type, raw_value) IS NOT NULL
+  AND NOT blocked_identifier(id_type, normalize_identifier(id_type, raw_value));
+
+-- Per-type caps: a value seen with more distinct user ids than its type's
+-- cap is shared (a family email, a shop's phone), not an identity: it stays
+-- in the map as its own profile but links nothing.
+CREATE OR REPLACE TEMP TABLE rs_shared AS
+WITH users AS (
+    SELECT o.workspace, o.id_type, o.id_value, count(DISTINCT u.id_value) AS user_ids
+    FROM rs_obs o JOIN rs_obs u ON u.workspace = o.workspace AND u.source = o.source AND u.record = o.record AND u.id_type = 'user_id'
+    WHERE o.id_type <> 'user_id'
+    GROUP BY ALL
+)
+SELECT users.*, c.cap, users.user_ids > c.cap AS capped, users.user_ids >= $alarm AS alarm
+FROM users LEFT JOIN rs_caps c ON c.id_type = users.id_type
+WHERE users.user_ids > coalesce(c.cap, 1e18) OR users.user_ids >= $alarm;
+
+-- Star edges: every linking identifier of a record to the record's first one.
+CREATE OR REPLACE TEMP TABLE rs_edges AS
+WITH linking AS (
+    SELECT o.* FROM rs_obs o
+    ANTI JOIN (SELECT * FROM rs_shared WHERE capped) s USING (workspace, id_type, id_value)
+), ranked AS (
+    SELECT *, first_value(id_type) OVER w AS a_type, first_value(id_value) OVER w AS a_value
+    FROM linking
+    WINDOW w AS (PARTITION BY workspace, source, record ORDER BY id_type, id_value)
+)
+SELECT workspace, a_type, a_value, id_type AS b_type, id_value AS b_value,
+    CASE WHEN source = 'events' THEN rule ELSE 'shared_record' END AS rule,
+    1.0::DOUBLE AS score, source, record, min(ts) AS ts
+FROM ranked
+WHERE NOT (a_type = id_type AND a_value = id_value)
+GROUP BY ALL;
+
+-- Every identifier once, with when it was first seen, numbered densely for
+-- the Go union-find.
+CREATE OR REPLACE TEMP TABLE rs_nodes AS
+SELECT row_number() OVER (ORDER BY workspace, id_type, id_value) - 1 AS node, *
+FROM (SELECT workspace, id_type, id_value, min(ts) AS first_seen FROM rs_obs GROUP BY ALL);
