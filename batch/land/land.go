@@ -61,9 +61,10 @@ type Config struct {
 	AfterCommit func(partition int32, next int64)
 }
 
-// DefaultConfig reads cdp.events with two workers, 500k events per commit.
+// DefaultConfig reads cdp.events four partitions at a time (uploads of
+// some overlap the reading of others), 500k events per commit.
 func DefaultConfig() Config {
-	return Config{Topic: cdp.TopicEvents, ChunkEvents: 500_000, Workers: 2, StallTimeout: 30 * time.Second}
+	return Config{Topic: cdp.TopicEvents, ChunkEvents: 500_000, Workers: 4, StallTimeout: 30 * time.Second}
 }
 
 // Validate checks the config.

@@ -35,6 +35,7 @@ type benchLandOptions struct {
 	partitions int
 	noS3       bool
 	cpuProfile string
+	workers    int
 }
 
 func newBenchLandCmd(_ *globalOptions) *cobra.Command {
@@ -55,6 +56,7 @@ func newBenchLandCmd(_ *globalOptions) *cobra.Command {
 	f.IntVar(&o.partitions, "partitions", 8, "partitions of cdp.events")
 	f.BoolVar(&o.noS3, "no-s3", false, "skip the MinIO phase")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the land phases to this file")
+	f.IntVar(&o.workers, "workers", land.DefaultConfig().Workers, "partitions landed at once")
 	return cmd
 }
 
@@ -158,7 +160,7 @@ func (o *benchLandOptions) run(cmd *cobra.Command) error {
 	phase := func(name string, st lake.Storage) error {
 		resetPeakRSS()
 		cfg := land.DefaultConfig()
-		cfg.Brokers, cfg.Storage = brokers, st
+		cfg.Brokers, cfg.Storage, cfg.Workers = brokers, st, o.workers
 		t0 := time.Now()
 		res, err := land.Run(ctx, cfg, land.Options{RunID: "bench"})
 		if err != nil {
