@@ -134,7 +134,7 @@ func New(cfg Config) (*Consumer, error) {
 		parts:   map[int]*partState{},
 		control: make(chan func(*Store)),
 	}
-	if len(cfg.Segments.Segments) > 0 {
+	if len(cfg.Segments.Segments) > 0 || s.ext.members.Load() != nil { // members without segments: removed ones exit
 		c.segs = newSegments(c, cfg.Segments)
 	}
 	c.installHooks(s)
