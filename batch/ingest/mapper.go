@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -35,13 +36,18 @@ type fieldPlan struct {
 }
 
 // Schema returns the Parquet schema of raw/<source>: one optional column
-// per field (STRING, DATE after parse_date, TIMESTAMP(µs) after
-// parse_time), then _file, _line and _ingested_at.
+// per field, in the order the definition declares them (STRING, DATE after
+// parse_date, TIMESTAMP(µs) after parse_time), then _file, _line and
+// _ingested_at. (A parquet.Group would sort the columns by name; a struct
+// type built at runtime keeps the declared order.)
 func (s *Source) Schema() (*parquet.Schema, error) {
-	g := parquet.Group{
-		ColFile:       parquet.String(),
-		ColLine:       parquet.Int(64),
-		ColIngestedAt: parquet.Timestamp(parquet.Microsecond),
+	var fields []reflect.StructField
+	add := func(name string, typ reflect.Type, tag string) {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("F%d", len(fields)),
+			Type: typ,
+			Tag:  reflect.StructTag(fmt.Sprintf(`parquet:"%s"`, tag)),
+		})
 	}
 	for _, f := range s.Fields {
 		p, err := compileTransforms(f.Transforms)
@@ -50,14 +56,17 @@ func (s *Source) Schema() (*parquet.Schema, error) {
 		}
 		switch p.typ {
 		case typeDate:
-			g[f.Name] = parquet.Optional(parquet.Date())
+			add(f.Name, reflect.TypeFor[*time.Time](), f.Name+",date,optional")
 		case typeTimestamp:
-			g[f.Name] = parquet.Optional(parquet.Timestamp(parquet.Microsecond))
+			add(f.Name, reflect.TypeFor[*time.Time](), f.Name+",timestamp(microsecond),optional")
 		default:
-			g[f.Name] = parquet.Optional(parquet.String())
+			add(f.Name, reflect.TypeFor[string](), f.Name+",optional")
 		}
 	}
-	return parquet.NewSchema(s.Name, g), nil
+	add(ColFile, reflect.TypeFor[string](), ColFile)
+	add(ColLine, reflect.TypeFor[int64](), ColLine)
+	add(ColIngestedAt, reflect.TypeFor[time.Time](), ColIngestedAt+",timestamp(microsecond)")
+	return parquet.NewSchema(s.Name, parquet.SchemaOf(reflect.New(reflect.StructOf(fields)).Interface())), nil
 }
 
 func newMapper(src *Source) (*mapper, error) {
