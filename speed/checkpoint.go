@@ -2,6 +2,7 @@ package speed
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -15,10 +16,11 @@ import (
 // CheckpointFile is the name of the checkpoint in the speed directory.
 const CheckpointFile = "checkpoint.gob"
 
-const checkpointVersion = 1
+const checkpointVersion = 2 // 2: profiles as binary records (codec.go)
 
-// checkpointHeader opens a checkpoint; the profiles follow one by one,
-// then a checkpointTrailer.
+// checkpointHeader opens a checkpoint (gob); the profiles follow one by
+// one as uvarint-length-prefixed records (codec.go), then a
+// checkpointTrailer (gob).
 type checkpointHeader struct {
 	Version  int
 	Written  time.Time
@@ -71,11 +73,14 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
 	}
 	n := 0
-	var err error
+	var rec []byte
+	var lb [binary.MaxVarintLen64]byte
 	for i := range s.profiles {
 		for _, p := range s.profiles[i].m {
-			if err = enc.Encode(p); err != nil {
-				return cw.n, fmt.Errorf("encode profile %s: %w", p.CDPID, err)
+			rec = encodeProfile(rec[:0], p)
+			bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(rec)))])
+			if _, err := bw.Write(rec); err != nil {
+				return cw.n, fmt.Errorf("write profile %s: %w", p.CDPID, err)
 			}
 			n++
 		}
@@ -106,7 +111,8 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := gob.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	br := bufio.NewReaderSize(r, 1<<20)
+	dec := gob.NewDecoder(br) // br is a ByteReader: gob reads exactly its messages
 	var h checkpointHeader
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("decode checkpoint header: %w", err)
@@ -134,20 +140,25 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	}
 	s.stats.shared.Store(int64(len(s.shared)))
 	s.ext.load(&h)
-	for range h.Profiles {
-		p := &Profile{}
-		if err := dec.Decode(p); err != nil {
-			return nil, fmt.Errorf("decode checkpoint profile: %w", err)
+	var rec []byte
+	for i := range h.Profiles {
+		size, err := binary.ReadUvarint(br)
+		if err != nil || size > 1<<30 {
+			return nil, fmt.Errorf("read checkpoint profile %d of %d: %w", i+1, h.Profiles, errors.Join(err, errCorrupt))
+		}
+		if uint64(cap(rec)) < size {
+			rec = make([]byte, size)
+		}
+		rec = rec[:size]
+		if _, err := io.ReadFull(br, rec); err != nil {
+			return nil, fmt.Errorf("read checkpoint profile %d of %d: %w", i+1, h.Profiles, err)
+		}
+		p, err := decodeProfile(rec, s.intern)
+		if err != nil {
+			return nil, fmt.Errorf("decode checkpoint profile %d of %d: %w", i+1, h.Profiles, errors.Join(err, errCorrupt))
 		}
 		s.next++
 		hd := s.next
-		p.Workspace = s.intern(p.Workspace)
-		for i := range p.Traits {
-			p.Traits[i].Name = s.intern(p.Traits[i].Name)
-		}
-		for i := range p.Events {
-			p.Events[i].Name = s.intern(p.Events[i].Name)
-		}
 		s.profiles[hd%stripes].m[hd] = p
 		for _, id := range p.Identifiers {
 			k := idKeyOf(p.Workspace, id.Type, id.Value)

@@ -1,0 +1,58 @@
+package speed
+
+import (
+	"reflect"
+	"testing"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+func fullProfile() *Profile {
+	return &Profile{
+		CDPID: "cdp_0123", Workspace: "default",
+		Identifiers: []cdp.Identifier{{Type: "email", Value: "a@b.co"}, {Type: "user_id", Value: "u1"}},
+		Traits:      []Trait{{Name: "plan", Value: `"pro"`, TS: 5, Seq: 7}, {Name: "x", Value: `null`, TS: -1, Seq: 0}},
+		EventsTotal: 9, PageViews: 2, ScreenViews: 1, OrdersTotal: 3, RevenueMicros: -12_500_000,
+		FirstSeen: 100, LastSeen: 200, UpdatedAt: 300,
+		Events: []EventCount{{Name: "Order Completed", Total: 3, Days: []DayCount{{Day: -1, N: 1}, {Day: 20000, N: 2}}}},
+		Recent: []RecentEvent{{Type: cdp.Track, Name: "Order Completed", MessageID: "m1", TS: 150, Seq: 1025, Properties: `{"revenue":1}`}},
+		Extra:  &ProfileExtra{Aliases: []string{"cdp_9"}, LastPage: LWWString{Value: "https://x/", TS: 1, Seq: 2}, Groups: []string{"acme", "b"}},
+	}
+}
+
+func TestProfileCodecRoundTrip(t *testing.T) {
+	for _, p := range []*Profile{fullProfile(), {CDPID: "cdp_1", Workspace: "w"}} {
+		got, err := decodeProfile(encodeProfile(nil, p), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, p) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, p)
+		}
+	}
+	rec := encodeProfile(nil, fullProfile())
+	for i := 0; i < len(rec); i++ {
+		if _, err := decodeProfile(rec[:i], nil); err == nil {
+			t.Fatalf("a record cut at %d of %d bytes decoded", i, len(rec))
+		}
+	}
+}
+
+// TestProfileCodecCoversEveryField fails when Profile gains a field: add
+// it to encodeProfile/decodeProfile and to fullProfile, then here.
+func TestProfileCodecCoversEveryField(t *testing.T) {
+	want := map[string]int{"Profile": 15, "ProfileExtra": 3, "Trait": 4, "RecentEvent": 6, "EventCount": 3}
+	for _, v := range []any{Profile{}, ProfileExtra{}, Trait{}, RecentEvent{}, EventCount{}} {
+		typ := reflect.TypeOf(v)
+		if n := typ.NumField(); n != want[typ.Name()] {
+			t.Errorf("%s has %d fields, the checkpoint codec writes %d", typ.Name(), n, want[typ.Name()])
+		}
+	}
+	p := fullProfile()
+	rv := reflect.ValueOf(p).Elem()
+	for i := range rv.NumField() {
+		if rv.Field(i).IsZero() {
+			t.Errorf("fullProfile leaves %s zero: the round trip does not cover it", rv.Type().Field(i).Name)
+		}
+	}
+}
