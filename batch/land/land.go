@@ -61,10 +61,10 @@ type Config struct {
 	AfterCommit func(partition int32, next int64)
 }
 
-// DefaultConfig reads cdp.events four partitions at a time (uploads of
-// some overlap the reading of others), 500k events per commit.
+// DefaultConfig reads cdp.events two partitions at a time (four were no
+// faster on 2 cores and took 60 % more memory), 500k events per commit.
 func DefaultConfig() Config {
-	return Config{Topic: cdp.TopicEvents, ChunkEvents: 500_000, Workers: 4, StallTimeout: 30 * time.Second}
+	return Config{Topic: cdp.TopicEvents, ChunkEvents: 500_000, Workers: 2, StallTimeout: 30 * time.Second}
 }
 
 // Validate checks the config.
