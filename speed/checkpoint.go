@@ -181,38 +181,58 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 // fsynced, renamed over the old one, and the directory fsynced. A crash at
 // any point leaves the previous checkpoint or the new one, never a mix.
 func SaveCheckpoint(dir string, s *Store) (int64, error) {
+	tmp, n, err := WriteCheckpointTemp(dir, s)
+	if err != nil {
+		return 0, err
+	}
+	return n, PublishCheckpoint(dir, tmp)
+}
+
+// WriteCheckpointTemp writes the store to a temp file in dir, not yet
+// durable nor visible: the part that needs the store to hold still. The
+// rest (PublishCheckpoint) can run while the apply loop goes on.
+func WriteCheckpointTemp(dir string, s *Store) (tmp string, n int64, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return 0, fmt.Errorf("create checkpoint dir: %w", err)
+		return "", 0, fmt.Errorf("create checkpoint dir: %w", err)
 	}
 	f, err := os.CreateTemp(dir, CheckpointFile+".tmp-*")
 	if err != nil {
-		return 0, fmt.Errorf("create checkpoint temp file: %w", err)
+		return "", 0, fmt.Errorf("create checkpoint temp file: %w", err)
 	}
-	tmp := f.Name()
-	fail := func(err error) (int64, error) {
-		f.Close()
-		os.Remove(tmp)
-		return 0, err
+	tmp = f.Name()
+	n, err = s.WriteTo(f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close checkpoint: %w", cerr)
 	}
-	n, err := s.WriteTo(f)
 	if err != nil {
-		return fail(err)
+		os.Remove(tmp)
+		return "", 0, err
 	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("fsync checkpoint: %w", err))
+	return tmp, n, nil
+}
+
+// PublishCheckpoint fsyncs tmp, renames it over dir/CheckpointFile and
+// fsyncs dir. Until the rename the previous checkpoint stays in force.
+func PublishCheckpoint(dir, tmp string) error {
+	f, err := os.Open(tmp)
+	if err != nil {
+		return fmt.Errorf("open checkpoint temp file: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fail(fmt.Errorf("close checkpoint: %w", err))
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("fsync checkpoint: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, CheckpointFile)); err != nil {
 		os.Remove(tmp)
-		return 0, fmt.Errorf("rename checkpoint into place: %w", err)
+		return fmt.Errorf("rename checkpoint into place: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	return n, nil
+	return nil
 }
 
 // LoadCheckpoint reads dir/CheckpointFile; with no checkpoint it returns

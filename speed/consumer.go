@@ -91,8 +91,8 @@ type Consumer struct {
 	partsMu sync.Mutex
 	parts   map[int]*partState
 
-	lastCheckpoint atomic.Int64 // Unix ns
-	commits        sync.WaitGroup
+	lastCheckpoint atomic.Int64 // Unix ns, of the last published checkpoint
+	published      sync.WaitGroup // the background half of a checkpoint
 	closeOnce      sync.Once
 
 	// control runs functions in the apply goroutine (Do); the fields below
@@ -189,7 +189,7 @@ func (c *Consumer) part(p int) *partState {
 func (c *Consumer) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		c.commits.Wait()
+		c.published.Wait()
 		err = c.rejected.Close()
 	})
 	return err
@@ -243,7 +243,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		g.Go(func() error { return c.segs.run(gctx) })
 	}
 	err = g.Wait()
-	c.commits.Wait()
+	c.published.Wait()
 	return err
 }
 
@@ -373,36 +373,48 @@ func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
 	}
 }
 
-// checkpoint saves the store, then commits its offsets to the group.
+// checkpoint writes the store to a temp file while the apply loop waits,
+// then makes it durable and visible (fsync, rename) and commits its
+// offsets to the group in the background; the final one does it all
+// before returning. A checkpoint starts only once the previous one is
+// published, so renames never overlap.
 func (c *Consumer) checkpoint(final bool) error {
+	c.published.Wait()
 	s := c.store.Load()
 	start := time.Now()
 	if err := c.flushSegments(); err != nil {
 		return fmt.Errorf("checkpoint skipped: %w", err)
 	}
-	n, err := SaveCheckpoint(c.cfg.Dir, s)
+	tmp, n, err := WriteCheckpointTemp(c.cfg.Dir, s)
 	if err != nil {
 		return err
 	}
-	took := time.Since(start)
-	c.lastCheckpoint.Store(time.Now().UnixNano())
-	c.m.checkpointSeconds.Observe(took.Seconds())
-	c.m.checkpointBytes.Set(float64(n))
 	c.m.storeBytes.Set(float64(s.MemoryEstimate()))
-	slog.Debug("speed checkpoint written", "bytes", n, "took", took, "final", final)
+	pause := time.Since(start)
+	c.m.checkpointSeconds.Observe(pause.Seconds())
+	c.m.checkpointBytes.Set(float64(n))
 	offsets := s.Offsets()
-	if final {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	publish := func(commitTimeout time.Duration) error {
+		pstart := time.Now()
+		if err := PublishCheckpoint(c.cfg.Dir, tmp); err != nil {
+			return err
+		}
+		c.lastCheckpoint.Store(time.Now().UnixNano())
+		slog.Debug("speed checkpoint written", "bytes", n, "pause", pause, "sync", time.Since(pstart), "final", final)
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()
 		c.commit(ctx, offsets)
 		return nil
 	}
-	c.commits.Add(1)
+	if final {
+		return publish(3 * time.Second)
+	}
+	c.published.Add(1)
 	go func() {
-		defer c.commits.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.commit(ctx, offsets)
+		defer c.published.Done()
+		if err := publish(10 * time.Second); err != nil {
+			slog.Error("speed checkpoint", "err", err)
+		}
 	}()
 	return nil
 }
