@@ -20,8 +20,7 @@ WITH s AS (
         CASE WHEN a.full_name <> b.full_name THEN jaro_winkler_similarity(a.full_name, b.full_name) END AS jw_full,
         a.dob IS NULL OR b.dob IS NULL AS nul_dob, a.dob = b.dob AS eq_dob,
         CASE WHEN a.dob <> b.dob THEN levenshtein(a.dob, b.dob) END AS lev_dob,
-        year(a.dob_date) = year(b.dob_date) AND month(a.dob_date) = day(b.dob_date)
-            AND day(a.dob_date) = month(b.dob_date) AS swap_dob,
+        a.dob_swapped = b.dob AS swap_dob,
         abs(date_diff('day', a.dob_date, b.dob_date)) AS days_dob,
         a.email IS NULL OR b.email IS NULL AS nul_email, a.email = b.email AS eq_email,
         a.email_user = b.email_user AS eq_email_user,
@@ -29,7 +28,7 @@ WITH s AS (
         a.phone IS NULL OR b.phone IS NULL AS nul_phone, a.phone = b.phone AS eq_phone,
         -- One substituted digit leaves either the first 7 or the last 5
         -- characters equal (E.164 numbers of 11-15 characters).
-        left(a.phone, 7) = left(b.phone, 7) OR right(a.phone, 5) = right(b.phone, 5) AS near_phone,
+        a.phone_head = b.phone_head OR a.phone_tail = b.phone_tail AS near_phone,
         a.street IS NULL OR b.street IS NULL AS nul_street, a.street = b.street AS eq_street,
         CASE WHEN a.street <> b.street THEN jaro_winkler_similarity(a.street, b.street) END AS jw_street,
         a.street_number IS NULL OR b.street_number IS NULL AS nul_stno, a.street_number = b.street_number AS eq_stno,
@@ -38,7 +37,7 @@ WITH s AS (
         CASE WHEN a.city <> b.city THEN jaro_winkler_similarity(a.city, b.city) END AS jw_city,
         a.postcode IS NULL OR b.postcode IS NULL AS nul_pc, a.postcode = b.postcode AS eq_pc,
         CASE WHEN a.postcode <> b.postcode THEN CASE WHEN levenshtein(a.postcode, b.postcode) <= 1 THEN levenshtein(a.postcode, b.postcode) WHEN levenshtein(a.postcode, b.postcode) = 2 THEN least(2, damerau_levenshtein(a.postcode, b.postcode)) ELSE 3 END END AS dl_pc,
-        left(a.postcode, 3) = left(b.postcode, 3) AS eq_pc3,
+        a.postcode3 = b.postcode3 AS eq_pc3,
         a.state IS NULL OR b.state IS NULL AS nul_state, a.state = b.state AS eq_state,
         a.country IS NULL OR b.country IS NULL AS nul_country, a.country = b.country AS eq_country,
         a.national_id IS NULL OR b.national_id IS NULL AS nul_nid, a.national_id = b.national_id AS eq_nid,

@@ -54,6 +54,9 @@ CREATE OR REPLACE TEMP TABLE fs_records AS
 SELECT n.*,
     split_part(n.email, '@', 1) AS email_user,
     list_distinct(list_filter([n.first_name, n.last_name], x -> x IS NOT NULL)) AS names,
+    -- Pieces compared per pair, cut once per record instead.
+    left(n.phone, 7) AS phone_head, right(n.phone, 5) AS phone_tail, left(n.postcode, 3) AS postcode3,
+    strftime(n.dob_date, '%Y%d%m') AS dob_swapped,
     array_to_string(list_sort(string_split(n.full_name, ' ')), ' ') AS full_tokens,
     t_first_name.tf AS tf_first_name,
     t_last_name.tf AS tf_last_name,
