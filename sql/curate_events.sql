@@ -6,8 +6,9 @@
 -- so a profile's computed traits are equal in both layers.
 
 -- Each message once: retries share (workspace, message_id); the first landed copy wins.
+-- Empty JSON text counts as absent.
 CREATE OR REPLACE TEMP TABLE cur_events AS
-SELECT * EXCLUDE (rn) FROM (
+SELECT * EXCLUDE (rn) REPLACE (nullif(traits, '') AS traits, nullif(properties, '') AS properties) FROM (
   SELECT e.*, row_number() OVER (PARTITION BY e.workspace, e.message_id ORDER BY e.kafka_partition, e.kafka_offset) AS rn
   FROM cur_events_raw AS e
 ) WHERE rn = 1;
