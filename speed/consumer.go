@@ -191,6 +191,9 @@ func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.published.Wait()
 		err = c.rejected.Close()
+		if c.segs != nil {
+			c.segs.pub.w.Close()
+		}
 	})
 	return err
 }

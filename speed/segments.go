@@ -171,8 +171,7 @@ func (e *segments) nextChange(now time.Time) time.Time {
 // run publishes changes, sweeps once at start (segments may have changed,
 // time may have passed) and again whenever the clock passes a window edge.
 func (e *segments) run(ctx context.Context) error {
-	defer e.pub.w.Close()
-	go e.pub.run(ctx)
+	go e.pub.run(ctx) // the writer stays open for the final checkpoint's flush; Consumer.Close closes it
 	now := e.cfg.Now()
 	if err := e.sweep(ctx, "t"+now.UTC().Format(time.DateOnly), false); err != nil {
 		return nil // ctx ended

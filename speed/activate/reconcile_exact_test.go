@@ -134,7 +134,8 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 		}
 		out, err := exec.Command(in.Bin, full...).CombinedOutput()
 		if err != nil {
-			t.Fatalf("cdpctl %s: %v\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, tail(proc.Log.String(), 3000))
+			diag, _ := exec.Command(in.Bin, "sql", "--data-dir", in.DataDir, "SELECT type, traits IS NULL, length(traits), properties IS NULL, length(properties), count(*) FROM events GROUP BY ALL ORDER BY ALL").CombinedOutput()
+			t.Fatalf("cdpctl %s: %v\n%s\nevents:\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, diag, tail(proc.Log.String(), 2000))
 		}
 		return string(out)
 	}
