@@ -1,7 +1,6 @@
 package activate_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,28 +13,28 @@ import (
 	"time"
 
 	"github.com/tributary-cdp/tributary/internal/testenv"
-	"github.com/tributary-cdp/tributary/lake"
-	"github.com/tributary-cdp/tributary/lake/local"
 )
 
-// The resolve job is not there yet: the test writes curated/identity_map
-// itself, with DuckDB (cdpctl sql) over the landed events. Users u2k and
-// u2k+1 are one person to the batch layer (cluster c-k), with their emails:
-// a merge only batch knows of.
-const idmapSQL = `
-SELECT DISTINCT workspace, 'user_id' AS id_type, user_id AS id_value,
-  'c-' || CAST(CAST(substr(user_id, 2) AS INTEGER) // 2 AS VARCHAR) AS cdp_id
-FROM events WHERE user_id IS NOT NULL
-UNION
-SELECT DISTINCT workspace, 'email', lower(json_extract_string(traits, '$.email')),
-  'c-' || CAST(CAST(substr(user_id, 2) AS INTEGER) // 2 AS VARCHAR)
-FROM events WHERE type = 'identify' AND json_extract_string(traits, '$.email') IS NOT NULL`
+// crmSource is a CRM export dropped in a folder: two records per customer
+// id, one with the email of user u2k and one with that of u2k+1. Only the
+// batch layer sees customer ids, so u2k and u2k+1 become one person (one
+// cdp id) when resolve runs, and for the speed layer only after reconcile.
+const crmSource = `name: crm
+workspace: default
+location: file://%s
+format: {type: csv, header: true}
+kind: profiles
+fields:
+  customer_id: {column: id, identifier: customer_id, required: true}
+  email: {column: email, transforms: [trim, lower], identifier: email}
+`
 
 // TestReconcileUnderLiveTrafficIsExact drives the real binary: events stream
 // in over HTTP (clients resend batches with the same messageIds) while
-// land → resolve (written by the test) → curate → reconcile run several
-// times; at the end every batch cluster holds exactly the events sent by its
-// users, and look-ups by any of its identifiers return its cdp id.
+// `cdpctl job run all` (land → ingest → cleanse → resolve → curate →
+// reconcile) runs three times; at the end every cluster holds exactly the
+// events sent by its users, and look-ups by any of its identifiers (user
+// ids, emails, the CRM customer id) return its cdp id.
 func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the real binary through the batch chain")
@@ -52,10 +51,6 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc := in.Serve(t)
-	st, err := local.New(filepath.Join(in.DataDir, "lake"))
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	const users = 40
 	var mu sync.Mutex
@@ -139,36 +134,24 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 		}
 		return string(out)
 	}
-	ctx := context.Background()
+	drop := t.TempDir()
+	var crm strings.Builder
+	crm.WriteString("id,email\n")
+	for k := range users / 2 {
+		fmt.Fprintf(&crm, "C%d,user%d@example.com\nC%d, User%d@Example.com \n", k, 2*k, k, 2*k+1)
+	}
+	if err := os.WriteFile(filepath.Join(drop, "customers.csv"), []byte(crm.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srcFile := filepath.Join(t.TempDir(), "crm.yaml")
+	if err := os.WriteFile(srcFile, []byte(fmt.Sprintf(crmSource, drop)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job("source", "add", srcFile)
 	for round := 1; round <= 3; round++ {
 		time.Sleep(300 * time.Millisecond) // traffic between the rounds
-		job("job", "run", "land")
-		landed, err := lake.LatestManifest(ctx, st, lake.TableEvents)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// resolve: the identity map as of the landed offsets
-		spool := filepath.Join(t.TempDir(), "idmap.parquet")
-		job("sql", "--format", "parquet", "--output", spool, idmapSQL)
-		f, err := os.Open(spool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := fmt.Sprintf("curated/identity_map/workspace=default/round-%d.parquet", round)
-		err = st.Put(ctx, key, f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := lake.Commit(ctx, st, "curated/identity_map", lake.CommitInfo{Job: "test-resolve"}, func(m *lake.Manifest) error {
-			m.Files, m.Offsets = []lake.File{{Path: key, Workspace: "default", Rows: 1}}, landed.Offsets
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		job("job", "run", "curate")
-		out := job("job", "run", "reconcile")
-		t.Logf("round %d: %s", round, strings.TrimSpace(lastLines(out, 2)))
+		out := job("job", "run", "all")
+		t.Logf("round %d: %s", round, strings.TrimSpace(lastLines(out, 1)))
 	}
 	time.Sleep(300 * time.Millisecond)
 	stop.Store(true)
@@ -180,18 +163,20 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 	for k := 0; k < users/2; k++ {
 		a, b := fmt.Sprintf("u%d", 2*k), fmt.Sprintf("u%d", 2*k+1)
 		want := sent[a] + sent[b]
-		cdpID := fmt.Sprintf("c-%d", k)
+		var cdpID string
 		for {
 			p, ok := lookup(t, in, "user_id:"+a)
-			if ok && p.Computed.EventsTotal == want && p.CDPID == cdpID {
+			if ok && p.Computed.EventsTotal == want {
+				cdpID = p.CDPID
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s+%s: %d events in %s (found %v), want %d in %s", a, b, p.Computed.EventsTotal, p.CDPID, ok, want, cdpID)
+				t.Fatalf("%s+%s: %d events in %s (found %v), want %d", a, b, p.Computed.EventsTotal, p.CDPID, ok, want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		for _, ref := range []string{"user_id:" + b, fmt.Sprintf("email:user%d@example.com", 2*k), fmt.Sprintf("email:USER%d@example.com", 2*k+1), "cdp_id:" + cdpID} {
+		for _, ref := range []string{"user_id:" + b, fmt.Sprintf("email:user%d@example.com", 2*k), fmt.Sprintf("email:USER%d@example.com", 2*k+1),
+			fmt.Sprintf("customer_id:C%d", k), "cdp_id:" + cdpID} {
 			if p, ok := lookup(t, in, ref); !ok || p.CDPID != cdpID || p.Computed.EventsTotal != want {
 				t.Errorf("%s: %s with %d events (found %v), want %s with %d", ref, p.CDPID, p.Computed.EventsTotal, ok, cdpID, want)
 			}
