@@ -109,6 +109,27 @@ func TestLandKill9(t *testing.T) {
 		}
 		return cmd
 	}
+	// A second run while one is going exits non-zero and says why.
+	first := run()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if objs, _ := st.List(context.Background(), "_meta/locks/land"); len(objs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first run never took the lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	second := exec.Command(bin, "job", "run", "land", "--config", cfgPath, "--data-dir", dir,
+		"--kafka-brokers", addr, "--lake", "file://"+lakeDir, "--progress", "none")
+	out, err := second.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("job land is already running")) {
+		t.Fatalf("second concurrent run: %v\n%s", err, out)
+	}
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+
 	rng := rand.New(rand.NewPCG(1, 2))
 	kills := 0
 	var before int64
@@ -141,7 +162,7 @@ func TestLandKill9(t *testing.T) {
 
 	// The history shows the killed runs as started and never finished.
 	hist := exec.Command(bin, "job", "history", "land", "--data-dir", dir, "--lake", "file://"+lakeDir, "-n", "0")
-	out, err := hist.CombinedOutput()
+	out, err = hist.CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("abandoned")) || !bytes.Contains(out, []byte("succeeded")) {
 		t.Fatalf("history: %v\n%s", err, out)
 	}
