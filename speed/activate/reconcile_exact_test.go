@@ -1,8 +1,10 @@
 package activate_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +122,38 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 			}
 		}()
 	}
+	// Look-ups go on through the reconciles: every user is always found
+	// and its count never goes down (a swap only adds the batch merges).
+	for u := range users {
+		await(t, in, fmt.Sprintf("user_id:u%d", u), 10*time.Second, func(profile) bool { return true })
+	}
+	lookupErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		last := map[int]int64{}
+		for k := 0; !stop.Load(); k++ {
+			u := k % users
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/profiles/user_id:u%d", in.URL(), u), nil)
+			req.Header.Set("Authorization", "Bearer "+in.APIKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				continue
+			}
+			var p profile
+			err = json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode != 200 || err != nil:
+				lookupErr <- fmt.Errorf("look-up of u%d during the reconciles: HTTP %d %v", u, resp.StatusCode, err)
+				return
+			case p.Computed.EventsTotal < last[u]:
+				lookupErr <- fmt.Errorf("u%d: events_total went from %d to %d", u, last[u], p.Computed.EventsTotal)
+				return
+			}
+			last[u] = p.Computed.EventsTotal
+		}
+	}()
 
 	job := func(args ...string) string {
 		t.Helper()
@@ -156,6 +190,11 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
+	select {
+	case err := <-lookupErr:
+		t.Fatal(err)
+	default:
+	}
 
 	// Every cluster: its users' events, exactly, under one cdp id whichever
 	// identifier looks it up.
