@@ -91,7 +91,7 @@ type Consumer struct {
 	partsMu sync.Mutex
 	parts   map[int]*partState
 
-	lastCheckpoint atomic.Int64 // Unix ns, of the last published checkpoint
+	lastCheckpoint atomic.Int64   // Unix ns, of the last published checkpoint
 	published      sync.WaitGroup // the background half of a checkpoint
 	closeOnce      sync.Once
 

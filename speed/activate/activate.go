@@ -11,6 +11,7 @@ package activate
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -136,6 +137,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, withEvents, eventsOn
 	buf = append(buf, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
 	_, _ = w.Write(buf)
 	*bp = buf
 	if cap(buf) <= 1<<20 {

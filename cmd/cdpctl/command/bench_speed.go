@@ -375,24 +375,11 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-	tr := &http.Transport{MaxIdleConns: o.conns, MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	do := func(rng *rand.Rand) error {
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+path(rng), nil)
-		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("look-up: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	}
+	addr := ln.Addr().String()
+	// A lean HTTP/1.1 keep-alive client, one connection per worker, so the
+	// load generator takes little of the two cores (redis-benchmark's C
+	// client is lean too); net/http's client costs about as much as the server.
+	dial := func() (*rawHTTP, error) { return dialRawHTTP(addr, benchAPIKey) }
 	// Closed loop: the maximum at --conns connections.
 	var n atomic.Int64
 	var firstErr atomic.Value
@@ -404,8 +391,14 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(i), 5))
+			hc, err := dial()
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			defer hc.Close()
 			for time.Now().Before(stop) {
-				if err := do(rng); err != nil {
+				if err := hc.get(path(rng)); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -436,11 +429,19 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(i), 9))
+			hc, err := dial()
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				for range sched {
+				}
+				return
+			}
+			defer hc.Close()
 			for at := range sched {
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
-				if err := do(rng); err != nil {
+				if err := hc.get(path(rng)); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 				}
 				olat[idx.Add(1)-1] = time.Since(at)
@@ -467,6 +468,61 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	fmt.Fprintf(out, "redis-benchmark -t get -c %d: %.0f GET/s, p50 %s ms p99 %s ms\n", o.conns, redisRate, redisP50, redisP99)
 	fmt.Fprintf(out, "ratio HTTP look-ups/s to Redis GET/s: %.2f\n", maxRate/redisRate)
 	return nil
+}
+
+// rawHTTP is a minimal HTTP/1.1 keep-alive client for GETs answered with
+// a Content-Length body.
+type rawHTTP struct {
+	conn net.Conn
+	r    *bufio.Reader
+	req  []byte
+	auth string
+}
+
+func dialRawHTTP(addr, apiKey string) (*rawHTTP, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &rawHTTP{conn: c, r: bufio.NewReaderSize(c, 64<<10), auth: "Authorization: Bearer " + apiKey + "\r\n"}, nil
+}
+
+func (h *rawHTTP) Close() error { return h.conn.Close() }
+
+func (h *rawHTTP) get(path string) error {
+	h.req = append(h.req[:0], "GET "...)
+	h.req = append(h.req, path...)
+	h.req = append(h.req, " HTTP/1.1\r\nHost: bench\r\n"...)
+	h.req = append(h.req, h.auth...)
+	h.req = append(h.req, "\r\n"...)
+	if _, err := h.conn.Write(h.req); err != nil {
+		return err
+	}
+	status, err := h.r.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
+		return fmt.Errorf("look-up %s: %s", path, bytes.TrimSpace(status))
+	}
+	n := -1
+	for {
+		line, err := h.r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if n < 0 {
+		return errors.New("look-up: response without Content-Length")
+	}
+	_, err = h.r.Discard(n)
+	return err
 }
 
 // redis starts redis-server on a free loopback port and runs redis-benchmark against it.
