@@ -357,22 +357,37 @@ func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
 		case fn := <-c.control:
 			fn(c.store.Load())
 		case op := <-ops:
-			s := c.store.Load()
-			c.applying = op
-			s.Apply(op)
-			if c.teeing {
-				c.tee = append(c.tee, op)
-			}
-			ps := parts[op.Partition]
-			if ps == nil {
-				ps = c.part(op.Partition)
-				parts[op.Partition] = ps
-			}
-			ps.applied.Store(op.Offset + 1)
-			if op.Event != nil {
-				c.m.applied.WithLabelValues(string(op.Event.Type)).Inc()
+			c.applyOp(op, parts)
+			// Drain what is queued without going through the select each
+			// time; checkpoints and control calls wait at most a batch.
+			for range 256 {
+				select {
+				case op := <-ops:
+					c.applyOp(op, parts)
+					continue
+				default:
+				}
+				break
 			}
 		}
+	}
+}
+
+func (c *Consumer) applyOp(op *Op, parts map[int]*partState) {
+	s := c.store.Load()
+	c.applying = op
+	s.Apply(op)
+	if c.teeing {
+		c.tee = append(c.tee, op)
+	}
+	ps := parts[op.Partition]
+	if ps == nil {
+		ps = c.part(op.Partition)
+		parts[op.Partition] = ps
+	}
+	ps.applied.Store(op.Offset + 1)
+	if op.Event != nil {
+		c.m.appliedOf(op.Event.Type).Inc()
 	}
 }
 

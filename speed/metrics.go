@@ -5,10 +5,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	cdp "github.com/tributary-cdp/tributary"
 )
 
 type metrics struct {
 	applied           *prometheus.CounterVec
+	appliedByType     map[string]prometheus.Counter // cached children of applied
 	poison            *prometheus.CounterVec
 	checkpointSeconds prometheus.Histogram
 	checkpointBytes   prometheus.Gauge
@@ -34,10 +37,22 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Name: "tributary_speed_store_memory_bytes", Help: "Estimated memory held by the profile store, as of the last checkpoint.",
 		}),
 	}
+	m.appliedByType = map[string]prometheus.Counter{}
+	for _, t := range cdp.EventTypes {
+		m.appliedByType[string(t)] = m.applied.WithLabelValues(string(t))
+	}
 	if reg != nil {
 		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
 	}
 	return m
+}
+
+// appliedOf returns the applied counter of a type without a label look-up.
+func (m *metrics) appliedOf(t cdp.EventType) prometheus.Counter {
+	if c, ok := m.appliedByType[string(t)]; ok {
+		return c
+	}
+	return m.applied.WithLabelValues(string(t))
 }
 
 // storeCollector reports the current store's counters at scrape time, so
