@@ -164,12 +164,12 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 				URL  string `json:"url"`
 				Path string `json:"path"`
 			}
-			if len(e.Properties) > 0 && json.Unmarshal(e.Properties, &pp) == nil {
-				switch {
+			if len(e.Properties) > 0 && gojson.Unmarshal(e.Properties, &pp) == nil {
+				switch { // goccy's strings alias its buffer: clone what is kept
 				case pp.URL != "":
-					o.Page = pp.URL
+					o.Page = strings.Clone(pp.URL)
 				case pp.Path != "" && o.Page == "":
-					o.Page = pp.Path
+					o.Page = strings.Clone(pp.Path)
 				}
 			}
 		}
@@ -278,7 +278,7 @@ func commerce(o *Op, name string, props json.RawMessage) {
 			Quantity json.RawMessage `json:"quantity"`
 		} `json:"products"`
 	}
-	if json.Unmarshal(props, &p) != nil {
+	if gojson.Unmarshal(props, &p) != nil {
 		return
 	}
 	for _, raw := range []json.RawMessage{p.Revenue, p.Total, p.Value} {
