@@ -43,6 +43,7 @@ func newServer(t *testing.T) *httptest.Server {
 		{Type: cdp.Identify, AnonymousID: "anon-1", UserID: "u1", Traits: json.RawMessage(`{"email":"Ann@Example.com","name":"Ann \"A\""}`)},
 		{Type: cdp.Track, UserID: "u1", Event: "Order Completed", Properties: json.RawMessage(`{"revenue":19.5}`)},
 		{Type: cdp.Page, UserID: "u1", Name: "Home"},
+		{Type: cdp.Track, UserID: "team/42 ü", Event: "Slash"},
 	} {
 		e.Workspace, e.MessageID = "default", "m"+string(rune('a'+i))
 		e.Timestamp, e.ReceivedAt = ts.Add(time.Duration(i)*time.Minute), ts
@@ -99,6 +100,8 @@ func TestLookupStatuses(t *testing.T) {
 		{"no type", "/v1/profiles/u1", adminKey, 400, "invalid_identifier"},
 		{"invalid email", "/v1/profiles/email:nope", adminKey, 400, "invalid_identifier"},
 		{"events", "/v1/profiles/user_id:u1/events", adminKey, 200, ""},
+		{"escaped slash", "/v1/profiles/user_id:team%2F42%20%C3%BC", adminKey, 200, ""},
+		{"escaped slash events", "/v1/profiles/user_id:team%2F42%20%C3%BC/events", adminKey, 200, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
