@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -35,9 +39,10 @@ func WriterOptions() []parquet.WriterOption {
 // into the lake. T is the row type (a struct with parquet tags), or any
 // with an explicit schema and WriteRows.
 type Writer[T any] struct {
-	f    *os.File
-	pw   *parquet.GenericWriter[T]
-	rows int64
+	f        *os.File
+	pw       *parquet.GenericWriter[T]
+	rows     int64
+	optional []optionalField // T's fields whose zero value is NULL
 }
 
 // NewWriter starts a file in spoolDir ("" = the OS temp dir). schema may
@@ -51,17 +56,115 @@ func NewWriter[T any](spoolDir string, schema *parquet.Schema) (*Writer[T], erro
 	if schema != nil {
 		opts = append(opts, schema)
 	}
-	return &Writer[T]{f: f, pw: parquet.NewGenericWriter[T](f, opts...)}, nil
+	return &Writer[T]{f: f, pw: parquet.NewGenericWriter[T](f, opts...), optional: optionalFields(reflect.TypeFor[T]())}, nil
 }
 
 // Write appends rows.
+//
+// parquet-go (v0.32.0) can store NULLs of an optional non-pointer field
+// (a string tagged optional) as zero values: within a piece of 64 rows
+// (GenericWriter.Write writes a batch 64 rows at a time, and cuts a piece
+// short where a row group ends), after a null row p-1 and present rows
+// p..2p-1, it takes every later row of the piece as present (in
+// writeRowsFuncOfOptional, `b == (1<<uint64(y))-1` is meant as "all bits
+// from y on are set"), so nulls after them are written as "". Write hands
+// parquet-go those pieces itself, and writes a piece that has the pattern
+// one row at a time (one row cannot have it). Drop this once parquet-go
+// tests "all bits from y on": ^uint64(0)>>y.
 func (w *Writer[T]) Write(rows ...T) error {
+	for len(rows) > 0 {
+		k := min(len(rows), maxRowsPerWrite, RowGroupRows-int(w.rows%RowGroupRows))
+		piece := rows[:k]
+		rows = rows[k:]
+		if !misnulled(w.optional, piece) {
+			if err := w.write(piece); err != nil {
+				return err
+			}
+			continue
+		}
+		for i := range piece {
+			if err := w.write(piece[i : i+1]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxRowsPerWrite is the piece size of parquet-go's GenericWriter.Write.
+const maxRowsPerWrite = 64
+
+func (w *Writer[T]) write(rows []T) error {
 	n, err := w.pw.Write(rows)
 	w.rows += int64(n)
 	if err != nil {
 		return fmt.Errorf("write parquet rows: %w", err)
 	}
 	return nil
+}
+
+// optionalField is a non-pointer field tagged optional: parquet-go stores
+// its zero value as NULL.
+type optionalField struct {
+	offset, size uintptr
+	str          bool
+}
+
+func (f optionalField) null(row unsafe.Pointer) bool {
+	p := unsafe.Add(row, f.offset)
+	if f.str {
+		return len(*(*string)(p)) == 0
+	}
+	for _, b := range unsafe.Slice((*byte)(p), f.size) {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func optionalFields(t reflect.Type) []optionalField {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var fs []optionalField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || !slices.Contains(strings.Split(f.Tag.Get("parquet"), ",")[1:], "optional") {
+			continue
+		}
+		switch f.Type.Kind() {
+		case reflect.String:
+			fs = append(fs, optionalField{offset: f.Offset, str: true})
+		case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			fs = append(fs, optionalField{offset: f.Offset, size: f.Type.Size()})
+		}
+	}
+	return fs
+}
+
+// misnulled reports whether parquet-go would write some NULL of a piece
+// (at most 64 rows) as a zero value: some field has a null row p-1,
+// present rows p..2p-1 and only nulls after them, with at least one.
+func misnulled[T any](fields []optionalField, piece []T) bool {
+	n := len(piece)
+	for _, f := range fields {
+		null := func(i int) bool { return f.null(unsafe.Pointer(&piece[i])) }
+		for p := 1; 2*p < n; p++ {
+			if !null(p-1) || null(p) {
+				continue
+			}
+			match := true
+			for i := p; i < n && match; i++ {
+				match = null(i) == (i >= 2*p)
+			}
+			if match {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // WriteRows appends rows in the writer's schema.
