@@ -205,6 +205,9 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	err = c.Do(ctx, func(live *Store) {
 		T = live.Offsets()
 		ns.shared = maps.Clone(live.shared)
+		if ns.shared == nil {
+			ns.shared = map[idKey]bool{}
+		}
 		ns.ext.rejected = maps.Clone(live.ext.rejected)
 		c.tee, c.teeing = nil, true
 	})
@@ -240,10 +243,7 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 			batch, c.tee = c.tee, nil
 			for _, op := range batch {
 				if recv, dup := live.ext.rejected[op.seq()]; dup {
-					if ns.ext.rejected == nil {
-						ns.ext.rejected = map[int64]int64{}
-					}
-					ns.ext.rejected[op.seq()] = recv
+					ns.ext.addRejected(op.seq(), recv)
 				}
 			}
 		})
@@ -265,14 +265,25 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	var swapErr error
 	err = c.Do(ctx, func(live *Store) {
 		t0 := time.Now()
-		ns.ext.rejected, ns.ext.newestRecv = live.ext.rejected, live.ext.newestRecv
+		for _, op := range c.tee {
+			if recv, dup := live.ext.rejected[op.seq()]; dup {
+				ns.ext.addRejected(op.seq(), recv)
+			}
+		}
 		for _, op := range c.tee {
 			ns.Apply(op)
 		}
 		teeN := len(c.tee)
 		rep.ReplayedEvents += int64(teeN)
 		c.tee, c.teeing = nil, false
+		for p, off := range live.offsets {
+			if ns.offsets[p] != off {
+				swapErr = fmt.Errorf("partition %d: the new store is at offset %d, the live one at %d", p, ns.offsets[p], off)
+				return
+			}
+		}
 		ns.ext.replaying = false
+		ns.ext.rejected, ns.ext.newestRecv = live.ext.rejected, live.ext.newestRecv
 		ns.dedupe = live.dedupe
 		ns.stats.dedupeN.Store(int64(ns.dedupe.n))
 		ns.stats.dedupeEvicted.Store(ns.dedupe.evicted)
@@ -287,12 +298,6 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 		ns.ext.pruneRejected(wm)
 		if m := live.ext.members.Load(); m != nil {
 			ns.ext.members.Store(m)
-		}
-		for p, off := range live.offsets {
-			if ns.offsets[p] != off {
-				swapErr = fmt.Errorf("partition %d: the new store is at offset %d, the live one at %d", p, ns.offsets[p], off)
-				return
-			}
 		}
 		c.installHooks(ns)
 		c.store.Store(ns)

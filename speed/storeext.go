@@ -45,12 +45,7 @@ func (s *Store) duplicate(o *Op) bool {
 	if !s.dedupe.seen(o.msgKey, recv) {
 		return false
 	}
-	if x.rejected == nil {
-		x.rejected = map[int64]int64{}
-	}
-	ns := recv.UnixNano()
-	x.rejected[o.seq()] = ns
-	x.newestRecv = max(x.newestRecv, ns)
+	x.addRejected(o.seq(), recv.UnixNano())
 	if len(x.rejected) > maxRejected {
 		cut := x.newestRecv - 2*int64(s.cfg.DedupeWindow)
 		for k, v := range x.rejected {
@@ -60,6 +55,15 @@ func (s *Store) duplicate(o *Op) bool {
 		}
 	}
 	return true
+}
+
+// addRejected records that the message at position seq was rejected.
+func (x *storeExt) addRejected(seq, recv int64) {
+	if x.rejected == nil {
+		x.rejected = map[int64]int64{}
+	}
+	x.rejected[seq] = recv
+	x.newestRecv = max(x.newestRecv, recv)
 }
 
 // pruneRejected forgets rejected positions below the watermark w: a later
