@@ -44,6 +44,7 @@ import (
 
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/identity/match"
 	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -72,7 +73,12 @@ type Config struct {
 	// Alarm is the number of distinct user ids from which one value is
 	// reported as an alarm (it would merge that many profiles).
 	Alarm int
-	Now   func() time.Time
+	// Probabilistic adds Fellegi–Sunter edges between CRM profile records
+	// that describe one person without sharing an identifier (fields named
+	// like the resolver's attributes: first_name, last_name, dob, …).
+	Probabilistic bool
+	Match         match.Config
+	Now           func() time.Time
 }
 
 // DefaultConfig mirrors the speed layer's hygiene defaults.
@@ -82,6 +88,8 @@ func DefaultConfig() Config {
 		Caps:             map[string]int{"email": 5, "phone": 5},
 		IdentifierTraits: map[string]string{"email": "email", "phone": "phone"},
 		Alarm:            20,
+		Probabilistic:    true,
+		Match:            match.DefaultConfig(),
 		Now:              time.Now,
 	}
 }
@@ -99,6 +107,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("resolve: cap of %s is %d: want 0 (none) or more", t, n)
 		}
 	}
+	if c.Probabilistic {
+		if err := c.Match.Validate(); err != nil {
+			return err
+		}
+	}
 	return c.SQL.Validate()
 }
 
@@ -113,8 +126,10 @@ type Alarm struct {
 type Report struct {
 	Identifiers int64
 	Edges       int64
-	NewEdges    int64
-	Profiles    int64
+	// ProbabilisticEdges are the Fellegi–Sunter links among Edges.
+	ProbabilisticEdges int64
+	NewEdges           int64
+	Profiles           int64
 	// Histogram counts profiles by number of identifiers: "1", "2", "3-5",
 	// "6-10", "11-100", ">100".
 	Histogram map[string]int64
@@ -148,7 +163,7 @@ func bucket(n int) string {
 // Counts flattens the report for the job history.
 func (r *Report) Counts() map[string]int64 {
 	c := map[string]int64{
-		"identifiers": r.Identifiers, "edges": r.Edges, "new_edges": r.NewEdges, "profiles": r.Profiles,
+		"identifiers": r.Identifiers, "edges": r.Edges, "probabilistic_edges": r.ProbabilisticEdges, "new_edges": r.NewEdges, "profiles": r.Profiles,
 		"merges": r.Merges, "splits": r.Splits, "new_profiles": r.NewProfiles, "shared_values": r.Shared, "alarms": int64(len(r.Alarms)),
 	}
 	for k, v := range r.Histogram {
@@ -160,8 +175,8 @@ func (r *Report) Counts() map[string]int64 {
 // String is the one-paragraph run report.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d identifiers in %d profiles (%d new, %d merges, %d splits vs last run), %d edges (%d new), %d shared values",
-		r.Identifiers, r.Profiles, r.NewProfiles, r.Merges, r.Splits, r.Edges, r.NewEdges, r.Shared)
+	fmt.Fprintf(&b, "%d identifiers in %d profiles (%d new, %d merges, %d splits vs last run), %d edges (%d new, %d probabilistic), %d shared values",
+		r.Identifiers, r.Profiles, r.NewProfiles, r.Merges, r.Splits, r.Edges, r.NewEdges, r.ProbabilisticEdges, r.Shared)
 	b.WriteString("; sizes")
 	for _, k := range HistogramBuckets {
 		if r.Histogram[k] > 0 {
@@ -230,6 +245,17 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	}
 	if err := sess.Run(ctx, "resolve_edges.sql", map[string]any{"alarm": cfg.Alarm}); err != nil {
 		return nil, fmt.Errorf("resolve: build edges: %w", err)
+	}
+	if cfg.Probabilistic {
+		if err := sess.Exec(ctx, "CREATE OR REPLACE TEMP TABLE rs_fs_linked AS SELECT * FROM rs_edges LIMIT 0"); err != nil {
+			return nil, fmt.Errorf("resolve: probabilistic edges: %w", err)
+		}
+		if rep.ProbabilisticEdges, err = probabilistic(ctx, sess, st, cfg.CacheDir, cfg.Sources, cfg.Match); err != nil {
+			return nil, err
+		}
+		if err := sess.Exec(ctx, "INSERT INTO rs_edges SELECT * FROM rs_fs_linked"); err != nil {
+			return nil, fmt.Errorf("resolve: probabilistic edges: %w", err)
+		}
 	}
 	if err := readAlarms(ctx, sess, rep); err != nil {
 		return nil, err
