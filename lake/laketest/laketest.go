@@ -39,6 +39,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) lake.Storage) {
 		{"RemoveUncommitted", testRemoveUncommitted},
 		{"Parquet", testParquet},
 		{"LocalFiles", testLocalFiles},
+		{"ParquetNulls", testParquetNulls},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStorage(t)) })
@@ -435,4 +436,74 @@ func testLocalFiles(t *testing.T, st lake.Storage) {
 	if b, _ := os.ReadFile(paths[0]); string(b) != "v2" {
 		t.Fatalf("stale local copy %q", b)
 	}
+}
+
+// nullableEvent reads raw/events' optional columns with pointers, so a
+// NULL and an empty string differ.
+type nullableEvent struct {
+	MessageID   string  `parquet:"message_id"`
+	UserID      *string `parquet:"user_id,optional"`
+	AnonymousID *string `parquet:"anonymous_id,optional"`
+	Properties  *string `parquet:"properties,optional"`
+}
+
+// testParquetNulls writes empty optional strings in every pattern within
+// 64-row pieces (where parquet-go v0.32.0 turned some NULLs into "") and
+// checks that each reads back as NULL.
+func testParquetNulls(t *testing.T, st lake.Storage) {
+	ctx := context.Background()
+	var rows []lake.EventRow
+	ts := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		r := lake.EventRow{Workspace: "w", MessageID: fmt.Sprint(i), Type: "track", Timestamp: ts, ReceivedAt: ts, KafkaOffset: int64(i)}
+		// Runs of present and absent values of every length from 1 to 40.
+		if (i/(1+i%40))%2 == 1 {
+			r.UserID = fmt.Sprint("u", i)
+		}
+		if i%3 == 0 {
+			r.AnonymousID = "a"
+		}
+		if i%64 == 1 || i%64 == 2 {
+			r.Properties = "{}"
+		}
+		rows = append(rows, r)
+	}
+	for _, batch := range []int{1, 7, 64, 1000} {
+		w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(rows); i += batch {
+			if err := w.Write(rows[i:min(i+batch, len(rows))]...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := fmt.Sprintf("raw/events/nulls-%d.parquet", batch)
+		if _, err := w.Commit(ctx, st, key); err != nil {
+			t.Fatal(err)
+		}
+		back, err := lake.ReadAll[nullableEvent](ctx, st, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range back {
+			want := rows[i]
+			for _, c := range []struct {
+				name string
+				got  *string
+				want string
+			}{{"user_id", r.UserID, want.UserID}, {"anonymous_id", r.AnonymousID, want.AnonymousID}, {"properties", r.Properties, want.Properties}} {
+				if (c.got == nil) != (c.want == "") || c.got != nil && *c.got != c.want {
+					t.Fatalf("writes of %d rows: row %d %s = %v, want %q (NULL when empty)", batch, i, c.name, deref(c.got), c.want)
+				}
+			}
+		}
+	}
+}
+
+func deref(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
