@@ -9,15 +9,20 @@
 -- pair budget. Larger blocks are skipped: a value shared by that many records
 -- says little, and the join would be quadratic.
 -- Parameters: $bit, $max_block, $link.
+-- (names are distinct within a record, so no key repeats for one record.)
+-- Singleton blocks are dropped at once: they pair nothing.
 CREATE OR REPLACE TEMP TABLE fs_block_keys AS
-SELECT DISTINCT id, src, hash({{.Key}}) AS k
-FROM {{.From}}
-WHERE {{.NotNull}};
+WITH k AS (
+    SELECT id, src, hash({{.Key}}) AS k
+    FROM {{.From}}
+    WHERE {{.NotNull}}
+)
+SELECT k.* FROM k SEMI JOIN (SELECT k FROM k GROUP BY k HAVING count(*) > 1) s USING (k);
 
 INSERT INTO fs_blocked_raw
 WITH b AS (
     SELECT id, src, k FROM fs_block_keys
-    QUALIFY count(*) OVER (PARTITION BY k) <= $max_block
+    SEMI JOIN (SELECT k FROM fs_block_keys GROUP BY k HAVING count(*) <= $max_block) s USING (k)
 )
 SELECT a.id AS l, c.id AS r, $bit::UBIGINT AS bit
 FROM b a JOIN b c ON a.k = c.k AND a.id < c.id
