@@ -3,9 +3,6 @@ package sql
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -94,58 +91,13 @@ func LakeViews(ctx context.Context, st lake.Storage, cacheDir string) ([]View, e
 func LocalPaths(ctx context.Context, st lake.Storage, keys []string, cacheDir string) ([]string, error) {
 	out := make([]string, len(keys))
 	for i, k := range keys {
-		p, err := localCopy(ctx, st, k, cacheDir)
+		p, err := lake.LocalPath(ctx, st, k, cacheDir)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read %s: %w", k, err)
 		}
 		out[i] = p
 	}
 	return out, nil
-}
-
-// localCopy returns a local path holding the object at key.
-func localCopy(ctx context.Context, st lake.Storage, key, cacheDir string) (string, error) {
-	if lp, ok := st.(lake.LocalPather); ok {
-		return lp.LocalPath(key), nil
-	}
-	if cacheDir == "" {
-		return "", fmt.Errorf("lake %s is remote: a cache dir is required to read %s", st, key)
-	}
-	info, err := st.Stat(ctx, key)
-	if err != nil {
-		return "", fmt.Errorf("stat %s: %w", key, err)
-	}
-	dst := filepath.Join(cacheDir, filepath.FromSlash(key))
-	tag := dst + ".etag"
-	if b, err := os.ReadFile(tag); err == nil && string(b) == info.ETag {
-		if _, err := os.Stat(dst); err == nil {
-			return dst, nil
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	rc, err := st.Get(ctx, key)
-	if err != nil {
-		return "", fmt.Errorf("download %s: %w", key, err)
-	}
-	defer rc.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, rc); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("download %s: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", err
-	}
-	return dst, os.WriteFile(tag, []byte(info.ETag), 0o644)
 }
 
 // ViewStatement is the CREATE VIEW for v, readable by the duckdb CLI too.
