@@ -69,21 +69,13 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 		cfg.Kafka.EmbeddedAddr = freeAddr()
 		key = "wk_benchbenchbenchbench"
 		cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{key}}}
-		s := &server{cfg: cfg}
-		defer s.Close()
-		addrCh := make(chan string, 1)
-		sctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errCh := make(chan error, 1)
-		go func() { errCh <- s.Run(sctx, func(a string) { addrCh <- a }) }()
-		select {
-		case a := <-addrCh:
-			base = "http://" + a
-		case err := <-errCh:
+		srv, err := startInProcess(ctx, cfg)
+		if err != nil {
 			return err
 		}
+		defer srv.Stop()
+		base = srv.URL
 		brokers = []string{cfg.Kafka.EmbeddedAddr}
-		defer func() { cancel(); <-errCh }()
 	} else {
 		cfg, err := g.load(cmd)
 		if err != nil {

@@ -2,7 +2,6 @@ package command
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -59,18 +58,11 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Kafka.EmbeddedAddr = freeAddr()
 	cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{"wk_benchbenchbenchbench"}}}
-	s := &server{cfg: cfg}
-	defer s.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	addrCh, errCh := make(chan string, 1), make(chan error, 1)
-	go func() { errCh <- s.Run(sctx, func(a string) { addrCh <- a }) }()
-	select {
-	case <-addrCh:
-	case err := <-errCh:
+	srv, err := startInProcess(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	defer func() { cancel(); <-errCh }()
+	defer srv.Stop()
 
 	// Generate and produce.
 	genStart := time.Now()

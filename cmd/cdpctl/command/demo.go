@@ -104,24 +104,17 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 	}
 
 	start := time.Now()
-	s := &server{cfg: cfg}
-	defer s.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	addrCh, errCh := make(chan string, 1), make(chan error, 1)
-	go func() { errCh <- s.Run(sctx, func(a string) { addrCh <- a }) }()
-	var base string
-	select {
-	case a := <-addrCh:
-		base = "http://" + a
-	case err := <-errCh:
+	srv, err := startInProcess(ctx, cfg)
+	if err != nil {
 		return err
 	}
+	base := srv.URL
 	d := &demoEnv{out: out, base: base, brokers: []string{cfg.Kafka.EmbeddedAddr}, writeKey: writeKey, apiKey: apiKey, dataDir: dir, customers: o.customers}
 	fmt.Fprintf(out, "Tributary demo — data dir %s\n  server %s, embedded Kafka %s\n  write key %s\n  api key   %s\n\n",
 		dir, base, cfg.Kafka.EmbeddedAddr, writeKey, apiKey)
 
-	if err := demoStory(ctx, d, s, cfg); err != nil {
+	if err := demoStory(ctx, d, srv.server, cfg); err != nil {
+		srv.Stop()
 		return err
 	}
 	fmt.Fprintf(out, "\ndemo finished in %s\n", time.Since(start).Round(time.Millisecond))
@@ -129,6 +122,5 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 		fmt.Fprintf(out, "still serving on %s (Ctrl-C to stop); config in %s\n", base, filepath.Join(dir, "tributary.yaml"))
 		<-ctx.Done()
 	}
-	cancel()
-	return <-errCh
+	return srv.Stop()
 }
