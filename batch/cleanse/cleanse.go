@@ -7,11 +7,19 @@
 // values that are invalid or blocklisted are removed from the clean row and
 // written to quarantine/events with the reason: nothing is dropped silently.
 //
+// CRM sources get the same treatment: raw/<source> → clean/<source>, exact
+// duplicate rows removed, identifier fields normalized like the speed layer
+// does, person attributes standardized (names trimmed and spaces collapsed,
+// dates to YYYY-MM-DD, postcodes upper-case, emails and phones normalized),
+// and values that do not parse to quarantine/<source>_values with reasons.
+//
 // Tables (Parquet, partitioned by workspace, replaced whole by each run;
 // the manifest's offsets are the raw/events watermark the run read):
 //
 //	clean/events       the raw/events columns, identifiers normalized, plus email, phone
 //	quarantine/events  workspace, message_id, field, value, reason, quarantined_at
+//	clean/<source>     the raw columns, cleansed values in place
+//	quarantine/<source>_values  workspace, _file, _line, field, value, reason, quarantined_at
 package cleanse
 
 import (
@@ -25,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -42,7 +51,9 @@ type Config struct {
 	SpoolDir         string
 	CacheDir         string
 	IdentifierTraits map[string]string
-	Now              func() time.Time
+	// Sources are the registered sources; profile sources are cleansed.
+	Sources []*ingest.Source
+	Now     func() time.Time
 }
 
 // DefaultConfig mirrors the speed layer's identifier traits.
@@ -62,11 +73,14 @@ func (c Config) Validate() error {
 type Report struct {
 	RawRows, Events, Duplicates, Quarantined int64
 	Reasons                                  map[string]int64
+	// SourceRows and SourceDuplicates count CRM rows cleansed and removed.
+	SourceRows, SourceDuplicates int64
 }
 
 // Counts flattens the report for the job history.
 func (r *Report) Counts() map[string]int64 {
-	c := map[string]int64{"raw_rows": r.RawRows, "events": r.Events, "duplicates": r.Duplicates, "quarantined": r.Quarantined}
+	c := map[string]int64{"raw_rows": r.RawRows, "events": r.Events, "duplicates": r.Duplicates, "quarantined": r.Quarantined,
+		"source_rows": r.SourceRows, "source_duplicates": r.SourceDuplicates}
 	for k, v := range r.Reasons {
 		c["quarantined_"+strings.ReplaceAll(k, " ", "_")] = v
 	}
@@ -82,6 +96,9 @@ func (r *Report) String() string {
 	s := fmt.Sprintf("%d clean events from %d raw rows (%d duplicates removed), %d values quarantined", r.Events, r.RawRows, r.Duplicates, r.Quarantined)
 	if len(reasons) > 0 {
 		s += " (" + strings.Join(reasons, ", ") + ")"
+	}
+	if r.SourceRows > 0 {
+		s += fmt.Sprintf("; %d CRM rows (%d exact duplicates removed)", r.SourceRows, r.SourceDuplicates)
 	}
 	return s
 }
@@ -100,14 +117,24 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cleanse: read %s manifest: %w", lake.TableEvents, err)
 	}
-	if len(ev.Files) == 0 {
-		return rep, nil
-	}
 	s, err := tsql.Open(ctx, cfg.SQL)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "cleanse-")
+	if err != nil {
+		return nil, fmt.Errorf("cleanse: spool dir: %w", err)
+	}
+	defer os.RemoveAll(spool)
+	for _, src := range cfg.Sources {
+		if err := cleanseSource(ctx, s, st, cfg, spool, src, runID, rep); err != nil {
+			return nil, err
+		}
+	}
+	if len(ev.Files) == 0 {
+		return rep, nil
+	}
 	keys := make([]string, len(ev.Files))
 	for i, f := range ev.Files {
 		keys[i] = f.Path
@@ -149,11 +176,6 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 		rep.Reasons[r] = n
 	}
 	rows.Close()
-	spool, err := os.MkdirTemp(cfg.SpoolDir, "cleanse-")
-	if err != nil {
-		return nil, fmt.Errorf("cleanse: spool dir: %w", err)
-	}
-	defer os.RemoveAll(spool)
 	who := lake.CommitInfo{Job: "cleanse", RunID: runID}
 	for _, t := range []struct{ table, rel string }{{TableCleanEvents, "cl_clean"}, {TableQuarantineEvents, "cl_quarantine"}} {
 		if err := writeTable(ctx, s, st, spool, t.table, t.rel, runID, ev.Offsets, who); err != nil {
@@ -173,7 +195,7 @@ func writeTable(ctx context.Context, s *tsql.Session, st lake.Storage, spool, ta
 	}
 	var files []lake.File
 	if n > 0 {
-		q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY workspace, message_id) TO %s (FORMAT parquet, COMPRESSION zstd,
+		q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd,
 			PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, tsql.QuoteIdent(relation), tsql.QuoteLiteral(dir))
 		if err := s.Exec(ctx, q); err != nil {
 			return fmt.Errorf("cleanse: write %s: %w", table, err)

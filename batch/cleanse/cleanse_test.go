@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
 	tsql "github.com/tributary-cdp/tributary/sql"
@@ -119,5 +121,63 @@ func TestCleanse(t *testing.T) {
 	wantQ := []string{"m2|traits.email|not-an-email|invalid email", "m2|traits.phone|000|invalid phone", "m3|anonymous_id|0000|blocklisted anonymous_id", "m3|traits.email|test@test.com|blocklisted email"}
 	if strings.Join(q, "\n") != strings.Join(wantQ, "\n") {
 		t.Errorf("quarantine/events:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
+	}
+}
+
+func TestCleanseSource(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tsql.Open(ctx, tsql.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := t.TempDir() + "/crm.parquet"
+	err = s.Exec(ctx, `COPY (SELECT * FROM (VALUES
+		('C1', ' Ann@X.com ', ' Ann  Lee ', '02 Jan 1980', 'sw1a 1aa', '(415) 555-2671', 'a.csv', 2, TIMESTAMP '2026-11-01 00:00:00'),
+		('C1', ' Ann@X.com ', ' Ann  Lee ', '02 Jan 1980', 'sw1a 1aa', '(415) 555-2671', 'b.csv', 7, TIMESTAMP '2026-11-02 00:00:00'),
+		('C2', 'nope', 'Bob', 'yesterday', NULL, '12', 'a.csv', 3, TIMESTAMP '2026-11-01 00:00:00'))
+		AS t(customer_id, email, full_name, birth_date, zip, phone, _file, _line, _ingested_at)) TO `+tsql.QuoteLiteral(p)+` (FORMAT parquet)`)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(p)
+	key := "raw/crm/workspace=default/date=2026-11-01/x.parquet"
+	if err := st.Put(ctx, key, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := lake.Commit(ctx, st, "raw/crm", lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
+		m.Files = []lake.File{{Path: key, Workspace: "default"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := ingest.ParseSource([]byte("name: crm\nworkspace: default\nlocation: file:///tmp/none\nformat: {type: csv}\nkind: profiles\nfields:\n" +
+		"  customer_id: {identifier: customer_id, required: true}\n  email: {identifier: email}\n  full_name: {}\n  birth_date: {}\n  zip: {}\n  phone: {}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Storage, cfg.SpoolDir, cfg.CacheDir, cfg.Sources = st, t.TempDir(), t.TempDir(), []*ingest.Source{src}
+	rep, err := Run(ctx, cfg, "run1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.SourceRows != 2 || rep.SourceDuplicates != 1 {
+		t.Errorf("report: %s", rep)
+	}
+	clean := rowsOf(t, st, "clean/crm", `SELECT concat_ws('|', customer_id, coalesce(email, '∅'), full_name, coalesce(birth_date, '∅'), coalesce(zip, '∅'), coalesce(phone, '∅')) FROM t ORDER BY 1`)
+	want := []string{"C1|ann@x.com|Ann Lee|1980-01-02|SW1A 1AA|+14155552671", "C2|∅|Bob|∅|∅|∅"}
+	if strings.Join(clean, "\n") != strings.Join(want, "\n") {
+		t.Errorf("clean/crm:\n%s\nwant:\n%s", strings.Join(clean, "\n"), strings.Join(want, "\n"))
+	}
+	q := rowsOf(t, st, "quarantine/crm_values", `SELECT concat_ws('|', field, value, reason) FROM t ORDER BY 1`)
+	wantQ := []string{"birth_date|yesterday|invalid date", "email|nope|invalid email", "phone|12|invalid phone"}
+	if strings.Join(q, "\n") != strings.Join(wantQ, "\n") {
+		t.Errorf("quarantine/crm_values:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
 	}
 }

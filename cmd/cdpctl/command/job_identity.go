@@ -26,7 +26,7 @@ func (e *jobEnv) identitySQL() tsql.Config {
 func (e *jobEnv) cleanseJob() jobs.Job {
 	return jobs.Job{
 		Name:        "cleanse",
-		Description: "raw/events → clean/events: one row per (workspace, message_id), identifiers normalized, invalid values to quarantine/events with reasons",
+		Description: "raw → clean: events once per (workspace, message_id), CRM rows without exact duplicates, identifiers and attributes normalized, invalid values to quarantine with reasons",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
 			if p.DryRun {
 				return jobs.Result{Summary: "dry run: cleanse rebuilds clean/events from every committed raw/events file"}, nil
@@ -35,6 +35,11 @@ func (e *jobEnv) cleanseJob() jobs.Job {
 			cfg.Storage, cfg.SQL, cfg.SpoolDir = e.lake, e.identitySQL(), e.cfg.Jobs.SpoolDir
 			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
 			cfg.IdentifierTraits = e.cfg.Speed.IdentifierTraits
+			srcs, err := ingest.NewStore(e.lake).List(ctx)
+			if err != nil {
+				return jobs.Result{}, fmt.Errorf("cleanse: list sources: %w", err)
+			}
+			cfg.Sources = srcs
 			rep, err := cleanse.Run(ctx, cfg, p.RunID)
 			if err != nil {
 				return jobs.Result{}, err
