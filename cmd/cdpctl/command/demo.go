@@ -39,10 +39,10 @@ func newDemoCmd() *cobra.Command {
 
 // demoEnv is a running server the demo talks to over HTTP, like a user would.
 type demoEnv struct {
-	out      io.Writer
-	base     string
-	brokers  []string
-	writeKey string
+	out       io.Writer
+	base      string
+	brokers   []string
+	writeKey  string
 	apiKey    string
 	dataDir   string
 	customers int
