@@ -84,9 +84,10 @@ type Consumer struct {
 	store atomic.Pointer[Store]
 	prep  *Preparer
 
-	rejected *kafka.Writer
-	client   *kafka.Client
-	m        *metrics
+	rejected  *kafka.Writer
+	client    *kafka.Client
+	transport *kafka.Transport
+	m         *metrics
 
 	partsMu sync.Mutex
 	parts   map[int]*partState
@@ -123,16 +124,19 @@ func New(cfg Config) (*Consumer, error) {
 	if ok {
 		slog.Info("speed checkpoint loaded", "profiles", s.Stats().Profiles, "offsets", s.Offsets(), "took", time.Since(start).Round(time.Millisecond))
 	}
+	// An own transport, so Close leaves no idle connection goroutines behind.
+	tr := &kafka.Transport{}
 	c := &Consumer{
 		cfg:  cfg,
 		prep: NewPreparer(cfg.Store),
 		rejected: &kafka.Writer{
 			Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.Rejected, Balancer: &kafka.Murmur2Balancer{},
-			RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, MaxAttempts: 5,
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, MaxAttempts: 5, Transport: tr,
 		},
-		client:  &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
-		parts:   map[int]*partState{},
-		control: make(chan func(*Store)),
+		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr},
+		transport: tr,
+		parts:     map[int]*partState{},
+		control:   make(chan func(*Store)),
 	}
 	if len(cfg.Segments.Segments) > 0 || s.ext.members.Load() != nil { // members without segments: removed ones exit
 		c.segs = newSegments(c, cfg.Segments)
@@ -191,6 +195,7 @@ func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
 		c.published.Wait()
 		err = c.rejected.Close()
+		defer c.transport.CloseIdleConnections()
 		if c.segs != nil {
 			c.segs.pub.w.Close()
 		}
