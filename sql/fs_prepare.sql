@@ -3,50 +3,73 @@
 -- NULL when unmapped). Output: fs_records with normalized attributes and the
 -- term frequency of the values whose exact match is adjusted by frequency.
 -- Parameters: none.
-CREATE OR REPLACE TEMP TABLE fs_norm AS
-WITH t AS (
-    SELECT
-        id, src,
-        NULLIF(trim(first_name), '') AS first_name, NULLIF(trim(last_name), '') AS last_name,
-        NULLIF(trim(full_name), '') AS full_name, NULLIF(trim(dob), '') AS dob,
-        NULLIF(trim(email), '') AS email, NULLIF(trim(phone), '') AS phone,
-        NULLIF(trim(street), '') AS street, NULLIF(trim(street_number), '') AS street_number,
-        NULLIF(trim(city), '') AS city, NULLIF(trim(postcode), '') AS postcode,
-        NULLIF(trim(state), '') AS state, NULLIF(trim(country), '') AS country,
-        NULLIF(trim(national_id), '') AS national_id, NULLIF(trim(gender), '') AS gender,
-        NULLIF(trim(occupation), '') AS occupation, NULLIF(trim(birth_place), '') AS birth_place
-    FROM fs_input
-), d AS (
-    SELECT *,
-        coalesce(
-            try_strptime(dob, '%Y-%m-%d'), try_strptime(dob, '%Y%m%d'), try_strptime(dob, '%Y/%m/%d'),
-            try_strptime(dob, '%d/%m/%Y'), try_strptime(dob, '%d.%m.%Y'), try_strptime(dob, '%m/%d/%Y'),
-            try_strptime(dob, '%d %b %Y'), try_strptime(dob, '%b %d, %Y'), try_strptime(dob, '%d %B %Y'),
-            try_strptime(dob, '%B %d, %Y')
-        )::DATE AS dob_date
-    FROM t
-)
+CREATE OR REPLACE TEMP TABLE fs_trim AS
 SELECT
     id, src,
-    fold_name(first_name) AS first_name,
-    fold_name(last_name) AS last_name,
-    fold_name(full_name) AS full_name,
-    CASE WHEN dob_date IS NOT NULL THEN strftime(dob_date, '%Y%m%d')
-         ELSE NULLIF(regexp_replace(dob, '[^0-9]', '', 'g'), '') END AS dob,
-    dob_date,
-    normalize_email(email) AS email,
-    coalesce(normalize_phone(phone), NULLIF(regexp_replace(phone, '[^0-9]', '', 'g'), '')) AS phone,
-    fold_name(street) AS street,
-    NULLIF(lower(regexp_replace(street_number, '[^0-9A-Za-z]', '', 'g')), '') AS street_number,
-    fold_name(city) AS city,
-    NULLIF(lower(regexp_replace(postcode, '[^0-9A-Za-z]', '', 'g')), '') AS postcode,
-    fold_name(state) AS state,
-    fold_name(country) AS country,
-    NULLIF(lower(regexp_replace(national_id, '[^0-9A-Za-z]', '', 'g')), '') AS national_id,
-    CASE lower(left(gender, 1)) WHEN 'm' THEN 'm' WHEN 'f' THEN 'f' ELSE fold_name(gender) END AS gender,
-    fold_name(occupation) AS occupation,
-    fold_name(birth_place) AS birth_place
-FROM d;
+    NULLIF(trim(first_name), '') AS first_name, NULLIF(trim(last_name), '') AS last_name,
+    NULLIF(trim(full_name), '') AS full_name, NULLIF(trim(dob), '') AS dob,
+    NULLIF(trim(email), '') AS email, NULLIF(trim(phone), '') AS phone,
+    NULLIF(trim(street), '') AS street, NULLIF(trim(street_number), '') AS street_number,
+    NULLIF(trim(city), '') AS city, NULLIF(trim(postcode), '') AS postcode,
+    NULLIF(trim(state), '') AS state, NULLIF(trim(country), '') AS country,
+    NULLIF(trim(national_id), '') AS national_id, NULLIF(trim(gender), '') AS gender,
+    NULLIF(trim(occupation), '') AS occupation, NULLIF(trim(birth_place), '') AS birth_place
+FROM fs_input;
+
+-- Names, places and dates repeat: fold and parse each distinct value once
+-- (the Go UDF and ten date formats per value are the costly part).
+CREATE OR REPLACE TEMP TABLE fs_dict_name AS
+SELECT v, fold_name(v) AS f FROM (
+    SELECT first_name AS v FROM fs_trim UNION SELECT last_name FROM fs_trim UNION SELECT full_name FROM fs_trim
+    UNION SELECT street FROM fs_trim UNION SELECT city FROM fs_trim UNION SELECT state FROM fs_trim
+    UNION SELECT country FROM fs_trim UNION SELECT occupation FROM fs_trim UNION SELECT birth_place FROM fs_trim
+) WHERE v IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE fs_dict_dob AS
+SELECT v, d, CASE WHEN d IS NOT NULL THEN strftime(d, '%Y%m%d') ELSE NULLIF(regexp_replace(v, '[^0-9]', '', 'g'), '') END AS s
+FROM (
+    SELECT v, coalesce(
+            try_strptime(v, '%Y-%m-%d'), try_strptime(v, '%Y%m%d'), try_strptime(v, '%Y/%m/%d'),
+            try_strptime(v, '%d/%m/%Y'), try_strptime(v, '%d.%m.%Y'), try_strptime(v, '%m/%d/%Y'),
+            try_strptime(v, '%d %b %Y'), try_strptime(v, '%b %d, %Y'), try_strptime(v, '%d %B %Y'),
+            try_strptime(v, '%B %d, %Y')
+        )::DATE AS d
+    FROM (SELECT DISTINCT dob AS v FROM fs_trim WHERE dob IS NOT NULL)
+);
+
+CREATE OR REPLACE TEMP TABLE fs_norm AS
+SELECT
+    t.id, t.src,
+    n1.f AS first_name,
+    n2.f AS last_name,
+    n3.f AS full_name,
+    dd.s AS dob,
+    dd.d AS dob_date,
+    normalize_email(t.email) AS email,
+    coalesce(normalize_phone(t.phone), NULLIF(regexp_replace(t.phone, '[^0-9]', '', 'g'), '')) AS phone,
+    n4.f AS street,
+    NULLIF(lower(regexp_replace(t.street_number, '[^0-9A-Za-z]', '', 'g')), '') AS street_number,
+    n5.f AS city,
+    NULLIF(lower(regexp_replace(t.postcode, '[^0-9A-Za-z]', '', 'g')), '') AS postcode,
+    n6.f AS state,
+    n7.f AS country,
+    NULLIF(lower(regexp_replace(t.national_id, '[^0-9A-Za-z]', '', 'g')), '') AS national_id,
+    CASE lower(left(t.gender, 1)) WHEN 'm' THEN 'm' WHEN 'f' THEN 'f' ELSE fold_name(t.gender) END AS gender,
+    n8.f AS occupation,
+    n9.f AS birth_place
+FROM fs_trim t
+LEFT JOIN fs_dict_name n1 ON n1.v = t.first_name
+LEFT JOIN fs_dict_name n2 ON n2.v = t.last_name
+LEFT JOIN fs_dict_name n3 ON n3.v = t.full_name
+LEFT JOIN fs_dict_name n4 ON n4.v = t.street
+LEFT JOIN fs_dict_name n5 ON n5.v = t.city
+LEFT JOIN fs_dict_name n6 ON n6.v = t.state
+LEFT JOIN fs_dict_name n7 ON n7.v = t.country
+LEFT JOIN fs_dict_name n8 ON n8.v = t.occupation
+LEFT JOIN fs_dict_name n9 ON n9.v = t.birth_place
+LEFT JOIN fs_dict_dob dd ON dd.v = t.dob;
+
+DROP TABLE fs_trim;
 
 -- Term frequencies by aggregation and hash join (a window per column sorts
 -- the whole table eight times).
