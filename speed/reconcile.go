@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,7 @@ type ReconcileReport struct {
 	BaseProfiles                            int64
 	ReplayedEvents                          int64 // deltas replayed from W, and applied during the replay
 	Profiles                                int64 // after the swap
-	// Heap in use (runtime.MemStats.HeapAlloc) before, at the peak of, and
+	// Heap in use (HeapAlloc, read through runtime/metrics) before, at the peak of, and
 	// after the reconcile (before and after measured after a GC).
 	MemBeforeBytes, MemPeakBytes, MemAfterBytes int64
 	Err                                         error
@@ -469,12 +470,22 @@ func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
 // heapAfterGC is the heap in use after a collection.
 func heapAfterGC() int64 {
 	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
+	return heapInUse()
 }
 
-// samplePeak records the largest HeapAlloc seen every 20 ms until stopped.
+// heapInUse reads the bytes of live and not yet swept heap objects
+// (HeapAlloc) through runtime/metrics, which does not stop the world as
+// runtime.ReadMemStats does.
+func heapInUse() int64 {
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+// samplePeak records the largest heap seen every 20 ms until stopped.
 func samplePeak(peak *int64) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -483,10 +494,8 @@ func samplePeak(peak *int64) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
-		var m runtime.MemStats
 		for {
-			runtime.ReadMemStats(&m)
-			if v := int64(m.HeapAlloc); v > *peak {
+			if v := heapInUse(); v > *peak {
 				*peak = v
 			}
 			select {
