@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -60,20 +61,64 @@ func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (
 	}
 	cols := []string{"workspace", "cdp_id", "identifiers", "traits", "provenance", "events_total", "event_counts",
 		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days", "updated_at"}
-	for _, f := range b.Profiles {
-		err := scanParquet(ctx, st, f.Path, cols, func(r *row) error {
-			p, err := baseProfile(s, r, ids)
-			if err != nil {
-				return fmt.Errorf("%s: profile %s: %w", f.Path, r.str(1), err)
+	// Rows are decoded on every core, in batches, and added in file order
+	// (an identifier the build gave to two clusters stays with the first).
+	workers := max(1, runtime.GOMAXPROCS(0))
+	jobs := make(chan *baseBatch, workers)
+	order := make(chan *baseBatch, 2*workers)
+	for range workers {
+		go func() {
+			for bb := range jobs {
+				bb.decode(ids)
 			}
-			if p != nil {
-				s.addBase(p)
+		}()
+	}
+	added := make(chan error, 1)
+	go func() {
+		var err error
+		for bb := range order {
+			<-bb.done
+			if err == nil && bb.err != nil {
+				err = bb.err
+			}
+			if err == nil {
+				for _, p := range bb.out {
+					s.addBase(p)
+				}
+			}
+		}
+		added <- err
+	}()
+	cur := newBaseBatch("")
+	flush := func() {
+		if len(cur.rows) > 0 {
+			order <- cur
+			jobs <- cur
+		}
+		cur = newBaseBatch(cur.file)
+	}
+	var scanErr error
+	for _, f := range b.Profiles {
+		cur.file = f.Path
+		scanErr = scanParquet(ctx, st, f.Path, cols, func(r *row) error {
+			cur.rows = append(cur.rows, r.clone())
+			if len(cur.rows) == cap(cur.rows) {
+				flush()
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, err
+		if scanErr != nil {
+			break
 		}
+		flush()
+	}
+	close(jobs)
+	close(order)
+	if err := <-added; scanErr == nil && err != nil {
+		scanErr = err
+	}
+	if scanErr != nil {
+		return nil, scanErr
 	}
 	for p, off := range b.Watermark {
 		s.offsets[int(p)] = off
@@ -82,12 +127,41 @@ func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (
 	return s, nil
 }
 
-func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profile, error) {
+// baseBatch is a run of rows of one file, decoded by a worker.
+type baseBatch struct {
+	file string
+	rows []*row
+	out  []*Profile
+	err  error
+	done chan struct{}
+}
+
+func newBaseBatch(file string) *baseBatch {
+	return &baseBatch{file: file, rows: make([]*row, 0, 512), done: make(chan struct{})}
+}
+
+func (bb *baseBatch) decode(clusters map[string][]cdp.Identifier) {
+	defer close(bb.done)
+	for _, r := range bb.rows {
+		p, err := baseProfile(r, clusters)
+		if err != nil {
+			bb.err = fmt.Errorf("%s: profile %s: %w", bb.file, r.str(1), err)
+			return
+		}
+		if p != nil {
+			bb.out = append(bb.out, p)
+		}
+	}
+	bb.rows = nil
+}
+
+// baseProfile decodes one curated row; safe for concurrent use (names are
+// interned when the profile is added).
+func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error) {
 	ws, id := r.str(0), r.str(1)
 	if ws == "" || id == "" {
 		return nil, nil
 	}
-	ws = s.intern(ws)
 	p := &Profile{CDPID: id, Workspace: ws}
 	var idents []cdp.Identifier
 	if txt := r.str(2); txt != "" {
@@ -98,7 +172,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 	idents = append(idents, clusters[ws+"\x00"+id]...)
 	for _, x := range idents {
 		if x.Type != "" && x.Value != "" {
-			p.addIdentifier(cdp.Identifier{Type: s.intern(x.Type), Value: x.Value})
+			p.addIdentifier(cdp.Identifier{Type: x.Type, Value: x.Value})
 		}
 	}
 	if len(p.Identifiers) == 0 {
@@ -122,7 +196,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 			if t, err := time.Parse(time.RFC3339Nano, prov[name].Time); err == nil {
 				at = t.UnixNano()
 			}
-			ts = append(ts, Trait{Name: s.intern(name), Value: string(v), TS: at, Seq: baseSeq})
+			ts = append(ts, Trait{Name: name, Value: string(v), TS: at, Seq: baseSeq})
 		}
 		slices.SortFunc(ts, func(a, b Trait) int { return strings.Compare(a.Name, b.Name) })
 		p.Traits = ts
@@ -142,7 +216,7 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 			return nil, fmt.Errorf("event_counts: %w", err)
 		}
 		for name, n := range counts {
-			p.Events = append(p.Events, EventCount{Name: s.intern(name), Total: n})
+			p.Events = append(p.Events, EventCount{Name: name, Total: n})
 		}
 		slices.SortFunc(p.Events, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
 	}
@@ -174,6 +248,16 @@ func baseProfile(s *Store, r *row, clusters map[string][]cdp.Identifier) (*Profi
 // id. An identifier already indexed (the build gave it to two clusters)
 // stays with the first.
 func (s *Store) addBase(p *Profile) {
+	p.Workspace = s.intern(p.Workspace)
+	for i := range p.Identifiers {
+		p.Identifiers[i].Type = s.intern(p.Identifiers[i].Type)
+	}
+	for i := range p.Traits {
+		p.Traits[i].Name = s.intern(p.Traits[i].Name)
+	}
+	for i := range p.Events {
+		p.Events[i].Name = s.intern(p.Events[i].Name)
+	}
 	if k, ok := parseCDPID(p.CDPID); !ok || !slices.ContainsFunc(p.Identifiers, func(x cdp.Identifier) bool { return idKeyOf(p.Workspace, x.Type, x.Value) == k }) {
 		// Not derived from one of its identifiers: look-ups by cdp id go
 		// through an identifier of type cdp_id, which merges carry along.
@@ -196,6 +280,15 @@ func (s *Store) addBase(p *Profile) {
 	p.Identifiers = slices.Clip(kept)
 	s.stats.profiles.Add(1)
 	s.stats.identifiers.Add(int64(n))
+}
+
+// clone copies r (the scanner reuses its buffers).
+func (r *row) clone() *row {
+	c := &row{vals: make([]parquet.Value, len(r.vals)), units: r.units}
+	for i, v := range r.vals {
+		c.vals[i] = v.Clone()
+	}
+	return c
 }
 
 // row is one Parquet row, its values by requested column.
