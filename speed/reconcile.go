@@ -426,19 +426,20 @@ func (r *Reconciler) readRange(ctx context.Context, p int, from, to int64, ops c
 	return nil
 }
 
-// carryRecent copies into the new store's profiles the recent events the
-// live profiles of the same identifiers hold from before the watermark
-// (the replay re-added those after it), so ?include=events keeps them.
+// carryRecent copies into the new store's profiles what the build does not
+// hold, from the live profiles of the same identifiers: the recent events
+// from before the watermark (the replay re-added those after it), so
+// ?include=events keeps them, and the last page and group ids (merges by
+// time and set union: carrying them twice changes nothing).
 func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
-	max := ns.cfg.RecentEvents
-	if max <= 0 {
-		return
-	}
+	maxRecent := ns.cfg.RecentEvents
 	seen := map[*Profile]bool{}
 	var buf []RecentEvent
+	var groups []string
+	var pages []LWWString
 	ns.Range(func(p *Profile) bool {
 		clear(seen)
-		buf = buf[:0]
+		buf, groups, pages = buf[:0], groups[:0], pages[:0]
 		for _, id := range p.Identifiers {
 			if id.Type == IDCDP {
 				continue
@@ -454,14 +455,25 @@ func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
 						buf = append(buf, e)
 					}
 				}
+				if x := lp.Extra; x != nil {
+					groups = append(groups, x.Groups...)
+					if x.LastPage.Value != "" {
+						pages = append(pages, x.LastPage)
+					}
+				}
 			})
 		}
-		if len(buf) == 0 {
-			return true
-		}
 		// The new store is not visible yet: no reader to exclude.
-		for _, e := range buf {
-			p.addRecent(e, max)
+		if maxRecent > 0 {
+			for _, e := range buf {
+				p.addRecent(e, maxRecent)
+			}
+		}
+		for _, g := range groups {
+			p.addGroup(g)
+		}
+		for _, lp := range pages {
+			p.setLastPage(lp.Value, lp.TS, lp.Seq)
 		}
 		return true
 	})

@@ -382,6 +382,9 @@ func TestReconcileSwapIsExact(t *testing.T) {
 		if len(p.Recent) != DefaultStoreConfig().RecentEvents {
 			t.Errorf("u0 has %d recent events after the swap", len(p.Recent))
 		}
+		if p.LastPage() != "Home" {
+			t.Errorf("u0's last page after the swap: %q", p.LastPage())
+		}
 	})
 	// Look-ups by the batch cdp id, and traits from the base.
 	if err := c.View("default", cdp.Identifier{Type: IDCDP, Value: "cluster-3"}, func(p *Profile) {}); err != nil {
