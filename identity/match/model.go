@@ -102,8 +102,13 @@ type Config struct {
 	// MaxBlockSize skips blocks (equal rule keys) with more records.
 	MaxBlockSize int `yaml:"max_block_size"`
 	// PairsPerRecord is each rule's budget of candidate pairs per record:
-	// the largest blocks of a rule are skipped until it fits.
+	// the largest blocks of a rule are skipped until it fits. Beyond
+	// BudgetKnee records the budget grows with the square root of the
+	// record count instead (PairsPerRecord × √(BudgetKnee × records)): a
+	// person's number of duplicates does not grow with the data set, the
+	// blocks of common names do.
 	PairsPerRecord float64 `yaml:"pairs_per_record"`
+	BudgetKnee     int     `yaml:"budget_knee"`
 	// Jaro–Winkler thresholds of the fuzzy levels.
 	JWHigh float64 `yaml:"jw_high"`
 	JWMid  float64 `yaml:"jw_mid"`
@@ -165,6 +170,7 @@ func DefaultConfig() Config {
 		},
 		MaxBlockSize:      500,
 		PairsPerRecord:    4,
+		BudgetKnee:        100_000,
 		JWHigh:            0.92,
 		JWMid:             0.85,
 		JWLow:             0.70,
@@ -209,6 +215,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("identity max_block_size %d: want at least 2", c.MaxBlockSize)
 	case c.PairsPerRecord <= 0:
 		return fmt.Errorf("identity pairs_per_record %g: want more than 0", c.PairsPerRecord)
+	case c.BudgetKnee < 1000:
+		return fmt.Errorf("identity budget_knee %d: want at least 1000 records", c.BudgetKnee)
 	case !(0 < c.JWLow && c.JWLow <= c.JWMid && c.JWMid <= c.JWHigh && c.JWHigh < 1):
 		return fmt.Errorf("identity jw thresholds %.2f/%.2f/%.2f: want 0 < low ≤ mid ≤ high < 1", c.JWLow, c.JWMid, c.JWHigh)
 	case c.TFMin <= 0 || c.TFMin >= 1:

@@ -207,6 +207,9 @@ func (r *Resolver) blockCap(ctx context.Context, link bool, records float64) (in
 	}
 	defer rows.Close()
 	budget := r.cfg.PairsPerRecord * records
+	if knee := float64(r.cfg.BudgetKnee); records > knee {
+		budget = r.cfg.PairsPerRecord * math.Sqrt(knee*records)
+	}
 	total, cap := 0.0, 1
 	for rows.Next() {
 		var size, blocks int64
