@@ -10,9 +10,10 @@ import (
 	"github.com/tributary-cdp/tributary/jobs"
 )
 
-// reconcileWait is how long the reconcile job waits for a server to swap
-// the build in. A server that is not running loads it when it starts.
-const reconcileWait = 2 * time.Minute
+// reconcileWait is how long the reconcile job waits for a running server
+// to swap the build in (a million profiles take minutes on 2 cores). A
+// server that is not running loads the build when it starts.
+const reconcileWait = 15 * time.Minute
 
 func (e *jobEnv) reconcileJob() jobs.Job {
 	return jobs.Job{
