@@ -375,6 +375,22 @@ func (p *Profile) addRecent(e RecentEvent, max int) {
 	if max <= 0 {
 		return
 	}
+	// Most events are the profile's newest: no search, one shift when full.
+	if n := len(p.Recent); n == 0 || e.TS > p.Recent[n-1].TS || e.TS == p.Recent[n-1].TS && e.Seq > p.Recent[n-1].Seq {
+		switch {
+		case n < max && n < cap(p.Recent):
+			p.Recent = append(p.Recent, e)
+		case n < max: // grow by hand: append's doubling would overshoot max
+			r := make([]RecentEvent, n+1, min(max, 2*n+1))
+			copy(r, p.Recent)
+			r[n] = e
+			p.Recent = r
+		default:
+			copy(p.Recent, p.Recent[1:])
+			p.Recent[n-1] = e
+		}
+		return
+	}
 	i, _ := slices.BinarySearchFunc(p.Recent, e, cmpRecent)
 	if len(p.Recent) >= max && i == 0 {
 		return // older than everything kept
