@@ -1,6 +1,6 @@
-// Package resolve is the resolve job: deterministic identity resolution over
-// the lake (raw/events and CRM sources) into curated/identity_edges and
-// curated/identity_map.
+// Package resolve is the resolve job: identity resolution over the lake
+// (clean/events, or raw/events before the first cleanse, and CRM sources)
+// into curated/identity_edges and curated/identity_map.
 //
 // Identifiers observed in one record (an event's user_id, anonymous_id and
 // identifier traits; an alias's previous id; a CRM row's declared identifier
@@ -49,10 +49,11 @@ import (
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
-// Tables the job writes.
+// Tables the job writes, and the cleansed events it prefers to read.
 const (
 	TableIdentityMap   = "curated/identity_map"
 	TableIdentityEdges = "curated/identity_edges"
+	TableCleanEvents   = "clean/events"
 )
 
 // Config of one run.
@@ -206,9 +207,17 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	}
 	defer sess.Close()
 
-	ev, err := lake.LatestManifest(ctx, st, lake.TableEvents)
-	if err != nil {
-		return nil, fmt.Errorf("resolve: read %s manifest: %w", lake.TableEvents, err)
+	// Events come from clean/events when the cleanse job has built it
+	// (deduplicated, identifiers normalized, rejected values removed), else
+	// straight from raw/events; the watermark is what that table holds.
+	ev, err := lake.LatestManifest(ctx, st, TableCleanEvents)
+	if err != nil && !lake.IsNotExist(err) {
+		return nil, fmt.Errorf("resolve: read %s manifest: %w", TableCleanEvents, err)
+	}
+	if err != nil || ev.Version == 0 {
+		if ev, err = lake.LatestManifest(ctx, st, lake.TableEvents); err != nil {
+			return nil, fmt.Errorf("resolve: read %s manifest: %w", lake.TableEvents, err)
+		}
 	}
 	rep.Watermark = ev.Offsets
 	if err := eventsView(ctx, sess, st, cfg.CacheDir, ev.Files); err != nil {
