@@ -29,7 +29,8 @@ CREATE OR REPLACE TEMP TABLE fs_dict_dob AS
 SELECT v, d, CASE WHEN d IS NOT NULL THEN strftime(d, '%Y%m%d') ELSE NULLIF(regexp_replace(v, '[^0-9]', '', 'g'), '') END AS s
 FROM (
     SELECT v, coalesce(
-            try_strptime(v, '%Y-%m-%d'), try_strptime(v, '%Y%m%d'), try_strptime(v, '%Y/%m/%d'),
+            try_strptime(v, '%Y-%m-%d'), try_cast(v AS TIMESTAMP), -- ISO dates with a time (typed DATE/TIMESTAMP columns cast to text)
+            try_strptime(v, '%Y%m%d'), try_strptime(v, '%Y/%m/%d'),
             try_strptime(v, '%d/%m/%Y'), try_strptime(v, '%d.%m.%Y'), try_strptime(v, '%m/%d/%Y'),
             try_strptime(v, '%d %b %Y'), try_strptime(v, '%b %d, %Y'), try_strptime(v, '%d %B %Y'),
             try_strptime(v, '%B %d, %Y')

@@ -126,7 +126,10 @@ type Config struct {
 	// MinTrainingPairs: a blocking rule with fewer candidates trains nothing.
 	MinTrainingPairs int `yaml:"min_training_pairs"`
 	// Contradictions are the comparisons that identify a person rather than
-	// a household or an address (first name, date of birth, national id):
+	// a household or an address (first name, date of birth, national id,
+	// and the contact identifiers email and phone when both records have
+	// them; namesakes with other contacts and birth dates are different
+	// people):
 	// a pair disagreeing outright (level 0) on MaxContradictions or more of
 	// them is never a match, whatever the rest says, and EM does not learn
 	// from it as one. Households sharing a surname, an address and a phone
@@ -180,7 +183,7 @@ func DefaultConfig() Config {
 		EMIterations:      40,
 		EMTolerance:       1e-5,
 		MinTrainingPairs:  50,
-		Contradictions:    []string{"first_name", "dob", "national_id"},
+		Contradictions:    []string{"first_name", "dob", "national_id", "email", "phone"},
 		MaxContradictions: 2,
 		Overrides:         []string{"email", "national_id"},
 		Threshold:         0.9,
