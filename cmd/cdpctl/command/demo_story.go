@@ -118,8 +118,8 @@ func demoStory(ctx context.Context, d *demoEnv, s *server, cfg config.Config) er
 		})
 	}
 	after := s.speed.Store().Stats()
-	fmt.Fprintf(out, "6. After resolution and reconcile: %d profiles in the speed layer (was %d): web visitors, logins and CRM records of one person are one profile\n",
-		after.Profiles, before.Profiles)
+	fmt.Fprintf(out, "6. After resolution and reconcile the speed layer serves the batch build: %d profiles (was %d)\n", after.Profiles, before.Profiles)
+	d.showResolution(ctx, env)
 
 	if err := d.showMergedProfile(ctx, env, biz); err != nil {
 		fmt.Fprintf(out, "   (no merged profile to show: %v)\n", err)
@@ -199,20 +199,55 @@ func (d *demoEnv) showMergedProfile(ctx context.Context, env *jobEnv, biz *demo.
 	return nil
 }
 
-// showSegments prints segment sizes from the curated build (DuckDB over the lake).
-func (d *demoEnv) showSegments(ctx context.Context, env *jobEnv) {
+// lakeSession opens DuckDB over the lake's views.
+func (d *demoEnv) lakeSession(ctx context.Context, env *jobEnv) (*tsql.Session, error) {
 	views, err := tsql.LakeViews(ctx, env.lake, filepath.Join(d.dataDir, "cache", "lake"))
 	if err != nil {
-		return
+		return nil, err
 	}
 	sess, err := tsql.Open(ctx, tsql.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.CreateViews(ctx, views); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return sess, nil
+}
+
+// showResolution breaks the profiles of the build down by where their
+// identifiers come from.
+func (d *demoEnv) showResolution(ctx context.Context, env *jobEnv) {
+	sess, err := d.lakeSession(ctx, env)
 	if err != nil {
 		return
 	}
 	defer sess.Close()
-	if sess.CreateViews(ctx, views) != nil {
+	var both, webOnly, crmOnly, dupes int64
+	err = sess.QueryRow(ctx, `WITH c AS (
+		SELECT cdp_id,
+		  bool_or(id_type IN ('user_id', 'anonymous_id')) AS web,
+		  bool_or(id_type = 'customer_id') AS crm,
+		  count(*) FILTER (WHERE id_type = 'customer_id') AS crm_records
+		FROM identity_map GROUP BY 1)
+		SELECT count(*) FILTER (web AND crm), count(*) FILTER (web AND NOT crm), count(*) FILTER (crm AND NOT web),
+		  count(*) FILTER (crm_records > 1) FROM c`).Scan(&both, &webOnly, &crmOnly, &dupes)
+	if err != nil {
 		return
 	}
+	fmt.Fprintf(d.out, "   %d web profiles joined their CRM record (by email, customer id, phone or Fellegi–Sunter),\n", both)
+	fmt.Fprintf(d.out, "   %d CRM profiles absorbed a duplicate record, %d stay web-only (anonymous or no CRM record),\n", dupes, webOnly)
+	fmt.Fprintf(d.out, "   %d CRM customers have no web login to join them to. Why two ids are one: cdpctl identity explain email:<address>\n", crmOnly)
+}
+
+// showSegments prints segment sizes from the curated build (DuckDB over the lake).
+func (d *demoEnv) showSegments(ctx context.Context, env *jobEnv) {
+	sess, err := d.lakeSession(ctx, env)
+	if err != nil {
+		return
+	}
+	defer sess.Close()
 	rows, err := sess.Query(ctx, `SELECT segment_id, count(*) FROM segment_membership GROUP BY ALL ORDER BY 1`)
 	if err != nil {
 		return
