@@ -271,3 +271,22 @@ func readAllAvailable(t *testing.T, broker, topic string) map[string]bool {
 	}
 	return got
 }
+
+func TestCollectorOnlyServe(t *testing.T) {
+	in := testenv.Init(t)
+	in.Serve(t, "--collector-only")
+	if st, err := post(t, in.URL()+"/v1/track", in.WriteKey, []byte(`{"userId":"co-1","event":"e","messageId":"co-m1"}`), false); err != nil || st != 200 {
+		t.Fatalf("track: %d %v", st, err)
+	}
+	if got := readAll(t, in.Broker, cdp.TopicEvents, 1); got["co-m1"] == nil {
+		t.Fatal("event not in cdp.events")
+	}
+	resp, err := http.Get(in.URL() + "/v1/profiles/user_id:co-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a collector-only server serves look-ups: %d", resp.StatusCode)
+	}
+}

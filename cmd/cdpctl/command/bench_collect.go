@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,12 +24,14 @@ import (
 )
 
 type benchCollectOptions struct {
-	url      string
-	writeKey string
-	clients  int
-	batch    int
-	events   int
-	rounds   int
+	url       string
+	writeKey  string
+	clients   int
+	batch     int
+	events    int
+	rounds    int
+	cpuProf   string
+	withSpeed bool
 }
 
 func newBenchCollectCmd(g *globalOptions) *cobra.Command {
@@ -50,6 +53,8 @@ func newBenchCollectCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.batch, "batch", 100, "events per request")
 	f.IntVar(&o.events, "events", 100_000, "events per phase per round")
 	f.IntVar(&o.rounds, "rounds", 3, "rounds of collector-then-raw phases")
+	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the collector phases to this file")
+	f.BoolVar(&o.withSpeed, "with-speed", false, "run the self-started server with its speed layer consuming the events too")
 	return cmd
 }
 
@@ -69,7 +74,9 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 		cfg.Kafka.EmbeddedAddr = freeAddr()
 		key = "wk_benchbenchbenchbench"
 		cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{key}}}
-		srv, err := startInProcess(ctx, cfg)
+		// The collector alone, as an ingestion tier runs: the speed layer
+		// would consume the same events on the same 2 cores (--with-speed).
+		srv, err := startServer(ctx, &server{cfg: cfg, collectorOnly: !o.withSpeed})
 		if err != nil {
 			return err
 		}
@@ -101,7 +108,19 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 	var httpRates, rawRates []float64
 	var lat []time.Duration
 	for round := range o.rounds {
+		if o.cpuProf != "" {
+			f, err := os.Create(o.cpuProf)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+		}
 		r, l, err := o.httpPhase(ctx, client, base, key, bodies, round)
+		if o.cpuProf != "" {
+			pprof.StopCPUProfile()
+		}
 		if err != nil {
 			return err
 		}

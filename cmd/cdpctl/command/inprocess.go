@@ -17,7 +17,11 @@ type running struct {
 // startInProcess runs `serve` for cfg in the background and returns once
 // it accepts requests.
 func startInProcess(ctx context.Context, cfg config.Config) (*running, error) {
-	s := &server{cfg: cfg}
+	return startServer(ctx, &server{cfg: cfg})
+}
+
+// startServer runs s in the background and returns once it accepts requests.
+func startServer(ctx context.Context, s *server) (*running, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	r := &running{server: s, cancel: cancel, done: make(chan error, 1)}
 	addr := make(chan string, 1)

@@ -29,8 +29,9 @@ import (
 )
 
 type serveOptions struct {
-	httpAddr     string
-	embeddedAddr string
+	httpAddr      string
+	embeddedAddr  string
+	collectorOnly bool
 }
 
 func newServeCmd(g *globalOptions) *cobra.Command {
@@ -55,7 +56,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			s := &server{cfg: cfg}
+			s := &server{cfg: cfg, collectorOnly: o.collectorOnly}
 			defer s.Close()
 			return s.Run(ctx, func(httpAddr string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "listening on http://%s\n", httpAddr)
@@ -64,6 +65,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.httpAddr, "http", "", "HTTP listen address (default from config, 127.0.0.1:8080)")
 	cmd.Flags().StringVar(&o.embeddedAddr, "embedded-broker-addr", "", "listen address of the embedded broker (default from config, 127.0.0.1:9092)")
+	cmd.Flags().BoolVar(&o.collectorOnly, "collector-only", false, "run only the collector (an ingestion tier scaled apart from the speed layer and jobs)")
 	return cmd
 }
 
@@ -74,7 +76,9 @@ type server struct {
 	collector *collect.Collector
 	speed     *speed.Consumer
 	http      *http.Server
-	scheduler *jobs.Scheduler // cron jobs from jobs.schedules; nil when none
+	// collectorOnly runs the collector without the speed layer and jobs.
+	collectorOnly bool
+	scheduler     *jobs.Scheduler // cron jobs from jobs.schedules; nil when none
 }
 
 // Run starts everything and blocks until ctx ends or a component fails.
@@ -110,31 +114,18 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 
 	mux := http.NewServeMux()
 	col.Register(mux)
+	if s.collectorOnly {
+		return s.serveCollectorOnly(ctx, mux, reg, brokers, ready)
+	}
 	sp, err := startSpeed(s.cfg, brokers, reg, keys, mux)
 	if err != nil {
 		return err
 	}
 	s.speed = sp
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := topics.Ping(pctx, brokers); err != nil {
-			httpx.WriteError(w, http.StatusServiceUnavailable, "broker_unavailable", "Kafka does not answer: "+err.Error())
-			return
-		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	ln, err := s.listen(mux, reg, brokers)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Addr, err)
+		return err
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	slog.Info("HTTP listening", "addr", ln.Addr().String(), "brokers", brokers, "lake", s.cfg.LakeURL())
 
 	if s.scheduler, err = startScheduler(ctx, s.cfg, brokers); err != nil {
 		ln.Close()
@@ -149,6 +140,41 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	g.Go(func() error { return s.scheduler.Run(gctx) })
 	g.Go(func() error { return sp.Run(gctx) })  // final checkpoint when gctx ends
 	g.Go(func() error { return rec.Run(gctx) }) // swaps in curated builds (reconcile job)
+	s.serveHTTP(g, gctx, ln)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return g.Wait()
+}
+
+// listen mounts the operations endpoints and binds the HTTP address.
+func (s *server) listen(mux *http.ServeMux, reg *prometheus.Registry, brokers []string) (net.Listener, error) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := topics.Ping(pctx, brokers); err != nil {
+			httpx.WriteError(w, http.StatusServiceUnavailable, "broker_unavailable", "Kafka does not answer: "+err.Error())
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Addr, err)
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	slog.Info("HTTP listening", "addr", ln.Addr().String(), "brokers", brokers, "lake", s.cfg.LakeURL(), "collector_only", s.collectorOnly)
+	return ln, nil
+}
+
+// serveHTTP serves until gctx ends, then shuts down gracefully: stop
+// accepting, let in-flight requests finish (they wait for their acks),
+// then flush and close the producers.
+func (s *server) serveHTTP(g *errgroup.Group, gctx context.Context, ln net.Listener) {
 	g.Go(func() error {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP: %w", err)
@@ -157,15 +183,24 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
-		// Graceful: stop accepting, let in-flight requests finish (they wait for
-		// their acks), then flush and close the producers.
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		err := s.http.Shutdown(sctx)
-		col.Close()
+		s.collector.Close()
 		slog.Info("server stopped")
 		return err
 	})
+}
+
+// serveCollectorOnly runs the collector alone: an ingestion tier scaled
+// apart from the speed layer and the jobs.
+func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg *prometheus.Registry, brokers []string, ready func(string)) error {
+	ln, err := s.listen(mux, reg, brokers)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	s.serveHTTP(g, gctx, ln)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
