@@ -16,6 +16,7 @@ import (
 	"github.com/zeebo/xxh3"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/identity"
 )
 
 // IDCDP is the identifier type under which a profile's cdp id (and the ids
@@ -471,11 +472,7 @@ func (s *Store) setIndex(k idKey, h uint32) {
 // a replay or a rebuild assigns the same ids: "cdp_" and the 32 hex digits
 // of that identifier's index key.
 func NewCDPID(workspace string, first cdp.Identifier) string {
-	k := idKeyOf(workspace, first.Type, first.Value)
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], k[0])
-	binary.BigEndian.PutUint64(b[8:], k[1])
-	return "cdp_" + hex.EncodeToString(b[:])
+	return identity.CDPID(workspace, first.Type, first.Value)
 }
 
 // parseCDPID returns the index key a cdp id stands for; View checks the

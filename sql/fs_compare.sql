@@ -25,10 +25,11 @@ WITH s AS (
         a.email IS NULL OR b.email IS NULL AS nul_email, a.email = b.email AS eq_email,
         a.email_user = b.email_user AS eq_email_user,
         CASE WHEN a.email <> b.email THEN jaro_winkler_similarity(a.email, b.email) END AS jw_email,
+        CASE WHEN a.email <> b.email THEN damerau_levenshtein(a.email, b.email) END AS dl_email,
         a.phone IS NULL OR b.phone IS NULL AS nul_phone, a.phone = b.phone AS eq_phone,
-        -- One substituted digit leaves either the first 7 or the last 5
-        -- characters equal (E.164 numbers of 11-15 characters).
-        a.phone_head = b.phone_head OR a.phone_tail = b.phone_tail AS near_phone,
+        -- One mistyped or transposed digit; neighbours in one exchange
+        -- share long prefixes, so a shared head alone is no evidence.
+        (a.phone_head = b.phone_head OR a.phone_tail = b.phone_tail) AND damerau_levenshtein(a.phone, b.phone) <= 1 AS near_phone,
         a.street IS NULL OR b.street IS NULL AS nul_street, a.street = b.street AS eq_street,
         CASE WHEN a.street <> b.street THEN jaro_winkler_similarity(a.street, b.street) END AS jw_street,
         a.street_number IS NULL OR b.street_number IS NULL AS nul_stno, a.street_number = b.street_number AS eq_stno,
@@ -81,7 +82,7 @@ WITH s AS (
              WHEN days_dob <= 366 THEN 1 ELSE 0 END AS g3,
         -- 4 email: exact, same local part, JW hi
         CASE WHEN nul_email THEN -1 WHEN eq_email THEN 3 WHEN eq_email_user THEN 2
-             WHEN jw_email >= $jw_hi THEN 1 ELSE 0 END AS g4,
+             WHEN jw_email >= $jw_hi AND dl_email <= 2 THEN 1 ELSE 0 END AS g4, -- a typo, not a namesake's other address
         -- 5 phone: exact, same prefix or suffix (one digit off)
         CASE WHEN nul_phone THEN -1 WHEN eq_phone THEN 2 WHEN near_phone THEN 1 ELSE 0 END AS g5,
         -- 6 street: exact, JW hi, JW lo

@@ -528,6 +528,10 @@ func cluster(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir 
 // mint derives a new cdp id from a cluster's oldest identifier, so the
 // same history always mints the same id.
 func mint(ws, typ, value string, taken map[string]bool) string {
+	// The speed layer's derivation first, so both layers agree on ids.
+	if id := identity.CDPID(ws, typ, value); !taken[id] {
+		return id
+	}
 	seed := ws + "\x00" + typ + "\x00" + value
 	for i := 0; ; i++ {
 		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d", seed, i)))

@@ -107,7 +107,7 @@ func Stream(cfg Config, emit func(map[string]any), crm io.Writer) *Business {
 			Last:       lastNames[rng.IntN(len(lastNames))],
 			City:       cities[rng.IntN(len(cities))],
 			DOB:        time.Date(1950+rng.IntN(55), time.Month(1+rng.IntN(12)), 1+rng.IntN(28), 0, 0, 0, 0, time.UTC),
-			Phone:      fmt.Sprintf("+1%03d555%04d", 201+rng.IntN(700), n%10000),
+			Phone:      fmt.Sprintf("+1%03d555%04d", 201+(n/10000)%700, n%10000), // unique per customer up to 7M
 		}
 		local := strings.ToLower(asciiFold(c.First) + "." + asciiFold(c.Last))
 		c.Email = fmt.Sprintf("%s%d@%s", strings.NewReplacer("'", "", "-", "").Replace(local), n, domains[rng.IntN(len(domains))])

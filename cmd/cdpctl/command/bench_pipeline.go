@@ -58,6 +58,13 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Kafka.EmbeddedAddr = freeAddr()
 	cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{"wk_benchbenchbenchbench"}}}
+	for _, y := range demoSegments {
+		seg, err := cdp.ParseSegment([]byte(y))
+		if err != nil {
+			return err
+		}
+		cfg.Segments = append(cfg.Segments, *seg)
+	}
 	srv, err := startInProcess(ctx, cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,28 @@
+package identity
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+
+	"github.com/zeebo/xxh3"
+)
+
+// CDPID derives a profile's canonical id from the identifier that founded
+// it: "cdp_" and the 32 hex digits of the 128-bit xxh3 hash of
+// workspace, type and value. The speed layer and the resolve job both mint
+// ids with it, so a cluster founded by the same identifier has the same id
+// in both layers, and the speed layer can find a profile by its id through
+// its identifier index.
+func CDPID(workspace, typ, value string) string {
+	var buf [192]byte
+	b := append(buf[:0], workspace...)
+	b = append(b, 0)
+	b = append(b, typ...)
+	b = append(b, 0)
+	b = append(b, value...)
+	h := xxh3.Hash128(b)
+	var out [16]byte
+	binary.BigEndian.PutUint64(out[:8], h.Hi)
+	binary.BigEndian.PutUint64(out[8:], h.Lo)
+	return "cdp_" + hex.EncodeToString(out[:])
+}
