@@ -126,6 +126,9 @@ type Identity struct {
 	MemoryLimit string `yaml:"memory_limit,omitempty"`
 	Threads     int    `yaml:"threads,omitempty"`
 	TempDir     string `yaml:"temp_dir,omitempty"`
+	// Model overrides parts of the probabilistic model; nil keeps the
+	// default, which is meant for every data set.
+	Model *IdentityModel `yaml:"model,omitempty"`
 }
 
 // DefaultIdentity returns the identity defaults.
@@ -136,6 +139,11 @@ var memLimitRe = regexp.MustCompile(`^(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|
 func (i Identity) validate() error {
 	if i.Alarm < 2 {
 		return &FieldError{"identity.alarm", fmt.Sprintf("%d must be at least 2 (user ids)", i.Alarm)}
+	}
+	if i.Model != nil {
+		if err := i.Model.Validate(); err != nil {
+			return &FieldError{"identity.model", err.Error()}
+		}
 	}
 	if i.MemoryLimit != "" && !memLimitRe.MatchString(i.MemoryLimit) {
 		return &FieldError{"identity.memory_limit", fmt.Sprintf("%q is not a size such as 4GB or a percentage such as 80%%", i.MemoryLimit)}

@@ -61,6 +61,9 @@ func (e *jobEnv) resolveJob() jobs.Job {
 			cfg.Storage, cfg.SQL, cfg.SpoolDir = e.lake, e.identitySQL(), e.cfg.Jobs.SpoolDir
 			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
 			cfg.Caps, cfg.IdentifierTraits, cfg.Alarm = e.cfg.Speed.Caps, e.cfg.Speed.IdentifierTraits, e.cfg.Identity.Alarm
+			if m := e.cfg.Identity.Model; m != nil {
+				cfg.Match = m.Config
+			}
 			srcs, err := ingest.NewStore(e.lake).List(ctx)
 			if err != nil {
 				return jobs.Result{}, fmt.Errorf("resolve: list sources: %w", err)
