@@ -58,6 +58,9 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Kafka.EmbeddedAddr = freeAddr()
 	cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{"wk_benchbenchbenchbench"}}}
+	// One process holds the embedded broker (every message in memory), the
+	// speed layer and the jobs: DuckDB gets a share, not its default 80 %.
+	cfg.Identity.MemoryLimit = "35%"
 	for _, y := range demoSegments {
 		seg, err := cdp.ParseSegment([]byte(y))
 		if err != nil {

@@ -19,7 +19,7 @@ func (e *jobEnv) curateJob() jobs.Job {
 				return jobs.Result{Summary: "dry run: curate rebuilds curated/profiles from the latest identity map"}, nil
 			}
 			cfg := curate.DefaultConfig()
-			cfg.Storage, cfg.SpoolDir = e.lake, e.cfg.Jobs.SpoolDir
+			cfg.Storage, cfg.SpoolDir, cfg.SQL = e.lake, e.cfg.Jobs.SpoolDir, e.identitySQL()
 			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
 			cfg.DefaultRule = e.cfg.Curate.DefaultRule
 			for _, r := range e.cfg.Curate.Survivorship {
