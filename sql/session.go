@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -79,7 +80,12 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	settings := []string{fmt.Sprintf("SET threads = %d", threads), "SET preserve_insertion_order = false"}
 	if cfg.MemoryLimit != "" {
-		settings = append(settings, "SET memory_limit = "+QuoteLiteral(cfg.MemoryLimit))
+		limit, err := memoryLimit(cfg.MemoryLimit)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		settings = append(settings, "SET memory_limit = "+QuoteLiteral(limit))
 	}
 	tmp := cfg.TempDir
 	if tmp == "" {
@@ -293,3 +299,21 @@ func (s *Session) Columns(ctx context.Context, table string) ([]string, error) {
 // Named binds a $name parameter (database/sql.Named, re-exported so callers
 // need not import database/sql next to this package).
 func Named(name string, value any) dsql.NamedArg { return dsql.Named(name, value) }
+
+// memoryLimit turns a percentage of the machine's RAM ("35%"), which
+// DuckDB does not accept, into a size; sizes pass through.
+func memoryLimit(v string) (string, error) {
+	pct, ok := strings.CutSuffix(strings.TrimSpace(v), "%")
+	if !ok {
+		return v, nil
+	}
+	n, err := strconv.ParseFloat(pct, 64)
+	if err != nil || n <= 0 || n > 100 {
+		return "", fmt.Errorf("duckdb memory_limit %q: want a percentage from 1%% to 100%%", v)
+	}
+	total := totalMemory()
+	if total == 0 {
+		return "", fmt.Errorf("duckdb memory_limit %q: the machine's memory is unknown here; give a size such as 4GB", v)
+	}
+	return fmt.Sprintf("%dMB", uint64(float64(total)*n/100)/1_000_000), nil
+}

@@ -82,3 +82,18 @@ func TestStatements(t *testing.T) {
 		t.Errorf("Statements = %q", got)
 	}
 }
+
+func TestMemoryLimitPercentage(t *testing.T) {
+	s, err := sql.Open(context.Background(), sql.Config{MemoryLimit: "35%", Threads: 1})
+	if err != nil {
+		t.Fatalf("a percentage memory limit: %v", err)
+	}
+	defer s.Close()
+	var limit string
+	if err := s.QueryRow(context.Background(), "SELECT current_setting('memory_limit')").Scan(&limit); err != nil || limit == "" {
+		t.Fatalf("memory_limit = %q, %v", limit, err)
+	}
+	if _, err := sql.Open(context.Background(), sql.Config{MemoryLimit: "0%"}); err == nil {
+		t.Fatal("0% accepted")
+	}
+}
