@@ -1,9 +1,10 @@
 package activate
 
 import (
-	cdp "github.com/tributary-cdp/tributary"
 	"math"
 	"strconv"
+
+	cdp "github.com/tributary-cdp/tributary"
 )
 
 // appendString appends s as a JSON string (cdp.AppendJSONString).
