@@ -26,9 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -188,47 +186,9 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 // writeTable writes relation as Parquet partitioned by workspace, uploads
 // the files and commits them as the table's whole content.
 func writeTable(ctx context.Context, s *tsql.Session, st lake.Storage, spool, table, relation, runID string, watermark map[int32]int64, who lake.CommitInfo) error {
-	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
-	var n int64
-	if err := s.QueryRow(ctx, "SELECT count(*) FROM "+tsql.QuoteIdent(relation)).Scan(&n); err != nil {
-		return fmt.Errorf("cleanse: count %s: %w", table, err)
-	}
-	var files []lake.File
-	if n > 0 {
-		q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd,
-			PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, tsql.QuoteIdent(relation), tsql.QuoteLiteral(dir))
-		if err := s.Exec(ctx, q); err != nil {
-			return fmt.Errorf("cleanse: write %s: %w", table, err)
-		}
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			part := filepath.ToSlash(filepath.Dir(rel))
-			key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			info, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			if err := st.Put(ctx, key, f); err != nil {
-				return fmt.Errorf("upload %s: %w", key, err)
-			}
-			var rows int64
-			if err := s.QueryRow(ctx, "SELECT count(*) FROM read_parquet($1)", p).Scan(&rows); err != nil {
-				return err
-			}
-			files = append(files, lake.File{Path: key, Rows: rows, Bytes: info.Size(), Workspace: strings.TrimPrefix(part, "workspace=")})
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("cleanse: upload %s: %w", table, err)
-		}
+	files, err := s.ExportPartitioned(ctx, st, relation, table, spool, runID)
+	if err != nil {
+		return fmt.Errorf("cleanse: %w", err)
 	}
 	if _, err := lake.Commit(ctx, st, table, who, func(m *lake.Manifest) error {
 		m.Files, m.Offsets = files, watermark

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -423,39 +422,9 @@ func createRules(ctx context.Context, sess *tsql.Session, rules []Rule) error {
 // writeTable writes relation as Parquet partitioned by workspace, uploads
 // the files and commits the table's manifest with the watermark.
 func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, runID string, w map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
-	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
-	q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 200000,
-		PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, relation, tsql.QuoteLiteral(dir))
-	if err := sess.Exec(ctx, q); err != nil {
-		return nil, fmt.Errorf("curate: write %s: %w", table, err)
-	}
-	var files []lake.File
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		part := filepath.ToSlash(filepath.Dir(rel)) // workspace=W
-		ws := strings.TrimPrefix(part, "workspace=")
-		key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		info, _ := f.Stat()
-		if err := st.Put(ctx, key, f); err != nil {
-			return fmt.Errorf("upload %s: %w", key, err)
-		}
-		var rows int64
-		if err := sess.QueryRow(ctx, "SELECT count(*) FROM read_parquet("+tsql.QuoteLiteral(p)+")").Scan(&rows); err != nil {
-			return err
-		}
-		files = append(files, lake.File{Path: key, Rows: rows, Bytes: info.Size(), Workspace: ws})
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("curate: upload %s: %w", table, err)
+	files, err := sess.ExportPartitioned(ctx, st, relation, table, spool, runID)
+	if err != nil {
+		return nil, fmt.Errorf("curate: %w", err)
 	}
 	m, err := lake.Commit(ctx, st, table, who, func(m *lake.Manifest) error {
 		m.Files = files // a build replaces the previous one whole

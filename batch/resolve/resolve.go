@@ -33,9 +33,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -598,47 +596,9 @@ func newEdges(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir
 // the files and commits the manifest: appended to, or replacing, the
 // table's files.
 func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, runID string, appendFiles bool, watermark map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
-	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
-	var rowsTotal int64
-	if err := sess.QueryRow(ctx, "SELECT count(*) FROM "+tsql.QuoteIdent(relation)).Scan(&rowsTotal); err != nil {
-		return nil, fmt.Errorf("resolve: count %s: %w", table, err)
-	}
-	var files []lake.File
-	if rowsTotal > 0 {
-		q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 200000,
-			PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, tsql.QuoteIdent(relation), tsql.QuoteLiteral(dir))
-		if err := sess.Exec(ctx, q); err != nil {
-			return nil, fmt.Errorf("resolve: write %s: %w", table, err)
-		}
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			part := filepath.ToSlash(filepath.Dir(rel))
-			key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			info, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			if err := st.Put(ctx, key, f); err != nil {
-				return fmt.Errorf("upload %s: %w", key, err)
-			}
-			var n int64
-			if err := sess.QueryRow(ctx, "SELECT count(*) FROM read_parquet($1)", p).Scan(&n); err != nil {
-				return err
-			}
-			files = append(files, lake.File{Path: key, Rows: n, Bytes: info.Size(), Workspace: strings.TrimPrefix(part, "workspace=")})
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("resolve: upload %s: %w", table, err)
-		}
+	files, err := sess.ExportPartitioned(ctx, st, relation, table, spool, runID)
+	if err != nil {
+		return nil, fmt.Errorf("resolve: %w", err)
 	}
 	m, err := lake.Commit(ctx, st, table, who, func(m *lake.Manifest) error {
 		if appendFiles {

@@ -1,0 +1,65 @@
+package sql
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// ExportPartitioned writes a relation of the session (it must have a
+// workspace column) to the lake as zstd Parquet partitioned by workspace:
+// <table>/workspace=<w>/<runID>-<n>.parquet. Files are staged under spool
+// first; the returned entries (path, rows, bytes, workspace) are for the
+// caller's manifest commit, which is what makes them visible. An empty
+// relation writes nothing.
+func (s *Session) ExportPartitioned(ctx context.Context, st lake.Storage, relation, table, spool, runID string) ([]lake.File, error) {
+	var n int64
+	if err := s.QueryRow(ctx, "SELECT count(*) FROM "+QuoteIdent(relation)).Scan(&n); err != nil {
+		return nil, fmt.Errorf("count %s: %w", relation, err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	dir := filepath.Join(spool, strings.ReplaceAll(table, "/", "_"))
+	q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY ALL) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 200000,
+		PARTITION_BY (workspace), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true)`, QuoteIdent(relation), QuoteLiteral(dir))
+	if err := s.Exec(ctx, q); err != nil {
+		return nil, fmt.Errorf("write %s: %w", table, err)
+	}
+	var files []lake.File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		part := filepath.ToSlash(filepath.Dir(rel)) // workspace=<w>
+		key := fmt.Sprintf("%s/%s/%s-%s", table, part, runID, filepath.Base(p))
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if err := st.Put(ctx, key, f); err != nil {
+			return fmt.Errorf("upload %s: %w", key, err)
+		}
+		var rows int64
+		if err := s.QueryRow(ctx, "SELECT count(*) FROM read_parquet($1)", p).Scan(&rows); err != nil {
+			return err
+		}
+		files = append(files, lake.File{Path: key, Rows: rows, Bytes: info.Size(), Workspace: strings.TrimPrefix(part, "workspace=")})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", table, err)
+	}
+	return files, nil
+}
