@@ -270,7 +270,8 @@ func (d *demoEnv) showSegments(ctx context.Context, env *jobEnv) {
 	for _, id := range ids {
 		fmt.Fprintf(d.out, "   %-20s %6d profiles\n", id, sizes[id])
 	}
-	fmt.Fprintf(d.out, "   Try: cdpctl sql --data-dir %s \"SELECT segment_id, count(*) FROM segment_membership GROUP BY ALL\"\n", d.dataDir)
+	fmt.Fprintf(d.out, "   To explore afterwards, keep the data (make demo DEMO_FLAGS=--keep, or cdpctl demo --keep), then:\n")
+	fmt.Fprintf(d.out, "   bin/cdpctl sql --data-dir %s \"SELECT segment_id, count(*) FROM segment_membership GROUP BY ALL\"\n", d.dataDir)
 }
 
 // waitFor polls cond every 50 ms until it holds or timeout passes.
