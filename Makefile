@@ -19,10 +19,15 @@ test-deps:
 test: test-deps build
 	TRIBUTARY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 14m -p 2 $(PKGS)
 
+# Figures go to docs/BENCHMARKS.md with the date. Go benchmarks (identity's
+# FEBRL4 and historical_50k evaluations, reconcile swap, …), then the CLI ones.
 bench: test-deps build
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
-	$(BIN) bench collect
-	$(BIN) bench speed
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+	$(BIN) bench collect --log-level warn
+	$(BIN) bench speed --log-level warn
+	$(BIN) bench land --log-level warn
+	$(BIN) bench ingest --log-level warn
+	$(BIN) bench pipeline --customers 200000 --log-level warn
 
 demo: build
 	./$(BIN) demo --log-level warn $(DEMO_FLAGS)
