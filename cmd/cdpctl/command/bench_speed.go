@@ -598,20 +598,12 @@ func (o *benchSpeedOptions) fresh(ctx context.Context, out io.Writer) error {
 	key := "wk_benchbenchbenchbench"
 	cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{key},
 		APIKeys: []cdp.APIKey{{Name: "bench", Role: cdp.RoleActivation, Key: benchAPIKey}}}}
-	s := &server{cfg: cfg}
-	defer s.Close()
-	addrCh := make(chan string, 1)
-	sctx, cancel := context.WithCancel(ctx)
-	errCh := make(chan error, 1)
-	go func() { errCh <- s.Run(sctx, func(a string) { addrCh <- a }) }()
-	defer func() { cancel(); <-errCh }()
-	var base string
-	select {
-	case a := <-addrCh:
-		base = "http://" + a
-	case err := <-errCh:
+	s, err := startInProcess(ctx, cfg)
+	if err != nil {
 		return err
 	}
+	defer s.Stop()
+	base := s.URL
 	client := &http.Client{Timeout: 10 * time.Second}
 	send := func(body string) error {
 		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/track", strings.NewReader(body))
