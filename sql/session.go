@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 
@@ -32,6 +33,10 @@ type Config struct {
 	// Blocklist are extra junk identifier values for blocked_identifier
 	// ("value" or "type:value"), on top of identity.DefaultJunk.
 	Blocklist []string `yaml:"blocklist,omitempty"`
+	// Trace, when set, is called after every statement the session runs
+	// with the statement and how long DuckDB took: benchmarks use it to
+	// find the slow statements of a job.
+	Trace func(stmt string, d time.Duration) `yaml:"-"`
 }
 
 // DefaultConfig returns limits fit for a laptop: all CPUs, DuckDB's default
@@ -54,8 +59,9 @@ func (c Config) Validate() error {
 // Session is one in-memory DuckDB database with one connection. It is not
 // safe for concurrent use; open one session per job.
 type Session struct {
-	db   *dsql.DB
-	conn *dsql.Conn
+	db    *dsql.DB
+	conn  *dsql.Conn
+	trace func(string, time.Duration)
 }
 
 // Open starts a session with cfg's limits and the normalization UDFs.
@@ -73,7 +79,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect duckdb: %w", err)
 	}
-	s := &Session{db: db, conn: conn}
+	s := &Session{db: db, conn: conn, trace: cfg.Trace}
 	threads := cfg.Threads
 	if threads == 0 {
 		threads = runtime.NumCPU()
@@ -124,20 +130,30 @@ func (s *Session) Conn() *dsql.Conn { return s.conn }
 
 // Exec runs one statement with bound arguments.
 func (s *Session) Exec(ctx context.Context, query string, args ...any) error {
+	defer s.traced(query, time.Now())
 	if _, err := s.conn.ExecContext(ctx, query, args...); err != nil {
 		return err
 	}
 	return nil
 }
 
-// Query runs one statement and returns its rows.
+// Query runs one statement and returns its rows (the trace, if any, times
+// the statement up to its first rows, not the caller's reading).
 func (s *Session) Query(ctx context.Context, query string, args ...any) (*dsql.Rows, error) {
+	defer s.traced(query, time.Now())
 	return s.conn.QueryContext(ctx, query, args...)
 }
 
 // QueryRow runs one statement expected to return one row.
 func (s *Session) QueryRow(ctx context.Context, query string, args ...any) *dsql.Row {
+	defer s.traced(query, time.Now())
 	return s.conn.QueryRowContext(ctx, query, args...)
+}
+
+func (s *Session) traced(query string, start time.Time) {
+	if s.trace != nil {
+		s.trace(query, time.Since(start))
+	}
 }
 
 // Script returns the text of an embedded file ("fs_blocking.sql").
@@ -170,7 +186,7 @@ func (s *Session) RunText(ctx context.Context, name, text string, params map[str
 		if err != nil {
 			return fmt.Errorf("%s statement %d: %w", name, i+1, err)
 		}
-		if _, err := s.conn.ExecContext(ctx, stmt, args...); err != nil {
+		if err := s.Exec(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("%s statement %d: %w", name, i+1, err)
 		}
 	}

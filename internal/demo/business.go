@@ -20,6 +20,12 @@ type Config struct {
 	Customers int
 	Seed      uint64
 	Now       time.Time
+	// EventsPerCustomer, when above the shop's natural ~8.6, tops each
+	// customer's history up with anonymous product views until the running
+	// total reaches EventsPerCustomer × customers so far: benchmarks ask
+	// for an exact volume (10 per customer gives 10M events for 1M
+	// customers). 0 leaves the shop as it is (and its random sequence).
+	EventsPerCustomer float64
 }
 
 // DefaultConfig is about 5,000 customers.
@@ -123,7 +129,7 @@ func Stream(cfg Config, emit func(map[string]any), crm io.Writer) *Business {
 		}
 		b.Customers = append(b.Customers, c)
 	}
-	b.webEvents(rng, cfg.Now, emit)
+	b.webEvents(rng, cfg.Now, cfg.EventsPerCustomer, emit)
 	var buf bytes.Buffer
 	out := crm
 	if out == nil {
@@ -141,7 +147,7 @@ func asciiFold(s string) string {
 }
 
 // webEvents writes each customer's browsing history over the last 60 days.
-func (b *Business) webEvents(rng *rand.Rand, now time.Time, emit func(map[string]any)) {
+func (b *Business) webEvents(rng *rand.Rand, now time.Time, perCustomer float64, emit func(map[string]any)) {
 	add := func(e map[string]any) {
 		b.Events++
 		emit(e)
@@ -154,6 +160,13 @@ func (b *Business) webEvents(rng *rand.Rand, now time.Time, emit func(map[string
 			return t.Format(time.RFC3339)
 		}
 		anon := c.AnonIDs[0]
+		topUp := func() {
+			for float64(b.Events) < float64(i+1)*perCustomer {
+				p := products[rng.IntN(len(products))]
+				add(map[string]any{"type": "track", "anonymousId": anon, "event": "Product Viewed",
+					"properties": map[string]any{"sku": p.SKU, "price": p.Price}, "timestamp": step()})
+			}
+		}
 		for range 1 + rng.IntN(4) {
 			add(map[string]any{"type": "page", "anonymousId": anon, "name": "Home", "properties": map[string]any{"path": "/"}, "timestamp": step()})
 			p := products[rng.IntN(len(products))]
@@ -161,6 +174,7 @@ func (b *Business) webEvents(rng *rand.Rand, now time.Time, emit func(map[string
 				"properties": map[string]any{"sku": p.SKU, "price": p.Price}, "timestamp": step()})
 		}
 		if c.UserID == "" {
+			topUp()
 			continue
 		}
 		email := c.Email
@@ -184,6 +198,7 @@ func (b *Business) webEvents(rng *rand.Rand, now time.Time, emit func(map[string
 				"properties": map[string]any{"order_id": fmt.Sprintf("o-%d-%d", c.N, o), "revenue": p.Price, "currency": "USD",
 					"products": []map[string]any{{"sku": p.SKU, "price": p.Price, "quantity": 1}}}})
 		}
+		topUp()
 	}
 }
 

@@ -32,3 +32,27 @@ func TestGenerateIsDeterministicAndRealistic(t *testing.T) {
 		t.Fatalf("CRM rows %d (want %d), duplicates %d", len(rows)-1, a.CRMRows, a.CRMDuplicates)
 	}
 }
+
+func TestEventsPerCustomerTopsUpToTheVolumeAsked(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	shop := Generate(Config{Customers: 1000, Seed: 42, Now: now})
+	for _, tc := range []struct {
+		name     string
+		perCust  float64
+		min, max int
+	}{
+		{"below the shop's own volume changes nothing", 2, shop.Events, shop.Events},
+		{"ten per customer", 10, 10_000, 10_020},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := Generate(Config{Customers: 1000, Seed: 42, Now: now, EventsPerCustomer: tc.perCust})
+			if b.Events < tc.min || b.Events > tc.max {
+				t.Fatalf("%d events, want %d to %d", b.Events, tc.min, tc.max)
+			}
+			// The extra views add volume, not people.
+			if !reflect.DeepEqual(b.Customers[0].AnonIDs, shop.Customers[0].AnonIDs) || b.Registered != shop.Registered {
+				t.Fatal("topping up changed the customers")
+			}
+		})
+	}
+}
