@@ -190,16 +190,16 @@ func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error)
 		if txt := r.str(4); txt != "" {
 			_ = gojson.Unmarshal([]byte(txt), &prov) // times are optional
 		}
-		ts := make([]Trait, 0, len(traits))
+		specs := make([]traitSpec, 0, len(traits))
 		for name, v := range traits {
 			var at int64
 			if t, err := time.Parse(time.RFC3339Nano, prov[name].Time); err == nil {
 				at = t.UnixNano()
 			}
-			ts = append(ts, Trait{Name: name, Value: string(v), TS: at, Seq: baseSeq})
+			specs = append(specs, traitSpec{name: name, value: rawString(v), ts: at, seq: baseSeq})
 		}
-		slices.SortFunc(ts, func(a, b Trait) int { return strings.Compare(a.Name, b.Name) })
-		p.Traits = ts
+		slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+		p.Traits = packTraits(specs)
 	}
 	p.EventsTotal = r.int(5)
 	p.PageViews = r.int(7)
@@ -251,9 +251,6 @@ func (s *Store) addBase(p *Profile) {
 	p.Workspace = s.intern(p.Workspace)
 	for i := range p.Identifiers {
 		p.Identifiers[i].Type = s.intern(p.Identifiers[i].Type)
-	}
-	for i := range p.Traits {
-		p.Traits[i].Name = s.intern(p.Traits[i].Name)
 	}
 	for i := range p.Events {
 		p.Events[i].Name = s.intern(p.Events[i].Name)

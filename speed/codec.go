@@ -34,8 +34,8 @@ func encodeProfile(b []byte, p *Profile) []byte {
 	}
 	b = appendUvarint(b, uint64(len(p.Traits)))
 	for _, t := range p.Traits {
-		b = appendStr(b, t.Name)
-		b = appendStr(b, t.Value)
+		b = appendStr(b, t.Name())
+		b = appendStr(b, t.Value())
 		b = appendVarint(b, t.TS)
 		b = appendVarint(b, t.Seq)
 	}
@@ -133,6 +133,17 @@ func (d *profileDecoder) str() string {
 	return s
 }
 
+// alias reads a string without copying: it points into the record.
+func (d *profileDecoder) alias() string {
+	n := d.count()
+	if d.err != nil {
+		return ""
+	}
+	s := rawString(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
 func (d *profileDecoder) name() string {
 	s := d.str()
 	if d.intern != nil {
@@ -152,9 +163,14 @@ func decodeProfile(rec []byte, intern func(string) string) (*Profile, error) {
 		}
 	}
 	if n := d.count(); n > 0 {
-		p.Traits = make([]Trait, n)
-		for i := range p.Traits {
-			p.Traits[i] = Trait{Name: d.name(), Value: d.str(), TS: d.varint(), Seq: d.varint()}
+		var buf [16]traitSpec
+		specs := buf[:0]
+		for range n {
+			// The strings alias the record; packTraits copies them.
+			specs = append(specs, traitSpec{name: d.alias(), value: d.alias(), ts: d.varint(), seq: d.varint()})
+		}
+		if d.err == nil {
+			p.Traits = packTraits(specs)
 		}
 	}
 	for _, f := range []*int64{&p.EventsTotal, &p.PageViews, &p.ScreenViews, &p.OrdersTotal, &p.RevenueMicros, &p.FirstSeen, &p.LastSeen, &p.UpdatedAt} {

@@ -1,7 +1,13 @@
 package speed
 
 import (
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
 )
 
 // FuzzPrepareApply feeds arbitrary Kafka values through the speed layer:
@@ -36,4 +42,109 @@ func FuzzPrepareApply(f *testing.F) {
 			t.Fatalf("valid op counted as poison")
 		}
 	})
+}
+
+// FuzzDecodeCanonical checks the fast decoders (the canonical event form,
+// trait objects, page urls) against the general one: the same op, field
+// for field, whatever the input.
+func FuzzDecodeCanonical(f *testing.F) {
+	for _, m := range session() {
+		f.Add(m.value())
+	}
+	for _, v := range benchValues(200) {
+		f.Add(v)
+	}
+	at := time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	for _, e := range []cdp.Event{
+		{Workspace: "w", MessageID: "m1", Type: cdp.Identify, UserID: "U\u00e9", Timestamp: at, ReceivedAt: at,
+			Traits: json.RawMessage(`{ "email" : "A@B.CO", "a\"b": [1, {"x": null}], "n": -1.5e+3, "t": true }`)},
+		{Workspace: "w", MessageID: "m2", Type: cdp.Page, Name: "Home", AnonymousID: "a", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"URL":"https://x/","path":"/p","url":"https://y/"}`), Category: "c",
+			Context: json.RawMessage(`{"ip":"1.2.3.4"}`), Integrations: json.RawMessage(`{"All":true}`)},
+		{Workspace: "w", MessageID: "m3", Type: cdp.Page, AnonymousID: "a", Timestamp: at, ReceivedAt: at, SentAt: &at, OriginalTimestamp: &at,
+			Properties: json.RawMessage(`{"url":"https:\/\/x\/","path":"/p"}`)},
+		{Workspace: "w", MessageID: "m4", Type: cdp.Identify, UserID: "u", Timestamp: at, ReceivedAt: at,
+			Traits: json.RawMessage(`{"plan":"a","plan":"b","phone":4155552671}`)},
+		{Workspace: "w", MessageID: "m5", Type: cdp.Track, Event: "Order Completed", UserID: "u", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"revenue":"12.50","products":[{"price":1,"quantity":2}]}`)},
+		{Workspace: "w", MessageID: "m6", Type: cdp.Alias, UserID: "u", PreviousID: " a ", GroupID: "g", Timestamp: at, ReceivedAt: at},
+	} {
+		f.Add(e.AppendJSON(nil))
+	}
+	for _, s := range []string{
+		`{"workspace":"w","messageId":"m","type":"track","userId":"u","timestamp":"2026-11-01T00:00:00Z","receivedAt":"2026-11-01T00:00:00Z","properties":null}`,
+		`{"workspace":"w","messageId":"m","type":"track","userId":"u","timestamp":"2026-11-01T00:00:00Z","receivedAt":"2026-11-01T00:00:00Z"} `,
+		`{"workspace":"w","messageId":"m","type":"track","userId":"u","timestamp":"2026-11-01T24:00:00Z","receivedAt":"2026-11-01T00:00:00Z"}`,
+		`{"workspace":"w","messageId":"m","type":"identify","userId":"u","timestamp":"2026-11-01T00:00:00Z","receivedAt":"2026-11-01T00:00:00Z","traits":{"a":01}}`,
+		`{"workspace":"w","messageId":"m","type":"identify","userId":"u","timestamp":"2026-11-01T00:00:00Z","receivedAt":"2026-11-01T00:00:00Z","traits":{"a":"\u00"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	cfg := DefaultStoreConfig()
+	fast, general := NewPreparer(cfg), NewPreparer(cfg)
+	general.general = true
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got, want := describeOp(fast.Prepare(3, 7, v)), describeOp(general.Prepare(3, 7, v))
+		if got != want {
+			t.Fatalf("fast decoders differ from the general one on %q:\n got %s\nwant %s", v, got, want)
+		}
+	})
+}
+
+// describeOp renders everything Prepare produces.
+func describeOp(o *Op) string {
+	var b strings.Builder
+	if o.Err != nil {
+		fmt.Fprintf(&b, "err %v; ", o.Err)
+	}
+	if e := o.Event; e != nil {
+		fmt.Fprintf(&b, "event %q %q %q %q %q %q %q %q %q %s %s %q %q; ", e.Workspace, e.MessageID, e.Type, e.Event, e.Name,
+			e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Timestamp.Format(time.RFC3339Nano), e.ReceivedAt.Format(time.RFC3339Nano),
+			e.Properties, e.Traits)
+	}
+	fmt.Fprintf(&b, "ids %q alias %q page %q props %q revenue %d orders %d blocked %q links %v msg %v alias %v; traits",
+		o.IDs, o.AliasPrev, o.Page, o.Props, o.Revenue, o.Orders, o.Blocked, o.links, o.msgKey, o.aliasKeys)
+	for _, t := range o.Traits {
+		fmt.Fprintf(&b, " %q=%s@%d/%d", t.Name(), t.Value(), t.TS, t.Seq)
+	}
+	return b.String()
+}
+
+// TestDecodeCanonicalTakesCollectorForm: what the collector writes takes
+// the fast path (else FuzzDecodeCanonical compares the general decoder
+// with itself), and what it does not write does not.
+func TestDecodeCanonicalTakesCollectorForm(t *testing.T) {
+	at := time.Date(2026, 11, 1, 10, 0, 0, 5, time.UTC)
+	full := cdp.Event{Workspace: "w", MessageID: "m", Type: cdp.Page, Event: "e", Name: "n", Category: "c", UserID: "u",
+		AnonymousID: "a", PreviousID: "p", GroupID: "g", Timestamp: at, OriginalTimestamp: &at, SentAt: &at, ReceivedAt: at,
+		Properties: json.RawMessage(`{"url": "https://x/", "n": [1, 2.5e-3, {"a": null}]}`), Traits: json.RawMessage(`{}`),
+		Context: json.RawMessage(`{"ip":"1.2.3.4"}`), Integrations: json.RawMessage(`{"All":true}`)}
+	vals := append(benchValues(100), full.AppendJSON(nil))
+	for _, m := range session() {
+		vals = append(vals, m.value())
+	}
+	for _, v := range vals {
+		var w wireEvent
+		if !decodeCanonical(v, &w) {
+			t.Errorf("collector form not decoded by the fast path: %s", v)
+		}
+	}
+	canonical := string(full.AppendJSON(nil))
+	for name, v := range map[string]string{
+		"keys out of order": strings.Replace(canonical, `{"workspace":"w","messageId":"m"`, `{"messageId":"m","workspace":"w"`, 1),
+		"space":             strings.Replace(canonical, `"type":"page"`, `"type": "page"`, 1),
+		"escape":            strings.Replace(canonical, `"userId":"u"`, `"userId":"\u0075"`, 1),
+		"unknown key":       strings.Replace(canonical, `"userId":"u"`, `"userID":"u"`, 1),
+		"no receivedAt":     strings.Replace(canonical, `,"receivedAt":"2026-11-01T10:00:00.000000005Z"`, ``, 1),
+		"null":              strings.Replace(canonical, `"groupId":"g"`, `"groupId":null`, 1),
+		"trailing":          canonical + " ",
+	} {
+		if v == canonical {
+			t.Fatalf("%s: the test's replacement did not apply", name)
+		}
+		var w wireEvent
+		if decodeCanonical([]byte(v), &w) {
+			t.Errorf("%s: decoded by the fast path: %s", name, v)
+		}
+	}
 }

@@ -94,6 +94,8 @@ func rawString(b []byte) string {
 type Preparer struct {
 	block  *identity.Blocklist
 	traits map[string]string // trait name → identifier type
+	// general turns the fast decoders off: tests compare them against it.
+	general bool
 }
 
 // NewPreparer builds a preparer from the store config's hygiene settings.
@@ -108,17 +110,24 @@ func NewPreparer(cfg StoreConfig) *Preparer {
 var errNoWorkspace = errors.New("workspace: is required")
 
 // Prepare decodes one cdp.events value. A value that cannot be decoded
-// yields an op with Err set.
+// yields an op with Err set. The op may point into value until it is
+// applied, so value must not change.
 func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	a := &opAlloc{} // one allocation for the op, its event and small slices
 	o := &a.op
 	o.Partition, o.Offset, o.IDs = partition, offset, a.ids[:0]
-	// goccy/go-json decodes about twice as fast as encoding/json; its
-	// strings point into a copy of value, so whatever the store keeps is
-	// cloned (strings.Clone) to not pin whole messages in memory. The wire
-	// struct leaves out what the speed layer does not use (context, …).
+	// The collector's canonical form is decoded without allocating; the
+	// general decoder (goccy/go-json, twice as fast as encoding/json)
+	// takes the rest. Either way the strings point into the message:
+	// own copies what the store keeps. The wire struct leaves out what the
+	// speed layer does not use (context, …).
 	var w wireEvent
-	err := gojson.Unmarshal(value, &w)
+	var err error
+	if p.general || !decodeCanonical(value, &w) {
+		g := new(wireEvent) // apart: w stays on the stack
+		err = gojson.Unmarshal(value, g)
+		w = *g
+	}
 	e := &a.ev
 	*e = cdp.Event{Workspace: w.Workspace, MessageID: w.MessageID, Type: w.Type, Event: w.Event, Name: w.Name,
 		UserID: w.UserID, AnonymousID: w.AnonymousID, PreviousID: w.PreviousID, GroupID: w.GroupID,
@@ -142,9 +151,11 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	p.addID(o, cdp.IDUserID, e.UserID)
 	p.addID(o, cdp.IDAnonymousID, e.AnonymousID)
 
+	var traits []traitSpec
 	switch e.Type {
 	case cdp.Identify:
-		if err := p.traitsOf(o, e.Traits); err != nil {
+		var buf [16]traitSpec
+		if traits, err = p.traitsOf(o, e.Traits, buf[:0]); err != nil {
 			o.Err = err
 			return o
 		}
@@ -153,30 +164,26 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		if p.block.Blocked(cdp.IDAnonymousID, prev) {
 			o.Blocked = append(o.Blocked, cdp.IDAnonymousID)
 		} else {
-			o.AliasPrev = strings.Clone(prev)
+			o.AliasPrev = prev
 		}
 	case cdp.Track:
 		commerce(o, e.Event, e.Properties)
 	case cdp.Page, cdp.Screen:
-		o.Page = strings.Clone(e.Name)
-		if e.Type == cdp.Page {
-			var pp struct {
-				URL  string `json:"url"`
-				Path string `json:"path"`
-			}
-			if len(e.Properties) > 0 && gojson.Unmarshal(e.Properties, &pp) == nil {
-				switch { // goccy's strings alias its buffer: clone what is kept
-				case pp.URL != "":
-					o.Page = strings.Clone(pp.URL)
-				case pp.Path != "" && o.Page == "":
-					o.Page = strings.Clone(pp.Path)
-				}
+		o.Page = e.Name
+		if e.Type == cdp.Page && len(e.Properties) > 0 {
+			url, path := pageURL(e.Properties, p.general)
+			switch {
+			case url != "":
+				o.Page = url
+			case path != "" && o.Page == "":
+				o.Page = path
 			}
 		}
 	}
 	if n := len(e.Properties); n > 0 && n <= maxRecentProps && !bytes.Equal(e.Properties, []byte("null")) {
-		o.Props = rawString(e.Properties) // owned by this op (see rawJSON)
+		o.Props = rawString(e.Properties)
 	}
+	o.own(traits)
 	o.msgKey = keyOf(e.Workspace, e.MessageID)
 	o.links = a.links[:0]
 	for _, id := range o.IDs {
@@ -188,6 +195,45 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	return o
 }
 
+// own copies the strings the store may keep (recent events, identifiers,
+// last page) out of the message into one allocation: kept, they pin about
+// their own bytes, not whole messages. Traits get their own (packTraits).
+func (o *Op) own(traits []traitSpec) {
+	e := o.Event
+	// Page and screen names go into recent events; the other types' are not kept.
+	name := (e.Type == cdp.Page || e.Type == cdp.Screen) && e.Name != o.Page
+	n := len(e.MessageID) + len(o.Props) + len(o.Page) + len(o.AliasPrev)
+	if name {
+		n += len(e.Name)
+	}
+	for _, id := range o.IDs {
+		n += len(id.Value)
+	}
+	buf := make([]byte, 0, n) // sized up front: strings into it stay valid
+	keep := func(s string) string {
+		at := len(buf)
+		buf = append(buf, s...)
+		return rawString(buf[at:len(buf):len(buf)])
+	}
+	e.MessageID = keep(e.MessageID)
+	o.Props = keep(o.Props)
+	samePage := e.Name == o.Page
+	o.Page = keep(o.Page)
+	switch {
+	case name:
+		e.Name = keep(e.Name)
+	case samePage:
+		e.Name = o.Page
+	}
+	o.AliasPrev = keep(o.AliasPrev)
+	for i := range o.IDs {
+		o.IDs[i].Value = keep(o.IDs[i].Value)
+	}
+	if len(traits) > 0 {
+		o.Traits = packTraits(traits)
+	}
+}
+
 func (p *Preparer) addID(o *Op, typ, raw string) {
 	if raw == "" {
 		return
@@ -197,33 +243,77 @@ func (p *Preparer) addID(o *Op, typ, raw string) {
 		o.Blocked = append(o.Blocked, typ)
 		return
 	}
-	id := cdp.Identifier{Type: typ, Value: strings.Clone(v)}
+	id := cdp.Identifier{Type: typ, Value: v}
 	if !slices.Contains(o.IDs, id) {
 		o.IDs = append(o.IDs, id)
 	}
 }
 
-// traitsOf splits identify traits into LWW traits and identifiers.
-func (p *Preparer) traitsOf(o *Op, raw json.RawMessage) error {
+// traitsOf splits identify traits into LWW traits (appended to specs,
+// sorted by name) and identifiers.
+func (p *Preparer) traitsOf(o *Op, raw json.RawMessage, specs []traitSpec) ([]traitSpec, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil
-	}
-	var m map[string]rawJSON
-	if err := gojson.Unmarshal(raw, &m); err != nil {
-		return cdp.Invalid("invalid_traits", "traits", "", "must be a JSON object")
+		return nil, nil
 	}
 	ts, seq := o.Event.Timestamp.UnixNano(), o.seq()
-	o.Traits = make([]Trait, 0, len(m))
-	for k, v := range m {
-		o.Traits = append(o.Traits, Trait{Name: k, Value: rawString(v), TS: ts, Seq: seq})
-		if typ, ok := p.traits[k]; ok {
-			if s, ok := scalarString(json.RawMessage(v)); ok {
+	fast := !p.general && objectFields(raw, func(k string, v []byte) bool {
+		specs = append(specs, traitSpec{name: k, value: rawString(v), ts: ts, seq: seq})
+		return true
+	})
+	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+	for i := 1; fast && i < len(specs); i++ {
+		fast = specs[i].name != specs[i-1].name // a repeated key: the general decoder says which wins
+	}
+	if !fast {
+		var m map[string]rawJSON
+		if err := gojson.Unmarshal(raw, &m); err != nil {
+			return nil, cdp.Invalid("invalid_traits", "traits", "", "must be a JSON object")
+		}
+		specs = specs[:0]
+		for k, v := range m {
+			specs = append(specs, traitSpec{name: k, value: rawString(v), ts: ts, seq: seq})
+		}
+		slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+	}
+	for _, t := range specs {
+		if typ, ok := p.traits[t.name]; ok {
+			if s, ok := scalarString(json.RawMessage(t.value)); ok {
 				p.addID(o, typ, s)
 			}
 		}
 	}
-	slices.SortFunc(o.Traits, func(a, b Trait) int { return strings.Compare(a.Name, b.Name) })
-	return nil
+	return specs, nil
+}
+
+// pageURL reads properties.url and properties.path of a page call.
+func pageURL(props []byte, general bool) (url, path string) {
+	fast := !general && objectFields(props, func(k string, v []byte) bool {
+		if k != "url" && k != "path" {
+			// The general decoder matches keys case-insensitively ("URL").
+			return !strings.EqualFold(k, "url") && !strings.EqualFold(k, "path")
+		}
+		s, end, ok := plainString(v, 0)
+		if !ok || end != len(v) {
+			return false // not a plain string: the general decoder decides
+		}
+		if k == "url" {
+			url = s
+		} else {
+			path = s
+		}
+		return true
+	})
+	if fast {
+		return url, path
+	}
+	var pp struct {
+		URL  string `json:"url"`
+		Path string `json:"path"`
+	}
+	if gojson.Unmarshal(props, &pp) != nil {
+		return "", ""
+	}
+	return pp.URL, pp.Path
 }
 
 // scalarString reads a JSON string or number as text.

@@ -1,21 +1,101 @@
 package speed
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"strings"
 	"time"
+	"unique"
+	"unsafe"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
 
-// Trait is one top-level trait, last-writer-wins by (TS, Seq).
+// Trait is one top-level trait, last-writer-wins by (TS, Seq). A store
+// holds millions of them, so a trait takes 32 bytes, not the 48 of two
+// strings and two ints: the name is an interned handle (unique), and the
+// value a pointer to its length (uvarint) followed by its bytes. The
+// values of one event or one loaded profile share one allocation
+// (packTraits).
 type Trait struct {
-	Name  string
-	Value string // raw JSON
-	TS    int64  // event timestamp, Unix ns
-	Seq   int64  // Kafka position (offset<<10 | partition), breaks ties
+	name  unique.Handle[string]
+	value *byte
+	TS    int64 // event timestamp, Unix ns
+	Seq   int64 // Kafka position (offset<<10 | partition), breaks ties
 }
+
+// NewTrait returns a trait; name and value (raw JSON) are copied.
+func NewTrait(name, value string, ts, seq int64) Trait {
+	return packTraits([]traitSpec{{name, value, ts, seq}})[0]
+}
+
+// Name is the trait's name.
+func (t Trait) Name() string { return t.name.Value() }
+
+// Value is the trait's raw JSON value.
+func (t Trait) Value() string {
+	if t.value == nil {
+		return ""
+	}
+	var n uint64
+	p := unsafe.Pointer(t.value)
+	for shift := 0; ; shift += 7 {
+		c := *(*byte)(p)
+		p = unsafe.Add(p, 1)
+		n |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
+	}
+	return unsafe.String((*byte)(p), int(n))
+}
+
+// MarshalJSON renders the trait with its name and value (its fields are
+// not exported).
+func (t Trait) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name, Value string
+		TS, Seq     int64
+	}{t.Name(), t.Value(), t.TS, t.Seq})
+}
+
+// traitSpec is a trait before packTraits.
+type traitSpec struct {
+	name, value string
+	ts, seq     int64
+}
+
+// packTraits returns the traits of specs in their order, every value
+// copied into one shared allocation.
+func packTraits(specs []traitSpec) []Trait {
+	if len(specs) == 0 {
+		return nil
+	}
+	size := 0
+	for _, sp := range specs {
+		size += uvarintLen(len(sp.value)) + len(sp.value)
+	}
+	buf := make([]byte, 0, size) // sized up front: pointers into it stay valid
+	ts := make([]Trait, len(specs))
+	for i, sp := range specs {
+		at := len(buf)
+		buf = binary.AppendUvarint(buf, uint64(len(sp.value)))
+		buf = append(buf, sp.value...)
+		ts[i] = Trait{name: unique.Make(sp.name), value: &buf[at], TS: sp.ts, Seq: sp.seq}
+	}
+	return ts
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
+}
+
+func cmpTraitName(t Trait, name string) int { return strings.Compare(t.Name(), name) }
 
 // newer reports whether (ts, seq) wins over (ts2, seq2).
 func newer(ts, seq, ts2, seq2 int64) bool {
@@ -143,12 +223,12 @@ var _ cdp.ProfileView = (*Profile)(nil)
 
 // Trait returns a trait decoded from JSON.
 func (p *Profile) Trait(name string) (any, bool) {
-	i, ok := slices.BinarySearchFunc(p.Traits, name, func(t Trait, n string) int { return strings.Compare(t.Name, n) })
+	i, ok := slices.BinarySearchFunc(p.Traits, name, cmpTraitName)
 	if !ok {
 		return nil, false
 	}
 	var v any
-	if err := json.Unmarshal([]byte(p.Traits[i].Value), &v); err != nil {
+	if err := json.Unmarshal([]byte(p.Traits[i].Value()), &v); err != nil {
 		return nil, false
 	}
 	return v, true
@@ -232,7 +312,7 @@ func dayOf(ns int64) int32 {
 
 // setTrait applies one trait last-writer-wins.
 func (p *Profile) setTrait(t Trait) {
-	i, ok := slices.BinarySearchFunc(p.Traits, t.Name, func(x Trait, n string) int { return strings.Compare(x.Name, n) })
+	i, ok := p.traitIndex(t)
 	if !ok {
 		p.Traits = slices.Insert(p.Traits, i, t)
 		return
@@ -247,7 +327,7 @@ func (p *Profile) setTrait(t Trait) {
 func (p *Profile) mergeTraits(ts []Trait) {
 	added := 0
 	for _, t := range ts {
-		i, ok := slices.BinarySearchFunc(p.Traits, t.Name, func(x Trait, n string) int { return strings.Compare(x.Name, n) })
+		i, ok := p.traitIndex(t)
 		if !ok {
 			added++
 			continue
@@ -263,10 +343,10 @@ func (p *Profile) mergeTraits(ts []Trait) {
 	i, j := 0, 0
 	for i < len(p.Traits) || j < len(ts) {
 		switch {
-		case j == len(ts) || i < len(p.Traits) && p.Traits[i].Name < ts[j].Name:
+		case j == len(ts) || i < len(p.Traits) && p.Traits[i].Name() < ts[j].Name():
 			out = append(out, p.Traits[i])
 			i++
-		case i == len(p.Traits) || ts[j].Name < p.Traits[i].Name:
+		case i == len(p.Traits) || ts[j].Name() < p.Traits[i].Name():
 			out = append(out, ts[j])
 			j++
 		default: // same name: already resolved above
@@ -276,6 +356,11 @@ func (p *Profile) mergeTraits(ts []Trait) {
 		}
 	}
 	p.Traits = out
+}
+
+// traitIndex finds t's name in p.Traits.
+func (p *Profile) traitIndex(t Trait) (int, bool) {
+	return slices.BinarySearchFunc(p.Traits, t.Name(), cmpTraitName)
 }
 
 func (p *Profile) addIdentifier(id cdp.Identifier) {
@@ -472,7 +557,7 @@ func (p *Profile) memSize() int {
 		n += 32 + len(id.Type) + len(id.Value)
 	}
 	for _, t := range p.Traits {
-		n += 48 + len(t.Name) + len(t.Value)
+		n += 32 + uvarintLen(len(t.Value())) + len(t.Value())
 	}
 	for _, e := range p.Events {
 		n += 48 + len(e.Name) + 8*cap(e.Days)

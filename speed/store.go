@@ -311,9 +311,6 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 	name := ""
 	switch e.Type {
 	case cdp.Identify:
-		for i := range o.Traits {
-			o.Traits[i].Name = s.intern(o.Traits[i].Name)
-		}
 		p.mergeTraits(o.Traits)
 	case cdp.Track:
 		name = s.intern(e.Event)
@@ -326,17 +323,14 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		} else {
 			p.ScreenViews++
 		}
-		name = o.Page
-		if e.Name != o.Page {
-			name = strings.Clone(e.Name)
-		}
+		name = e.Name // owned by the op (Op.own)
 		if o.Page != "" {
 			p.setLastPage(o.Page, ts, seq)
 		}
 	case cdp.Group:
 		p.addGroup(e.GroupID)
 	}
-	p.addRecent(RecentEvent{Type: canonicalType(e.Type), Name: name, MessageID: strings.Clone(e.MessageID), TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.addRecent(RecentEvent{Type: canonicalType(e.Type), Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 

@@ -172,9 +172,9 @@ func appendProfile(b []byte, p *speed.Profile, segments []string, withEvents boo
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, t.Name)
+		b = appendString(b, t.Name())
 		b = append(b, ':')
-		b = append(b, t.Value...)
+		b = append(b, t.Value()...)
 	}
 	b = append(b, `},"computed":{"events_total":`...)
 	b = appendInt(b, p.EventsTotal)
