@@ -47,8 +47,8 @@ func (c Config) Validate() error {
 
 // API serves profile look-ups.
 type API struct {
-	cfg  Config
-	bufs sync.Pool
+	cfg     Config
+	renders sync.Pool // of *render
 }
 
 // New builds the API.
@@ -56,13 +56,44 @@ func New(cfg Config) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &API{cfg: cfg, bufs: sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}}, nil
+	a := &API{cfg: cfg}
+	a.renders.New = func() any {
+		r := &render{api: a, buf: make([]byte, 0, 4096)}
+		r.fn = r.profile
+		return r
+	}
+	return a, nil
+}
+
+// render writes one response document while the store holds the
+// profile's read lock. It is pooled with its buffer, and fn is bound once,
+// so a look-up leaves almost no garbage: the GC's work, and the latency it
+// adds to every request while it marks a large store, grows with the
+// garbage the server makes per request.
+type render struct {
+	api                    *API
+	buf                    []byte
+	withEvents, eventsOnly bool
+	fn                     func(p *speed.Profile) // r.profile
+}
+
+func (r *render) profile(p *speed.Profile) {
+	if r.eventsOnly {
+		r.buf = appendEventsDoc(r.buf, p)
+		return
+	}
+	var segs []string
+	if r.api.cfg.Segments != nil {
+		segs = r.api.cfg.Segments(p)
+	}
+	r.buf = appendProfile(r.buf, p, segs, r.withEvents)
 }
 
 // Register mounts the endpoints on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/profiles/{ref}", func(w http.ResponseWriter, r *http.Request) {
-		a.serve(w, r, r.URL.Query().Get("include") == "events", false)
+		// RawQuery is parsed only when there is one: most look-ups have none.
+		a.serve(w, r, r.URL.RawQuery != "" && r.URL.Query().Get("include") == "events", false)
 	})
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", func(w http.ResponseWriter, r *http.Request) {
 		a.serve(w, r, true, true)
@@ -116,34 +147,29 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, withEvents, eventsOn
 		httpx.WriteError(w, http.StatusBadRequest, ve.Code, ve.Error())
 		return
 	}
-	bp := a.bufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	err = a.cfg.Profiles.View(p.Workspace, id, func(pr *speed.Profile) {
-		if eventsOnly {
-			buf = appendEventsDoc(buf, pr)
-			return
-		}
-		var segs []string
-		if a.cfg.Segments != nil {
-			segs = a.cfg.Segments(pr)
-		}
-		buf = appendProfile(buf, pr, segs, withEvents)
-	})
+	rd := a.renders.Get().(*render)
+	rd.buf, rd.withEvents, rd.eventsOnly = rd.buf[:0], withEvents, eventsOnly
+	err = a.cfg.Profiles.View(p.Workspace, id, rd.fn)
 	if errors.Is(err, cdp.ErrNotFound) {
-		a.bufs.Put(bp)
+		a.renders.Put(rd)
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
 		return
 	}
-	buf = append(buf, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
-	_, _ = w.Write(buf)
-	*bp = buf
-	if cap(buf) <= 1<<20 {
-		a.bufs.Put(bp)
+	rd.buf = append(rd.buf, '\n')
+	h := w.Header()
+	// Shared header values: net/http only reads them.
+	h["Content-Type"], h["Cache-Control"] = jsonContentType, noStore
+	h["Content-Length"] = []string{strconv.Itoa(len(rd.buf))}
+	_, _ = w.Write(rd.buf)
+	if cap(rd.buf) <= 1<<20 { // an outsized buffer goes to the GC
+		a.renders.Put(rd)
 	}
 }
+
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 // appendProfile writes the stable response contract:
 //

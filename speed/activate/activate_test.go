@@ -21,9 +21,8 @@ const (
 	otherKey      = "ak_other_workspace_01234"
 )
 
-func newServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	keys := auth.NewKeys([]cdp.Workspace{
+func newKeys() *auth.Keys {
+	return auth.NewKeys([]cdp.Workspace{
 		{ID: "default", APIKeys: []cdp.APIKey{
 			{Name: "admin", Role: cdp.RoleAdmin, Key: adminKey},
 			{Name: "act", Role: cdp.RoleActivation, Key: activationKey},
@@ -31,6 +30,11 @@ func newServer(t *testing.T) *httptest.Server {
 		}},
 		{ID: "other", APIKeys: []cdp.APIKey{{Name: "admin", Role: cdp.RoleAdmin, Key: otherKey}}},
 	})
+}
+
+func newServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	keys := newKeys()
 	cfg := speed.DefaultStoreConfig()
 	store, err := speed.NewStore(cfg)
 	if err != nil {
