@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/sql"
@@ -95,5 +97,35 @@ func TestMemoryLimitPercentage(t *testing.T) {
 	}
 	if _, err := sql.Open(context.Background(), sql.Config{MemoryLimit: "0%"}); err == nil {
 		t.Fatal("0% accepted")
+	}
+}
+
+func TestTraceSeesEveryStatement(t *testing.T) {
+	var seen []string
+	cfg := sql.DefaultConfig()
+	cfg.Threads, cfg.TempDir = 1, t.TempDir()
+	cfg.Trace = func(stmt string, d time.Duration) {
+		if d < 0 {
+			t.Errorf("%s took %s", stmt, d)
+		}
+		seen = append(seen, stmt)
+	}
+	ctx := context.Background()
+	s, err := sql.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seen = nil // the session's own settings
+	if err := s.RunText(ctx, "two.sql", "CREATE TEMP TABLE t AS SELECT 1 AS x;\nINSERT INTO t VALUES (2);\n", nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("count %d, %v", n, err)
+	}
+	want := []string{"CREATE TEMP TABLE t AS SELECT 1 AS x", "INSERT INTO t VALUES (2)", "SELECT count(*) FROM t"}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("traced %q, want %q", seen, want)
 	}
 }
