@@ -12,6 +12,7 @@ func newBenchCmd(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(
 		newBenchCollectCmd(g),
 		newBenchSpeedCmd(g),
+		newBenchHTTPLoadCmd(),
 		newBenchLandCmd(g),
 		newBenchIngestCmd(g),
 		newBenchPipelineCmd(),

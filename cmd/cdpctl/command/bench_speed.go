@@ -333,7 +333,8 @@ const benchAPIKey = "ak_bench_activation_key_0000000"
 
 func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.Consumer) error {
 	keys := auth.NewKeys([]cdp.Workspace{{ID: "default", APIKeys: []cdp.APIKey{{Name: "bench", Role: cdp.RoleActivation, Key: benchAPIKey}}}})
-	api, err := activate.New(activate.Config{Keys: keys, Profiles: c})
+	// As `serve` mounts it: segments listed (none are configured here).
+	api, err := activate.New(activate.Config{Keys: keys, Profiles: c, Segments: c.SegmentsOf})
 	if err != nil {
 		return err
 	}
@@ -370,7 +371,8 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	slices.Sort(lat)
 	fmt.Fprintf(out, "look-up in process: p50 %s p99 %s (%d look-ups, %d found)\n", q(lat, .5), q(lat, .99), len(lat), found)
 
-	// Over HTTP on loopback.
+	// Over HTTP on loopback, from a load generator in its own process (as
+	// redis-benchmark is): `cdpctl bench http-load`.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -378,90 +380,49 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	addr := ln.Addr().String()
-	// A lean HTTP/1.1 keep-alive client, one connection per worker, so the
-	// load generator takes little of the two cores (redis-benchmark's C
-	// client is lean too); net/http's client costs about as much as the server.
-	dial := func() (*rawHTTP, error) { return dialRawHTTP(addr, benchAPIKey) }
-	// Closed loop: the maximum at --conns connections.
-	var n atomic.Int64
-	var firstErr atomic.Value
-	stop := time.Now().Add(o.duration)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range o.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(i), 5))
-			hc, err := dial()
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			defer hc.Close()
-			for time.Now().Before(stop) {
-				if err := hc.get(path(rng)); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				n.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	exe, err := os.Executable()
+	if err != nil {
 		return err
 	}
-	maxRate := float64(n.Load()) / time.Since(start).Seconds()
-
+	pathsFile, err := os.CreateTemp("", "tributary-bench-paths-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(pathsFile.Name())
+	if _, err := io.WriteString(pathsFile, strings.Join(refs, "\n")); err != nil {
+		return err
+	}
+	pathsFile.Close()
+	load := func(rate int) (*httpLoadResult, uint32, error) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		gcs := ms.NumGC
+		r, err := runHTTPLoad(ctx, exe, "--addr", ln.Addr().String(), "--api-key", benchAPIKey, "--paths", pathsFile.Name(),
+			"--conns", strconv.Itoa(o.conns), "--duration", o.duration.String(), "--rate", strconv.Itoa(rate))
+		runtime.ReadMemStats(&ms)
+		return r, ms.NumGC - gcs, err
+	}
+	// Closed loop: the maximum at --conns connections.
+	closed, closedGCs, err := load(0)
+	if err != nil {
+		return err
+	}
+	maxRate := closed.RPS
 	// Open loop: requests scheduled at a fixed rate, latency measured from
 	// the scheduled time, so a slow response does not hide queueing.
 	rate := o.rate
 	if rate <= 0 {
 		rate = max(100, int(maxRate/4))
 	}
-	total := int(float64(rate) * o.duration.Seconds())
-	interval := time.Second / time.Duration(rate)
-	sched := make(chan time.Time, total)
-	olat := make([]time.Duration, total)
-	var idx atomic.Int64
-	begin := time.Now().Add(10 * time.Millisecond)
-	for i := range o.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(i), 9))
-			hc, err := dial()
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				for range sched {
-				}
-				return
-			}
-			defer hc.Close()
-			for at := range sched {
-				if d := time.Until(at); d > 0 {
-					time.Sleep(d)
-				}
-				if err := hc.get(path(rng)); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-				}
-				olat[idx.Add(1)-1] = time.Since(at)
-			}
-		}()
-	}
-	for i := range total {
-		sched <- begin.Add(time.Duration(i) * interval)
-	}
-	close(sched)
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	open, openGCs, err := load(rate)
+	if err != nil {
 		return err
 	}
-	slices.Sort(olat)
-	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections; open loop at %d req/s: p50 %s p99 %s\n",
-		maxRate, o.conns, rate, q(olat, .5).Round(time.Microsecond), q(olat, .99).Round(time.Microsecond))
+	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
+	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s, %d server GCs); "+
+		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; %d server GCs)\n",
+		maxRate, o.conns, us(closed.P50), us(closed.P99), closedGCs,
+		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99), openGCs)
 
 	redisRate, redisP50, redisP99, err := o.redis(ctx)
 	if err != nil {
@@ -471,61 +432,6 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	fmt.Fprintf(out, "redis-benchmark -t get -c %d: %.0f GET/s, p50 %s ms p99 %s ms\n", o.conns, redisRate, redisP50, redisP99)
 	fmt.Fprintf(out, "ratio HTTP look-ups/s to Redis GET/s: %.2f\n", maxRate/redisRate)
 	return nil
-}
-
-// rawHTTP is a minimal HTTP/1.1 keep-alive client for GETs answered with
-// a Content-Length body.
-type rawHTTP struct {
-	conn net.Conn
-	r    *bufio.Reader
-	req  []byte
-	auth string
-}
-
-func dialRawHTTP(addr, apiKey string) (*rawHTTP, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &rawHTTP{conn: c, r: bufio.NewReaderSize(c, 64<<10), auth: "Authorization: Bearer " + apiKey + "\r\n"}, nil
-}
-
-func (h *rawHTTP) Close() error { return h.conn.Close() }
-
-func (h *rawHTTP) get(path string) error {
-	h.req = append(h.req[:0], "GET "...)
-	h.req = append(h.req, path...)
-	h.req = append(h.req, " HTTP/1.1\r\nHost: bench\r\n"...)
-	h.req = append(h.req, h.auth...)
-	h.req = append(h.req, "\r\n"...)
-	if _, err := h.conn.Write(h.req); err != nil {
-		return err
-	}
-	status, err := h.r.ReadSlice('\n')
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
-		return fmt.Errorf("look-up %s: %s", path, bytes.TrimSpace(status))
-	}
-	n := -1
-	for {
-		line, err := h.r.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		if len(line) <= 2 {
-			break
-		}
-		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
-			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-		}
-	}
-	if n < 0 {
-		return errors.New("look-up: response without Content-Length")
-	}
-	_, err = h.r.Discard(n)
-	return err
 }
 
 // redis starts redis-server on a free loopback port and runs redis-benchmark against it.
