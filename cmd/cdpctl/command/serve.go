@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/broker"
 	"github.com/tributary-cdp/tributary/internal/config"
@@ -75,7 +76,10 @@ type server struct {
 	broker    *broker.Broker
 	collector *collect.Collector
 	speed     *speed.Consumer
-	http      *http.Server
+	// ready says when the speed layer has caught up after a start; nil
+	// with --collector-only.
+	ready *speed.Readiness
+	http  *http.Server
 	// collectorOnly runs the collector without the speed layer and jobs.
 	collectorOnly bool
 	scheduler     *jobs.Scheduler // cron jobs from jobs.schedules; nil when none
@@ -122,6 +126,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 		return err
 	}
 	s.speed = sp
+	s.ready = speed.NewReadiness(sp)
 	ln, err := s.listen(mux, reg, brokers)
 	if err != nil {
 		return err
@@ -138,8 +143,9 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.scheduler.Run(gctx) })
-	g.Go(func() error { return sp.Run(gctx) })  // final checkpoint when gctx ends
-	g.Go(func() error { return rec.Run(gctx) }) // swaps in curated builds (reconcile job)
+	g.Go(func() error { return sp.Run(gctx) })      // final checkpoint when gctx ends
+	g.Go(func() error { return s.ready.Run(gctx) }) // end offsets at start, for /readyz
+	g.Go(func() error { return rec.Run(gctx) })     // swaps in curated builds (reconcile job)
 	s.serveHTTP(g, gctx, ln)
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -158,6 +164,16 @@ func (s *server) listen(mux *http.ServeMux, reg *prometheus.Registry, brokers []
 		if err := topics.Ping(pctx, brokers); err != nil {
 			httpx.WriteError(w, http.StatusServiceUnavailable, "broker_unavailable", "Kafka does not answer: "+err.Error())
 			return
+		}
+		if s.ready != nil {
+			if ok, behind := s.ready.Ready(); !ok {
+				msg := "the speed layer is reading the broker's end offsets"
+				if behind >= 0 {
+					msg = fmt.Sprintf("the speed layer is catching up: %d of the messages in %s at start are still to apply", behind, cdp.TopicEvents)
+				}
+				httpx.WriteError(w, http.StatusServiceUnavailable, "speed_catching_up", msg)
+				return
+			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 	})
