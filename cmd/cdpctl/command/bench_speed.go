@@ -393,17 +393,27 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return err
 	}
 	pathsFile.Close()
-	load := func(rate int) (*httpLoadResult, uint32, error) {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		gcs := ms.NumGC
+	// Per phase, the server's GC cycles and its allocations per request
+	// (the generator is another process: all of this process's work is
+	// the server's).
+	type serverCost struct {
+		gcs           uint32
+		allocs, bytes float64
+	}
+	load := func(rate int) (*httpLoadResult, serverCost, error) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		r, err := runHTTPLoad(ctx, exe, "--addr", ln.Addr().String(), "--api-key", benchAPIKey, "--paths", pathsFile.Name(),
 			"--conns", strconv.Itoa(o.conns), "--duration", o.duration.String(), "--rate", strconv.Itoa(rate))
-		runtime.ReadMemStats(&ms)
-		return r, ms.NumGC - gcs, err
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			return nil, serverCost{}, err
+		}
+		n := float64(max(1, r.Requests))
+		return r, serverCost{after.NumGC - before.NumGC, float64(after.Mallocs-before.Mallocs) / n, float64(after.TotalAlloc-before.TotalAlloc) / n}, nil
 	}
 	// Closed loop: the maximum at --conns connections.
-	closed, closedGCs, err := load(0)
+	closed, closedCost, err := load(0)
 	if err != nil {
 		return err
 	}
@@ -414,15 +424,15 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	if rate <= 0 {
 		rate = max(100, int(maxRate/4))
 	}
-	open, openGCs, err := load(rate)
+	open, openCost, err := load(rate)
 	if err != nil {
 		return err
 	}
 	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
-	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s, %d server GCs); "+
-		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; %d server GCs)\n",
-		maxRate, o.conns, us(closed.P50), us(closed.P99), closedGCs,
-		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99), openGCs)
+	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s; server: %d GCs, %.1f allocations and %.0f B a request); "+
+		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; server: %d GCs)\n",
+		maxRate, o.conns, us(closed.P50), us(closed.P99), closedCost.gcs, closedCost.allocs, closedCost.bytes,
+		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99), openCost.gcs)
 
 	redisRate, redisP50, redisP99, err := o.redis(ctx)
 	if err != nil {
