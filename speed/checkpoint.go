@@ -75,15 +75,19 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 	n := 0
 	var rec []byte
 	var lb [binary.MaxVarintLen64]byte
-	for i := range s.profiles {
-		for _, p := range s.profiles[i].m {
-			rec = encodeProfile(rec[:0], p)
-			bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(rec)))])
-			if _, err := bw.Write(rec); err != nil {
-				return cw.n, fmt.Errorf("write profile %s: %w", p.CDPID, err)
-			}
-			n++
+	var err error
+	s.table.each(-1, func(p *Profile) bool {
+		rec = encodeProfile(rec[:0], p)
+		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(rec)))])
+		if _, err = bw.Write(rec); err != nil {
+			err = fmt.Errorf("write profile %s: %w", p.CDPID, err)
+			return false
 		}
+		n++
+		return true
+	})
+	if err != nil {
+		return cw.n, err
 	}
 	if err := enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint trailer: %w", err)
@@ -159,7 +163,7 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 		}
 		s.next++
 		hd := s.next
-		s.profiles[hd%stripes].m[hd] = p
+		*s.table.slot(hd) = p
 		for _, id := range p.Identifiers {
 			k := idKeyOf(p.Workspace, id.Type, id.Value)
 			s.index[k[0]%stripes].m[k] = hd

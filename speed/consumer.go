@@ -99,7 +99,7 @@ type Consumer struct {
 	// control runs functions in the apply goroutine (Do); the fields below
 	// belong to that goroutine.
 	control  chan func(*Store)
-	applying *Op   // the op being applied, for segment change versions
+	applying opPos // the op being applied (or last applied), for segment change versions
 	tee      []*Op // ops applied while a reconcile replays (reconcile.go)
 	teeing   bool
 	segs     *segments // nil without segments
@@ -380,11 +380,8 @@ func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
 
 func (c *Consumer) applyOp(op *Op, parts map[int]*partState) {
 	s := c.store.Load()
-	c.applying = op
+	c.applying = opPos{true, op.Partition, op.Offset}
 	s.Apply(op)
-	if c.teeing {
-		c.tee = append(c.tee, op)
-	}
 	ps := parts[op.Partition]
 	if ps == nil {
 		ps = c.part(op.Partition)
@@ -394,6 +391,18 @@ func (c *Consumer) applyOp(op *Op, parts map[int]*partState) {
 	if op.Event != nil {
 		c.m.appliedOf(op.Event.Type).Inc()
 	}
+	if c.teeing {
+		c.tee = append(c.tee, op) // replayed into the new store later
+	} else {
+		c.prep.Release(op)
+	}
+}
+
+// opPos is the position of an op.
+type opPos struct {
+	ok        bool
+	partition int
+	offset    int64
 }
 
 // checkpoint writes the store to a temp file while the apply loop waits,

@@ -78,8 +78,8 @@ func newSegments(c *Consumer, cfg SegmentsConfig) *segments {
 func (e *segments) hook(s *Store) func(p *Profile, absorbed []string) {
 	return func(p *Profile, absorbed []string) {
 		version := "apply"
-		if o := e.c.applying; o != nil {
-			version = "p" + strconv.Itoa(o.Partition) + "@" + strconv.FormatInt(o.Offset, 10)
+		if o := e.c.applying; o.ok {
+			version = "p" + strconv.Itoa(o.partition) + "@" + strconv.FormatInt(o.offset, 10)
 		}
 		now := e.cfg.Now()
 		for _, id := range absorbed {
@@ -124,12 +124,12 @@ func (e *segments) sweep(ctx context.Context, version string, timeOnly bool) err
 	for i := range stripes {
 		err := e.c.Do(ctx, func(s *Store) {
 			now := e.cfg.Now()
-			for _, p := range s.profiles[i].m {
-				if timeOnly && !e.timeWS[p.Workspace] {
-					continue
+			s.table.each(i, func(p *Profile) bool {
+				if !timeOnly || e.timeWS[p.Workspace] {
+					e.evaluate(s, p, version, now)
 				}
-				e.evaluate(s, p, version, now)
-			}
+				return true
+			})
 		})
 		if err != nil {
 			return err

@@ -101,9 +101,73 @@ type link struct {
 	k  idKey
 }
 
+// profileStripe locks the profiles whose handle is i mod stripes.
 type profileStripe struct {
 	mu sync.RWMutex
-	m  map[uint32]*Profile
+}
+
+// profileTable maps handles to profiles. Handles are dense (Store.next),
+// so it is a slice in fixed chunks, not a map: a look-up is two loads,
+// not a hash probe (the apply loop does one per event), and a profile
+// costs 8 bytes, not ~25. The slot of handle h is read and written under
+// its stripe's lock, as a map entry was; chunks never move, and the
+// directory of chunks is replaced, never changed, when it grows.
+type profileTable struct {
+	dir atomic.Pointer[[]*profileChunk]
+}
+
+const chunkBits = 12
+
+type profileChunk [1 << chunkBits]*Profile
+
+// get returns the profile of h, nil when none.
+func (t *profileTable) get(h uint32) *Profile {
+	d := t.dir.Load()
+	if d == nil || int(h>>chunkBits) >= len(*d) {
+		return nil
+	}
+	return (*d)[h>>chunkBits][h&(1<<chunkBits-1)]
+}
+
+// slot returns where the profile of h goes, adding chunks up to it.
+// Apply goroutine only.
+func (t *profileTable) slot(h uint32) **Profile {
+	var d []*profileChunk
+	if dp := t.dir.Load(); dp != nil {
+		d = *dp
+	}
+	if i := int(h >> chunkBits); i >= len(d) {
+		nd := make([]*profileChunk, i+1)
+		copy(nd, d)
+		for j := len(d); j <= i; j++ {
+			nd[j] = new(profileChunk)
+		}
+		t.dir.Store(&nd)
+		d = nd
+	}
+	return &d[h>>chunkBits][h&(1<<chunkBits-1)]
+}
+
+// each calls fn for the profiles whose handle is stripe mod stripes (all
+// of them when stripe < 0), in handle order, until fn returns false.
+// Apply goroutine only.
+func (t *profileTable) each(stripe int, fn func(p *Profile) bool) bool {
+	d := t.dir.Load()
+	if d == nil {
+		return true
+	}
+	for _, c := range *d {
+		start, step := 0, 1
+		if stripe >= 0 {
+			start, step = stripe, stripes // chunk sizes are multiples of stripes
+		}
+		for i := start; i < len(c); i += step {
+			if p := c[i]; p != nil && !fn(p) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 type indexStripe struct {
@@ -120,7 +184,8 @@ type indexStripe struct {
 // the background (load a base, replay deltas) and swapped in atomically.
 type Store struct {
 	cfg      StoreConfig
-	profiles [stripes]profileStripe
+	profiles [stripes]profileStripe // locks of table's slots
+	table    profileTable
 	index    [stripes]indexStripe
 
 	// Owned by the apply goroutine.
@@ -165,8 +230,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	s.stats.blocked = map[string]int64{}
 	s.stats.capped = map[string]int64{}
-	for i := range s.profiles {
-		s.profiles[i].m = map[uint32]*Profile{}
+	for i := range s.index {
 		s.index[i].m = map[idKey]uint32{}
 	}
 	return s, nil
@@ -218,7 +282,7 @@ func (s *Store) view(workspace string, k idKey, fn func(p *Profile)) error {
 		}
 		ps := &s.profiles[h%stripes]
 		ps.mu.RLock()
-		p := ps.m[h]
+		p := s.table.get(h)
 		if p != nil {
 			if p.Workspace != workspace { // a cdp id of another workspace
 				ps.mu.RUnlock()
@@ -258,13 +322,14 @@ func (s *Store) Apply(o *Op) {
 		s.stats.duplicates.Add(1)
 		return
 	}
-	ids := o.links
+	var buf [8]link
+	ids := append(buf[:0], o.links...)
 	if o.AliasPrev != "" {
 		l := link{cdp.Identifier{Type: cdp.IDAnonymousID, Value: o.AliasPrev}, o.aliasKeys[1]}
 		if _, ok := s.lookupID(o.aliasKeys[0]); ok {
 			l = link{cdp.Identifier{Type: cdp.IDUserID, Value: o.AliasPrev}, o.aliasKeys[0]}
 		}
-		ids = append(ids[:len(ids):len(ids)], l)
+		ids = append(ids, l)
 	}
 	ids = s.applyCaps(ws, ids)
 	if len(ids) == 0 {
@@ -276,7 +341,7 @@ func (s *Store) Apply(o *Op) {
 
 	ps := &s.profiles[h%stripes]
 	ps.mu.Lock()
-	p := ps.m[h]
+	p := s.table.get(h)
 	s.applyEvent(p, o)
 	ps.mu.Unlock()
 	if s.cfg.OnChange != nil {
@@ -345,7 +410,7 @@ func canonicalType(t cdp.EventType) cdp.EventType {
 	return cdp.EventType(strings.Clone(string(t)))
 }
 
-// applyCaps drops capped identifiers that may no longer link. A value of
+// applyCaps drops capped identifiers that may no longer link (in place). A value of
 // a capped type (email, phone) is shared once the profile it belongs to
 // and the event's user ids add up to more than cap distinct user ids:
 // from then on it links nothing, and it stays on the profile it was on.
@@ -362,7 +427,7 @@ func (s *Store) applyCaps(ws string, ids []link) []link {
 	if !capped {
 		return ids
 	}
-	out := ids[:0:0]
+	out := ids[:0]
 	for _, l := range ids {
 		if limit := s.cfg.Caps[l.id.Type]; limit > 0 && !s.capOK(ws, l, limit, users) {
 			s.stats.mu.Lock()
@@ -386,7 +451,7 @@ func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
 	if !ok {
 		return len(users) <= limit
 	}
-	p := s.profiles[h%stripes].m[h]
+	p := s.table.get(h)
 	n := 0
 	for _, id := range p.Identifiers {
 		if id.Type == cdp.IDUserID {
@@ -442,7 +507,7 @@ func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 	if len(missing) > 0 {
 		ps := &s.profiles[h%stripes]
 		ps.mu.Lock()
-		p := ps.m[h]
+		p := s.table.get(h)
 		for _, l := range missing {
 			p.addIdentifier(l.id)
 		}
@@ -500,16 +565,17 @@ func (s *Store) create(ws string, ids []link) uint32 {
 
 // insert puts p under handle h (identifiers are indexed by the caller).
 func (s *Store) insert(h uint32, p *Profile) {
+	slot := s.table.slot(h)
 	ps := &s.profiles[h%stripes]
 	ps.mu.Lock()
-	ps.m[h] = p
+	*slot = p
 	ps.mu.Unlock()
 }
 
 // merge folds the profiles of hs into one. The data stays in the largest
 // (fewest index entries to move); the id is the older cluster's.
 func (s *Store) merge(hs []uint32) (uint32, []string) {
-	get := func(h uint32) *Profile { return s.profiles[h%stripes].m[h] }
+	get := s.table.get
 	keep := hs[0]
 	for _, h := range hs[1:] {
 		if get(h).size() > get(keep).size() {
@@ -549,7 +615,7 @@ func (s *Store) merge(hs []uint32) (uint32, []string) {
 			s.setIndex(idKeyOf(ws, id.Type, id.Value), keep)
 		}
 		qs.mu.Lock()
-		delete(qs.m, h)
+		*s.table.slot(h) = nil
 		qs.mu.Unlock()
 		s.stats.profiles.Add(-1)
 		s.stats.merges.Add(1)
@@ -560,20 +626,14 @@ func (s *Store) merge(hs []uint32) (uint32, []string) {
 // Range calls fn for every profile until it returns false. Apply goroutine
 // only (or a store nobody applies to).
 func (s *Store) Range(fn func(p *Profile) bool) {
-	for i := range s.profiles {
-		for _, p := range s.profiles[i].m {
-			if !fn(p) {
-				return
-			}
-		}
-	}
+	s.table.each(-1, fn)
 }
 
 // MemoryEstimate is an estimate of the bytes the store holds. Apply goroutine only.
 func (s *Store) MemoryEstimate() int64 {
 	var n int64
 	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
-	n += (s.stats.identifiers.Load() + s.stats.profiles.Load()) * 48
+	n += s.stats.identifiers.Load()*48 + int64(s.next)*8 // index entries, table slots
 	n += int64(s.dedupe.n) * 40
 	n += int64(len(s.shared)) * 40
 	return n

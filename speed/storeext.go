@@ -219,7 +219,7 @@ func (x *storeExt) load(h *checkpointHeader) {
 func (s *Store) profileByCDPID(workspace, id string) *Profile {
 	for _, k := range cdpKeys(workspace, id) {
 		if h, ok := s.lookupID(k); ok {
-			if p := s.profiles[h%stripes].m[h]; p != nil && p.Workspace == workspace {
+			if p := s.table.get(h); p != nil && p.Workspace == workspace {
 				return p
 			}
 		}
