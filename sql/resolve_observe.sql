@@ -1,16 +1,10 @@
 -- Resolve, step 1: identifiers observed together in one record.
--- Inputs: rs_events_raw (raw/events below the watermark); the Go side adds
+-- Inputs: rs_events, each message once (clean/events as it is, or raw/events
+-- through resolve_dedup.sql); the Go side adds
 -- identify traits and CRM source fields with resolve_observe_trait.sql and
 -- resolve_observe_field.sql. Output: rs_obs, one row per identifier per
 -- record, normalized (normalize_identifier, the speed layer's function) and
 -- without junk values (blocked_identifier).
--- Each message counts once: retries share (workspace, message_id).
-CREATE OR REPLACE TEMP TABLE rs_events AS
-SELECT * EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
-    FROM rs_events_raw
-) WHERE rn = 1;
-
 CREATE OR REPLACE TEMP TABLE rs_obs_raw (
     workspace VARCHAR, id_type VARCHAR, raw_value VARCHAR, source VARCHAR, record VARCHAR, ts TIMESTAMP, rule VARCHAR
 );

@@ -175,8 +175,11 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	}
 	rows.Close()
 	who := lake.CommitInfo{Job: "cleanse", RunID: runID}
-	for _, t := range []struct{ table, rel string }{{TableCleanEvents, "cl_clean"}, {TableQuarantineEvents, "cl_quarantine"}} {
-		if err := writeTable(ctx, s, st, spool, t.table, t.rel, runID, ev.Offsets, who); err != nil {
+	for _, t := range []struct{ table, rel, key string }{
+		{TableCleanEvents, "cl_clean", "workspace, message_id"}, // one row per message
+		{TableQuarantineEvents, "cl_quarantine", "ALL"},
+	} {
+		if err := writeTable(ctx, s, st, spool, t.table, t.rel, t.key, runID, ev.Offsets, who); err != nil {
 			return nil, err
 		}
 	}
@@ -185,8 +188,8 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 
 // writeTable writes relation as Parquet partitioned by workspace, uploads
 // the files and commits them as the table's whole content.
-func writeTable(ctx context.Context, s *tsql.Session, st lake.Storage, spool, table, relation, runID string, watermark map[int32]int64, who lake.CommitInfo) error {
-	files, err := s.ExportPartitioned(ctx, st, relation, table, spool, runID)
+func writeTable(ctx context.Context, s *tsql.Session, st lake.Storage, spool, table, relation, key, runID string, watermark map[int32]int64, who lake.CommitInfo) error {
+	files, err := s.ExportPartitioned(ctx, st, relation, key, table, spool, runID)
 	if err != nil {
 		return fmt.Errorf("cleanse: %w", err)
 	}

@@ -240,11 +240,11 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 	rows.Close()
 
 	who := lake.CommitInfo{Job: "curate", RunID: runID}
-	for _, out := range []struct{ table, relation string }{
-		{TableSegmentMembership, "cur_membership"},
-		{TableProfiles, "cur_profiles"}, // last: its manifest marks the build complete
+	for _, out := range []struct{ table, relation, key string }{
+		{TableSegmentMembership, "cur_membership", "ALL"},
+		{TableProfiles, "cur_profiles", "workspace, cdp_id"}, // last: its manifest marks the build complete
 	} {
-		m, err := writeTable(ctx, sess, st, spool, out.table, out.relation, runID, watermark, who)
+		m, err := writeTable(ctx, sess, st, spool, out.table, out.relation, out.key, runID, watermark, who)
 		if err != nil {
 			return res, err
 		}
@@ -421,8 +421,8 @@ func createRules(ctx context.Context, sess *tsql.Session, rules []Rule) error {
 
 // writeTable writes relation as Parquet partitioned by workspace, uploads
 // the files and commits the table's manifest with the watermark.
-func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, runID string, w map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
-	files, err := sess.ExportPartitioned(ctx, st, relation, table, spool, runID)
+func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, key, runID string, w map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
+	files, err := sess.ExportPartitioned(ctx, st, relation, key, table, spool, runID)
 	if err != nil {
 		return nil, fmt.Errorf("curate: %w", err)
 	}

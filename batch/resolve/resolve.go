@@ -212,7 +212,8 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if err != nil && !lake.IsNotExist(err) {
 		return nil, fmt.Errorf("resolve: read %s manifest: %w", TableCleanEvents, err)
 	}
-	if err != nil || ev.Version == 0 {
+	clean := err == nil && ev.Version > 0
+	if !clean {
 		if ev, err = lake.LatestManifest(ctx, st, lake.TableEvents); err != nil {
 			return nil, fmt.Errorf("resolve: read %s manifest: %w", lake.TableEvents, err)
 		}
@@ -220,6 +221,14 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	rep.Watermark = ev.Offsets
 	if err := eventsView(ctx, sess, st, cfg.CacheDir, ev.Files); err != nil {
 		return nil, err
+	}
+	if clean {
+		err = sess.Exec(ctx, "CREATE OR REPLACE TEMP VIEW rs_events AS SELECT * FROM rs_events_raw")
+	} else {
+		err = sess.Run(ctx, "resolve_dedup.sql", nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve: events once per message: %w", err)
 	}
 	if err := sess.Run(ctx, "resolve_observe.sql", nil); err != nil {
 		return nil, fmt.Errorf("resolve: observe events: %w", err)
@@ -280,7 +289,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if err := newEdges(ctx, sess, st, cfg.CacheDir, runID, rep); err != nil {
 		return nil, err
 	}
-	if _, err := writeTable(ctx, sess, st, spool, TableIdentityEdges, "rs_new_edges", runID, true, nil, who); err != nil {
+	if _, err := writeTable(ctx, sess, st, spool, TableIdentityEdges, "rs_new_edges", "ALL", runID, true, nil, who); err != nil {
 		return nil, err
 	}
 	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_map AS
@@ -288,7 +297,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 		FROM rs_nodes n JOIN rs_assign a USING (node)`, tsql.Named("run", runID)); err != nil {
 		return nil, fmt.Errorf("resolve: build identity map: %w", err)
 	}
-	if _, err := writeTable(ctx, sess, st, spool, TableIdentityMap, "rs_map", runID, false, rep.Watermark, who); err != nil {
+	if _, err := writeTable(ctx, sess, st, spool, TableIdentityMap, "rs_map", "workspace, id_type, id_value", runID, false, rep.Watermark, who); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -595,8 +604,8 @@ func newEdges(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir
 // writeTable writes relation as Parquet partitioned by workspace, uploads
 // the files and commits the manifest: appended to, or replacing, the
 // table's files.
-func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, runID string, appendFiles bool, watermark map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
-	files, err := sess.ExportPartitioned(ctx, st, relation, table, spool, runID)
+func writeTable(ctx context.Context, sess *tsql.Session, st lake.Storage, spool, table, relation, key, runID string, appendFiles bool, watermark map[int32]int64, who lake.CommitInfo) (*lake.Manifest, error) {
+	files, err := sess.ExportPartitioned(ctx, st, relation, key, table, spool, runID)
 	if err != nil {
 		return nil, fmt.Errorf("resolve: %w", err)
 	}

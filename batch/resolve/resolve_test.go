@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/batch/cleanse"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
 	tsql "github.com/tributary-cdp/tributary/sql"
@@ -185,5 +187,45 @@ func TestResolveStableIDs(t *testing.T) {
 	}
 	if ex.CDPID != m2["user_id:u1"] || len(ex.Edges) < 3 || len(ex.Members) < 5 {
 		t.Errorf("explain: %+v", ex)
+	}
+}
+
+// Over clean/events resolve takes the rows as they are (cleanse kept one
+// per message); over raw/events it deduplicates itself. Both must give the
+// same identity map.
+func TestResolveOverCleanEventsEqualsRaw(t *testing.T) {
+	evs := []ev{
+		{0, cdp.Page, "m0", "", "a1", "", ``, day(0)},
+		{1, cdp.Identify, "m1", "u1", "a1", "", `{"email":" Ann@X.com ","phone":"(415) 555-2671"}`, day(1)},
+		{2, cdp.Identify, "m1", "u1", "a1", "", `{"email":" Ann@X.com ","phone":"(415) 555-2671"}`, day(2)}, // retry, later copy
+		{3, cdp.Identify, "m3", "u2", "a2", "", `{"email":"test@test.com"}`, day(2)},
+		{4, cdp.Alias, "m4", "u2", "", "a3", ``, day(3)},
+		{5, cdp.Identify, "m5", "u3", " a4 ", "", `{"phone":"415.555.2671"}`, day(4)},
+	}
+	raw, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, raw, evs)
+	run(t, raw, "raw")
+
+	clean, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putEvents(t, clean, evs)
+	ccfg := cleanse.DefaultConfig()
+	ccfg.Storage, ccfg.SpoolDir, ccfg.CacheDir = clean, t.TempDir(), t.TempDir()
+	if _, err := cleanse.Run(context.Background(), ccfg, "cleanse"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := lake.LatestManifest(context.Background(), clean, TableCleanEvents); err != nil || len(m.Files) == 0 {
+		t.Fatalf("cleanse wrote no clean/events: %v", err)
+	}
+	run(t, clean, "clean")
+
+	want, got := readMap(t, raw), readMap(t, clean)
+	if len(want) < 6 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("over clean/events %v\nover raw/events   %v", got, want)
 	}
 }
