@@ -2,11 +2,15 @@ package command
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +25,13 @@ import (
 )
 
 type benchPipelineOptions struct {
-	customers int
-	dir       string
+	customers         int
+	eventsPerCustomer float64
+	dir               string
+	memoryLimit       string
+	traceSQL          time.Duration
+	cpuProfile        string
+	waitSpeed         bool
 }
 
 func newBenchPipelineCmd() *cobra.Command {
@@ -30,15 +39,22 @@ func newBenchPipelineCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pipeline",
 		Short: "The whole batch chain (land → ingest → cleanse → resolve → curate → reconcile) on a generated shop",
-		Long: "Generates a shop (the demo's generator at scale: ~8.6 events per customer and a CRM export\n" +
+		Long: "Generates a shop (the demo's generator at scale, topped up to --events-per-customer, and a CRM export\n" +
 			"with faults), produces the events straight to the embedded broker with kafka-go, drops the\n" +
 			"CRM file, starts a server (so reconcile has a speed layer to swap into) and runs `all`,\n" +
 			"printing each stage's time and the total.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
-	cmd.Flags().IntVar(&o.customers, "customers", 100_000, "customers (1,000,000 gives ~10M events)")
-	cmd.Flags().StringVar(&o.dir, "dir", "", "data dir (default: a temporary dir, removed after)")
+	f := cmd.Flags()
+	f.IntVar(&o.customers, "customers", 100_000, "customers")
+	f.Float64Var(&o.eventsPerCustomer, "events-per-customer", 10,
+		"events per customer: extra anonymous product views top up the shop's ~8.6 (0 = the shop as is); 1,000,000 customers × 10 = 10M events")
+	f.StringVar(&o.dir, "dir", "", "data dir (default: a temporary dir, removed after)")
+	f.StringVar(&o.memoryLimit, "duckdb-memory", "35%", "DuckDB memory_limit of the jobs (the broker and the speed layer share the process)")
+	f.DurationVar(&o.traceSQL, "trace-sql", 0, "print every DuckDB statement of the jobs that takes at least this long (0 = none)")
+	f.BoolVar(&o.waitSpeed, "wait-speed", true, "let the speed layer apply every event before the chain starts (else it competes with the jobs)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the batch chain (not the setup) to this file")
 	return cmd
 }
 
@@ -60,7 +76,7 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 	cfg.Workspaces = []cdp.Workspace{{ID: "default", WriteKeys: []string{"wk_benchbenchbenchbench"}}}
 	// One process holds the embedded broker (every message in memory), the
 	// speed layer and the jobs: DuckDB gets a share, not its default 80 %.
-	cfg.Identity.MemoryLimit = "35%"
+	cfg.Identity.MemoryLimit = o.memoryLimit
 	for _, y := range demoSegments {
 		seg, err := cdp.ParseSegment([]byte(y))
 		if err != nil {
@@ -98,7 +114,7 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 		msgs = msgs[:0]
 	}
 	now := time.Now().UTC()
-	biz := demo.Stream(demo.Config{Customers: o.customers, Seed: 42, Now: now}, func(m map[string]any) {
+	biz := demo.Stream(demo.Config{Customers: o.customers, Seed: 42, Now: now, EventsPerCustomer: o.eventsPerCustomer}, func(m map[string]any) {
 		e := eventFromMap(m, now, n)
 		n++
 		msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: e.AppendJSON(nil)})
@@ -117,9 +133,30 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 	fmt.Fprintf(out, "bench pipeline: %d customers, %d events produced, CRM export of %d rows (setup %s, not measured)\n",
 		o.customers, biz.Events, biz.CRMRows, time.Since(genStart).Round(time.Millisecond))
 
+	// The speed layer applies the same events meanwhile. Until it has
+	// caught up it competes with the jobs for the two cores (and the chain
+	// would be timed against its backlog); the figures say how long that
+	// took and what the speed layer holds before the chain.
+	if o.waitSpeed {
+		catchStart := time.Now()
+		if err := waitApplied(ctx, srv.URL, biz.Events); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "speed layer caught up with the %d events %s after the last was produced; store %s\n",
+			biz.Events, time.Since(catchStart).Round(time.Millisecond), speedStoreMiB(ctx, srv.URL))
+	}
+
 	env, err := openJobEnv(ctx, cfg, cfg.Brokers())
 	if err != nil {
 		return err
+	}
+	if o.traceSQL > 0 {
+		errOut := cmd.ErrOrStderr()
+		env.sqlTrace = func(stmt string, d time.Duration) {
+			if d >= o.traceSQL {
+				fmt.Fprintf(errOut, "  sql %8s  %s\n", d.Round(time.Millisecond), oneLine(stmt, 200))
+			}
+		}
 	}
 	src, err := ingest.ParseSource([]byte(demo.SourceDefinition(drop)))
 	if err != nil {
@@ -132,10 +169,25 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapBefore := ms.HeapAlloc
+	mem := sampleMemory(200 * time.Millisecond)
 	start := time.Now()
 	rec, err := runner.Run(ctx, "all", jobs.Params{})
 	total := time.Since(start)
+	peakHeap, peakRSS := mem.stop()
 	if rec != nil {
 		for _, l := range strings.Split(strings.TrimSpace(rec.Summary), "\n") {
 			fmt.Fprintf(out, "  %s\n", l)
@@ -145,9 +197,130 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(out, "total batch chain: %s for %d events and %d CRM rows (%.0f events/s); Go heap after: %d MiB\n",
-		total.Round(time.Millisecond), biz.Events, biz.CRMRows, float64(biz.Events)/total.Seconds(), ms.HeapAlloc>>20)
+	fmt.Fprintf(out, "total batch chain: %s for %d events and %d CRM rows (%.0f events/s)\n",
+		total.Round(time.Millisecond), biz.Events, biz.CRMRows, float64(biz.Events)/total.Seconds())
+	fmt.Fprintf(out, "speed layer store after the chain: %s\n", speedStoreMiB(ctx, srv.URL))
+	fmt.Fprintf(out, "memory: Go heap %d MiB before, peak %d MiB, %d MiB after; process RSS peak %d MiB (Go, DuckDB and the broker)\n",
+		heapBefore>>20, peakHeap>>20, ms.HeapAlloc>>20, peakRSS>>20)
 	return nil
+}
+
+// speedMetric sums the samples of one metric of the server's /metrics.
+func speedMetric(ctx context.Context, url, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read %s/metrics: %w", url, err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric %s: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}
+
+// waitApplied waits until the speed layer has applied n events.
+func waitApplied(ctx context.Context, url string, n int) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		v, err := speedMetric(ctx, url, "tributary_speed_events_applied_total")
+		if err != nil {
+			return err
+		}
+		if v >= float64(n) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// speedStoreMiB is the speed layer's own estimate of its store's memory
+// (as of its last checkpoint).
+func speedStoreMiB(ctx context.Context, url string) string {
+	v, err := speedMetric(ctx, url, "tributary_speed_store_memory_bytes")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return fmt.Sprintf("%.0f MiB", v/(1<<20))
+}
+
+// oneLine collapses a statement's whitespace and cuts it to n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
+
+// memorySampler records the peak Go heap and the process's resident set
+// (which includes DuckDB's C++ allocations) while the chain runs.
+type memorySampler struct {
+	done             chan struct{}
+	finished         chan struct{}
+	peakHeap, peakRS uint64
+}
+
+func sampleMemory(every time.Duration) *memorySampler {
+	m := &memorySampler{done: make(chan struct{}), finished: make(chan struct{})}
+	go func() {
+		defer close(m.finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			m.peakHeap = max(m.peakHeap, ms.HeapAlloc)
+			m.peakRS = max(m.peakRS, residentBytes())
+			select {
+			case <-m.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memorySampler) stop() (heap, rss uint64) {
+	close(m.done)
+	<-m.finished
+	return m.peakHeap, max(m.peakRS, residentBytes())
+}
+
+// residentBytes is the process's resident set size from /proc (0 where
+// there is none).
+func residentBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	var pages uint64
+	fmt.Sscan(f[1], &pages)
+	return pages * uint64(os.Getpagesize())
 }
 
 // eventFromMap turns a generated Segment call into a canonical event.

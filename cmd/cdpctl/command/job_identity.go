@@ -20,6 +20,7 @@ func (e *jobEnv) identitySQL() tsql.Config {
 		c.TempDir = filepath.Join(e.cfg.DataDir, "tmp", "duckdb")
 	}
 	c.Blocklist = e.cfg.Speed.Blocklist
+	c.Trace = e.sqlTrace
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/tributary-cdp/tributary/batch/land"
 	"github.com/tributary-cdp/tributary/internal/config"
@@ -20,6 +21,9 @@ type jobEnv struct {
 	brokers []string
 	lake    lake.Storage
 	s3      s3.Config // endpoint and credentials for s3:// lakes and sources
+	// sqlTrace, when set, sees every DuckDB statement of the jobs and its
+	// time (bench pipeline --trace-sql).
+	sqlTrace func(stmt string, d time.Duration)
 }
 
 // s3Config turns the config's S3 section (and AWS_* variables for empty
