@@ -61,9 +61,11 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 		Long: "Fills cdp.events on an embedded broker with synthetic events (identify/track/page/alias over\n" +
 			"--profiles people), then measures in one run:\n" +
 			"  consume  raw kafka-go FetchMessage rate vs the speed layer's apply rate, and the ratio;\n" +
-			"  lookup   in-process look-up p50/p99; HTTP p50/p99 from an open-loop generator and req/s at\n" +
-			"           --conns connections; redis-benchmark -t get -c --conns against a redis-server on a\n" +
-			"           free loopback port; the ratio of HTTP look-ups/s to Redis GETs/s;\n" +
+			"  lookup   in-process look-up p50/p99; over HTTP, from a load generator in its own process\n" +
+			"           (bench http-load), req/s at --conns connections (closed loop) and p50/p99 at a\n" +
+			"           quarter of that rate (open loop, latency from each request's scheduled time);\n" +
+			"           redis-benchmark -t get -c --conns against a redis-server on a free loopback port;\n" +
+			"           the ratio of HTTP look-ups/s to Redis GETs/s;\n" +
 			"  fresh    collector ack → visible in the store, p50/p99, through a full server;\n" +
 			"  rss      RSS of a process holding --rss-profiles profiles of 10 traits, checkpoint time.\n" +
 			"--only runs one part.",
