@@ -224,10 +224,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 	for _, p := range parts {
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:         c.cfg.Brokers,
-			Topic:           c.cfg.Topic,
-			Partition:       p,
-			MinBytes:        1,
+			Brokers:   c.cfg.Brokers,
+			Topic:     c.cfg.Topic,
+			Partition: p,
+			MinBytes:  1,
 			// kafka-go's default. 16 MB fetches outlived their deadline while
 			// the apply loop lagged (the reader waits on its queue), and the
 			// broker built them again: 1.3 KB more garbage per event.
