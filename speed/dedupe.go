@@ -46,21 +46,35 @@ func newDedupe(window time.Duration, max int) *dedupe {
 
 // seen reports whether k was added before, and adds it when not.
 func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
-	for i := len(d.gens) - 1; i >= 0; i-- {
+	g := receivedAt.UnixNano() / d.span
+	last := len(d.gens) - 1
+	for i := range last {
 		if _, ok := d.gens[i].Set[k]; ok {
 			return true
 		}
 	}
-	g := receivedAt.UnixNano() / d.span
-	if len(d.gens) == 0 || g > d.gens[len(d.gens)-1].Index {
+	if last >= 0 && g <= d.gens[last].Index {
+		// The common case: one probe adds k or finds it (the set's size tells).
+		set := d.gens[last].Set
+		n := len(set)
+		set[k] = struct{}{}
+		if len(set) == n {
+			return true
+		}
+	} else {
+		if last >= 0 {
+			if _, ok := d.gens[last].Set[k]; ok {
+				return true
+			}
+		}
 		d.gens = append(d.gens, dedupeGen{Index: g, Set: make(map[msgKey]struct{})})
 		// Generations older than three spans before the current one have
 		// been kept for at least a window.
 		for len(d.gens) > 0 && d.gens[0].Index < g-3 {
 			d.drop()
 		}
+		d.gens[len(d.gens)-1].Set[k] = struct{}{}
 	}
-	d.gens[len(d.gens)-1].Set[k] = struct{}{}
 	d.n++
 	if d.n > d.max {
 		if len(d.gens) == 1 {

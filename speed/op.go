@@ -160,6 +160,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	// Names the store interns, made canonical here, in parallel: the apply
 	// goroutine then hashes shared, cached bytes, not a cold message.
 	e.Workspace = unique.Make(e.Workspace).Value()
+	e.Type = canonicalType(e.Type)
 	if e.Type == cdp.Track {
 		e.Event = unique.Make(e.Event).Value()
 	}
