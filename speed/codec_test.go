@@ -2,6 +2,7 @@ package speed
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -59,5 +60,22 @@ func TestProfileCodecCoversEveryField(t *testing.T) {
 		if rv.Field(i).IsZero() {
 			t.Errorf("fullProfile leaves %s zero: the round trip does not cover it", rv.Type().Field(i).Name)
 		}
+	}
+}
+
+// TestDedupeGenFileReadsBothForms: checkpoints written before the keys
+// were packed still load, to the same set.
+func TestDedupeGenFileReadsBothForms(t *testing.T) {
+	want := map[msgKey]struct{}{{1, 2}: {}, {3, 1 << 63}: {}, {0, 0}: {}}
+	old := dedupeGenFile{Keys: []msgKey{{1, 2}, {3, 1 << 63}, {0, 0}}}
+	packed := dedupeGenFile{Packed: packKeys(want)}
+	for name, g := range map[string]dedupeGenFile{"keys": old, "packed": packed} {
+		got, err := g.set()
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v, %v; want %v", name, got, err, want)
+		}
+	}
+	if _, err := (&dedupeGenFile{Packed: make([]byte, 15)}).set(); !errors.Is(err, errCorrupt) {
+		t.Errorf("15 packed bytes: %v, want errCorrupt", err)
 	}
 }
