@@ -55,6 +55,9 @@ type httpLoadResult struct {
 	// idle woke for its next send: the generator's own error, included in
 	// the latencies above.
 	WakeP99 int64 `json:"wake_p99_ns"`
+	// CPU is the generator process's CPU time, set by runHTTPLoad: what
+	// it took of the cores the server runs on.
+	CPU time.Duration `json:"-"`
 }
 
 func newBenchHTTPLoadCmd() *cobra.Command {
@@ -284,5 +287,6 @@ func runHTTPLoad(ctx context.Context, exe string, args ...string) (*httpLoadResu
 	if err := json.NewDecoder(io.LimitReader(&out, 1<<20)).Decode(&r); err != nil {
 		return nil, fmt.Errorf("bench http-load output %q: %w", out.String(), err)
 	}
+	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return &r, nil
 }

@@ -435,9 +435,10 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return err
 	}
 	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
-	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s; server: %d GCs, %.1f allocations and %.0f B a request); "+
+	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s; server: %d GCs, %.1f allocations and %.0f B a request; generator CPU %.1f µs a request); "+
 		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; server: %d GCs)\n",
 		maxRate, o.conns, us(closed.P50), us(closed.P99), closedCost.gcs, closedCost.allocs, closedCost.bytes,
+		float64(closed.CPU.Microseconds())/float64(max(1, closed.Requests)),
 		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99), openCost.gcs)
 
 	redisRate, redisP50, redisP99, err := o.redis(ctx)
