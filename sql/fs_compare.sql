@@ -25,11 +25,17 @@ WITH s AS (
         a.email IS NULL OR b.email IS NULL AS nul_email, a.email = b.email AS eq_email,
         a.email_user = b.email_user AS eq_email_user,
         CASE WHEN a.email <> b.email THEN jaro_winkler_similarity(a.email, b.email) END AS jw_email,
-        CASE WHEN a.email <> b.email THEN damerau_levenshtein(a.email, b.email) END AS dl_email,
+        -- Damerau–Levenshtein is by far the costliest function here (most
+        -- pairs have different emails): only g4's JW-high level reads it.
+        CASE WHEN a.email <> b.email AND jaro_winkler_similarity(a.email, b.email) >= $jw_hi
+             THEN damerau_levenshtein(a.email, b.email) END AS dl_email,
         a.phone IS NULL OR b.phone IS NULL AS nul_phone, a.phone = b.phone AS eq_phone,
         -- One mistyped or transposed digit; neighbours in one exchange
         -- share long prefixes, so a shared head alone is no evidence.
-        (a.phone_head = b.phone_head OR a.phone_tail = b.phone_tail) AND damerau_levenshtein(a.phone, b.phone) <= 1 AS near_phone,
+        -- (A CASE, not AND: a projection computes both sides of an AND for
+        -- every row; g5 reads near_phone only when both phones are there.)
+        CASE WHEN a.phone_head = b.phone_head OR a.phone_tail = b.phone_tail
+             THEN damerau_levenshtein(a.phone, b.phone) <= 1 ELSE false END AS near_phone,
         a.street IS NULL OR b.street IS NULL AS nul_street, a.street = b.street AS eq_street,
         CASE WHEN a.street <> b.street THEN jaro_winkler_similarity(a.street, b.street) END AS jw_street,
         a.street_number IS NULL OR b.street_number IS NULL AS nul_stno, a.street_number = b.street_number AS eq_stno,
