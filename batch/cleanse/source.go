@@ -107,21 +107,29 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
 	// Cleansed values replace the raw ones; rejected values become NULL.
-	var repl []string
+	// One pivot of the cleansed values by row joins the rows once (a
+	// subquery per field joined cl_src_norm once per field: 20 s for 936k
+	// rows).
+	var pivot, repl []string
 	for _, f := range cleaned {
-		repl = append(repl, fmt.Sprintf(`(SELECT CASE WHEN b.row_id IS NULL THEN n.value END FROM cl_src_norm n
-			LEFT JOIN cl_src_bad b ON b.row_id = n.row_id AND b.field = n.field
-			WHERE n.row_id = r.row_id AND n.field = %s) AS %s`, tsql.QuoteLiteral(f.Name), tsql.QuoteIdent(f.Name)))
+		pivot = append(pivot, fmt.Sprintf(`any_value(CASE WHEN b.row_id IS NULL THEN n.value END) FILTER (WHERE n.field = %s) AS %s`,
+			tsql.QuoteLiteral(f.Name), tsql.QuoteIdent(f.Name)))
+		repl = append(repl, "v."+tsql.QuoteIdent(f.Name)+" AS "+tsql.QuoteIdent(f.Name))
 	}
+	from := "cl_src r"
 	sel := "r.* EXCLUDE (row_id)"
 	if len(repl) > 0 {
+		from = `cl_src r LEFT JOIN (
+			SELECT n.row_id, ` + strings.Join(pivot, ", ") + `
+			FROM cl_src_norm n LEFT JOIN cl_src_bad b ON b.row_id = n.row_id AND b.field = n.field
+			GROUP BY n.row_id) v ON v.row_id = r.row_id`
 		sel = "r.* EXCLUDE (row_id) REPLACE (" + strings.Join(repl, ", ") + ")"
 	}
 	ws := ""
 	if !have["workspace"] {
 		ws = ", " + tsql.QuoteLiteral(src.Workspace) + " AS workspace"
 	}
-	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_src_clean AS SELECT "+sel+ws+" FROM cl_src r"); err != nil {
+	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_src_clean AS SELECT "+sel+ws+" FROM "+from); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
 	if err := s.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cl_src_quarantine AS
