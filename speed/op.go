@@ -138,9 +138,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	var w wireEvent
 	var err error
 	if p.general || !decodeCanonical(value, &w) {
-		g := new(wireEvent) // apart: w stays on the stack
-		err = gojson.Unmarshal(value, g)
-		w = *g
+		err = decodeGeneral(value, &w)
 	}
 	e := &a.ev
 	*e = cdp.Event{Workspace: w.Workspace, MessageID: w.MessageID, Type: w.Type, Event: w.Event, Name: w.Name,
@@ -222,6 +220,24 @@ func (p *Preparer) Release(o *Op) {
 	if a := o.alloc; a != nil {
 		p.ops.Put(a)
 	}
+}
+
+// decodeGeneral decodes any event JSON with goccy/go-json. goccy panics
+// on some malformed input (FuzzDecodeCanonical found `{"":"","tim\`), and
+// a poison message must not stop the consumer, so the input is checked
+// first (the canonical decoder checks as it decodes).
+func decodeGeneral(value []byte, w *wireEvent) error {
+	if !json.Valid(value) {
+		var r json.RawMessage
+		if err := json.Unmarshal(value, &r); err != nil {
+			return err // says where and what
+		}
+		return errors.New("invalid JSON")
+	}
+	g := new(wireEvent) // apart: the caller's w stays on its stack
+	err := gojson.Unmarshal(value, g)
+	*w = *g
+	return err
 }
 
 // own copies the strings the store may keep (recent events, identifiers,
