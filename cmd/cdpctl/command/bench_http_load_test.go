@@ -1,0 +1,77 @@
+package command
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestHTTPLoad runs the generator against a stub that checks the key and
+// answers a profile document after 2 ms: the open loop sends rate ×
+// duration requests, and its latencies count the stub's delay.
+func TestHTTPLoad(t *testing.T) {
+	var served atomic.Int64
+	body := `{"cdp_id":"cdp_1","workspace":"default"}` + "\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+benchAPIKey {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
+		served.Add(1)
+		if r.URL.Path == "/v1/profiles/user_id:slow" {
+			time.Sleep(2 * time.Millisecond)
+		}
+		if r.URL.Path == "/v1/profiles/user_id:html" {
+			_, _ = w.Write([]byte("<html></html>"))
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	paths := func(ps ...string) string {
+		f := filepath.Join(t.TempDir(), "paths")
+		if err := os.WriteFile(f, []byte(strings.Join(ps, "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	o := &benchHTTPLoadOptions{addr: strings.TrimPrefix(srv.URL, "http://"), apiKey: benchAPIKey,
+		paths: paths("/v1/profiles/user_id:slow"), conns: 4, rate: 400, duration: 500 * time.Millisecond, seed: 1}
+
+	open, err := o.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open.Requests != 200 || served.Load() != 200 {
+		t.Errorf("open loop at 400/s for 0.5 s: %d requests, %d served, want 200", open.Requests, served.Load())
+	}
+	if open.P50 < int64(2*time.Millisecond) || open.Max < open.P99 || open.P99 < open.P50 {
+		t.Errorf("open loop latencies %+v: want at least the stub's 2 ms, ordered", open)
+	}
+
+	o.rate = 0
+	closed, err := o.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 connections, 2 ms each: about 2,000/s at most.
+	if closed.Requests < 100 || closed.RPS > 2100 || closed.P50 < int64(2*time.Millisecond) {
+		t.Errorf("closed loop %+v", closed)
+	}
+
+	o.paths = paths("/v1/profiles/user_id:html")
+	if _, err := o.run(); err == nil || !strings.Contains(err.Error(), "not a profile document") {
+		t.Errorf("a non-profile answer: err %v", err)
+	}
+	o.paths, o.apiKey = paths("/v1/profiles/user_id:slow"), "ak_wrong"
+	if _, err := o.run(); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("a rejected key: err %v", err)
+	}
+}
