@@ -77,8 +77,9 @@ type wireEvent struct {
 }
 
 // rawJSON keeps the bytes the decoder hands to UnmarshalJSON. goccy/go-json
-// hands over a fresh copy (json.RawMessage would copy it once more), so
-// the bytes are owned and never change: rawString may alias them.
+// hands over a fresh copy (json.RawMessage would copy it once more), and
+// the canonical decoder a slice of the message, which does not change
+// either: rawString may alias them.
 type rawJSON []byte
 
 func (r *rawJSON) UnmarshalJSON(b []byte) error {

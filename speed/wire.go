@@ -3,7 +3,6 @@ package speed
 import (
 	"bytes"
 	"time"
-	"unsafe"
 )
 
 // The collector writes every event with cdp.Event.AppendJSON: compact, keys
@@ -178,20 +177,12 @@ func plainString(b []byte, i int) (string, int, bool) {
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
-			return aliasString(b[i+1 : j]), j + 1, true
+			return rawString(b[i+1 : j]), j + 1, true
 		case c < 0x20 || c == '\\' || c >= 0x80:
 			return "", 0, false
 		}
 	}
 	return "", 0, false
-}
-
-// aliasString returns b as a string without copying.
-func aliasString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }
 
 // maxDepth bounds the nesting skipValue follows; deeper values go to the
