@@ -7,8 +7,11 @@
 //   - Consumer reads every partition of cdp.events with its own kafka-go
 //     Reader, starting at the offsets of the last checkpoint, decodes in
 //     those goroutines (Preparer) and applies in partition order in one
-//     apply goroutine. Poison messages are copied to cdp.events.rejected
-//     and skipped.
+//     apply goroutine. The collector's canonical event form is decoded
+//     without allocating (wire.go), anything else by goccy/go-json; what
+//     the store keeps of an event is copied out of the message, and ops
+//     are recycled once applied. Poison messages are copied to
+//     cdp.events.rejected and skipped.
 //   - Store holds profiles in 256 stripes (a lock each) and an identity
 //     index (workspace, type, value) → profile. A link between two
 //     clusters merges their state; the surviving cdp_id is the older
