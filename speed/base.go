@@ -9,8 +9,10 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/parquet-go/parquet-go"
@@ -180,25 +182,10 @@ func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error)
 	}
 	// Traits, last-writer-wins at the time their provenance gives.
 	if txt := r.str(3); txt != "" && txt != "{}" {
-		var traits map[string]json.RawMessage
-		if err := gojson.Unmarshal([]byte(txt), &traits); err != nil {
-			return nil, fmt.Errorf("traits: %w", err)
+		specs, err := baseTraits(txt, r.str(4))
+		if err != nil {
+			return nil, err
 		}
-		var prov map[string]struct {
-			Time string `json:"time"`
-		}
-		if txt := r.str(4); txt != "" {
-			_ = gojson.Unmarshal([]byte(txt), &prov) // times are optional
-		}
-		specs := make([]traitSpec, 0, len(traits))
-		for name, v := range traits {
-			var at int64
-			if t, err := time.Parse(time.RFC3339Nano, prov[name].Time); err == nil {
-				at = t.UnixNano()
-			}
-			specs = append(specs, traitSpec{name: name, value: rawString(v), ts: at, seq: baseSeq})
-		}
-		slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
 		p.Traits = packTraits(specs)
 	}
 	p.EventsTotal = r.int(5)
@@ -211,14 +198,11 @@ func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error)
 	p.UpdatedAt = r.time(14)
 	// Per-event totals, and per-day counts for time windows.
 	if txt := r.str(6); txt != "" && txt != "{}" {
-		var counts map[string]int64
-		if err := gojson.Unmarshal([]byte(txt), &counts); err != nil {
-			return nil, fmt.Errorf("event_counts: %w", err)
+		counts, err := baseCounts(txt)
+		if err != nil {
+			return nil, err
 		}
-		for name, n := range counts {
-			p.Events = append(p.Events, EventCount{Name: name, Total: n})
-		}
-		slices.SortFunc(p.Events, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
+		p.Events = counts
 	}
 	if txt := r.str(13); txt != "" && txt != "[]" {
 		var days []struct {
@@ -243,6 +227,115 @@ func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error)
 	}
 	return p, nil
 }
+
+// A base load decodes a few JSON columns per profile; the fast paths
+// below read them in place (objectFields, as the preparer does) and leave
+// anything unusual (escaped keys, repeated keys, non-integer counts) to
+// goccy/go-json, which gives the same result (TestBaseJSONFastPaths).
+
+// baseTraits reads the traits and provenance columns, sorted by name.
+func baseTraits(traits, provenance string) ([]traitSpec, error) {
+	times := map[string]int64{}
+	fast := objectFields(bytesOf(provenance), func(name string, v []byte) bool {
+		if _, dup := times[name]; dup {
+			return false // goccy says which one wins
+		}
+		times[name] = 0
+		return objectFields(v, func(k string, tv []byte) bool {
+			if k != "time" {
+				return !strings.EqualFold(k, "time") // goccy matches keys case-insensitively
+			}
+			s, end, ok := plainString(tv, 0)
+			if !ok || end != len(tv) {
+				return false
+			}
+			var at int64
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				at = t.UnixNano()
+			}
+			times[name] = at
+			return true
+		})
+	})
+	if !fast && provenance != "" {
+		var prov map[string]struct {
+			Time string `json:"time"`
+		}
+		if json.Valid(bytesOf(provenance)) { // goccy can panic on malformed JSON (decodeGeneral)
+			_ = gojson.Unmarshal([]byte(provenance), &prov) // times are optional
+		}
+		clear(times)
+		for name, x := range prov {
+			if t, err := time.Parse(time.RFC3339Nano, x.Time); err == nil {
+				times[name] = t.UnixNano()
+			}
+		}
+	}
+	var specs []traitSpec
+	fast = objectFields(bytesOf(traits), func(name string, v []byte) bool {
+		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: times[name], seq: baseSeq})
+		return true
+	})
+	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+	for i := 1; fast && i < len(specs); i++ {
+		fast = specs[i].name != specs[i-1].name
+	}
+	if fast {
+		return specs, nil
+	}
+	var m map[string]json.RawMessage
+	if err := unmarshalChecked(traits, &m); err != nil {
+		return nil, fmt.Errorf("traits: %w", err)
+	}
+	specs = specs[:0]
+	for name, v := range m {
+		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: times[name], seq: baseSeq})
+	}
+	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+	return specs, nil
+}
+
+// baseCounts reads the event_counts column, sorted by name.
+func baseCounts(txt string) ([]EventCount, error) {
+	var counts []EventCount
+	fast := objectFields(bytesOf(txt), func(name string, v []byte) bool {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return false
+		}
+		counts = append(counts, EventCount{Name: name, Total: n}) // interned by addBase
+		return true
+	})
+	slices.SortFunc(counts, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; fast && i < len(counts); i++ {
+		fast = counts[i].Name != counts[i-1].Name
+	}
+	if fast {
+		return counts, nil
+	}
+	var m map[string]int64
+	if err := unmarshalChecked(txt, &m); err != nil {
+		return nil, fmt.Errorf("event_counts: %w", err)
+	}
+	counts = counts[:0]
+	for name, n := range m {
+		counts = append(counts, EventCount{Name: name, Total: n})
+	}
+	slices.SortFunc(counts, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
+	return counts, nil
+}
+
+// unmarshalChecked decodes txt with goccy/go-json once it is known to be
+// valid JSON (goccy can panic on malformed input: decodeGeneral).
+func unmarshalChecked(txt string, v any) error {
+	if !json.Valid(bytesOf(txt)) {
+		return errors.New("invalid JSON")
+	}
+	return gojson.Unmarshal([]byte(txt), v)
+}
+
+// bytesOf returns s as bytes without copying; they must not be changed.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // addBase inserts a base profile and indexes its identifiers and its cdp
 // id. An identifier already indexed (the build gave it to two clusters)

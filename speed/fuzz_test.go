@@ -3,9 +3,12 @@ package speed
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
@@ -147,4 +150,74 @@ func TestDecodeCanonicalTakesCollectorForm(t *testing.T) {
 			t.Errorf("%s: decoded by the fast path: %s", name, v)
 		}
 	}
+}
+
+// FuzzBaseJSON checks the fast paths of a base load's JSON columns against
+// goccy/go-json, which they fall back to.
+func FuzzBaseJSON(f *testing.F) {
+	for _, s := range [][3]string{
+		{`{"email":"a@b.co","plan":"pro","age":31}`, `{"email":{"time":"2026-11-01T10:00:00.5Z","source":"web"},"plan":{"time":"x"}}`, `{"Order Completed":3,"Signed In":-1}`},
+		{`{ "a" : [1, {"b": null}] , "c": true }`, `{"a": {"TIME": "2026-11-01T10:00:00Z"}}`, `{"a": 1e3}`},
+		{`{"a":1,"a":2}`, `{"a":{"time":"2026-11-01T10:00:00Z"},"a":{"time":"bad"}}`, `{"a":1,"a":2}`},
+		{`{"a\u0062":1}`, `{"a":"2026"}`, `{"x":"1"}`},
+		{`{}`, ``, `{"n":null}`},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, traits, provenance, counts string) {
+		got, gerr := baseTraits(traits, provenance)
+		want, werr := baseTraitsGeneral(traits, provenance)
+		if (gerr != nil) != (werr != nil) || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("traits %q, provenance %q:\n got %v %v\nwant %v %v", traits, provenance, got, gerr, want, werr)
+		}
+		gc, gerr := baseCounts(counts)
+		wc, werr := baseCountsGeneral(counts)
+		if (gerr != nil) != (werr != nil) || fmt.Sprint(gc) != fmt.Sprint(wc) {
+			t.Fatalf("counts %q:\n got %v %v\nwant %v %v", counts, gc, gerr, wc, werr)
+		}
+	})
+}
+
+// baseTraitsGeneral and baseCountsGeneral are the goccy-only decoding the
+// fast paths replaced.
+func baseTraitsGeneral(traits, provenance string) ([]traitSpec, error) {
+	var m map[string]json.RawMessage
+	if !json.Valid([]byte(traits)) {
+		return nil, fmt.Errorf("invalid")
+	}
+	if err := gojson.Unmarshal([]byte(traits), &m); err != nil {
+		return nil, err
+	}
+	var prov map[string]struct {
+		Time string `json:"time"`
+	}
+	if json.Valid([]byte(provenance)) {
+		_ = gojson.Unmarshal([]byte(provenance), &prov)
+	}
+	var specs []traitSpec
+	for name, v := range m {
+		var at int64
+		if t, err := time.Parse(time.RFC3339Nano, prov[name].Time); err == nil {
+			at = t.UnixNano()
+		}
+		specs = append(specs, traitSpec{name: name, value: string(v), ts: at, seq: baseSeq})
+	}
+	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+	return specs, nil
+}
+
+func baseCountsGeneral(txt string) ([]EventCount, error) {
+	var m map[string]int64
+	if !json.Valid([]byte(txt)) {
+		return nil, fmt.Errorf("invalid")
+	}
+	if err := gojson.Unmarshal([]byte(txt), &m); err != nil {
+		return nil, err
+	}
+	var counts []EventCount
+	for name, n := range m {
+		counts = append(counts, EventCount{Name: name, Total: n})
+	}
+	slices.SortFunc(counts, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
+	return counts, nil
 }
