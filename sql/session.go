@@ -97,6 +97,13 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
+	// DuckDB creates only the last directory of temp_directory, and only
+	// when it first spills: a missing parent fails the statement that
+	// needed the memory (at 10M events, minutes into a job).
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("duckdb temp_directory %s: %w", tmp, err)
+	}
 	settings = append(settings, "SET temp_directory = "+QuoteLiteral(tmp))
 	for _, q := range settings {
 		if _, err := conn.ExecContext(ctx, q); err != nil {

@@ -129,3 +129,21 @@ func TestTraceSeesEveryStatement(t *testing.T) {
 		t.Fatalf("traced %q, want %q", seen, want)
 	}
 }
+
+// A spill into a temp_directory whose parents do not exist yet must work:
+// the jobs' default is <data-dir>/tmp/duckdb.
+func TestSpillIntoNewTempDir(t *testing.T) {
+	cfg := sql.DefaultConfig()
+	cfg.MemoryLimit, cfg.Threads = "64MB", 1
+	cfg.TempDir = filepath.Join(t.TempDir(), "tmp", "duckdb")
+	ctx := context.Background()
+	s, err := sql.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int64
+	if err := s.QueryRow(ctx, "SELECT count(*) FROM (SELECT i, repeat('x', 100) || i AS v FROM range(2000000) t(i) ORDER BY v DESC)").Scan(&n); err != nil || n != 2_000_000 {
+		t.Fatalf("sort that spills: %d rows, %v", n, err)
+	}
+}
