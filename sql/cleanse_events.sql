@@ -17,23 +17,38 @@ SELECT * EXCLUDE (rn) FROM (
 
 -- Every identifier value of every event, raw and normalized with the
 -- speed layer's functions.
-CREATE OR REPLACE TEMP TABLE cl_ids AS
-WITH ids AS (
-    SELECT workspace, message_id, 'user_id' AS field, 'user_id' AS id_type, user_id AS raw FROM cl_events WHERE user_id IS NOT NULL
-    UNION ALL
-    SELECT workspace, message_id, 'anonymous_id', 'anonymous_id', anonymous_id FROM cl_events WHERE anonymous_id IS NOT NULL
-    UNION ALL
-    SELECT workspace, message_id, 'previous_id', 'user_id', previous_id FROM cl_events WHERE previous_id IS NOT NULL
-    UNION ALL
-    SELECT e.workspace, e.message_id, 'traits.' || t.trait, t.id_type, json_extract_string(e.traits, t.path)
-    FROM cl_events e, cl_traits t
-    WHERE e.type = 'identify' AND e.traits IS NOT NULL AND json_extract_string(e.traits, t.path) IS NOT NULL
-)
-SELECT *, normalize_identifier(id_type, raw) AS value,
-    CASE WHEN normalize_identifier(id_type, raw) IS NULL THEN 'invalid ' || id_type
-         WHEN blocked_identifier(id_type, normalize_identifier(id_type, raw)) THEN 'blocklisted ' || id_type
+CREATE OR REPLACE TEMP TABLE cl_ids_raw AS
+SELECT workspace, message_id, 'user_id' AS field, 'user_id' AS id_type, user_id AS raw FROM cl_events WHERE user_id IS NOT NULL
+UNION ALL
+SELECT workspace, message_id, 'anonymous_id', 'anonymous_id', anonymous_id FROM cl_events WHERE anonymous_id IS NOT NULL
+UNION ALL
+SELECT workspace, message_id, 'previous_id', 'user_id', previous_id FROM cl_events WHERE previous_id IS NOT NULL
+UNION ALL
+SELECT e.workspace, e.message_id, 'traits.' || t.trait, t.id_type, json_extract_string(e.traits, t.path)
+FROM cl_events e, cl_traits t
+WHERE e.type = 'identify' AND e.traits IS NOT NULL AND json_extract_string(e.traits, t.path) IS NOT NULL;
+
+-- normalize_identifier and blocked_identifier are Go functions called per
+-- row (a cgo round trip and a value conversion each): they judge each
+-- distinct raw value once (an anonymous id recurs in every event of its
+-- browser; at 10M events, 52 s when called per row) and the rows join the
+-- verdicts.
+CREATE OR REPLACE TEMP TABLE cl_verdicts AS
+SELECT id_type, raw, value,
+    CASE WHEN value IS NULL THEN 'invalid ' || id_type
+         WHEN blocked_identifier(id_type, value) THEN 'blocklisted ' || id_type
     END AS reason
-FROM ids;
+FROM (
+    SELECT id_type, raw, normalize_identifier(id_type, raw) AS value
+    FROM (SELECT DISTINCT id_type, raw FROM cl_ids_raw)
+);
+
+CREATE OR REPLACE TEMP TABLE cl_ids AS
+SELECT i.*, v.value, v.reason FROM cl_ids_raw i JOIN cl_verdicts v USING (id_type, raw);
+
+DROP TABLE cl_ids_raw;
+
+DROP TABLE cl_verdicts;
 
 -- Rejected values, nothing dropped silently.
 CREATE OR REPLACE TEMP TABLE cl_quarantine AS
