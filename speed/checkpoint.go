@@ -16,7 +16,10 @@ import (
 // CheckpointFile is the name of the checkpoint in the speed directory.
 const CheckpointFile = "checkpoint.gob"
 
-const checkpointVersion = 2 // 2: profiles as binary records (codec.go)
+// checkpointVersion 2: profiles as binary records (codec.go); 3: dedupe
+// keys packed (a build that reads only 2 would lose the dedupe set, so it
+// refuses 3). Version 2 files still load.
+const checkpointVersion = 3
 
 // checkpointHeader opens a checkpoint (gob); the profiles follow one by
 // one as uvarint-length-prefixed records (codec.go), then a
@@ -78,7 +81,11 @@ const trailerEnd = "tributary-speed-checkpoint-end"
 
 // WriteTo writes the whole store: offsets, dedupe set, hygiene state and
 // profiles. Apply goroutine only (the state must not move meanwhile).
-func (s *Store) WriteTo(w io.Writer) (int64, error) {
+func (s *Store) WriteTo(w io.Writer) (int64, error) { return s.writeTo(w, nil) }
+
+// writeTo is WriteTo; edit, when set, changes the header before it is
+// written (tests write older versions with it).
+func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, error) {
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	enc := gob.NewEncoder(bw)
@@ -93,6 +100,9 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 		h.Shared = append(h.Shared, k)
 	}
 	s.ext.save(&h)
+	if edit != nil {
+		edit(&h)
+	}
 	if err := enc.Encode(&h); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
 	}
@@ -145,8 +155,8 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("decode checkpoint header: %w", err)
 	}
-	if h.Version != checkpointVersion {
-		return nil, fmt.Errorf("checkpoint version %d, this build reads %d: %w", h.Version, checkpointVersion, errCorrupt)
+	if h.Version != checkpointVersion && h.Version != 2 {
+		return nil, fmt.Errorf("checkpoint version %d, this build reads 2 and %d: %w", h.Version, checkpointVersion, errCorrupt)
 	}
 	if h.Offsets != nil {
 		s.offsets = h.Offsets

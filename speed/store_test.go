@@ -3,6 +3,7 @@ package speed
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -476,5 +477,46 @@ func TestEventCountSinceDays(t *testing.T) {
 	}
 	if pr.EventsTotal != 500 {
 		t.Errorf("events_total %d", pr.EventsTotal)
+	}
+}
+
+// TestCheckpointVersion2Loads: a checkpoint written before the dedupe
+// keys were packed (version 2) loads with its dedupe set.
+func TestCheckpointVersion2Loads(t *testing.T) {
+	s, p := newTestStore(t)
+	apply(s, ops(p, session()))
+	var buf bytes.Buffer
+	_, err := s.writeTo(&buf, func(h *checkpointHeader) {
+		h.Version = 2
+		for i, g := range h.Dedupe {
+			set, err := g.set()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Dedupe[i] = dedupeGenFile{Index: g.Index}
+			for k := range set {
+				h.Dedupe[i].Keys = append(h.Dedupe[i].Keys, k)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ReadStore(s.cfg, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := s.Stats(), s2.Stats(); a.DedupeEntries == 0 || a.DedupeEntries != b.DedupeEntries || a.Profiles != b.Profiles {
+		t.Errorf("stats after loading version 2: %+v, before %+v", b, a)
+	}
+	before := canon(view(t, s2, cdp.IDUserID, "u1"))
+	apply(s2, ops(p, session()))
+	if after := canon(view(t, s2, cdp.IDUserID, "u1")); after != before {
+		t.Error("a replay after loading the version 2 checkpoint changed the profile")
+	}
+	buf.Reset()
+	s.writeTo(&buf, func(h *checkpointHeader) { h.Version = 1 })
+	if _, err := ReadStore(s.cfg, &buf); !errors.Is(err, errCorrupt) {
+		t.Errorf("version 1 checkpoint: %v, want errCorrupt", err)
 	}
 }
