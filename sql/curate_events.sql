@@ -60,7 +60,8 @@ FROM cur_events_resolved
 GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE cur_event_counts AS
-SELECT workspace, cdp_id, json_group_object(event, n) AS event_counts
+-- json_group_object with the keys in name order (see curate_profiles.sql).
+SELECT workspace, cdp_id, CAST('{' || string_agg(to_json(event) || ':' || to_json(n), ',' ORDER BY event) || '}' AS JSON) AS event_counts
 FROM (
   SELECT workspace, cdp_id, event, count(*) AS n
   FROM cur_events_resolved WHERE type = 'track' AND event IS NOT NULL

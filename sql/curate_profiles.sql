@@ -32,8 +32,11 @@ WITH ids AS (
   FROM cur_idmap GROUP BY ALL
 ), golden AS (
   SELECT workspace, cdp_id,
-    CAST(json_group_object(attr, value) AS VARCHAR) AS traits,
-    CAST(json_group_object(attr, json_object('source', source, 'record', record, 'time', strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'))) AS VARCHAR) AS provenance
+    -- json_group_object (a macro over string_agg) with the keys in name
+    -- order: the winners' row order depends on how the events were read
+    -- and joined (threads), and a build must not.
+    '{' || string_agg(to_json(attr) || ':' || coalesce(to_json(value), 'null'), ',' ORDER BY attr) || '}' AS traits,
+    '{' || string_agg(to_json(attr) || ':' || to_json(json_object('source', source, 'record', record, 'time', strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'))), ',' ORDER BY attr) || '}' AS provenance
   FROM cur_winners GROUP BY ALL
 ), days AS (
   SELECT workspace, cdp_id, CAST(to_json(list({'event': event, 'day': day, 'n': n} ORDER BY event, day)) AS VARCHAR) AS event_days
