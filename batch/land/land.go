@@ -28,6 +28,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -418,7 +419,12 @@ func (l *lander) add(c *chunk, msg kafka.Message) error {
 	c.n++
 	c.bytes += int64(len(msg.Value))
 	var e cdp.Event
-	err := json.Unmarshal(msg.Value, &e)
+	// goccy can read past the end of malformed JSON (jsonx): such a
+	// message is rejected like any other bad one, before goccy sees it.
+	err := jsonx.Check(msg.Value)
+	if err == nil {
+		err = json.Unmarshal(msg.Value, &e)
+	}
 	if err == nil {
 		err = e.Validate()
 	}

@@ -47,7 +47,7 @@ func produce(t testing.TB, addr string, seq, n int) {
 			Properties: json.RawMessage(`{"revenue":12.5,"currency":"EUR"}`), Context: json.RawMessage(`{"ip":"10.0.0.1"}`)}
 		v, _ := json.Marshal(e)
 		if i%97 == 0 {
-			v = []byte(`{"workspace":"acme","type":"nope"`)
+			v = []byte(malformed[i/97%len(malformed)])
 		}
 		msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: v})
 	}
@@ -58,6 +58,16 @@ func produce(t testing.TB, addr string, seq, n int) {
 		}
 		msgs = msgs[k:]
 	}
+}
+
+// malformed are the messages produce writes at every 97th position: cut
+// off, and the ends goccy/go-json can read past (found by
+// FuzzDecodeCanonical), which must reach the quarantine, not goccy.
+var malformed = []string{
+	`{"workspace":"acme","type":"nope"`,
+	`{"":"","":"","":"e29","tim\`,
+	`{"workspace":"acme","type":"track","event":"e","userId":"\u00`,
+	`{"workspace":"acme","type":"track","event":"e","userId":"u","timestamp":"2026-11-20T12:00:00Z\`,
 }
 
 func garbage(seq, n int) (bad int) {

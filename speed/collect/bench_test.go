@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	json "github.com/goccy/go-json"
 )
 
 func benchBatchBody(n int) []byte {
@@ -31,8 +29,8 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	now := time.Now()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		var wb wireBatch
-		if err := json.Unmarshal(body, &wb); err != nil {
+		wb, err := decodeBatch(body)
+		if err != nil {
 			b.Fatal(err)
 		}
 		for _, raw := range wb.Batch {

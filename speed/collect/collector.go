@@ -24,6 +24,7 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/httpx"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 )
 
 // Config of the collector.
@@ -190,8 +191,8 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 		batchIntg json.RawMessage
 	)
 	if typ == "" {
-		var b wireBatch
-		if err := json.Unmarshal(body, &b); err != nil {
+		b, err := decodeBatch(body)
+		if err != nil {
 			return c.fail(w, http.StatusBadRequest, "invalid_json", "body is not a valid batch: "+err.Error())
 		}
 		if b.Batch == nil {
@@ -202,7 +203,12 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 			bodyKey = peekWriteKey(raws[0])
 		}
 	} else {
-		if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		// Checked here, the body and every part of it are well-formed
+		// before goccy reads them (jsonx).
+		if err := jsonx.Check(body); err != nil {
+			return c.fail(w, http.StatusBadRequest, "invalid_json", "body is not a JSON object: "+err.Error())
+		}
+		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 			return c.fail(w, http.StatusBadRequest, "invalid_json", "body is not a JSON object")
 		}
 		raws = []json.RawMessage{body}

@@ -110,6 +110,13 @@ func TestCollectorErrors(t *testing.T) {
 	}{
 		{"malformed JSON", reqSpec{path: "/v1/track", body: `{"userId":`, auth: testKey}, 400, "invalid_json", ""},
 		{"malformed batch", reqSpec{path: "/v1/batch", body: `[1,2`, auth: testKey}, 400, "invalid_json", ""},
+		// goccy can read past the end of these (FuzzDecodeCanonical): they
+		// are refused before it sees them, saying where they break.
+		{"goccy poison event", reqSpec{path: "/v1/track", body: `{"":"","":"","":"e29","tim\`, auth: testKey}, 400, "invalid_json", "at byte"},
+		{"goccy poison identify", reqSpec{path: "/v1/identify", body: `{"userId":"u","traits":{"a":"\`, auth: testKey}, 400, "invalid_json", "at byte"},
+		{"goccy poison batch", reqSpec{path: "/v1/batch", body: `{"":"","":"","":"e29","tim\`, auth: testKey}, 400, "invalid_json", "at byte"},
+		{"goccy poison in a batch element", reqSpec{path: "/v1/batch", body: `{"batch":[{"type":"track","event":"e","userId":"u","timestamp":"2026-11-22T00:00:00Z\`, auth: testKey}, 400, "invalid_json", "at byte"},
+		{"goccy poison in a batch id", reqSpec{path: "/v1/batch", body: `{"batch":[{"type":"track","event":"e","userId":"\u00`, auth: testKey}, 400, "invalid_json", "at byte"},
 		{"batch without array", reqSpec{path: "/v1/batch", body: `{}`, auth: testKey}, 400, "missing_field", "batch"},
 		{"invalid track names the field", reqSpec{path: "/v1/track", body: `{"userId":"u"}`, auth: testKey}, 400, "missing_field", "event"},
 		{"invalid identify", reqSpec{path: "/v1/identify", body: `{"traits":{}}`, auth: testKey}, 400, "missing_field", "userId"},

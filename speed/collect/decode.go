@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 )
 
 // wireEvent is a Segment call as SDKs send it. IDs may arrive as numbers.
@@ -40,6 +41,155 @@ type wireBatch struct {
 	Context      json.RawMessage   `json:"context"`
 	Integrations json.RawMessage   `json:"integrations"`
 	SentAt       *string           `json:"sentAt"`
+}
+
+// decodeBatch decodes the body of POST /v1/batch. goccy can read past the
+// end of malformed input (jsonx), so the body is checked whole before goccy
+// sees it or any event, id or context cut from it. The usual body — an
+// object with plain keys, "batch" an array — is checked and cut in one pass
+// (cutBatch), cheaper than goccy alone; anything else is checked, then
+// decoded by goccy.
+func decodeBatch(body []byte) (wireBatch, error) {
+	var b wireBatch
+	if cutBatch(body, &b) {
+		return b, nil
+	}
+	b = wireBatch{}
+	if err := jsonx.Check(body); err != nil {
+		return b, err
+	}
+	err := json.Unmarshal(body, &b)
+	return b, err
+}
+
+// cutBatch fills b from body when body is a well-formed object whose keys
+// have no escapes, whose "batch" is an array, "writeKey" and "sentAt"
+// strings without escapes, "context" and "integrations" objects, each at
+// most once; keys differing from those only in case (goccy would match
+// them) send it to goccy. It reports false for anything else, having
+// filled b in part perhaps. The events are the array's elements, checked.
+func cutBatch(body []byte, b *wireBatch) bool {
+	i := jsonx.Space(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	var seen [5]bool
+	i = jsonx.Space(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return false // no batch: goccy's answer
+	}
+	for {
+		key, end, ok := plainKey(body, i)
+		if !ok {
+			return false
+		}
+		i = jsonx.Space(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return false
+		}
+		start := jsonx.Space(body, i+1)
+		if end, ok = jsonx.End(body, start); !ok {
+			return false
+		}
+		v := body[start:end]
+		f := -1
+		for j, name := range batchKeys {
+			if key == name {
+				f = j
+			} else if strings.EqualFold(key, name) {
+				return false
+			}
+		}
+		if f >= 0 {
+			if seen[f] {
+				return false
+			}
+			seen[f] = true
+		}
+		switch f {
+		case 0:
+			if v[0] != '[' {
+				return false
+			}
+			b.Batch = cutArray(v, b.Batch[:0])
+		case 1, 2:
+			s, ok := plainValue(v)
+			if !ok {
+				return false
+			}
+			if f == 1 {
+				b.WriteKey = s
+			} else {
+				b.SentAt = &s
+			}
+		case 3, 4:
+			if v[0] != '{' {
+				return false
+			}
+			if f == 3 {
+				b.Context = json.RawMessage(v)
+			} else {
+				b.Integrations = json.RawMessage(v)
+			}
+		}
+		i = jsonx.Space(body, end)
+		if i >= len(body) {
+			return false
+		}
+		switch body[i] {
+		case ',':
+			i = jsonx.Space(body, i+1)
+		case '}':
+			return seen[0] && jsonx.Space(body, i+1) == len(body)
+		default:
+			return false
+		}
+	}
+}
+
+// batchKeys are wireBatch's JSON names in the order cutBatch numbers them.
+var batchKeys = [5]string{"batch", "writeKey", "sentAt", "context", "integrations"}
+
+// cutArray appends the elements of the well-formed array v to raws.
+func cutArray(v []byte, raws []json.RawMessage) []json.RawMessage {
+	if raws == nil {
+		raws = []json.RawMessage{} // an empty batch is not a missing one
+	}
+	i := jsonx.Space(v, 1)
+	for i < len(v) && v[i] != ']' {
+		end, _ := jsonx.End(v, i) // v is well-formed
+		raws = append(raws, json.RawMessage(v[i:end]))
+		if i = jsonx.Space(v, end); v[i] == ',' {
+			i = jsonx.Space(v, i+1)
+		}
+	}
+	return raws
+}
+
+// plainKey reads the string at i when it is plain (plainValue).
+func plainKey(b []byte, i int) (string, int, bool) {
+	end, ok := jsonx.End(b, i)
+	if !ok {
+		return "", 0, false
+	}
+	s, ok := plainValue(b[i:end])
+	return s, end, ok
+}
+
+// plainValue is the string v (a checked JSON value) when it is a string
+// of printable ASCII without escapes: its bytes are what goccy would
+// decode (no unescaping, no replacement of invalid UTF-8, no Unicode case
+// folding when keys are matched).
+func plainValue(v []byte) (string, bool) {
+	if v[0] != '"' {
+		return "", false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c == '\\' || c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(v[1 : len(v)-1]), true
 }
 
 // idString reads an id sent as a JSON string or number (some SDKs send

@@ -1,9 +1,13 @@
 package collect
 
 import (
+	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
@@ -143,6 +147,45 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if e.MessageID == "" || e.Timestamp.IsZero() {
 			t.Fatalf("accepted event without messageId/timestamp: %+v", e)
+		}
+	})
+}
+
+// FuzzDecodeBatch checks the one-pass cut of a batch body (cutBatch)
+// against goccy on checked input: same events, key, sentAt and contexts,
+// and no input accepted that encoding/json finds malformed.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, s := range []string{
+		string(benchBatchBody(3)),
+		`{"batch":[],"writeKey":"k","sentAt":"2026-11-22T00:00:00Z","context":{"a":1},"integrations":{}}`,
+		`{ "batch" : [ {"type":"track"} , 1 , "x" , null ] , "other" : [1,{"a":"\u00e9"}] }`,
+		`{"Batch":[1]}`, `{"batch":null}`, `{"batch":[1],"batch":[2]}`, `{"batch":[1],"writeKey":"k\n"}`,
+		`{"batch":[1],"context":null}`, `{"batch":[1],"writeKey":"é"}`, `{}`, `[1,2]`, `null`,
+		`{"":"","":"","":"e29","tim\`, `{"batch":[{"userId":"\u00`, `{"batch":[1]} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var cut wireBatch
+		if !cutBatch(body, &cut) {
+			return
+		}
+		if !stdjson.Valid(body) {
+			t.Fatalf("cutBatch accepted malformed %q", body)
+		}
+		var want wireBatch
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatalf("cutBatch accepted %q, goccy: %v", body, err)
+		}
+		if (cut.Batch == nil) != (want.Batch == nil) || len(cut.Batch) != len(want.Batch) || cut.WriteKey != want.WriteKey ||
+			(cut.SentAt == nil) != (want.SentAt == nil) || (cut.SentAt != nil && *cut.SentAt != *want.SentAt) ||
+			!bytes.Equal(cut.Context, want.Context) || !bytes.Equal(cut.Integrations, want.Integrations) {
+			t.Fatalf("%q: cutBatch %+v, goccy %+v", body, cut, want)
+		}
+		for i := range cut.Batch {
+			if !bytes.Equal(cut.Batch[i], want.Batch[i]) {
+				t.Fatalf("%q: event %d is %q, goccy %q", body, i, cut.Batch[i], want.Batch[i])
+			}
 		}
 	})
 }
