@@ -61,7 +61,8 @@ GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE cur_event_counts AS
 -- json_group_object with the keys in name order (see curate_profiles.sql).
-SELECT workspace, cdp_id, CAST('{' || string_agg(to_json(event) || ':' || to_json(n), ',' ORDER BY event) || '}' AS JSON) AS event_counts
+SELECT workspace, cdp_id,
+  CAST('{' || array_to_string(list_transform(list_sort(list({'k': event, 'n': n})), x -> to_json(x.k) || ':' || to_json(x.n)), ',') || '}' AS JSON) AS event_counts
 FROM (
   SELECT workspace, cdp_id, event, count(*) AS n
   FROM cur_events_resolved WHERE type = 'track' AND event IS NOT NULL
