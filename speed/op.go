@@ -17,6 +17,7 @@ import (
 
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 )
 
 // Op is one Kafka message made ready to apply: decoded, identifiers
@@ -228,12 +229,8 @@ func (p *Preparer) Release(o *Op) {
 // a poison message must not stop the consumer, so the input is checked
 // first (the canonical decoder checks as it decodes).
 func decodeGeneral(value []byte, w *wireEvent) error {
-	if !json.Valid(value) {
-		var r json.RawMessage
-		if err := json.Unmarshal(value, &r); err != nil {
-			return err // says where and what
-		}
-		return errors.New("invalid JSON")
+	if err := jsonx.Check(value); err != nil {
+		return err // says where and what
 	}
 	g := new(wireEvent) // apart: the caller's w stays on its stack
 	err := gojson.Unmarshal(value, g)

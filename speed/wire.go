@@ -3,6 +3,8 @@ package speed
 import (
 	"bytes"
 	"time"
+
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 )
 
 // The collector writes every event with cdp.Event.AppendJSON: compact, keys
@@ -137,12 +139,12 @@ func decodeCanonical(b []byte, w *wireEvent) bool {
 			}
 		} else if raw != nil {
 			if i < len(b) && b[i] == '{' {
-				if end, ok = skipValue(b, i, 0); ok {
+				if end, ok = jsonx.End(b, i); ok {
 					*raw = b[i:end:end]
 				}
 			}
 		} else {
-			end, ok = skipValue(b, i, 0)
+			end, ok = jsonx.End(b, i)
 		}
 		if !ok || end >= len(b) {
 			return false
@@ -185,183 +187,15 @@ func plainString(b []byte, i int) (string, int, bool) {
 	return "", 0, false
 }
 
-// maxDepth bounds the nesting skipValue follows; deeper values go to the
-// general decoder.
-const maxDepth = 64
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue checks the JSON value at i (RFC 8259; whitespace inside
-// containers allowed) and returns the index after it.
-func skipValue(b []byte, i, depth int) (int, bool) {
-	if i >= len(b) || depth > maxDepth {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{':
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			end, ok := skipString(b, i)
-			if !ok {
-				return 0, false
-			}
-			i = skipSpace(b, end)
-			if i >= len(b) || b[i] != ':' {
-				return 0, false
-			}
-			if i, ok = skipValue(b, skipSpace(b, i+1), depth+1); !ok {
-				return 0, false
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
-	case '[':
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, true
-		}
-		for {
-			var ok bool
-			if i, ok = skipValue(b, i, depth+1); !ok {
-				return 0, false
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipSpace(b, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
-	case 't':
-		return skipLiteral(b, i, "true")
-	case 'f':
-		return skipLiteral(b, i, "false")
-	case 'n':
-		return skipLiteral(b, i, "null")
-	}
-	return skipNumber(b, i)
-}
-
-func skipLiteral(b []byte, i int, lit string) (int, bool) {
-	if !hasPrefixAt(b, i, lit) {
-		return 0, false
-	}
-	return i + len(lit), true
-}
-
-func skipString(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return 0, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return j + 1, true
-		case c < 0x20:
-			return 0, false
-		case c == '\\':
-			j++
-			if j >= len(b) {
-				return 0, false
-			}
-			switch b[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-j < 5 {
-					return 0, false
-				}
-				for _, h := range b[j+1 : j+5] {
-					if !isHex(h) {
-						return 0, false
-					}
-				}
-				j += 4
-			default:
-				return 0, false
-			}
-		}
-	}
-	return 0, false
-}
-
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// skipNumber checks -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
-func skipNumber(b []byte, i int) (int, bool) {
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, false
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			return 0, false
-		}
-		for i < len(b) && isDigit(b[i]) {
-			i++
-		}
-	}
-	return i, true
-}
-
 // objectFields calls fn with each key and raw value of the object raw
 // when its keys are plain (see plainString); it reports false, having
 // called fn for some keys perhaps, for anything else.
 func objectFields(raw []byte, fn func(key string, value []byte) bool) bool {
-	i := skipSpace(raw, 0)
+	i := jsonx.Space(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	i = skipSpace(raw, i+1)
+	i = jsonx.Space(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
 		return len(bytes.TrimSpace(raw[i+1:])) == 0
 	}
@@ -370,21 +204,21 @@ func objectFields(raw []byte, fn func(key string, value []byte) bool) bool {
 		if !ok {
 			return false
 		}
-		i = skipSpace(raw, end)
+		i = jsonx.Space(raw, end)
 		if i >= len(raw) || raw[i] != ':' {
 			return false
 		}
-		start := skipSpace(raw, i+1)
-		if end, ok = skipValue(raw, start, 0); !ok || !fn(key, raw[start:end]) {
+		start := jsonx.Space(raw, i+1)
+		if end, ok = jsonx.End(raw, start); !ok || !fn(key, raw[start:end]) {
 			return false
 		}
-		i = skipSpace(raw, end)
+		i = jsonx.Space(raw, end)
 		if i >= len(raw) {
 			return false
 		}
 		switch raw[i] {
 		case ',':
-			i = skipSpace(raw, i+1)
+			i = jsonx.Space(raw, i+1)
 		case '}':
 			return len(bytes.TrimSpace(raw[i+1:])) == 0
 		default:
