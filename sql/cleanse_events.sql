@@ -1,19 +1,8 @@
 -- Cleanse raw/events → clean/events and quarantine/events.
 -- Input: cl_raw (the committed raw/events files), cl_traits(trait, id_type,
 -- path): identify traits that carry identifiers (speed.identifier_traits).
--- Each message once: retries share (workspace, message_id); the first
--- landed copy (lowest partition, offset) wins, across all landed files.
--- Retries are rare: only the messages landed more than once go through the
--- window (which sorts every row it sees with all its columns; over all 10M
--- events it cost more than twice the rest of this statement).
-CREATE OR REPLACE TEMP TABLE cl_events AS
-WITH dup AS (SELECT workspace, message_id FROM cl_raw GROUP BY ALL HAVING count(*) > 1)
-SELECT * FROM cl_raw ANTI JOIN dup USING (workspace, message_id)
-UNION ALL
-SELECT * EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
-    FROM cl_raw SEMI JOIN dup USING (workspace, message_id)
-) WHERE rn = 1;
+-- Each message once, the first landed copy (macros.sql).
+CREATE OR REPLACE TEMP TABLE cl_events AS FROM first_landed('cl_raw');
 
 -- Every identifier value of every event, raw and normalized with the
 -- speed layer's functions.

@@ -5,21 +5,11 @@
 -- The definitions mirror the speed layer's (speed/store.go, speed/op.go),
 -- so a profile's computed traits are equal in both layers.
 
--- Each message once: retries share (workspace, message_id); the first landed copy wins.
+-- Each message once, the first landed copy (macros.sql).
 -- Empty JSON text counts as absent.
--- Only the messages landed more than once go through the window (see
--- cleanse_events.sql).
 CREATE OR REPLACE TEMP TABLE cur_events AS
-WITH dup AS (SELECT workspace, message_id FROM cur_events_raw GROUP BY ALL HAVING count(*) > 1),
-once AS (
-  SELECT * FROM cur_events_raw ANTI JOIN dup USING (workspace, message_id)
-  UNION ALL
-  SELECT * EXCLUDE (rn) FROM (
-    SELECT e.*, row_number() OVER (PARTITION BY e.workspace, e.message_id ORDER BY e.kafka_partition, e.kafka_offset) AS rn
-    FROM cur_events_raw AS e SEMI JOIN dup USING (workspace, message_id)
-  ) WHERE rn = 1
-)
-SELECT * REPLACE (nullif(traits, '') AS traits, nullif(properties, '') AS properties) FROM once;
+SELECT * REPLACE (nullif(traits, '') AS traits, nullif(properties, '') AS properties)
+FROM first_landed('cur_events_raw');
 
 -- The profile of each event: by user id first, else by anonymous id.
 CREATE OR REPLACE TEMP TABLE cur_event_profiles AS

@@ -1,6 +1,6 @@
 -- Resolve, step 1: identifiers observed together in one record.
 -- Inputs: rs_events, each message once (clean/events as it is, or raw/events
--- through resolve_dedup.sql); the Go side adds
+-- through first_landed, macros.sql); the Go side adds
 -- identify traits and CRM source fields with resolve_observe_trait.sql and
 -- resolve_observe_field.sql. Output: rs_obs, one row per identifier per
 -- record, normalized (normalize_identifier, the speed layer's function) and

@@ -115,6 +115,10 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.Run(ctx, "macros.sql", nil); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("define duckdb macros: %w", err)
+	}
 	return s, nil
 }
 

@@ -225,7 +225,8 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if clean {
 		err = sess.Exec(ctx, "CREATE OR REPLACE TEMP VIEW rs_events AS SELECT * FROM rs_events_raw")
 	} else {
-		err = sess.Run(ctx, "resolve_dedup.sql", nil)
+		// Before the first cleanse: each message once, as cleanse keeps it.
+		err = sess.Exec(ctx, "CREATE OR REPLACE TEMP TABLE rs_events AS FROM first_landed('rs_events_raw')")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("resolve: events once per message: %w", err)

@@ -1,0 +1,16 @@
+-- Table macros every session defines (sql.Open).
+
+-- first_landed(t): the rows of the landed-events table named t (a string),
+-- each message once. Retries share (workspace, message_id); the first landed
+-- copy (lowest kafka_partition, kafka_offset) wins, across all landed files.
+-- Retries are rare, so only the messages landed more than once go through
+-- the window: it sorts every row it sees with all its columns, and over all
+-- of 10M events it cost more than twice the rest of cleanse's statement.
+CREATE OR REPLACE TEMP MACRO first_landed(t) AS TABLE
+WITH dup AS (SELECT workspace, message_id FROM query_table(t) GROUP BY ALL HAVING count(*) > 1)
+SELECT * FROM query_table(t) ANTI JOIN dup USING (workspace, message_id)
+UNION ALL
+SELECT * EXCLUDE (rn) FROM (
+    SELECT *, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
+    FROM query_table(t) SEMI JOIN dup USING (workspace, message_id)
+) WHERE rn = 1;
