@@ -96,7 +96,10 @@ func TestLandKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "tributary.yaml")
-	if err := os.WriteFile(cfgPath, []byte("jobs:\n  land_chunk_events: 1500\n"), 0o644); err != nil {
+	// Small chunks: many commits for the kills to land between, and a run
+	// long enough to be killed (with 1,500 a quiet VM landed all 60,000
+	// events before the fourth kill).
+	if err := os.WriteFile(cfgPath, []byte("jobs:\n  land_chunk_events: 500\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run := func() *exec.Cmd {
