@@ -138,7 +138,8 @@ func New(cfg Config) (*Consumer, error) {
 		parts:     map[int]*partState{},
 		control:   make(chan func(*Store)),
 	}
-	if len(cfg.Segments.Segments) > 0 || s.ext.members.Load() != nil { // members without segments: removed ones exit
+	// Members without segments: removed ones exit.
+	if len(cfg.Segments.Segments) > 0 || s.ext.members.Load() != nil || cfg.Segments.Reloadable {
 		c.segs = newSegments(c, cfg.Segments)
 	}
 	c.installHooks(s)

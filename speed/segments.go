@@ -3,7 +3,9 @@ package speed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -26,6 +28,9 @@ type SegmentsConfig struct {
 	CheckInterval time.Duration
 	// Now is the clock segments are evaluated at.
 	Now func() time.Time
+	// Reloadable keeps the evaluator even when there are no segments yet,
+	// so SetSegments can add some while the consumer runs (serve sets it).
+	Reloadable bool
 }
 
 // DefaultSegmentsConfig publishes to cdp.segment-changes and checks the clock every second.
@@ -41,10 +46,11 @@ func DefaultSegmentsConfig() SegmentsConfig {
 // crash republishes (same idempotency keys) rather than loses.
 type segments struct {
 	c      *Consumer
-	cfg    SegmentsConfig
+	cfg    SegmentsConfig // cfg.Segments: the run goroutine's
 	byWS   map[string][]*cdp.Segment
 	timeWS map[string]bool // workspaces with time-sensitive segments
 	pub    *publisher
+	reload chan []*cdp.Segment // SetSegments → run
 }
 
 func newSegments(c *Consumer, cfg SegmentsConfig) *segments {
@@ -57,13 +63,8 @@ func newSegments(c *Consumer, cfg SegmentsConfig) *segments {
 	if cfg.Topic == "" {
 		cfg.Topic = cdp.TopicSegmentChanges
 	}
-	e := &segments{c: c, cfg: cfg, byWS: map[string][]*cdp.Segment{}, timeWS: map[string]bool{}}
-	for _, s := range cfg.Segments {
-		e.byWS[s.Workspace] = append(e.byWS[s.Workspace], s)
-		if s.TimeSensitive() {
-			e.timeWS[s.Workspace] = true
-		}
-	}
+	e := &segments{c: c, cfg: cfg, reload: make(chan []*cdp.Segment)}
+	e.byWS, e.timeWS = groupSegments(cfg.Segments)
 	e.pub = &publisher{
 		w: &kafka.Writer{
 			Addr: kafka.TCP(c.cfg.Brokers...), Topic: cfg.Topic, Balancer: &kafka.Murmur2Balancer{},
@@ -72,6 +73,51 @@ func newSegments(c *Consumer, cfg SegmentsConfig) *segments {
 		wake: make(chan struct{}, 1),
 	}
 	return e
+}
+
+// groupSegments indexes segments by workspace, and the workspaces whose
+// segments depend on the clock.
+func groupSegments(segs []*cdp.Segment) (byWS map[string][]*cdp.Segment, timeWS map[string]bool) {
+	byWS, timeWS = map[string][]*cdp.Segment{}, map[string]bool{}
+	for _, s := range segs {
+		byWS[s.Workspace] = append(byWS[s.Workspace], s)
+		if s.TimeSensitive() {
+			timeWS[s.Workspace] = true
+		}
+	}
+	return byWS, timeWS
+}
+
+// SetSegments replaces the segments in force while the consumer runs (a
+// segment added or removed with `cdpctl segment add|remove`). The run
+// goroutine takes them over between two batches of the apply loop and
+// re-evaluates every profile: entries into new segments and exits from
+// removed ones are published like any change, their version "d" and a
+// hash of the definitions, so a repeated reload publishes the same keys.
+// It returns once the run goroutine has the new definitions; look-ups show
+// them after the sweep. The consumer must have been built with segments,
+// memberships or SegmentsConfig.Reloadable.
+func (c *Consumer) SetSegments(ctx context.Context, segs []*cdp.Segment) error {
+	if c.segs == nil {
+		return errors.New("speed: segments cannot change: the consumer was built without segments (set SegmentsConfig.Reloadable)")
+	}
+	select {
+	case c.segs.reload <- segs:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// definitionsVersion names a set of segment definitions in change versions.
+func definitionsVersion(segs []*cdp.Segment) string {
+	h := fnv.New64a()
+	for _, s := range segs {
+		b, _ := json.Marshal(s)
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return "d" + strconv.FormatUint(h.Sum64(), 36)
 }
 
 // hook is the store's OnChange: it evaluates the changed profile.
@@ -183,6 +229,18 @@ func (e *segments) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case segs := <-e.reload:
+			byWS, timeWS := groupSegments(segs)
+			if err := e.c.Do(ctx, func(*Store) { e.byWS, e.timeWS = byWS, timeWS }); err != nil {
+				return nil // ctx ended
+			}
+			e.cfg.Segments = segs
+			slog.Info("segments reloaded", "segments", len(segs))
+			if err := e.sweep(ctx, definitionsVersion(segs), false); err != nil {
+				return nil
+			}
+			next = e.nextChange(e.cfg.Now())
+			continue
 		case <-t.C:
 		}
 		if now := e.cfg.Now(); !next.IsZero() && !now.Before(next) {

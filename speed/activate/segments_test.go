@@ -47,6 +47,7 @@ func startSegEnv(t *testing.T, addr, dir string, clk *clock, segs ...*cdp.Segmen
 	cfg := speed.DefaultConfig()
 	cfg.Brokers, cfg.Dir, cfg.CheckpointInterval, cfg.MaxWait = []string{addr}, dir, time.Hour, 20*time.Millisecond
 	cfg.Segments.Segments, cfg.Segments.Now, cfg.Segments.CheckInterval = segs, clk.Now, 10*time.Millisecond
+	cfg.Segments.Reloadable = true // as serve runs it (SetSegments)
 	c, err := speed.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -260,5 +261,54 @@ func TestRealtimeSegmentsEnterExitAndExpire(t *testing.T) {
 	changes = readChanges(t, env.addr, 6)
 	if len(changes) != 6 {
 		t.Fatalf("after restart: %d changes, want 6: %+v", len(changes), changes)
+	}
+}
+
+// SetSegments swaps the definitions under a running consumer: profiles
+// enter added segments and leave removed ones, published with a version
+// named after the definitions ("d…").
+func TestSetSegmentsWhileRunning(t *testing.T) {
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	clk := &clock{}
+	clk.Set(time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC))
+	pro := mustSegment(t, "id: pros\nworkspace: default\ncondition:\n  trait: {name: plan, op: eq, value: pro}\n")
+	buyers := mustSegment(t, "id: buyers\nworkspace: default\ncondition:\n  event: {name: Order Completed, min_count: 1}\n")
+	env := startSegEnv(t, b.Addr(), t.TempDir(), clk) // no segments at start
+	ev := func(id string, e cdp.Event) cdp.Event {
+		e.Workspace, e.MessageID, e.UserID, e.Timestamp, e.ReceivedAt = "default", id, "u1", clk.Now(), clk.Now()
+		return e
+	}
+	sendEvents(t, env.addr,
+		ev("m1", cdp.Event{Type: cdp.Identify, Traits: json.RawMessage(`{"plan":"pro"}`)}),
+		ev("m2", cdp.Event{Type: cdp.Track, Event: "Order Completed"}))
+	awaitSegments(t, env.srv, "user_id:u1")
+
+	ctx := context.Background()
+	if err := env.c.SetSegments(ctx, []*cdp.Segment{pro}); err != nil {
+		t.Fatal(err)
+	}
+	awaitSegments(t, env.srv, "user_id:u1", "pros")
+	if err := env.c.SetSegments(ctx, []*cdp.Segment{buyers}); err != nil {
+		t.Fatal(err)
+	}
+	awaitSegments(t, env.srv, "user_id:u1", "buyers")
+
+	changes := readChanges(t, env.addr, 3)
+	var got []string
+	for _, c := range changes {
+		if c.Version == "" || c.Version[0] != 'd' {
+			t.Errorf("change %+v: version %q, want d<definitions>", c, c.Version)
+		}
+		got = append(got, string(c.Change)+" "+c.SegmentID)
+	}
+	slices.Sort(got) // the exit and the entry of the second swap share a time
+	want := []string{string(cdp.SegmentEnter) + " buyers", string(cdp.SegmentEnter) + " pros", string(cdp.SegmentExit) + " pros"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes %q, want %q", got, want)
 	}
 }

@@ -37,7 +37,8 @@ func newSegmentCmd(g *globalOptions) *cobra.Command {
 		Long: "Segments are condition trees over profiles (traits, computed traits, identifiers,\n" +
 			"events in a time window, all/any/not), evaluated in real time by the speed layer and\n" +
 			"in DuckDB SQL by the curate job. They live in the config under `segments:` and, when\n" +
-			"added with `cdpctl segment add`, in <data-dir>/segments/<workspace>/<id>.yaml.",
+			"added with `cdpctl segment add`, in <data-dir>/segments/<workspace>/<id>.yaml; a running\n" +
+			"serve picks stored segments up within about 2 s (the config's at its start).",
 	}
 	cmd.AddCommand(newSegmentAddCmd(g), newSegmentListCmd(g), newSegmentValidateCmd(g), newSegmentRemoveCmd(g))
 	return cmd

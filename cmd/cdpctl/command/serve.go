@@ -146,6 +146,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	g.Go(func() error { return sp.Run(gctx) })      // final checkpoint when gctx ends
 	g.Go(func() error { return s.ready.Run(gctx) }) // end offsets at start, for /readyz
 	g.Go(func() error { return rec.Run(gctx) })     // swaps in curated builds (reconcile job)
+	g.Go(func() error { return watchSegments(gctx, s.cfg, sp, segmentReloadInterval) })
 	s.serveHTTP(g, gctx, ln)
 	if ready != nil {
 		ready(ln.Addr().String())

@@ -1,11 +1,16 @@
 package command
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/speed"
@@ -37,6 +42,7 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 		return nil, err
 	}
 	sc.Segments.Segments = segs
+	sc.Segments.Reloadable = true // watchSegments
 	sp, err := speed.New(sc)
 	if err != nil {
 		return nil, err
@@ -47,4 +53,48 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 	}
 	api.Register(mux)
 	return sp, nil
+}
+
+// segmentReloadInterval is how often serve looks for segments added or
+// removed with `cdpctl segment add|remove`.
+const segmentReloadInterval = 2 * time.Second
+
+// watchSegments hands the speed layer the segments in force whenever they
+// change: the stored files (<data-dir>/segments) are read again every
+// interval; the config file's segments are the ones read at start. A file
+// that does not load keeps the segments as they were, with a warning.
+func watchSegments(ctx context.Context, cfg config.Config, sp *speed.Consumer, every time.Duration) error {
+	key := func(segs []*cdp.Segment) string {
+		b, _ := json.Marshal(segs)
+		return string(b)
+	}
+	segs, err := loadSegments(cfg)
+	if err != nil {
+		return err // startSpeed loaded them a moment ago
+	}
+	last, lastErr := key(segs), ""
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		segs, err := loadSegments(cfg)
+		if err != nil {
+			if err.Error() != lastErr {
+				slog.Warn("segments not reloaded: keeping the ones in force", "err", err)
+				lastErr = err.Error()
+			}
+			continue
+		}
+		lastErr = ""
+		if k := key(segs); k != last {
+			if err := sp.SetSegments(ctx, segs); err != nil {
+				return nil // ctx ended
+			}
+			last = k
+		}
+	}
 }

@@ -1,0 +1,74 @@
+package main_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tributary-cdp/tributary/internal/testenv"
+)
+
+// A segment added or removed with `cdpctl segment add|remove` takes effect
+// in a running serve: look-ups show the profile enter and leave it.
+func TestSegmentAddTakesEffectWhileServing(t *testing.T) {
+	in := testenv.Init(t)
+	in.Serve(t)
+	body := []byte(`{"userId":"u-live","messageId":"m-live-1","traits":{"plan":"pro","email":"live@example.com"}}`)
+	if code, err := post(t, in.URL()+"/v1/identify", in.WriteKey, body, false); err != nil || code != 200 {
+		t.Fatalf("identify: %d %v", code, err)
+	}
+	segmentsOf := func() ([]string, bool) {
+		req, _ := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:u-live", nil)
+		req.Header.Set("Authorization", "Bearer "+in.APIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return nil, false
+		}
+		var p struct {
+			Segments []string `json:"segments"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Segments, true
+	}
+	await := func(what string, ok func([]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			segs, found := segmentsOf()
+			if found && ok(segs) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: segments %v (profile found: %v)", what, segs, found)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	await("before the segment exists", func(s []string) bool { return !slices.Contains(s, "live_pros") })
+
+	file := filepath.Join(t.TempDir(), "live_pros.yaml")
+	def := "id: live_pros\nworkspace: default\ncondition:\n  trait: {name: plan, op: eq, value: pro}\n"
+	if err := os.WriteFile(file, []byte(def), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(in.Bin, "segment", "add", file, "--data-dir", in.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("segment add: %v\n%s", err, out)
+	}
+	await("after segment add", func(s []string) bool { return slices.Contains(s, "live_pros") })
+
+	if out, err := exec.Command(in.Bin, "segment", "remove", "live_pros", "--data-dir", in.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("segment remove: %v\n%s", err, out)
+	}
+	await("after segment remove", func(s []string) bool { return !slices.Contains(s, "live_pros") })
+}
