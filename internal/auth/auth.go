@@ -35,8 +35,18 @@ func NewKeys(ws []cdp.Workspace) *Keys {
 }
 
 func hash(key string) string {
+	var b [hashLen]byte
+	return string(appendHash(b[:0], key))
+}
+
+// hashLen is the length of "sha256:<hex>".
+const hashLen = len("sha256:") + 2*sha256.Size
+
+// appendHash appends "sha256:<hex of the key's SHA-256>" to b.
+func appendHash(b []byte, key string) []byte {
 	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	b = append(b, "sha256:"...)
+	return hex.AppendEncode(b, sum[:])
 }
 
 // Workspace returns the workspace of a write key.
@@ -50,8 +60,11 @@ func (k *Keys) API(key string) (cdp.Principal, bool) {
 	if key == "" {
 		return cdp.Principal{}, false
 	}
-	// Looked up by hash: the plain key is never stored nor compared.
-	p, ok := k.api[hash(key)]
+	// Looked up by hash: the plain key is never stored nor compared. The
+	// hash is built on the stack and the map read with string(b), which
+	// does not allocate: every look-up request passes here.
+	var b [hashLen]byte
+	p, ok := k.api[string(appendHash(b[:0], key))]
 	return p, ok
 }
 

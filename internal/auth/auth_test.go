@@ -1,0 +1,39 @@
+package auth
+
+import (
+	"net/http"
+	"testing"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+func TestAPIKeysByHash(t *testing.T) {
+	k := NewKeys([]cdp.Workspace{{ID: "w1", APIKeys: []cdp.APIKey{
+		{Name: "plain", Role: cdp.RoleActivation, Key: "secret-1"},
+		{Name: "hashed", Role: cdp.RoleAdmin, Hash: hash("secret-2")},
+	}}})
+	if h := hash("abc"); h != "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("hash(abc) = %s", h)
+	}
+	for key, want := range map[string]cdp.Principal{
+		"secret-1": {Workspace: "w1", Role: cdp.RoleActivation, KeyName: "plain"},
+		"secret-2": {Workspace: "w1", Role: cdp.RoleAdmin, KeyName: "hashed"},
+	} {
+		if got, ok := k.API(key); !ok || got != want {
+			t.Errorf("API(%q) = %+v, %v; want %+v", key, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "secret-3", "sha256:" + hash("secret-1")[7:]} {
+		if p, ok := k.API(bad); ok {
+			t.Errorf("API(%q) = %+v, want no principal", bad, p)
+		}
+	}
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer  secret-1 ")
+	if p, err := k.Principal(r); err != nil || p.KeyName != "plain" {
+		t.Errorf("Principal = %+v, %v", p, err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { k.API("secret-1") }); allocs != 0 {
+		t.Errorf("API allocates %v times a call, want 0", allocs)
+	}
+}
