@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
-	tsql "github.com/tributary-cdp/tributary/sql"
+	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
 
 func putEvents(t *testing.T, st lake.Storage, part int32, evs []*cdp.Event, first int64) {
@@ -47,41 +46,12 @@ func putEvents(t *testing.T, st lake.Storage, part int32, evs []*cdp.Event, firs
 	}
 }
 
+// rowsOf returns the one text column of query over table (the view t).
 func rowsOf(t *testing.T, st lake.Storage, table, query string) []string {
 	t.Helper()
-	ctx := context.Background()
-	files, err := lake.CommittedFiles(ctx, st, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, f := range files {
-		keys = append(keys, f.Path)
-	}
-	s, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	paths, err := tsql.LocalPaths(ctx, st, keys, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateParquetView(ctx, "t", paths); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := s.Query(ctx, query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
+	for _, r := range sqltest.Rows(t, st, table, "t", query) {
+		out = append(out, r[0])
 	}
 	return out
 }
@@ -130,32 +100,11 @@ func TestCleanseSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := t.TempDir() + "/crm.parquet"
-	err = s.Exec(ctx, `COPY (SELECT * FROM (VALUES
+	sqltest.Commit(t, st, "raw/crm", "raw/crm/workspace=default/date=2026-11-01/x.parquet", `SELECT * FROM (VALUES
 		('C1', ' Ann@X.com ', ' Ann  Lee ', '02 Jan 1980', 'sw1a 1aa', '(415) 555-2671', 'a.csv', 2, TIMESTAMP '2026-11-01 00:00:00'),
 		('C1', ' Ann@X.com ', ' Ann  Lee ', '02 Jan 1980', 'sw1a 1aa', '(415) 555-2671', 'b.csv', 7, TIMESTAMP '2026-11-02 00:00:00'),
 		('C2', 'nope', 'Bob', 'yesterday', NULL, '12', 'a.csv', 3, TIMESTAMP '2026-11-01 00:00:00'))
-		AS t(customer_id, email, full_name, birth_date, zip, phone, _file, _line, _ingested_at)) TO `+tsql.QuoteLiteral(p)+` (FORMAT parquet)`)
-	s.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _ := os.Open(p)
-	key := "raw/crm/workspace=default/date=2026-11-01/x.parquet"
-	if err := st.Put(ctx, key, f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if _, err := lake.Commit(ctx, st, "raw/crm", lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
-		m.Files = []lake.File{{Path: key, Workspace: "default"}}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+		AS t(customer_id, email, full_name, birth_date, zip, phone, _file, _line, _ingested_at)`, nil)
 	src, err := ingest.ParseSource([]byte("name: crm\nworkspace: default\nlocation: file:///tmp/none\nformat: {type: csv}\nkind: profiles\nfields:\n" +
 		"  customer_id: {identifier: customer_id, required: true}\n  email: {identifier: email}\n  full_name: {}\n  birth_date: {}\n  zip: {}\n  phone: {}\n"))
 	if err != nil {

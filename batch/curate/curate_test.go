@@ -3,8 +3,6 @@ package curate
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
 	tsql "github.com/tributary-cdp/tributary/sql"
+	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
 
 var asOf = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -69,34 +68,6 @@ func fmtInt(n int64) string {
 	return string(b)
 }
 
-// putSQL writes the rows of a DuckDB query as one Parquet file of table.
-func putSQL(t *testing.T, st lake.Storage, table, query string, offsets map[int32]int64) {
-	t.Helper()
-	ctx := context.Background()
-	sess, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	p := filepath.Join(t.TempDir(), "f.parquet")
-	if err := sess.Exec(ctx, "COPY ("+query+") TO "+tsql.QuoteLiteral(p)+" (FORMAT parquet)"); err != nil {
-		t.Fatal(err)
-	}
-	f, _ := os.Open(p)
-	defer f.Close()
-	key := table + "/workspace=default/f.parquet"
-	if err := st.Put(ctx, key, f); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lake.Commit(ctx, st, table, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
-		m.Files = []lake.File{{Path: key, Workspace: "default", Rows: 1}}
-		m.Offsets = offsets
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestCurateBuildsGoldenProfiles(t *testing.T) {
 	ctx := context.Background()
 	st, err := local.New(t.TempDir())
@@ -114,7 +85,7 @@ func TestCurateBuildsGoldenProfiles(t *testing.T) {
 		{7, cdp.Track, "m7", "u2", "", "Order Completed", `{"revenue":50}`, ``, day(3)},
 	}, 8)
 	putEvents(t, st, []ev{{8, cdp.Track, "m8", "u1", "", "Order Completed", `{"revenue":1000}`, ``, day(0)}}, 9) // above the watermark
-	putSQL(t, st, TableIdentityMap, `SELECT * FROM (VALUES
+	sqltest.Commit(t, st, TableIdentityMap, TableIdentityMap+"/workspace=default/f.parquet", `SELECT * FROM (VALUES
 		('default','user_id','u1','cdp-1'), ('default','anonymous_id','a1','cdp-1'), ('default','email','ann@x.com','cdp-1'),
 		('default','customer_id','C1','cdp-1'), ('default','user_id','u2','cdp-2'), ('default','customer_id','C2','cdp-3'))
 		AS t(workspace, id_type, id_value, cdp_id)`, map[int32]int64{0: 8})
@@ -131,7 +102,7 @@ fields:
 	if err != nil {
 		t.Fatal(err)
 	}
-	putSQL(t, st, "raw/crm", `SELECT * FROM (VALUES
+	sqltest.Commit(t, st, "raw/crm", "raw/crm/workspace=default/f.parquet", `SELECT * FROM (VALUES
 		('C1', 'Ann', 'enterprise', 'crm.csv', 2, TIMESTAMP '2026-11-01 00:00:00'),
 		('C2', 'Bob', NULL, 'crm.csv', 3, TIMESTAMP '2026-11-01 00:00:00'))
 		AS t(customer_id, first_name, plan, _file, _line, _ingested_at)`, nil)

@@ -11,9 +11,9 @@ import (
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/identity/synth"
-	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
 	tsql "github.com/tributary-cdp/tributary/sql"
+	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
 
 // A CRM export where every row has its own customer id: only the
@@ -46,27 +46,8 @@ func TestResolveProbabilisticCRM(t *testing.T) {
 	if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pq := filepath.Join(t.TempDir(), "crm.parquet")
-	if err := s.Exec(ctx, "COPY (SELECT * FROM read_csv("+tsql.QuoteLiteral(csv)+", all_varchar = true)) TO "+tsql.QuoteLiteral(pq)+" (FORMAT parquet)"); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	f, _ := os.Open(pq)
-	key := "raw/crm/workspace=default/date=2026-11-01/x.parquet"
-	if err := st.Put(ctx, key, f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if _, err := lake.Commit(ctx, st, "raw/crm", lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
-		m.Files = []lake.File{{Path: key, Workspace: "default"}}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	sqltest.Commit(t, st, "raw/crm", "raw/crm/workspace=default/date=2026-11-01/x.parquet",
+		"SELECT * FROM read_csv("+tsql.QuoteLiteral(csv)+", all_varchar = true)", nil)
 	src, err := ingest.ParseSource([]byte(`name: crm
 workspace: default
 location: file:///tmp/none

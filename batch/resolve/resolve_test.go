@@ -13,7 +13,7 @@ import (
 	"github.com/tributary-cdp/tributary/batch/cleanse"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
-	tsql "github.com/tributary-cdp/tributary/sql"
+	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
 
 type ev struct {
@@ -62,39 +62,9 @@ func putEvents(t *testing.T, st lake.Storage, evs []ev) {
 // readMap returns "type:value" → cdp_id of the committed identity map.
 func readMap(t *testing.T, st lake.Storage) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	files, err := lake.CommittedFiles(ctx, st, TableIdentityMap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, f := range files {
-		keys = append(keys, f.Path)
-	}
-	s, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	paths, err := tsql.LocalPaths(ctx, st, keys, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateParquetView(ctx, "m", paths); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := s.Query(ctx, "SELECT id_type || ':' || id_value, cdp_id FROM m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			t.Fatal(err)
-		}
-		out[k] = v
+	for _, r := range sqltest.Rows(t, st, TableIdentityMap, "m", "SELECT id_type || ':' || id_value, cdp_id FROM m") {
+		out[r[0]] = r[1]
 	}
 	return out
 }
