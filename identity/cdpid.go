@@ -14,6 +14,17 @@ import (
 // in both layers, and the speed layer can find a profile by its id through
 // its identifier index.
 func CDPID(workspace, typ, value string) string {
+	hi, lo := IdentifierHash(workspace, typ, value)
+	var out [16]byte
+	binary.BigEndian.PutUint64(out[:8], hi)
+	binary.BigEndian.PutUint64(out[8:], lo)
+	return "cdp_" + hex.EncodeToString(out[:])
+}
+
+// IdentifierHash is the 128-bit xxh3 hash of (workspace, type, value) that
+// CDPID prints. The speed layer indexes identifiers by it, so a cdp_id read
+// back (parseCDPID) names the identifier that founded the profile.
+func IdentifierHash(workspace, typ, value string) (hi, lo uint64) {
 	var buf [192]byte
 	b := append(buf[:0], workspace...)
 	b = append(b, 0)
@@ -21,8 +32,5 @@ func CDPID(workspace, typ, value string) string {
 	b = append(b, 0)
 	b = append(b, value...)
 	h := xxh3.Hash128(b)
-	var out [16]byte
-	binary.BigEndian.PutUint64(out[:8], h.Hi)
-	binary.BigEndian.PutUint64(out[8:], h.Lo)
-	return "cdp_" + hex.EncodeToString(out[:])
+	return h.Hi, h.Lo
 }

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zeebo/xxh3"
-
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/identity"
 )
@@ -85,14 +83,8 @@ const stripes = 256
 type idKey [2]uint64
 
 func idKeyOf(workspace, typ, value string) idKey {
-	var buf [192]byte
-	b := append(buf[:0], workspace...)
-	b = append(b, 0)
-	b = append(b, typ...)
-	b = append(b, 0)
-	b = append(b, value...)
-	h := xxh3.Hash128(b)
-	return idKey{h.Hi, h.Lo}
+	hi, lo := identity.IdentifierHash(workspace, typ, value)
+	return idKey{hi, lo}
 }
 
 // link is an identifier with its index key.
