@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -108,19 +107,12 @@ func (o *benchCollectOptions) run(cmd *cobra.Command, g *globalOptions) error {
 	var httpRates, rawRates []float64
 	var lat []time.Duration
 	for round := range o.rounds {
-		if o.cpuProf != "" {
-			f, err := os.Create(o.cpuProf)
-			if err != nil {
-				return err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
+		stopProfile, err := cpuProfile(o.cpuProf)
+		if err != nil {
+			return err
 		}
 		r, l, err := o.httpPhase(ctx, client, base, key, bodies, round)
-		if o.cpuProf != "" {
-			pprof.StopCPUProfile()
-		}
+		stopProfile()
 		if err != nil {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,17 +145,11 @@ func (o *benchLandOptions) run(cmd *cobra.Command) error {
 	fmt.Fprintf(out, "%-28s %10s %12s %8s %12s %10s\n", "phase", "time", "events/s", "ratio", "parquet", "peak RSS")
 	fmt.Fprintf(out, "%-28s %10s %12.0f %8s %12s %8.0f MiB\n", "kafka-go read (baseline)", base.Round(time.Millisecond), baseRate, "1.00", "-", peakRSS())
 
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	phase := func(name string, st lake.Storage) error {
 		resetPeakRSS()
 		cfg := land.DefaultConfig()

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,17 +94,11 @@ func (o *benchSpeedOptions) run(cmd *cobra.Command) error {
 	if o.only == "rss-child" {
 		return o.rssChild(out)
 	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuProfile(o.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	want := func(part string) bool { return o.only == "" || o.only == part }
 	var c *speed.Consumer
 	if want("consume") || want("lookup") {
