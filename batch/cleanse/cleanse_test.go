@@ -3,7 +3,6 @@ package cleanse
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,39 +10,18 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
 	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
 
 func putEvents(t *testing.T, st lake.Storage, part int32, evs []*cdp.Event, first int64) {
 	t.Helper()
-	ctx := context.Background()
-	w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := make([]lake.EventRow, len(evs))
 	for i, e := range evs {
-		if err := w.Write(lake.NewEventRow(e, part, first+int64(i))); err != nil {
-			t.Fatal(err)
-		}
+		rows[i] = lake.NewEventRow(e, part, first+int64(i))
 	}
-	last := first + int64(len(evs)) - 1
-	key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, "default", "2026-11-22"), part, first, last)
-	f, err := w.Commit(ctx, st, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Workspace, f.Kafka = "default", &lake.OffsetRange{Partition: part, First: first, Last: last}
-	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
-		m.Files = append(m.Files, f)
-		if m.Offsets == nil {
-			m.Offsets = map[int32]int64{}
-		}
-		m.Offsets[part] = last + 1
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	laketest.CommitEvents(t, st, rows...)
 }
 
 // rowsOf returns the one text column of query over table (the view t).

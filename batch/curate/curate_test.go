@@ -9,6 +9,7 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
 	tsql "github.com/tributary-cdp/tributary/sql"
 	"github.com/tributary-cdp/tributary/sql/sqltest"
@@ -30,42 +31,16 @@ type ev struct {
 	ts    time.Time
 }
 
-// putEvents lands events of partition 0 as one file [first, last].
-func putEvents(t *testing.T, st lake.Storage, evs []ev, next int64) {
+// putEvents lands events of partition 0 as one file and commits it.
+func putEvents(t *testing.T, st lake.Storage, evs []ev) {
 	t.Helper()
-	ctx := context.Background()
-	w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rows []lake.EventRow
 	for _, e := range evs {
 		ce := &cdp.Event{Workspace: "default", MessageID: e.msg, Type: e.typ, Event: e.event, UserID: e.user, AnonymousID: e.anon,
 			Timestamp: e.ts, ReceivedAt: e.ts, Properties: json.RawMessage(e.props), Traits: json.RawMessage(e.tr)}
-		if err := w.Write(lake.NewEventRow(ce, 0, e.off)); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, lake.NewEventRow(ce, 0, e.off))
 	}
-	first, last := evs[0].off, evs[len(evs)-1].off
-	key := lake.PartitionDir(lake.TableEvents, "default", "2026-11-22") + "/part-0-" + itoa(first) + "-" + itoa(last) + ".parquet"
-	f, err := w.Commit(ctx, st, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Workspace, f.Kafka = "default", &lake.OffsetRange{Partition: 0, First: first, Last: last}
-	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
-		m.Files = append(m.Files, f)
-		m.Offsets = map[int32]int64{0: next}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func itoa(n int64) string { return fmtInt(n) }
-
-func fmtInt(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	laketest.CommitEvents(t, st, rows...)
 }
 
 func TestCurateBuildsGoldenProfiles(t *testing.T) {
@@ -83,8 +58,8 @@ func TestCurateBuildsGoldenProfiles(t *testing.T) {
 		{5, cdp.Track, "m5", "u1", "", "Order Completed", `{"products":[{"price":10,"quantity":2},{"price":"1.5"}]}`, ``, day(1)},
 		{6, cdp.Track, "m2", "u1", "", "Order Completed", `{"revenue":100}`, ``, day(8)}, // a retry: same messageId
 		{7, cdp.Track, "m7", "u2", "", "Order Completed", `{"revenue":50}`, ``, day(3)},
-	}, 8)
-	putEvents(t, st, []ev{{8, cdp.Track, "m8", "u1", "", "Order Completed", `{"revenue":1000}`, ``, day(0)}}, 9) // above the watermark
+	})
+	putEvents(t, st, []ev{{8, cdp.Track, "m8", "u1", "", "Order Completed", `{"revenue":1000}`, ``, day(0)}}) // above the watermark
 	sqltest.Commit(t, st, TableIdentityMap, TableIdentityMap+"/workspace=default/f.parquet", `SELECT * FROM (VALUES
 		('default','user_id','u1','cdp-1'), ('default','anonymous_id','a1','cdp-1'), ('default','email','ann@x.com','cdp-1'),
 		('default','customer_id','C1','cdp-1'), ('default','user_id','u2','cdp-2'), ('default','customer_id','C2','cdp-3'))

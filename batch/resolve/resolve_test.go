@@ -3,7 +3,6 @@ package resolve
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/batch/cleanse"
 	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
 	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
@@ -31,32 +31,13 @@ func day(n int) time.Time { return t0.AddDate(0, 0, n) }
 // putEvents lands one file of events in partition 0 and commits it.
 func putEvents(t *testing.T, st lake.Storage, evs []ev) {
 	t.Helper()
-	ctx := context.Background()
-	w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var rows []lake.EventRow
 	for _, e := range evs {
 		ce := &cdp.Event{Workspace: "default", MessageID: e.msg, Type: e.typ, UserID: e.user, AnonymousID: e.anon, PreviousID: e.prev,
 			Timestamp: e.ts, ReceivedAt: e.ts, Traits: json.RawMessage(e.traits)}
-		if err := w.Write(lake.NewEventRow(ce, 0, e.off)); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, lake.NewEventRow(ce, 0, e.off))
 	}
-	first, last := evs[0].off, evs[len(evs)-1].off
-	key := fmt.Sprintf("%s/part-0-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, "default", "2026-11-22"), first, last)
-	f, err := w.Commit(ctx, st, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Workspace, f.Kafka = "default", &lake.OffsetRange{Partition: 0, First: first, Last: last}
-	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
-		m.Files = append(m.Files, f)
-		m.Offsets = map[int32]int64{0: last + 1}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	laketest.CommitEvents(t, st, rows...)
 }
 
 // readMap returns "type:value" → cdp_id of the committed identity map.

@@ -1,0 +1,47 @@
+package laketest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/tributary-cdp/tributary/lake"
+)
+
+// CommitEvents lands rows (lake.NewEventRow; one partition, offsets
+// ascending) as one raw/events file of workspace "default", as the land
+// job would, and commits it with the partition's next offset after the
+// last row.
+func CommitEvents(tb testing.TB, st lake.Storage, rows ...lake.EventRow) {
+	tb.Helper()
+	if len(rows) == 0 {
+		tb.Fatal("laketest.CommitEvents: no rows")
+	}
+	ctx := context.Background()
+	w, err := lake.NewWriter[lake.EventRow](tb.TempDir(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	part, first, last := rows[0].KafkaPartition, rows[0].KafkaOffset, rows[len(rows)-1].KafkaOffset
+	key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, "default", "2026-11-22"), part, first, last)
+	f, err := w.Commit(ctx, st, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.Workspace, f.Kafka = "default", &lake.OffsetRange{Partition: part, First: first, Last: last}
+	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
+		m.Files = append(m.Files, f)
+		if m.Offsets == nil {
+			m.Offsets = map[int32]int64{}
+		}
+		m.Offsets[part] = last + 1
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
