@@ -3,15 +3,20 @@ package match_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tributary-cdp/tributary/identity/match"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
-// dataDir finds ../shared/data/identity next to the module root; tests
-// skip only when it is absent.
+// dataDir finds the identity data sets (the team's shared/data/identity):
+// $TRIBUTARY_IDENTITY_DATA, else ../shared/data/identity next to the module
+// root, else next to the repository this checkout was cloned from when that
+// is a local directory (a CI clone made in a temporary directory). Tests
+// skip only when none is there, and fail under CI.
 func dataDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -28,14 +33,27 @@ func dataDir(t testing.TB) string {
 		}
 		dir = parent
 	}
-	d := filepath.Join(dir, "..", "shared", "data", "identity")
-	if _, err := os.Stat(d); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must run the F1 floors, but the identity data sets are missing: %v", err)
+	var tried []string
+	candidates := []string{os.Getenv("TRIBUTARY_IDENTITY_DATA"), filepath.Join(dir, "..", "shared", "data", "identity")}
+	if out, err := exec.Command("git", "-C", dir, "config", "--get", "remote.origin.url").Output(); err == nil {
+		if origin := strings.TrimSpace(string(out)); filepath.IsAbs(origin) {
+			candidates = append(candidates, filepath.Join(origin, "..", "shared", "data", "identity"))
 		}
-		t.Skipf("identity data sets not present: %v", err)
 	}
-	return d
+	for _, d := range candidates {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+		tried = append(tried, d)
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run the F1 floors, but the identity data sets are missing (set TRIBUTARY_IDENTITY_DATA; tried %s)", strings.Join(tried, ", "))
+	}
+	t.Skipf("identity data sets not present (tried %s)", strings.Join(tried, ", "))
+	return ""
 }
 
 // Data sets and the --map each is evaluated with (docs/BENCHMARKS.md).
