@@ -87,6 +87,14 @@ func (o *benchPipelineOptions) run(cmd *cobra.Command) error {
 		}
 		cfg.Segments = append(cfg.Segments, *seg)
 	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	// The data dir carries its config, so a kept --dir can be studied one
+	// stage at a time: `cdpctl job run cleanse --data-dir DIR`.
+	if b, err := cfg.Marshal(); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "tributary.yaml"), b, 0o600)
+	}
 	srv, err := startInProcess(ctx, cfg)
 	if err != nil {
 		return err

@@ -57,7 +57,22 @@ func openJobEnv(ctx context.Context, cfg config.Config, brokers []string) (*jobE
 	if err != nil {
 		return nil, fmt.Errorf("open lake: %w", err)
 	}
-	return &jobEnv{cfg: cfg, brokers: brokers, lake: st, s3: sc}, nil
+	e := &jobEnv{cfg: cfg, brokers: brokers, lake: st, s3: sc}
+	// TRIBUTARY_TRACE_SQL=2s prints every DuckDB statement of the jobs that
+	// takes at least that long to stderr (what `bench pipeline --trace-sql`
+	// does), so one stage can be studied with `cdpctl job run <stage>`.
+	if v := os.Getenv("TRIBUTARY_TRACE_SQL"); v != "" {
+		min, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("TRIBUTARY_TRACE_SQL %q: want a duration such as 2s: %w", v, err)
+		}
+		e.sqlTrace = func(stmt string, d time.Duration) {
+			if d >= min {
+				fmt.Fprintf(os.Stderr, "  sql %8s  %s\n", d.Round(time.Millisecond), oneLine(stmt, 200))
+			}
+		}
+	}
+	return e, nil
 }
 
 // registry registers every job this binary knows. To add a job, append
