@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,9 @@ type benchSpeedOptions struct {
 	rssProfiles int
 	only        string
 	cpuProfile  string
+	// applyCPUProfile and applyMemProfile cover the applied phases only.
+	applyCPUProfile string
+	applyMemProfile string
 }
 
 func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
@@ -83,6 +87,8 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.rssProfiles, "rss-profiles", 1_000_000, "profiles for the memory measure")
 	f.StringVar(&o.only, "only", "", "run only consume, lookup, fresh or rss")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&o.applyCPUProfile, "apply-cpuprofile", "", "write a CPU profile of the consume part's last applied phase to this file")
+	f.StringVar(&o.applyMemProfile, "apply-memprofile", "", "write heap profiles at the start (FILE.base) and end (FILE) of the last applied phase: go tool pprof -sample_index=alloc_space -base FILE.base")
 	_ = g
 	return cmd
 }
@@ -282,6 +288,20 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, di
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
+		lastRound := round == o.rounds-1
+		stopProfile := func() {}
+		if lastRound {
+			if stopProfile, err = cpuProfile(o.applyCPUProfile); err != nil {
+				cancel()
+				return nil, err
+			}
+			if err := writeHeapProfile(o.applyMemProfile, ".base"); err != nil {
+				cancel()
+				return nil, err
+			}
+		}
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
 		cpu0 = processCPU()
 		start := time.Now()
 		go func() { done <- c.Run(cctx) }()
@@ -300,13 +320,25 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, di
 		d = time.Since(start)
 		applies = append(applies, float64(o.events)/d.Seconds())
 		applyCPU = append(applyCPU, float64((processCPU()-cpu0).Microseconds())/float64(o.events))
+		var ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms1)
+		stopProfile()
+		if lastRound {
+			if err := writeHeapProfile(o.applyMemProfile, ""); err != nil {
+				cancel()
+				return nil, err
+			}
+		}
 		// Stop the consumer; keep its store for the look-ups.
 		cancel()
 		<-done
 		last = c
 		st := c.Store().Stats()
-		fmt.Fprintf(out, "round %d: raw FetchMessage %.0f events/s (%.1f µs CPU/event), speed layer applied %.0f events/s (%.1f µs CPU/event; %d profiles, %d identifiers, %d merges)\n",
-			round+1, raws[len(raws)-1], rawCPU[len(rawCPU)-1], applies[len(applies)-1], applyCPU[len(applyCPU)-1], st.Profiles, st.Identifiers, st.Merges)
+		n := float64(o.events)
+		fmt.Fprintf(out, "round %d: raw FetchMessage %.0f events/s (%.1f µs CPU/event), speed layer applied %.0f events/s (%.1f µs CPU/event; "+
+			"%.1f allocations and %.0f B allocated per event, %d GCs; %d profiles, %d identifiers, %d merges)\n",
+			round+1, raws[len(raws)-1], rawCPU[len(rawCPU)-1], applies[len(applies)-1], applyCPU[len(applyCPU)-1],
+			float64(ms1.Mallocs-ms0.Mallocs)/n, float64(ms1.TotalAlloc-ms0.TotalAlloc)/n, ms1.NumGC-ms0.NumGC, st.Profiles, st.Identifiers, st.Merges)
 	}
 	ratios := make([]float64, len(raws))
 	for i := range raws {
@@ -315,6 +347,22 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, di
 	fmt.Fprintf(out, "consume: raw FetchMessage %.0f events/s, applied %.0f events/s (medians of %d rounds); ratio applied/raw %.2f (median of the rounds' ratios); process CPU per event: raw %.1f µs, applied %.1f µs (medians)\n",
 		benchMedian(raws), benchMedian(applies), o.rounds, benchMedian(ratios), benchMedian(rawCPU), benchMedian(applyCPU))
 	return last, nil
+}
+
+// writeHeapProfile writes the heap profile (allocations since the start
+// included) to path+suffix after a GC (the profile is as of the last one);
+// nothing when path is empty.
+func writeHeapProfile(path, suffix string) error {
+	if path == "" {
+		return nil
+	}
+	runtime.GC()
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 func benchMedian(xs []float64) float64 {
