@@ -215,7 +215,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	store := c.store.Load()
 	offsets := store.Offsets()
-	ops := make(chan *Op, 8192)
+	ops := newOpQueue(8192)
 	g, gctx := errgroup.WithContext(ctx)
 	var readers []*kafka.Reader
 	defer func() {
@@ -284,8 +284,69 @@ func (c *Consumer) partitions(ctx context.Context) ([]int, error) {
 	}
 }
 
+// opQueue hands prepared ops from the partition goroutines to the apply
+// goroutine in batches: a partition goroutine appends under a mutex and
+// signals only when the queue was empty; the apply goroutine takes
+// everything queued at once. A channel of ops cost a channel operation,
+// and when the apply goroutine was the bottleneck a goroutine wake-up,
+// per event. Each partition's ops stay in their order.
+type opQueue struct {
+	mu      sync.Mutex
+	ops     []*Op
+	max     int           // a partition goroutine waits while this many are queued
+	ready   chan struct{} // signalled when ops are queued to an empty queue
+	space   chan struct{} // closed when the apply goroutine takes ops, if someone waits
+	waiting bool          // a partition goroutine waits on space
+}
+
+func newOpQueue(max int) *opQueue {
+	return &opQueue{ops: make([]*Op, 0, max), max: max, ready: make(chan struct{}, 1)}
+}
+
+// put queues op, waiting while the queue is full; false when ctx ended.
+func (q *opQueue) put(ctx context.Context, op *Op) bool {
+	q.mu.Lock()
+	for len(q.ops) >= q.max {
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		space := q.space
+		q.waiting = true
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return false
+		}
+		q.mu.Lock()
+	}
+	q.ops = append(q.ops, op)
+	first := len(q.ops) == 1
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.ready <- struct{}{}:
+		default: // signalled already
+		}
+	}
+	return true
+}
+
+// take returns everything queued and gives the queue spare (emptied) to fill next.
+func (q *opQueue) take(spare []*Op) []*Op {
+	q.mu.Lock()
+	ops := q.ops
+	q.ops = spare[:0]
+	if q.waiting {
+		close(q.space)
+		q.space, q.waiting = nil, false
+	}
+	q.mu.Unlock()
+	return ops
+}
+
 // fetch reads one partition, decodes and hands ops to the apply goroutine in order.
-func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partState, ops chan<- *Op) error {
+func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partState, ops *opQueue) error {
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -307,9 +368,7 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partSt
 				return nil // ctx ended before the copy was acknowledged: replayed on restart
 			}
 		}
-		select {
-		case ops <- op:
-		case <-ctx.Done():
+		if !ops.put(ctx, op) {
 			return nil
 		}
 	}
@@ -351,10 +410,11 @@ func (c *Consumer) reject(ctx context.Context, p int, m kafka.Message, cause err
 }
 
 // apply is the only goroutine that changes the store.
-func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
+func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 	t := time.NewTicker(c.cfg.CheckpointInterval)
 	defer t.Stop()
-	parts := map[int]*partState{}
+	a := applier{c: c}
+	var spare []*Op
 	for {
 		select {
 		case <-ctx.Done():
@@ -365,40 +425,84 @@ func (c *Consumer) apply(ctx context.Context, ops <-chan *Op) error {
 			}
 		case fn := <-c.control:
 			fn(c.store.Load())
-		case op := <-ops:
-			c.applyOp(op, parts)
-			// Drain what is queued without going through the select each
-			// time; checkpoints and control calls wait at most a batch.
-			for range 256 {
-				select {
-				case op := <-ops:
-					c.applyOp(op, parts)
-					continue
-				default:
+		case <-ops.ready:
+			batch := ops.take(spare)
+			for i, op := range batch {
+				a.apply(op)
+				// Control calls wait at most 256 ops, as they did
+				// behind a channel of ops.
+				if i&255 == 255 {
+					select {
+					case fn := <-c.control:
+						fn(c.store.Load())
+					default:
+					}
 				}
-				break
 			}
+			a.flush()
+			clear(batch)
+			spare = batch
 		}
 	}
 }
 
-func (c *Consumer) applyOp(op *Op, parts map[int]*partState) {
+// applier applies ops in the apply goroutine and counts them per type
+// for the metrics, added once a batch.
+type applier struct {
+	c      *Consumer
+	parts  []*partState // by partition
+	counts [16]int      // by index in cdp.EventTypes; the last one for any other type
+	other  map[cdp.EventType]int
+}
+
+func (a *applier) apply(op *Op) {
+	c := a.c
 	s := c.store.Load()
 	c.applying = opPos{true, op.Partition, op.Offset}
 	s.Apply(op)
-	ps := parts[op.Partition]
+	if op.Partition >= len(a.parts) {
+		a.parts = append(a.parts, make([]*partState, op.Partition+1-len(a.parts))...)
+	}
+	ps := a.parts[op.Partition]
 	if ps == nil {
 		ps = c.part(op.Partition)
-		parts[op.Partition] = ps
+		a.parts[op.Partition] = ps
 	}
 	ps.applied.Store(op.Offset + 1)
 	if op.Event != nil {
-		c.m.appliedOf(op.Event.Type).Inc()
+		a.count(op.Event.Type)
 	}
 	if c.teeing {
 		c.tee = append(c.tee, op) // replayed into the new store later
 	} else {
 		c.prep.Release(op)
+	}
+}
+
+func (a *applier) count(t cdp.EventType) {
+	for i, et := range cdp.EventTypes[:min(len(cdp.EventTypes), len(a.counts))] {
+		if et == t {
+			a.counts[i]++
+			return
+		}
+	}
+	if a.other == nil {
+		a.other = map[cdp.EventType]int{}
+	}
+	a.other[t]++
+}
+
+// flush adds the counts to the applied metric.
+func (a *applier) flush() {
+	for i, n := range a.counts {
+		if n > 0 {
+			a.c.m.appliedOf(cdp.EventTypes[i]).Add(float64(n))
+			a.counts[i] = 0
+		}
+	}
+	for t, n := range a.other {
+		a.c.m.appliedOf(t).Add(float64(n))
+		delete(a.other, t)
 	}
 }
 
