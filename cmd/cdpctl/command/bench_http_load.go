@@ -1,22 +1,16 @@
 package command
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,6 +29,7 @@ type benchHTTPLoadOptions struct {
 	rate     int
 	duration time.Duration
 	seed     uint64
+	cpuProf  string
 }
 
 // httpLoadResult is the generator's one line of JSON output. Latencies are
@@ -42,8 +37,9 @@ type benchHTTPLoadOptions struct {
 // scheduled send time, so time spent queued behind a slow response counts.
 type httpLoadResult struct {
 	Conns    int     `json:"conns"`
-	Rate     int     `json:"rate"` // requests/s scheduled; 0 in the closed loop
-	Requests int64   `json:"requests"`
+	Rate     int     `json:"rate"`     // requests/s scheduled; 0 in the closed loop
+	Requests int64   `json:"requests"` // answered with 200 and a profile
+	Errors   int64   `json:"errors"`   // answered otherwise
 	Seconds  float64 `json:"seconds"`
 	RPS      float64 `json:"rps"`
 	P50      int64   `json:"p50_ns"`
@@ -51,13 +47,18 @@ type httpLoadResult struct {
 	P99      int64   `json:"p99_ns"`
 	P999     int64   `json:"p999_ns"`
 	Max      int64   `json:"max_ns"`
-	// WakeP99 is the 99th percentile of how late a connection that was
-	// idle woke for its next send: the generator's own error, included in
-	// the latencies above.
+	// WakeP99 is the 99th percentile of how late the generator sent a
+	// request that was due on an idle connection: its own error, included
+	// in the latencies above.
 	WakeP99 int64 `json:"wake_p99_ns"`
-	// CPU is the generator process's CPU time, set by runHTTPLoad: what
-	// it took of the cores the server runs on.
-	CPU time.Duration `json:"-"`
+	// CPU is the generator's CPU time (user + system) while it sent and
+	// read, and CPUPerRequest that over the answers: what it took of the
+	// cores the server runs on.
+	CPU           time.Duration `json:"cpu_ns"`
+	CPUPerRequest int64         `json:"cpu_ns_per_request"`
+	// ProcessCPU is the generator process's CPU time from start to exit
+	// (reading the paths, connecting), set by runHTTPLoad.
+	ProcessCPU time.Duration `json:"-"`
 }
 
 func newBenchHTTPLoadCmd() *cobra.Command {
@@ -68,11 +69,18 @@ func newBenchHTTPLoadCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := o.run()
+			stop, err := cpuProfile(o.cpuProf)
 			if err != nil {
 				return err
 			}
-			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			res, err := o.run()
+			stop()
+			if res != nil {
+				if err := json.NewEncoder(cmd.OutOrStdout()).Encode(res); err != nil {
+					return err
+				}
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -83,6 +91,7 @@ func newBenchHTTPLoadCmd() *cobra.Command {
 	f.IntVar(&o.rate, "rate", 0, "open loop: requests per second over all connections (0: closed loop)")
 	f.DurationVar(&o.duration, "duration", 5*time.Second, "length of the run")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the path choice")
+	f.StringVar(&o.cpuProf, "cpuprofile", "", "write the generator's CPU profile to this file")
 	return cmd
 }
 
@@ -112,167 +121,83 @@ func (o *benchHTTPLoadOptions) run() (*httpLoadResult, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("http-load: no paths in %s", o.paths)
 	}
-	conns := make([]*rawHTTP, o.conns)
-	for i := range conns {
-		if conns[i], err = dialRawHTTP(o.addr, o.apiKey); err != nil {
-			return nil, err
-		}
-		defer conns[i].Close()
-	}
-	if o.rate == 0 {
-		return o.closedLoop(conns, paths)
-	}
-	return o.openLoop(conns, paths)
+	return o.loop(newLoadRequests(paths, o.apiKey))
 }
 
-// closedLoop sends the next request on each connection as soon as the
-// last is answered: the maximum rate at this many connections.
-func (o *benchHTTPLoadOptions) closedLoop(conns []*rawHTTP, paths []string) (*httpLoadResult, error) {
-	lats := make([][]time.Duration, len(conns))
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	start := time.Now()
-	stop := start.Add(o.duration)
-	for i, hc := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(o.seed, uint64(i)))
-			for t := time.Now(); t.Before(stop); {
-				if err := hc.get(paths[rng.IntN(len(paths))]); err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				done := time.Now()
-				lats[i] = append(lats[i], done.Sub(t))
-				t = done
-			}
-		}()
-	}
-	wg.Wait()
-	if err := firstErr.Load(); err != nil {
-		return nil, *err
-	}
-	return o.result(0, time.Since(start), slices.Concat(lats...), nil), nil
+// loadRequests are the generator's requests, formatted once: request i is
+// all[offs[i]:offs[i+1]], written to a connection as it is.
+type loadRequests struct {
+	all   []byte
+	offs  []int
+	paths []string // for error messages
 }
 
-// openLoop sends at a fixed rate whatever the answers: request k goes out
-// at begin + k/rate on connection k mod conns (each connection has its own
-// schedule, as in wrk2, so no channel hand-off adds delay). Its latency
-// counts from that scheduled time: a connection still waiting for an
-// answer sends late, and the wait is counted (no coordinated omission).
-func (o *benchHTTPLoadOptions) openLoop(conns []*rawHTTP, paths []string) (*httpLoadResult, error) {
-	total := int(float64(o.rate) * o.duration.Seconds())
-	interval := float64(time.Second) / float64(o.rate)
-	lats := make([][]time.Duration, len(conns))
-	wakes := make([][]time.Duration, len(conns))
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	begin := time.Now().Add(20 * time.Millisecond)
-	for i, hc := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(o.seed, uint64(i)))
-			for k := i; k < total; k += len(conns) {
-				at := begin.Add(time.Duration(float64(k) * interval))
-				if time.Until(at) > 0 {
-					sleepUntil(at)
-					wakes[i] = append(wakes[i], time.Since(at))
-				}
-				if err := hc.get(paths[rng.IntN(len(paths))]); err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				lats[i] = append(lats[i], time.Since(at))
-			}
-		}()
-	}
-	wg.Wait()
-	if err := firstErr.Load(); err != nil {
-		return nil, *err
-	}
-	return o.result(o.rate, time.Since(begin), slices.Concat(lats...), slices.Concat(wakes...)), nil
-}
-
-func (o *benchHTTPLoadOptions) result(rate int, took time.Duration, lat, wakes []time.Duration) *httpLoadResult {
-	slices.Sort(lat)
-	slices.Sort(wakes)
-	r := &httpLoadResult{Conns: o.conns, Rate: rate, Requests: int64(len(lat)), Seconds: took.Seconds(),
-		RPS: float64(len(lat)) / took.Seconds(), P50: int64(q(lat, .5)), P90: int64(q(lat, .9)), P99: int64(q(lat, .99)),
-		P999: int64(q(lat, .999)), WakeP99: int64(q(wakes, .99))}
-	if len(lat) > 0 {
-		r.Max = int64(lat[len(lat)-1])
+func newLoadRequests(paths []string, apiKey string) *loadRequests {
+	r := &loadRequests{offs: make([]int, 1, len(paths)+1), paths: paths}
+	for _, p := range paths {
+		r.all = append(r.all, "GET "...)
+		r.all = append(r.all, p...)
+		r.all = append(r.all, " HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer "...)
+		r.all = append(r.all, apiKey...)
+		r.all = append(r.all, "\r\n\r\n"...)
+		r.offs = append(r.offs, len(r.all))
 	}
 	return r
 }
 
-// rawHTTP is a minimal HTTP/1.1 keep-alive client for GETs answered with
-// a Content-Length body: lean, so the generator takes little of the cores
-// the server runs on (redis-benchmark's C client is lean too; net/http's
-// client costs about as much as the server).
-type rawHTTP struct {
-	conn net.Conn
-	r    *bufio.Reader
-	req  []byte
-	auth string
+func (r *loadRequests) len() int        { return len(r.paths) }
+func (r *loadRequests) get(i int) []byte { return r.all[r.offs[i]:r.offs[i+1]] }
+
+// checkResponse says what is wrong with the answer to request i, if
+// anything: it must be 200 with a profile document ({"cdp_id":…}\n).
+func (r *loadRequests) checkResponse(i, status int, body []byte) error {
+	if status != 200 {
+		return fmt.Errorf("look-up %s: status %d: %.120s", r.paths[i], status, body)
+	}
+	if !bytes.HasPrefix(body, []byte(`{"cdp_id":"`)) || !bytes.HasSuffix(body, []byte("}\n")) {
+		return fmt.Errorf("look-up %s: not a profile document: %.80q", r.paths[i], body)
+	}
+	return nil
 }
 
-func dialRawHTTP(addr, apiKey string) (*rawHTTP, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return &rawHTTP{conn: c, r: bufio.NewReaderSize(c, 64<<10), auth: "Authorization: Bearer " + apiKey + "\r\n"}, nil
+// loadStats gathers what a run measured; the loops fill it.
+type loadStats struct {
+	lat, wakes []time.Duration
+	errors     int64
+	firstErr   error
+	took       time.Duration
+	cpu        time.Duration
 }
 
-func (h *rawHTTP) Close() error { return h.conn.Close() }
+// answered records the answer to request i after lat, checked.
+func (s *loadStats) answered(reqs *loadRequests, i, status int, body []byte, lat time.Duration) {
+	if err := reqs.checkResponse(i, status, body); err != nil {
+		s.errors++
+		if s.firstErr == nil {
+			s.firstErr = err
+		}
+		return
+	}
+	s.lat = append(s.lat, lat)
+}
 
-// get sends one look-up and reads the answer, which must be 200 with a
-// profile document ({"cdp_id":…}).
-func (h *rawHTTP) get(path string) error {
-	h.req = append(h.req[:0], "GET "...)
-	h.req = append(h.req, path...)
-	h.req = append(h.req, " HTTP/1.1\r\nHost: bench\r\n"...)
-	h.req = append(h.req, h.auth...)
-	h.req = append(h.req, "\r\n"...)
-	if _, err := h.conn.Write(h.req); err != nil {
-		return err
+func (o *benchHTTPLoadOptions) result(s *loadStats) (*httpLoadResult, error) {
+	lat, wakes := s.lat, s.wakes
+	slices.Sort(lat)
+	slices.Sort(wakes)
+	r := &httpLoadResult{Conns: o.conns, Rate: o.rate, Requests: int64(len(lat)), Errors: s.errors, Seconds: s.took.Seconds(),
+		RPS: float64(len(lat)) / s.took.Seconds(), P50: int64(q(lat, .5)), P90: int64(q(lat, .9)), P99: int64(q(lat, .99)),
+		P999: int64(q(lat, .999)), WakeP99: int64(q(wakes, .99)), CPU: s.cpu}
+	if len(lat) > 0 {
+		r.Max = int64(lat[len(lat)-1])
 	}
-	status, err := h.r.ReadSlice('\n')
-	if err != nil {
-		return err
+	if n := r.Requests + r.Errors; n > 0 {
+		r.CPUPerRequest = int64(s.cpu) / n
 	}
-	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200")) {
-		return fmt.Errorf("look-up %s: %s", path, bytes.TrimSpace(status))
+	if s.errors > 0 {
+		return r, fmt.Errorf("http-load: %d of %d answers were wrong; the first: %w", s.errors, r.Requests+s.errors, s.firstErr)
 	}
-	n := -1
-	for {
-		line, err := h.r.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		if len(line) <= 2 {
-			break
-		}
-		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
-			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-		}
-	}
-	if n < 0 {
-		return errors.New("look-up: response without Content-Length")
-	}
-	if n <= h.r.Size() {
-		body, err := h.r.Peek(n)
-		if err != nil {
-			return err
-		}
-		if !bytes.HasPrefix(body, []byte(`{"cdp_id":"`)) || !bytes.HasSuffix(body, []byte("}\n")) {
-			return fmt.Errorf("look-up %s: not a profile document: %.80q", path, body)
-		}
-	}
-	_, err = h.r.Discard(n)
-	return err
+	return r, nil
 }
 
 // runHTTPLoad runs `cdpctl bench http-load` in a child process.
@@ -287,6 +212,6 @@ func runHTTPLoad(ctx context.Context, exe string, args ...string) (*httpLoadResu
 	if err := json.NewDecoder(io.LimitReader(&out, 1<<20)).Decode(&r); err != nil {
 		return nil, fmt.Errorf("bench http-load output %q: %w", out.String(), err)
 	}
-	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	r.ProcessCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return &r, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,9 @@ import (
 // answers a profile document after 2 ms: the open loop sends rate ×
 // duration requests, and its latencies count the stub's delay.
 func TestHTTPLoad(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the load generator runs on Linux only")
+	}
 	var served atomic.Int64
 	body := `{"cdp_id":"cdp_1","workspace":"default"}` + "\n"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package command
+
+import "errors"
+
+// loop needs epoll and timerfd.
+func (o *benchHTTPLoadOptions) loop(*loadRequests) (*httpLoadResult, error) {
+	return nil, errors.New("http-load: the load generator runs on Linux only (epoll, timerfd)")
+}
