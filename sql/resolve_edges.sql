@@ -1,6 +1,7 @@
 -- Resolve, step 2: normalize, apply hygiene, and turn co-occurrence into edges.
--- Input: rs_obs_raw, rs_caps(id_type, cap). Parameters: $alarm (distinct
--- user ids from which a value raises an alarm).
+-- Input: rs_obs_raw, rs_seen_raw (resolve_observe.sql), rs_caps(id_type,
+-- cap). Parameters: $alarm (distinct user ids from which a value raises an
+-- alarm).
 -- normalize_identifier and blocked_identifier are Go functions called per
 -- row (a cgo round trip and a value conversion each, slower still while the
 -- process's Go heap is busy): they run once per distinct raw value (an
@@ -10,15 +11,30 @@
 -- projection and call normalize_identifier again.)
 CREATE OR REPLACE TEMP TABLE rs_values AS
 SELECT id_type, raw_value, normalize_identifier(id_type, raw_value) AS id_value
-FROM (SELECT DISTINCT id_type, raw_value FROM rs_obs_raw);
+FROM (SELECT id_type, raw_value FROM rs_obs_raw UNION SELECT id_type, raw_value FROM rs_seen_raw);
 
 DELETE FROM rs_values WHERE id_value IS NULL OR blocked_identifier(id_type, id_value);
 
+-- No DISTINCT: an identifier observed twice in one record changes nothing
+-- below (the caps count distinct user ids, the edges and nodes group).
 CREATE OR REPLACE TEMP TABLE rs_obs AS
-SELECT DISTINCT o.workspace, o.id_type, v.id_value, o.source, o.record, o.ts, o.rule
+SELECT o.workspace, o.id_type, v.id_value, o.source, o.record, o.ts, o.rule
 FROM rs_obs_raw o JOIN rs_values v USING (id_type, raw_value);
 
+-- Every identifier once, with when it was first seen. Its rowid (dense from
+-- 0 in a table built in one statement and never deleted from) is the node
+-- number of the Go union-find: no global sort to number them.
+CREATE OR REPLACE TEMP TABLE rs_nodes AS
+SELECT workspace, id_type, id_value, min(ts) AS first_seen
+FROM (
+    SELECT workspace, id_type, id_value, ts FROM rs_obs
+    UNION ALL
+    SELECT s.workspace, s.id_type, v.id_value, s.ts FROM rs_seen_raw s JOIN rs_values v USING (id_type, raw_value)
+)
+GROUP BY ALL;
+
 DROP TABLE rs_values;
+DROP TABLE rs_seen_raw;
 
 -- Per-type caps: a value seen with more distinct user ids than its type's
 -- cap is shared (a family email, a shop's phone), not an identity: it stays
@@ -50,9 +66,3 @@ SELECT workspace, a_type, a_value, id_type AS b_type, id_value AS b_value,
 FROM ranked
 WHERE NOT (a_type = id_type AND a_value = id_value)
 GROUP BY ALL;
-
--- Every identifier once, with when it was first seen, numbered densely for
--- the Go union-find.
-CREATE OR REPLACE TEMP TABLE rs_nodes AS
-SELECT row_number() OVER (ORDER BY workspace, id_type, id_value) - 1 AS node, *
-FROM (SELECT workspace, id_type, id_value, min(ts) AS first_seen FROM rs_obs GROUP BY ALL);

@@ -295,7 +295,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	}
 	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_map AS
 		SELECT n.workspace, n.id_type, n.id_value, a.cdp_id, n.first_seen, $run AS run_id
-		FROM rs_nodes n JOIN rs_assign a USING (node)`, tsql.Named("run", runID)); err != nil {
+		FROM rs_nodes n JOIN rs_assign a ON a.node = n.rowid`, tsql.Named("run", runID)); err != nil {
 		return nil, fmt.Errorf("resolve: build identity map: %w", err)
 	}
 	if _, err := writeTable(ctx, sess, st, spool, TableIdentityMap, "rs_map", "workspace, id_type, id_value", runID, false, rep.Watermark, who); err != nil {
@@ -393,16 +393,27 @@ func readAlarms(ctx context.Context, sess *tsql.Session, rep *Report) error {
 }
 
 // cluster runs union-find over the edges and assigns stable cdp ids into
-// rs_assign(node, cdp_id).
+// rs_assign(node, cdp_id), node being rs_nodes' rowid.
+//
+// Only integers and one row per cluster cross between DuckDB and Go: the
+// union-find reads the edges as node pairs and writes each node's root to
+// rs_label; DuckDB groups the members of each cluster (its size, its oldest
+// member, the previous ids of its members, oldest first) and hands the
+// clusters to Go oldest first; Go picks or mints each cluster's id into
+// rs_cluster_id.
 func cluster(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string, rep *Report) error {
-	if err := sess.QueryRow(ctx, "SELECT count(*) FROM rs_nodes").Scan(&rep.Identifiers); err != nil {
+	var maxNode int64
+	if err := sess.QueryRow(ctx, "SELECT count(*), coalesce(max(rowid), -1) FROM rs_nodes").Scan(&rep.Identifiers, &maxNode); err != nil {
 		return fmt.Errorf("resolve: count identifiers: %w", err)
+	}
+	if maxNode != rep.Identifiers-1 {
+		return fmt.Errorf("resolve: node numbers of %d identifiers go up to %d: want dense rowids", rep.Identifiers, maxNode)
 	}
 	if err := sess.QueryRow(ctx, "SELECT count(*) FROM rs_edges").Scan(&rep.Edges); err != nil {
 		return fmt.Errorf("resolve: count edges: %w", err)
 	}
 	uf := identity.NewUnionFind(int(rep.Identifiers))
-	rows, err := sess.Query(ctx, `SELECT a.node, b.node FROM rs_edges e
+	rows, err := sess.Query(ctx, `SELECT a.rowid, b.rowid FROM rs_edges e
 		JOIN rs_nodes a ON a.workspace = e.workspace AND a.id_type = e.a_type AND a.id_value = e.a_value
 		JOIN rs_nodes b ON b.workspace = e.workspace AND b.id_type = e.b_type AND b.id_value = e.b_value`)
 	if err != nil {
@@ -420,117 +431,128 @@ func cluster(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("resolve: read edges: %w", err)
 	}
+	if err := sess.Exec(ctx, "CREATE OR REPLACE TEMP TABLE rs_label (node BIGINT, label BIGINT)"); err != nil {
+		return fmt.Errorf("resolve: write clusters: %w", err)
+	}
+	err = appendRows(sess, "rs_label", int(rep.Identifiers), func(a *duckdb.Appender, i int) error {
+		return a.AppendRow(int64(i), int64(uf.Find(i)))
+	})
+	if err != nil {
+		return fmt.Errorf("resolve: write clusters: %w", err)
+	}
 
 	if err := previousMap(ctx, sess, st, cacheDir); err != nil {
 		return err
 	}
-	type node struct {
-		ws, typ, value string
-		first          time.Time
-		prev           string
+	// Members are ordered by (first_seen, workspace, id_type, id_value); a
+	// missing first_seen sorts first (Go's zero time, as before).
+	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_members AS
+		SELECT l.label, {'t': coalesce(n.first_seen, TIMESTAMP '0001-01-01'), 'w': n.workspace, 'y': n.id_type, 'v': n.id_value} AS age,
+			p.cdp_id AS prev
+		FROM rs_label l JOIN rs_nodes n ON n.rowid = l.node
+		LEFT JOIN rs_prev p USING (workspace, id_type, id_value)`); err != nil {
+		return fmt.Errorf("resolve: group clusters: %w", err)
 	}
-	nodes := make([]node, rep.Identifiers)
-	rows, err = sess.Query(ctx, `SELECT n.node, n.workspace, n.id_type, n.id_value, n.first_seen, coalesce(p.cdp_id, '')
-		FROM rs_nodes n LEFT JOIN rs_prev p USING (workspace, id_type, id_value)`)
+	// Per cluster: size, oldest member, and the distinct previous ids in the
+	// order their oldest holder was seen; clusters whose oldest member is
+	// oldest come first, so when a previous id is claimed twice (a split)
+	// the oldest part keeps it.
+	rows, err = sess.Query(ctx, `WITH c AS (
+			SELECT label, count(*) AS size, min(age) AS oldest FROM rs_members GROUP BY label
+		), p AS (
+			SELECT label, list(prev ORDER BY age) AS prevs
+			FROM (SELECT label, prev, min(age) AS age FROM rs_members WHERE prev IS NOT NULL GROUP BY label, prev)
+			GROUP BY label
+		)
+		SELECT c.label, c.size, c.oldest.w, c.oldest.y, c.oldest.v, p.prevs
+		FROM c LEFT JOIN p USING (label)
+		ORDER BY c.oldest`)
 	if err != nil {
-		return fmt.Errorf("resolve: read identifiers: %w", err)
+		return fmt.Errorf("resolve: read clusters: %w", err)
 	}
-	for rows.Next() {
-		var i int64
-		var n node
-		var first *time.Time
-		if err := rows.Scan(&i, &n.ws, &n.typ, &n.value, &first, &n.prev); err != nil {
-			rows.Close()
-			return fmt.Errorf("resolve: read identifiers: %w", err)
-		}
-		if first != nil {
-			n.first = *first
-		}
-		nodes[i] = n
-	}
-	rows.Close()
-
-	// Members of each cluster, oldest first.
-	members := map[int][]int{}
-	for i := range nodes {
-		r := uf.Find(i)
-		members[r] = append(members[r], i)
-	}
-	roots := make([]int, 0, len(members))
-	older := func(a, b int) bool {
-		if !nodes[a].first.Equal(nodes[b].first) {
-			return nodes[a].first.Before(nodes[b].first)
-		}
-		return a < b
-	}
-	for r, m := range members {
-		sort.Slice(m, func(i, j int) bool { return older(m[i], m[j]) })
-		roots = append(roots, r)
-	}
-	// Clusters whose oldest member is oldest choose first, so when a
-	// previous id is claimed twice (a split) the oldest part keeps it.
-	sort.Slice(roots, func(i, j int) bool { return older(members[roots[i]][0], members[roots[j]][0]) })
 	taken := map[string]bool{}
 	prevClusters := map[string]int{}
-	assign := make([]string, len(nodes))
-	for _, r := range roots {
-		m := members[r]
+	type assigned struct {
+		label int64
+		id    string
+	}
+	var assign []assigned
+	for rows.Next() {
+		var label, size int64
+		var ws, typ, value string
+		var prevs any
+		if err := rows.Scan(&label, &size, &ws, &typ, &value, &prevs); err != nil {
+			rows.Close()
+			return fmt.Errorf("resolve: read clusters: %w", err)
+		}
 		rep.Profiles++
-		rep.Histogram[bucket(len(m))]++
-		prevIDs := map[string]bool{}
+		rep.Histogram[bucket(int(size))]++
 		id := ""
-		for _, i := range m {
-			p := nodes[i].prev
-			if p == "" {
-				continue
-			}
-			if !prevIDs[p] {
-				prevIDs[p] = true
-				prevClusters[p]++
-			}
+		list, _ := prevs.([]any)
+		for _, v := range list {
+			p := v.(string)
+			prevClusters[p]++
 			if id == "" && !taken[p] {
 				id = p
 			}
 		}
 		switch {
-		case len(prevIDs) == 0:
+		case len(list) == 0:
 			rep.NewProfiles++
-		case len(prevIDs) > 1:
-			rep.Merges += int64(len(prevIDs) - 1)
+		case len(list) > 1:
+			rep.Merges += int64(len(list) - 1)
 		}
 		if id == "" {
-			id = mint(nodes[m[0]].ws, nodes[m[0]].typ, nodes[m[0]].value, taken)
+			id = mint(ws, typ, value, taken)
 		}
 		taken[id] = true
-		for _, i := range m {
-			assign[i] = id
-		}
+		assign = append(assign, assigned{label, id})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("resolve: read clusters: %w", err)
 	}
 	for _, n := range prevClusters {
 		if n > 1 {
 			rep.Splits += int64(n - 1)
 		}
 	}
-	if err := sess.Exec(ctx, "CREATE OR REPLACE TABLE rs_assign (node BIGINT, cdp_id VARCHAR)"); err != nil {
+	if err := sess.Exec(ctx, "CREATE OR REPLACE TEMP TABLE rs_cluster_id (label BIGINT, cdp_id VARCHAR)"); err != nil {
 		return fmt.Errorf("resolve: assign ids: %w", err)
 	}
-	err = sess.Conn().Raw(func(dc any) error {
-		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "rs_assign")
+	err = appendRows(sess, "rs_cluster_id", len(assign), func(a *duckdb.Appender, i int) error {
+		return a.AppendRow(assign[i].label, assign[i].id)
+	})
+	if err != nil {
+		return fmt.Errorf("resolve: assign ids: %w", err)
+	}
+	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_assign AS
+		SELECT l.node, c.cdp_id FROM rs_label l JOIN rs_cluster_id c USING (label)`); err != nil {
+		return fmt.Errorf("resolve: assign ids: %w", err)
+	}
+	for _, t := range []string{"rs_members", "rs_label", "rs_cluster_id"} {
+		if err := sess.Exec(ctx, "DROP TABLE "+t); err != nil {
+			return fmt.Errorf("resolve: assign ids: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendRows appends n rows to table through DuckDB's appender.
+func appendRows(sess *tsql.Session, table string, n int, row func(a *duckdb.Appender, i int) error) error {
+	return sess.Conn().Raw(func(dc any) error {
+		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
 		if err != nil {
 			return err
 		}
-		for i, id := range assign {
-			if err := a.AppendRow(int64(i), id); err != nil {
+		for i := 0; i < n; i++ {
+			if err := row(a, i); err != nil {
 				a.Close()
 				return err
 			}
 		}
 		return a.Close()
 	})
-	if err != nil {
-		return fmt.Errorf("resolve: assign ids: %w", err)
-	}
-	return nil
 }
 
 // mint derives a new cdp id from a cluster's oldest identifier, so the
@@ -570,8 +592,10 @@ func previousMap(ctx context.Context, sess *tsql.Session, st lake.Storage, cache
 	if err := sess.CreateParquetView(ctx, "rs_prev_files", paths); err != nil {
 		return fmt.Errorf("resolve: read previous map: %w", err)
 	}
+	// One id per identifier (the map has one; min keeps a damaged one
+	// deterministic).
 	return sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_prev AS
-		SELECT DISTINCT workspace, id_type, id_value, cdp_id FROM rs_prev_files`)
+		SELECT workspace, id_type, id_value, min(cdp_id) AS cdp_id FROM rs_prev_files GROUP BY ALL`)
 }
 
 // newEdges keeps the edges no earlier run recorded, in rs_new_edges.
