@@ -56,6 +56,10 @@ type httpLoadResult struct {
 	// cores the server runs on.
 	CPU           time.Duration `json:"cpu_ns"`
 	CPUPerRequest int64         `json:"cpu_ns_per_request"`
+	// RunqWait is how long the generator's thread was ready to run but
+	// waited for a CPU (schedstat): on a shared machine, part of the
+	// latencies above and of the wake-up error.
+	RunqWait time.Duration `json:"runq_wait_ns"`
 	// ProcessCPU is the generator process's CPU time from start to exit
 	// (reading the paths, connecting), set by runHTTPLoad.
 	ProcessCPU time.Duration `json:"-"`
@@ -145,7 +149,7 @@ func newLoadRequests(paths []string, apiKey string) *loadRequests {
 	return r
 }
 
-func (r *loadRequests) len() int        { return len(r.paths) }
+func (r *loadRequests) len() int         { return len(r.paths) }
 func (r *loadRequests) get(i int) []byte { return r.all[r.offs[i]:r.offs[i+1]] }
 
 // checkResponse says what is wrong with the answer to request i, if
@@ -167,6 +171,7 @@ type loadStats struct {
 	firstErr   error
 	took       time.Duration
 	cpu        time.Duration
+	runqWait   time.Duration
 }
 
 // answered records the answer to request i after lat, checked.
@@ -187,7 +192,7 @@ func (o *benchHTTPLoadOptions) result(s *loadStats) (*httpLoadResult, error) {
 	slices.Sort(wakes)
 	r := &httpLoadResult{Conns: o.conns, Rate: o.rate, Requests: int64(len(lat)), Errors: s.errors, Seconds: s.took.Seconds(),
 		RPS: float64(len(lat)) / s.took.Seconds(), P50: int64(q(lat, .5)), P90: int64(q(lat, .9)), P99: int64(q(lat, .99)),
-		P999: int64(q(lat, .999)), WakeP99: int64(q(wakes, .99)), CPU: s.cpu}
+		P999: int64(q(lat, .999)), WakeP99: int64(q(wakes, .99)), CPU: s.cpu, RunqWait: s.runqWait}
 	if len(lat) > 0 {
 		r.Max = int64(lat[len(lat)-1])
 	}

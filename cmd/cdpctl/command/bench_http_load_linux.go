@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +58,9 @@ func (o *benchHTTPLoadOptions) loop(reqs *loadRequests) (*httpLoadResult, error)
 		}
 	}
 	l := &eventLoop{o: o, reqs: reqs, ep: ep, conns: conns, start: time.Now()}
+	// This thread does all the work (the runtime's others idle).
+	const self = "/proc/thread-self/schedstat"
+	wait := runqWait(self)
 	if o.rate == 0 {
 		err = l.closed()
 	} else {
@@ -62,6 +69,7 @@ func (o *benchHTTPLoadOptions) loop(reqs *loadRequests) (*httpLoadResult, error)
 	if err != nil {
 		return nil, err
 	}
+	l.stats.runqWait = runqWait(self) - wait
 	return o.result(&l.stats)
 }
 
@@ -150,6 +158,27 @@ func cpuTime() time.Duration {
 	var ru unix.Rusage
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runqWait is how long the threads of the schedstat files (a
+// /proc/<pid>/task/*/schedstat glob) waited on a run queue so far: runnable
+// but not running, because other threads had the CPUs. 0 where the
+// kernel keeps no schedstats.
+func runqWait(glob string) time.Duration {
+	files, _ := filepath.Glob(glob)
+	var sum time.Duration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// "<ns on CPU> <ns waiting on a run queue> <time slices>"
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += time.Duration(n)
+		}
+	}
+	return sum
 }
 
 // closed sends the next request on each connection as soon as the last

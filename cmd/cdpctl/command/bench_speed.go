@@ -442,24 +442,32 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return err
 	}
 	pathsFile.Close()
-	// Per phase, the server's GC cycles and its allocations per request
-	// (the generator is another process: all of this process's work is
-	// the server's).
+	// Per phase, the server's GC cycles, its allocations and its CPU time
+	// per request (the generator is another process: all of this
+	// process's work is the server's).
 	type serverCost struct {
 		gcs           uint32
 		allocs, bytes float64
+		cpu           time.Duration
+		// runqWait: how long its threads, together, were ready to run
+		// but waited for a CPU (schedstat).
+		runqWait time.Duration
 	}
+	const serverThreads = "/proc/self/task/*/schedstat"
 	load := func(rate int) (*httpLoadResult, serverCost, error) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
+		cpu, wait := processCPU(), runqWait(serverThreads)
 		r, err := runHTTPLoad(ctx, exe, "--addr", ln.Addr().String(), "--api-key", benchAPIKey, "--paths", pathsFile.Name(),
 			"--conns", strconv.Itoa(o.conns), "--duration", o.duration.String(), "--rate", strconv.Itoa(rate))
+		cpu, wait = processCPU()-cpu, runqWait(serverThreads)-wait
 		runtime.ReadMemStats(&after)
 		if err != nil {
 			return nil, serverCost{}, err
 		}
-		n := float64(max(1, r.Requests))
-		return r, serverCost{after.NumGC - before.NumGC, float64(after.Mallocs-before.Mallocs) / n, float64(after.TotalAlloc-before.TotalAlloc) / n}, nil
+		n := float64(max(1, r.Requests+r.Errors))
+		return r, serverCost{after.NumGC - before.NumGC, float64(after.Mallocs-before.Mallocs) / n, float64(after.TotalAlloc-before.TotalAlloc) / n,
+			time.Duration(float64(cpu) / n), wait}, nil
 	}
 	// Closed loop: the maximum at --conns connections.
 	closed, closedCost, err := load(0)
@@ -478,11 +486,15 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return err
 	}
 	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
-	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s; server: %d GCs, %.1f allocations and %.0f B a request; generator CPU %.1f µs a request); "+
-		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; server: %d GCs)\n",
-		maxRate, o.conns, us(closed.P50), us(closed.P99), closedCost.gcs, closedCost.allocs, closedCost.bytes,
-		float64(closed.CPU.Microseconds())/float64(max(1, closed.Requests)),
-		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99), openCost.gcs)
+	cpuUS := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %d GCs, %.1f allocations and %.0f B a request); "+
+		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; CPU a request: server %.1f µs, generator %.1f µs; "+
+		"waited for a CPU: server threads %s, generator %s; server: %d GCs)\n",
+		maxRate, o.conns, us(closed.P50), us(closed.P99), cpuUS(closedCost.cpu), cpuUS(time.Duration(closed.CPUPerRequest)),
+		closedCost.gcs, closedCost.allocs, closedCost.bytes,
+		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99),
+		cpuUS(openCost.cpu), cpuUS(time.Duration(open.CPUPerRequest)),
+		openCost.runqWait.Round(time.Millisecond), open.RunqWait.Round(time.Millisecond), openCost.gcs)
 
 	redisRate, redisP50, redisP99, err := o.redis(ctx)
 	if err != nil {
