@@ -177,17 +177,24 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 
 	l := &lander{cfg: cfg, opts: opts, log: log, rejectedFrom: qm.Offsets}
 	work := make(chan span)
-	errs := make(chan error, len(spans))
+	workers := min(cfg.Workers, max(len(spans), 1))
+	errs := make(chan error, len(spans)+workers)
 	var wg sync.WaitGroup
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for range min(cfg.Workers, max(len(spans), 1)) {
+	for range workers {
 		wg.Go(func() {
+			var cm committer
 			for s := range work {
-				if err := l.partition(wctx, s); err != nil {
+				if err := l.partition(wctx, s, &cm); err != nil {
 					errs <- err
 					cancel()
 				}
+			}
+			// Run returns only once nothing is being committed.
+			if err := cm.wait(); err != nil {
+				errs <- err
+				cancel()
 			}
 		})
 	}
@@ -283,7 +290,7 @@ const writeBatch = 1024
 
 // commitParallel is how many files of a chunk are finished and stored at
 // once.
-const commitParallel = 4
+const commitParallel = 8
 
 func (g *group) flush() error {
 	if len(g.buf) == 0 {
@@ -358,9 +365,9 @@ const (
 
 // partition lands one span with two goroutines: the reader fetches and
 // decodes messages, the writer (this one) encodes them into Parquet and
-// commits. Chunks are cut and committed exactly as by one loop: at
-// ChunkEvents messages and at the span's end, and only the writer commits.
-func (l *lander) partition(ctx context.Context, s span) error {
+// hands each chunk to cm to commit. Chunks are cut exactly as by one
+// loop: at ChunkEvents messages and at the span's end.
+func (l *lander) partition(ctx context.Context, s span, cm *committer) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:       l.cfg.Brokers,
 		Topic:         l.cfg.Topic,
@@ -407,7 +414,7 @@ func (l *lander) partition(ctx context.Context, s span) error {
 		defer close(batches) // after readErr is set: the writer reads it once batches is closed
 		readErr = l.read(ctx, pctx, r, s, &read, batches, free)
 	}()
-	err := l.write(ctx, s, batches, free, &readErr)
+	err := l.write(ctx, s, cm, batches, free, &readErr)
 	if err != nil {
 		cancel(err)
 		for range batches { // let the reader stop
@@ -472,7 +479,7 @@ func (l *lander) read(ctx, pctx context.Context, r *kafka.Reader, s span, read *
 // write encodes what the reader hands over and commits chunk by chunk.
 // When the reader stops early, the chunk in progress is dropped and the
 // reader's error returned.
-func (l *lander) write(ctx context.Context, s span, batches <-chan []item, free chan<- []item, readErr *error) error {
+func (l *lander) write(ctx context.Context, s span, cm *committer, batches <-chan []item, free chan<- []item, readErr *error) error {
 	var c *chunk
 	defer func() {
 		if c != nil {
@@ -496,7 +503,7 @@ func (l *lander) write(ctx context.Context, s span, batches <-chan []item, free 
 				pending = 0
 			}
 			if c.n >= l.cfg.ChunkEvents || next >= s.to {
-				if err := l.commit(ctx, c); err != nil {
+				if err := cm.start(ctx, l, c); err != nil {
 					return err
 				}
 				c = nil
@@ -513,12 +520,51 @@ func (l *lander) write(ctx context.Context, s span, batches <-chan []item, free 
 	}
 	l.opts.Progress.Add(pending, 0)
 	if c != nil && c.n > 0 {
-		if err := l.commit(ctx, c); err != nil {
+		if err := cm.start(ctx, l, c); err != nil {
 			return err
 		}
 		c = nil
 	}
 	return nil
+}
+
+// committer commits a worker's chunks one at a time, in the background:
+// the worker reads and encodes the next chunk (of the same partition or
+// of its next one) while the last is stored, so a worker holds at most
+// two chunks. A chunk is committed only after the one before it
+// succeeded, so the manifest's offsets still only move forward over
+// committed rows.
+type committer struct {
+	done chan error // of the commit in flight; nil when none
+}
+
+// start waits for the commit in flight and, when it succeeded, starts
+// committing c. It takes c over: on failure c is aborted.
+func (cm *committer) start(ctx context.Context, l *lander, c *chunk) error {
+	if err := cm.wait(); err != nil {
+		c.abort()
+		return err
+	}
+	done := make(chan error, 1)
+	cm.done = done
+	go func() {
+		err := l.commit(ctx, c)
+		if err != nil {
+			c.abort()
+		}
+		done <- err
+	}()
+	return nil
+}
+
+// wait waits for the commit in flight, if any, and returns its error.
+func (cm *committer) wait() error {
+	if cm.done == nil {
+		return nil
+	}
+	err := <-cm.done
+	cm.done = nil
+	return err
 }
 
 func (l *lander) add(c *chunk, it *item) error {
