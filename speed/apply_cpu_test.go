@@ -1,0 +1,98 @@
+package speed
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// TestApplyCPU measures the CPU time of applying 1M events in the mix of
+// `cdpctl bench speed` without Kafka: the apply thread's own CPU (it is
+// locked to its OS thread; GC assists included, background marking not)
+// and the process's (preparing and GC included) per event. A CPU time,
+// not a rate, so that a shared machine moves it less. Run with
+// SPEED_APPLY_CPU=1 go test -run ApplyCPU -v ./speed.
+func TestApplyCPU(t *testing.T) {
+	if os.Getenv("SPEED_APPLY_CPU") == "" {
+		t.Skip("SPEED_APPLY_CPU not set")
+	}
+	const n, chunk, people = 1_000_000, 10_000, 100_000
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cfg := DefaultStoreConfig()
+	prep := NewPreparer(cfg)
+	s, _ := NewStore(cfg)
+	rng := rand.New(rand.NewPCG(1, 1))
+	names := []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Signed In",
+		"Video Played", "Search", "Coupon Applied", "Cart Viewed", "Review Written"}
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	ops := make([]*Op, 0, chunk)
+	var applyCPU time.Duration
+	runtime.GC()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	proc0 := cpuTime(syscall.RUSAGE_SELF)
+	for from := 0; from < n; from += chunk {
+		ops = ops[:0]
+		for i := from; i < from+chunk; i++ {
+			p := rng.IntN(people)
+			at := base.Add(time.Duration(i) * time.Millisecond)
+			e := cdp.Event{Workspace: "default", MessageID: "bench-" + strconv.Itoa(i), Timestamp: at, ReceivedAt: at}
+			user, anon := "user-"+strconv.Itoa(p), "anon-"+strconv.Itoa(p)
+			switch r := rng.IntN(100); {
+			case r < 10:
+				e.Type, e.UserID, e.AnonymousID = cdp.Identify, user, anon
+				e.Traits = json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","name":"Person %d","plan":%q,"age":%d}`,
+					p, p, []string{"free", "pro", "team"}[rng.IntN(3)], 18+rng.IntN(60)))
+			case r < 75:
+				e.Type, e.Event = cdp.Track, names[rng.IntN(len(names))]
+				if rng.IntN(2) == 0 {
+					e.UserID = user
+				} else {
+					e.AnonymousID = anon
+				}
+				if e.Event == "Order Completed" {
+					e.Properties = json.RawMessage(fmt.Sprintf(`{"order_id":"o%d","revenue":%d.99,"currency":"USD"}`, i, rng.IntN(200)))
+				} else {
+					e.Properties = json.RawMessage(fmt.Sprintf(`{"sku":"sku-%d","price":%d}`, rng.IntN(1000), rng.IntN(100)))
+				}
+			case r < 95:
+				e.Type, e.AnonymousID, e.Name = cdp.Page, anon, "Home"
+				e.Properties = json.RawMessage(`{"url":"https://shop.example/","path":"/"}`)
+			default:
+				e.Type, e.PreviousID, e.UserID = cdp.Alias, anon, user
+			}
+			ops = append(ops, prep.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
+		}
+		t0 := cpuTime(syscall.RUSAGE_THREAD)
+		for _, o := range ops {
+			s.Apply(o)
+		}
+		applyCPU += cpuTime(syscall.RUSAGE_THREAD) - t0
+		for _, o := range ops {
+			prep.Release(o)
+		}
+	}
+	proc := cpuTime(syscall.RUSAGE_SELF) - proc0
+	runtime.ReadMemStats(&ms1)
+	st := s.Stats()
+	t.Logf("apply thread %.2f µs CPU/event; process %.2f µs CPU/event (generating, preparing, GC); %d GCs; %.1f allocations, %.0f B per event; %d profiles, %d merges",
+		float64(applyCPU.Nanoseconds())/n/1e3, float64(proc.Nanoseconds())/n/1e3, ms1.NumGC-ms0.NumGC,
+		float64(ms1.Mallocs-ms0.Mallocs)/n, float64(ms1.TotalAlloc-ms0.TotalAlloc)/n, st.Profiles, st.Merges)
+}
+
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
