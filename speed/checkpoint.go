@@ -51,9 +51,23 @@ type dedupeGenFile struct {
 func packKeys(set map[msgKey]struct{}) []byte {
 	b := make([]byte, 0, 16*len(set))
 	for k := range set {
-		b = binary.LittleEndian.AppendUint64(b, k[0])
-		b = binary.LittleEndian.AppendUint64(b, k[1])
+		b = appendKey(b, k)
 	}
+	return b
+}
+
+func appendKey(b []byte, k msgKey) []byte {
+	b = binary.LittleEndian.AppendUint64(b, k[0])
+	return binary.LittleEndian.AppendUint64(b, k[1])
+}
+
+// packKeySet packs a dedupe generation's keys as packKeys does.
+func packKeySet(set *keySet) []byte {
+	b := make([]byte, 0, 16*set.len())
+	set.each(func(k msgKey) bool {
+		b = appendKey(b, k)
+		return true
+	})
 	return b
 }
 
@@ -94,7 +108,7 @@ func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, err
 		Evicted: s.dedupe.evicted, Profiles: int(s.stats.profiles.Load()),
 	}
 	for _, g := range s.dedupe.gens {
-		h.Dedupe = append(h.Dedupe, dedupeGenFile{Index: g.Index, Packed: packKeys(g.Set)})
+		h.Dedupe = append(h.Dedupe, dedupeGenFile{Index: g.Index, Packed: packKeySet(g.Set)})
 	}
 	for k := range s.shared {
 		h.Shared = append(h.Shared, k)
@@ -164,12 +178,16 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	s.next = h.Next
 	s.dedupe.evicted = h.Evicted
 	for _, g := range h.Dedupe {
-		set, err := g.set()
+		keys, err := g.set()
 		if err != nil {
 			return nil, err
 		}
+		set := &keySet{}
+		for k := range keys {
+			set.add(k)
+		}
 		s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set})
-		s.dedupe.n += len(set)
+		s.dedupe.n += set.len()
 	}
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)

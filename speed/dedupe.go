@@ -33,7 +33,7 @@ type dedupe struct {
 
 type dedupeGen struct {
 	Index int64 // receivedAt / span of the generation's start
-	Set   map[msgKey]struct{}
+	Set   *keySet
 }
 
 func newDedupe(window time.Duration, max int) *dedupe {
@@ -49,39 +49,34 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 	g := receivedAt.UnixNano() / d.span
 	last := len(d.gens) - 1
 	for i := range last {
-		if _, ok := d.gens[i].Set[k]; ok {
+		if d.gens[i].Set.has(k) {
 			return true
 		}
 	}
 	if last >= 0 && g <= d.gens[last].Index {
-		// The common case: one probe adds k or finds it (the set's size tells).
-		set := d.gens[last].Set
-		n := len(set)
-		set[k] = struct{}{}
-		if len(set) == n {
+		// The common case: one probe adds k or finds it.
+		if !d.gens[last].Set.add(k) {
 			return true
 		}
 	} else {
-		if last >= 0 {
-			if _, ok := d.gens[last].Set[k]; ok {
-				return true
-			}
+		if last >= 0 && d.gens[last].Set.has(k) {
+			return true
 		}
-		d.gens = append(d.gens, dedupeGen{Index: g, Set: make(map[msgKey]struct{})})
+		d.gens = append(d.gens, dedupeGen{Index: g, Set: &keySet{}})
 		// Generations older than three spans before the current one have
 		// been kept for at least a window.
 		for len(d.gens) > 0 && d.gens[0].Index < g-3 {
 			d.drop()
 		}
-		d.gens[len(d.gens)-1].Set[k] = struct{}{}
+		d.gens[len(d.gens)-1].Set.add(k)
 	}
 	d.n++
 	if d.n > d.max {
 		if len(d.gens) == 1 {
 			cur := d.gens[0].Index
-			d.gens = append(d.gens, dedupeGen{Index: cur, Set: make(map[msgKey]struct{})})
+			d.gens = append(d.gens, dedupeGen{Index: cur, Set: &keySet{}})
 		} else {
-			d.evicted += int64(len(d.gens[0].Set))
+			d.evicted += int64(d.gens[0].Set.len())
 			d.drop()
 		}
 	}
@@ -89,7 +84,7 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 }
 
 func (d *dedupe) drop() {
-	d.n -= len(d.gens[0].Set)
+	d.n -= d.gens[0].Set.len()
 	d.gens[0] = dedupeGen{}
 	d.gens = d.gens[1:]
 }
