@@ -154,8 +154,9 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 	}
 	rows.Close()
 	who := lake.CommitInfo{Job: "cleanse", RunID: runID}
-	if err := writeTable(ctx, s, st, spool, lake.ZoneClean+"/"+src.Name, "cl_src_clean", "ALL", runID, nil, who); err != nil {
+	if _, err := writeTable(ctx, s, st, spool, lake.ZoneClean+"/"+src.Name, "cl_src_clean", "ALL", runID, nil, who); err != nil {
 		return err
 	}
-	return writeTable(ctx, s, st, spool, lake.ZoneQuarantine+"/"+src.Name+"_values", "cl_src_quarantine", "ALL", runID, nil, who)
+	_, err = writeTable(ctx, s, st, spool, lake.ZoneQuarantine+"/"+src.Name+"_values", "cl_src_quarantine", "ALL", runID, nil, who)
+	return err
 }
