@@ -215,11 +215,13 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 			return res, err
 		}
 		args := append([]any{}, q.Args...)
-		if err := sess.Exec(ctx, "INSERT INTO cur_membership SELECT workspace, cdp_id, segment_id, $"+fmt.Sprint(len(args)+1)+" FROM ("+q.SQL+")", append(args, asOf)...); err != nil {
+		// The segment relations' cdp_id is the profile's pid (curate_profiles.sql).
+		if err := sess.Exec(ctx, "INSERT INTO cur_membership SELECT i.workspace, i.cdp_id, m.segment_id, $"+fmt.Sprint(len(args)+1)+
+			" FROM ("+q.SQL+") AS m JOIN cur_ids AS i ON i.pid = m.cdp_id", append(args, asOf)...); err != nil {
 			return res, fmt.Errorf("curate segment membership: %w", err)
 		}
 	}
-	if err := sess.QueryRow(ctx, `SELECT (SELECT count(*) FROM cur_profiles), (SELECT count(*) FROM cur_events_resolved), (SELECT count(*) FROM cur_membership)`).
+	if err := sess.QueryRow(ctx, `SELECT (SELECT count(*) FROM cur_profiles), (SELECT count(*) FROM cur_ev), (SELECT count(*) FROM cur_membership)`).
 		Scan(&res.Profiles, &res.Events, &res.Memberships); err != nil {
 		return res, err
 	}
@@ -242,7 +244,7 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 	who := lake.CommitInfo{Job: "curate", RunID: runID}
 	for _, out := range []struct{ table, relation, key string }{
 		{TableSegmentMembership, "cur_membership", "ALL"},
-		{TableProfiles, "cur_profiles", "workspace, cdp_id"}, // last: its manifest marks the build complete
+		{TableProfiles, "cur_profiles_out", "workspace, cdp_id"}, // last: its manifest marks the build complete
 	} {
 		m, err := writeTable(ctx, sess, st, spool, out.table, out.relation, out.key, runID, watermark, who)
 		if err != nil {
@@ -319,7 +321,7 @@ func createInputs(ctx context.Context, sess *tsql.Session, st lake.Storage, cach
 // identify traits of events, and the fields of profile sources.
 func createCandidates(ctx context.Context, sess *tsql.Session, st lake.Storage, cfg Config) error {
 	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_candidates AS
-		SELECT workspace, cdp_id, name AS attr, value, 'events' AS source, record, ts FROM cur_event_traits`); err != nil {
+		SELECT pid, name AS attr, value, 'events' AS source, record, ts FROM cur_event_traits`); err != nil {
 		return fmt.Errorf("curate: event candidates: %w", err)
 	}
 	for _, src := range cfg.Sources {
@@ -363,9 +365,9 @@ func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Sourc
 			continue
 		}
 		a := fmt.Sprintf("m%d", i)
-		joins = append(joins, fmt.Sprintf("LEFT JOIN cur_idmap AS %s ON %s.workspace = %s AND %s.id_type = %s AND %s.id_value = normalize_identifier(%s, CAST(r.%s AS VARCHAR))",
+		joins = append(joins, fmt.Sprintf("LEFT JOIN cur_idmap_k AS %s ON %s.workspace = %s AND %s.id_type = %s AND %s.id_value = normalize_identifier(%s, CAST(r.%s AS VARCHAR))",
 			a, a, tsql.QuoteLiteral(src.Workspace), a, tsql.QuoteLiteral(typ), a, tsql.QuoteLiteral(typ), tsql.QuoteIdent(f)))
-		cdp = append(cdp, a+".cdp_id")
+		cdp = append(cdp, a+".pid")
 	}
 	if len(cdp) == 0 {
 		return nil // no identifier: the source's rows cannot be attached to profiles
@@ -377,34 +379,28 @@ func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Sourc
 			break
 		}
 	}
-	var sel []string
-	for _, f := range fields {
-		sel = append(sel, fmt.Sprintf("(%s, to_json(r.%s))", tsql.QuoteLiteral(f), tsql.QuoteIdent(f)))
+	// The source's rows with their profile first, then one SELECT per
+	// field: an unnest of a list of (attr, value) structs per row cost
+	// twice as much. NULL fields offer nothing (survivorship skips them).
+	var cols, sel []string
+	for i, f := range fields {
+		cols = append(cols, fmt.Sprintf("r.%s AS f%d", tsql.QuoteIdent(f), i))
+		sel = append(sel, fmt.Sprintf("SELECT pid, %s AS attr, to_json(f%d) AS value, %s AS source, record, ts FROM cur_src WHERE f%d IS NOT NULL",
+			tsql.QuoteLiteral(f), i, tsql.QuoteLiteral(src.Name), i))
 	}
-	q := fmt.Sprintf(`INSERT INTO cur_candidates
-		SELECT workspace, cdp_id, kv.attr, kv.value, %s AS source, record, ts FROM (
-		  SELECT %s AS workspace, coalesce(%s) AS cdp_id, %s AS record, CAST(r._ingested_at AS TIMESTAMP) AS ts,
-		    [%s] AS attrs
+	q := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE cur_src AS
+		SELECT * FROM (
+		  SELECT coalesce(%s) AS pid, %s AS record, CAST(r._ingested_at AS TIMESTAMP) AS ts, %s
 		  FROM (SELECT * FROM %s) AS r %s
-		) AS s, unnest(s.attrs) AS u(kv)
-		WHERE cdp_id IS NOT NULL`,
-		tsql.QuoteLiteral(src.Name), tsql.QuoteLiteral(src.Workspace), strings.Join(cdp, ", "), recordCol,
-		strings.Join(structs(sel), ", "), readParquet(paths), strings.Join(joins, "\n"))
+		) WHERE pid IS NOT NULL`,
+		strings.Join(cdp, ", "), recordCol, strings.Join(cols, ", "), readParquet(paths), strings.Join(joins, "\n"))
 	if err := sess.Exec(ctx, q); err != nil {
+		return fmt.Errorf("curate: rows of source %s: %w", src.Name, err)
+	}
+	if err := sess.Exec(ctx, "INSERT INTO cur_candidates "+strings.Join(sel, "\nUNION ALL\n")); err != nil {
 		return fmt.Errorf("curate: candidates of source %s: %w", src.Name, err)
 	}
 	return nil
-}
-
-func structs(pairs []string) []string {
-	out := make([]string, len(pairs))
-	for i, p := range pairs {
-		// (name, value) → {'attr': name, 'value': value}
-		inner := strings.TrimSuffix(strings.TrimPrefix(p, "("), ")")
-		name, val, _ := strings.Cut(inner, ", ")
-		out[i] = "{'attr': " + name + ", 'value': " + val + "}"
-	}
-	return out
 }
 
 func createRules(ctx context.Context, sess *tsql.Session, rules []Rule) error {
