@@ -43,6 +43,27 @@ func (u stringUDF) Executor() duckdb.ScalarFuncExecutor {
 	}}
 }
 
+// editsWithinUDF is damerau_levenshtein_within(a, b VARCHAR, k INTEGER)
+// BOOLEAN: identity.DamerauLevenshteinWithin, the same answer as DuckDB's
+// damerau_levenshtein(a, b) <= k, several times faster.
+type editsWithinUDF struct{}
+
+func (editsWithinUDF) Config() duckdb.ScalarFuncConfig {
+	vt, _ := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
+	it, _ := duckdb.NewTypeInfo(duckdb.TYPE_INTEGER)
+	bt, _ := duckdb.NewTypeInfo(duckdb.TYPE_BOOLEAN)
+	return duckdb.ScalarFuncConfig{InputTypeInfos: []duckdb.TypeInfo{vt, vt, it}, ResultTypeInfo: bt}
+}
+
+func (editsWithinUDF) Executor() duckdb.ScalarFuncExecutor {
+	return duckdb.ScalarFuncExecutor{RowExecutor: func(values []driver.Value) (any, error) {
+		a, _ := values[0].(string)
+		b, _ := values[1].(string)
+		k, _ := values[2].(int32)
+		return identity.DamerauLevenshteinWithin(a, b, int(k)), nil
+	}}
+}
+
 func nonEmpty(s string) (any, bool) { return s, s != "" }
 
 func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist) error {
@@ -59,6 +80,9 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist) error {
 		if err := duckdb.RegisterScalarUDF(conn, name, u); err != nil {
 			return fmt.Errorf("register udf %s: %w", name, err)
 		}
+	}
+	if err := duckdb.RegisterScalarUDF(conn, "damerau_levenshtein_within", editsWithinUDF{}); err != nil {
+		return fmt.Errorf("register udf damerau_levenshtein_within: %w", err)
 	}
 	return nil
 }
