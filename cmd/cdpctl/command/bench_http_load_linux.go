@@ -194,12 +194,12 @@ func (l *eventLoop) closed() error {
 	}
 	events := make([]unix.EpollEvent, len(l.conns))
 	for l.inFlight > 0 {
-		evs, err := l.wait(events, 1000)
+		evs, err := l.wait(events, 10_000)
 		if err != nil {
 			return err
 		}
 		if len(evs) == 0 {
-			return fmt.Errorf("http-load: %d requests unanswered for a second", l.inFlight)
+			return fmt.Errorf("http-load: %d requests unanswered for 10 s", l.inFlight)
 		}
 		for _, ev := range evs {
 			c := l.conns[ev.Fd]
@@ -276,6 +276,11 @@ func (l *eventLoop) open() error {
 							return err
 						}
 						l.stats.wakes = append(l.stats.wakes, time.Duration(now-due(g)))
+					}
+				}
+				if g == total { // all due: stop the timer while the last answers come
+					if err := unix.TimerfdSettime(tfd, 0, &unix.ItimerSpec{}, nil); err != nil {
+						return fmt.Errorf("http-load: timerfd_settime: %w", err)
 					}
 				}
 				continue

@@ -79,3 +79,35 @@ func TestHTTPLoad(t *testing.T) {
 		t.Errorf("a rejected key: err %v", err)
 	}
 }
+
+// TestHTTPLoadCountsErrors: wrong answers are counted, the run goes on
+// to its end, and fails naming the first.
+func TestHTTPLoadCountsErrors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the load generator runs on Linux only")
+	}
+	body := `{"cdp_id":"cdp_1"}` + "\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/profiles/user_id:gone" {
+			http.Error(w, "no such profile", http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	f := filepath.Join(t.TempDir(), "paths")
+	if err := os.WriteFile(f, []byte("/v1/profiles/user_id:gone\n/v1/profiles/user_id:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, rate := range []int{0, 400} {
+		o := &benchHTTPLoadOptions{addr: strings.TrimPrefix(srv.URL, "http://"), apiKey: benchAPIKey, paths: f,
+			conns: 3, rate: rate, duration: 300 * time.Millisecond, seed: 1}
+		r, err := o.run()
+		if err == nil || !strings.Contains(err.Error(), "status 404") || r == nil || r.Errors == 0 || r.Requests == 0 {
+			t.Fatalf("rate %d: result %+v, err %v: want both answers counted and the 404 named", rate, r, err)
+		}
+		if rate > 0 && r.Requests+r.Errors != 120 {
+			t.Errorf("open loop at 400/s for 0.3 s: %d answers, want 120", r.Requests+r.Errors)
+		}
+	}
+}
