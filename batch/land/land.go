@@ -184,7 +184,10 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	defer cancel()
 	for range workers {
 		wg.Go(func() {
-			var cm committer
+			// Commits run under ctx, not wctx: when another partition
+			// fails, the chunk being committed still is (as it would have
+			// been before this worker read on).
+			cm := committer{ctx: ctx}
 			for s := range work {
 				if err := l.partition(wctx, s, &cm); err != nil {
 					errs <- err
@@ -503,7 +506,7 @@ func (l *lander) write(ctx context.Context, s span, cm *committer, batches <-cha
 				pending = 0
 			}
 			if c.n >= l.cfg.ChunkEvents || next >= s.to {
-				if err := cm.start(ctx, l, c); err != nil {
+				if err := cm.start(l, c); err != nil {
 					return err
 				}
 				c = nil
@@ -520,7 +523,7 @@ func (l *lander) write(ctx context.Context, s span, cm *committer, batches <-cha
 	}
 	l.opts.Progress.Add(pending, 0)
 	if c != nil && c.n > 0 {
-		if err := cm.start(ctx, l, c); err != nil {
+		if err := cm.start(l, c); err != nil {
 			return err
 		}
 		c = nil
@@ -535,12 +538,13 @@ func (l *lander) write(ctx context.Context, s span, cm *committer, batches <-cha
 // succeeded, so the manifest's offsets still only move forward over
 // committed rows.
 type committer struct {
+	ctx  context.Context
 	done chan error // of the commit in flight; nil when none
 }
 
 // start waits for the commit in flight and, when it succeeded, starts
 // committing c. It takes c over: on failure c is aborted.
-func (cm *committer) start(ctx context.Context, l *lander, c *chunk) error {
+func (cm *committer) start(l *lander, c *chunk) error {
 	if err := cm.wait(); err != nil {
 		c.abort()
 		return err
@@ -548,7 +552,7 @@ func (cm *committer) start(ctx context.Context, l *lander, c *chunk) error {
 	done := make(chan error, 1)
 	cm.done = done
 	go func() {
-		err := l.commit(ctx, c)
+		err := l.commit(cm.ctx, c)
 		if err != nil {
 			c.abort()
 		}
