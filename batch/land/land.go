@@ -385,8 +385,11 @@ func (l *lander) partition(ctx context.Context, s span, cm *committer) error {
 		return fmt.Errorf("land partition %d: seek to %d: %w", s.partition, s.from, err)
 	}
 	// A watchdog turns a silent stall into an error: it looks once a
-	// second whether the reader has read anything since.
-	var read atomic.Int64 // messages read (cheaper than a clock reading each)
+	// second whether the reader, while it waits on Kafka, has read
+	// anything since. Time the reader spends handing messages over (the
+	// writer busy, or waiting for a slow commit) is not a stall.
+	var read atomic.Int64   // messages read (cheaper than a clock reading each)
+	var inKafka atomic.Bool // the reader is in ReadMessage
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -398,7 +401,7 @@ func (l *lander) partition(ctx context.Context, s span, cm *committer) error {
 			case <-pctx.Done():
 				return
 			case now := <-t.C:
-				if n := read.Load(); n != last {
+				if n := read.Load(); n != last || !inKafka.Load() {
 					last, lastChange = n, now
 				} else if now.Sub(lastChange) > l.cfg.StallTimeout {
 					cancel(fmt.Errorf("no message for %s below the high-water mark %d", l.cfg.StallTimeout, s.to))
@@ -415,7 +418,7 @@ func (l *lander) partition(ctx context.Context, s span, cm *committer) error {
 	go func() {
 		defer close(readDone)
 		defer close(batches) // after readErr is set: the writer reads it once batches is closed
-		readErr = l.read(ctx, pctx, r, s, &read, batches, free)
+		readErr = l.read(ctx, pctx, r, s, &read, &inKafka, batches, free)
 	}()
 	err := l.write(ctx, s, cm, batches, free, &readErr)
 	if err != nil {
@@ -429,7 +432,7 @@ func (l *lander) partition(ctx context.Context, s span, cm *committer) error {
 
 // read reads the span's messages and hands them to the writer, decoded,
 // in offset order. It returns nil once the span is read.
-func (l *lander) read(ctx, pctx context.Context, r *kafka.Reader, s span, read *atomic.Int64, batches chan<- []item, free chan []item) error {
+func (l *lander) read(ctx, pctx context.Context, r *kafka.Reader, s span, read *atomic.Int64, inKafka *atomic.Bool, batches chan<- []item, free chan []item) error {
 	next := s.from
 	var b []item
 	send := func() bool {
@@ -445,7 +448,9 @@ func (l *lander) read(ctx, pctx context.Context, r *kafka.Reader, s span, read *
 		}
 	}
 	for next < s.to {
+		inKafka.Store(true)
 		msg, err := r.ReadMessage(pctx)
+		inKafka.Store(false)
 		if err != nil {
 			if cause := context.Cause(pctx); cause != nil && ctx.Err() == nil {
 				err = cause
