@@ -25,6 +25,7 @@ func TestApplyCPU(t *testing.T) {
 		t.Skip("SPEED_APPLY_CPU not set")
 	}
 	const n, chunk, people = 1_000_000, 10_000, 100_000
+	warm := os.Getenv("SPEED_APPLY_CPU") != "nowarm" // as the consumer does
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cfg := DefaultStoreConfig()
@@ -73,7 +74,10 @@ func TestApplyCPU(t *testing.T) {
 			ops = append(ops, prep.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
 		}
 		t0 := cpuTime(syscall.RUSAGE_THREAD)
-		for _, o := range ops {
+		for i, o := range ops {
+			if warm && i%warmGroup == 0 && i+warmGroup < len(ops) {
+				s.Warm(ops[i+warmGroup:])
+			}
 			s.Apply(o)
 		}
 		applyCPU += cpuTime(syscall.RUSAGE_THREAD) - t0

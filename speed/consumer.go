@@ -428,6 +428,9 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 		case <-ops.ready:
 			batch := ops.take(spare)
 			for i, op := range batch {
+				if i%warmGroup == 0 && i+warmGroup < len(batch) {
+					c.store.Load().Warm(batch[i+warmGroup:])
+				}
 				a.apply(op)
 				// Control calls wait at most 256 ops, as they did
 				// behind a channel of ops.

@@ -162,6 +162,15 @@ type keySet struct {
 
 func (s *keySet) part(k msgKey) *keyTable[struct{}] { return &s.parts[k[0]>>58] }
 
+// peek reads the slot k starts probing at, to bring it into the cache.
+func (s *keySet) peek(k msgKey) uint64 {
+	t := s.part(k)
+	if len(t.slots) == 0 {
+		return 0
+	}
+	return t.slots[k[1]&uint64(len(t.slots)-1)].k[0]
+}
+
 func (s *keySet) has(k msgKey) bool {
 	_, ok := s.part(k).get(k)
 	return ok
