@@ -18,53 +18,48 @@ CREATE OR REPLACE TEMP TABLE cur_idmap_k AS
 SELECT m.workspace, m.id_type, m.id_value, i.pid
 FROM cur_idmap AS m JOIN cur_ids AS i USING (workspace, cdp_id);
 
--- One read of the events, only the columns curate uses. The e-commerce
--- amount of a segment: revenue, else total, else value, else the sum of
--- products' price × quantity (quantity 1 when missing); refunds subtract.
--- Amounts are rounded to millionths per event, as the speed layer keeps
--- them. Empty JSON text counts as absent. h hashes the message key for the
--- retry check below.
-CREATE OR REPLACE TEMP TABLE cur_ev_landed AS
-SELECT workspace, message_id,
-  CASE WHEN workspace IS NOT NULL AND message_id IS NOT NULL THEN hash(workspace, message_id) END AS h,
-  type, event, user_id, anonymous_id, "timestamp", kafka_partition, kafka_offset,
-  CASE WHEN type = 'track' AND event IN ('Order Completed', 'Order Refunded') THEN
-    (CASE WHEN event = 'Order Refunded' THEN -1 ELSE 1 END) * round(1e6 * coalesce(
-      try_cast(json_extract_string(nullif(properties, ''), '$.revenue') AS DOUBLE),
-      try_cast(json_extract_string(nullif(properties, ''), '$.total') AS DOUBLE),
-      try_cast(json_extract_string(nullif(properties, ''), '$.value') AS DOUBLE),
+-- One read of the events, only the columns curate uses, each with its
+-- profile: by user id first, else by anonymous id. The e-commerce amount
+-- of a segment: revenue, else total, else value, else the sum of products'
+-- price × quantity (quantity 1 when missing); refunds subtract. Amounts are
+-- rounded to millionths per event, as the speed layer keeps them. Empty
+-- JSON text counts as absent. h hashes the message key for the retry check
+-- below.
+CREATE OR REPLACE TEMP TABLE cur_ev AS
+SELECT e.workspace, coalesce(mu.pid, ma.pid) AS pid, e.message_id,
+  CASE WHEN e.workspace IS NOT NULL AND e.message_id IS NOT NULL THEN hash(e.workspace, e.message_id) END AS h,
+  e.type, e.event, e."timestamp", e.kafka_partition, e.kafka_offset,
+  CASE WHEN e.type = 'track' AND e.event IN ('Order Completed', 'Order Refunded') THEN
+    (CASE WHEN e.event = 'Order Refunded' THEN -1 ELSE 1 END) * round(1e6 * coalesce(
+      try_cast(json_extract_string(nullif(e.properties, ''), '$.revenue') AS DOUBLE),
+      try_cast(json_extract_string(nullif(e.properties, ''), '$.total') AS DOUBLE),
+      try_cast(json_extract_string(nullif(e.properties, ''), '$.value') AS DOUBLE),
       list_sum(list_transform(
-        coalesce(json_extract(nullif(properties, ''), '$.products[*]'), []::JSON[]),
+        coalesce(json_extract(nullif(e.properties, ''), '$.products[*]'), []::JSON[]),
         x -> try_cast(json_extract_string(x, '$.price') AS DOUBLE) * coalesce(try_cast(json_extract_string(x, '$.quantity') AS DOUBLE), 1))),
       0))
   ELSE 0 END AS revenue_micros,
-  CASE WHEN type = 'identify' THEN nullif(traits, '') END AS traits
-FROM cur_events_raw;
+  CASE WHEN e.type = 'identify' THEN nullif(e.traits, '') END AS traits
+FROM cur_events_raw AS e
+LEFT JOIN cur_idmap_k AS mu ON mu.workspace = e.workspace AND mu.id_type = 'user_id' AND mu.id_value = e.user_id
+LEFT JOIN cur_idmap_k AS ma ON ma.workspace = e.workspace AND ma.id_type = 'anonymous_id' AND ma.id_value = e.anonymous_id;
 
 -- Each message once, the first landed copy, as first_landed (macros.sql)
--- keeps it: only messages whose key hash is seen more than once (retries,
--- and the rare hash collision) go through the window.
-CREATE OR REPLACE TEMP TABLE cur_ev_dup AS
-SELECT h FROM cur_ev_landed WHERE h IS NOT NULL GROUP BY h HAVING count(*) > 1;
+-- keeps it, whether or not that copy has a profile: only messages whose key
+-- hash is seen more than once (retries, and the rare hash collision) go
+-- through the window, and the later copies are deleted (usually none: no
+-- copy of the table). The identity map is a function of the identifier
+-- (resolve assigns each identifier node one cdp_id), so the joins above
+-- give each landed row at most one row here.
+DELETE FROM cur_ev WHERE rowid IN (
+  SELECT rowid FROM (
+    SELECT rowid, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
+    FROM cur_ev WHERE h IN (SELECT h FROM cur_ev WHERE h IS NOT NULL GROUP BY h HAVING count(*) > 1)
+  ) WHERE rn > 1
+);
 
--- The profile of each event: by user id first, else by anonymous id.
-CREATE OR REPLACE TEMP TABLE cur_ev AS
-WITH e AS (
-  SELECT * FROM cur_ev_landed ANTI JOIN cur_ev_dup USING (h)
-  UNION ALL
-  SELECT * EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
-    FROM cur_ev_landed SEMI JOIN cur_ev_dup USING (h)
-  ) WHERE rn = 1
-)
-SELECT e.workspace, coalesce(mu.pid, ma.pid) AS pid, e.message_id, e.type, e.event, e."timestamp",
-  e.kafka_partition, e.kafka_offset, e.revenue_micros, e.traits
-FROM e
-LEFT JOIN cur_idmap_k AS mu ON mu.workspace = e.workspace AND mu.id_type = 'user_id' AND mu.id_value = e.user_id
-LEFT JOIN cur_idmap_k AS ma ON ma.workspace = e.workspace AND ma.id_type = 'anonymous_id' AND ma.id_value = e.anonymous_id
-WHERE coalesce(mu.pid, ma.pid) IS NOT NULL;
-
-DROP TABLE cur_ev_landed;
+-- Events without a profile count nowhere.
+DELETE FROM cur_ev WHERE pid IS NULL;
 
 CREATE OR REPLACE TEMP TABLE cur_computed AS
 SELECT pid,
