@@ -2,24 +2,25 @@
 -- Input: rs_obs_raw, rs_seen_raw (resolve_observe.sql), rs_caps(id_type,
 -- cap). Parameters: $alarm (distinct user ids from which a value raises an
 -- alarm).
--- normalize_identifier and blocked_identifier are Go functions called per
--- row (a cgo round trip and a value conversion each, slower still while the
--- process's Go heap is busy): they run once per distinct raw value (an
--- anonymous id recurs in every event of its browser; ~5× fewer calls),
--- and the observations join the verdicts.
--- (Two statements: a filter on id_value would be pushed down into the
--- projection and call normalize_identifier again.)
+-- usable_identifier (normalize_identifier, NULL when blocked_identifier
+-- rejects the result) is a Go function called per row (a cgo round trip
+-- and a value conversion each, slower still while the process's Go heap is
+-- busy): it runs once per distinct raw value (an anonymous id recurs in
+-- every event of its browser; ~5× fewer calls), and the observations join
+-- the verdicts.
+-- (Rejected values stay as NULL and the joins below filter them: a filter
+-- on id_value here would be pushed down into the projection and call the
+-- function again.)
 CREATE OR REPLACE TEMP TABLE rs_values AS
-SELECT id_type, raw_value, normalize_identifier(id_type, raw_value) AS id_value
+SELECT id_type, raw_value, usable_identifier(id_type, raw_value) AS id_value
 FROM (SELECT id_type, raw_value FROM rs_obs_raw UNION SELECT id_type, raw_value FROM rs_seen_raw);
-
-DELETE FROM rs_values WHERE id_value IS NULL OR blocked_identifier(id_type, id_value);
 
 -- No DISTINCT: an identifier observed twice in one record changes nothing
 -- below (the caps count distinct user ids, the edges and nodes group).
 CREATE OR REPLACE TEMP TABLE rs_obs AS
 SELECT o.workspace, o.id_type, v.id_value, o.source, o.record, o.ts, o.rule
-FROM rs_obs_raw o JOIN rs_values v USING (id_type, raw_value);
+FROM rs_obs_raw o JOIN rs_values v USING (id_type, raw_value)
+WHERE v.id_value IS NOT NULL;
 
 -- Every identifier once, with when it was first seen. Its rowid (dense from
 -- 0 in a table built in one statement and never deleted from) is the node
@@ -30,6 +31,7 @@ FROM (
     SELECT workspace, id_type, id_value, ts FROM rs_obs
     UNION ALL
     SELECT s.workspace, s.id_type, v.id_value, s.ts FROM rs_seen_raw s JOIN rs_values v USING (id_type, raw_value)
+    WHERE v.id_value IS NOT NULL
 )
 GROUP BY ALL;
 

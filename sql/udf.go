@@ -75,6 +75,12 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist) error {
 		"fold_name":            {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
 		"normalize_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.Normalize(a[0], a[1])) }},
 		"blocked_identifier":   {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
+		// usable_identifier(type, raw): normalize_identifier, NULL when
+		// that is blocked too; one call per value where both are asked.
+		"usable_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+			v := identity.Normalize(a[0], a[1])
+			return v, v != "" && !bl.Blocked(a[0], v)
+		}},
 	}
 	for name, u := range udfs {
 		if err := duckdb.RegisterScalarUDF(conn, name, u); err != nil {
