@@ -161,10 +161,13 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if err := s.RunText(ctx, "cleanse_events.sql", text, map[string]any{"now": cfg.Now().UTC()}); err != nil {
 		return nil, fmt.Errorf("cleanse: %w", err)
 	}
+	// The CRM sources' quarantined values are counted already: add to them.
+	var quarantined int64
 	if err := s.QueryRow(ctx, "SELECT (SELECT count(*) FROM cl_raw), (SELECT count(*) FROM cl_quarantine)").
-		Scan(&rep.RawRows, &rep.Quarantined); err != nil {
+		Scan(&rep.RawRows, &quarantined); err != nil {
 		return nil, fmt.Errorf("cleanse: count: %w", err)
 	}
+	rep.Quarantined += quarantined
 	rows, err := s.Query(ctx, "SELECT reason, count(*) FROM cl_quarantine GROUP BY 1")
 	if err != nil {
 		return nil, fmt.Errorf("cleanse: count reasons: %w", err)
@@ -176,7 +179,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 			rows.Close()
 			return nil, fmt.Errorf("cleanse: count reasons: %w", err)
 		}
-		rep.Reasons[r] = n
+		rep.Reasons[r] += n
 	}
 	rows.Close()
 	who := lake.CommitInfo{Job: "cleanse", RunID: runID}

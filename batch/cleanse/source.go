@@ -72,12 +72,18 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 	}
 	sort.Strings(data)
 	// Exact duplicates: the same content read twice (another file, another
-	// line) keeps its first reading.
+	// line) keeps its first reading. Duplicates are rare: the contents read
+	// more than once are found by hash first, and only their rows go
+	// through the window that sorts whole rows.
+	content := strings.Join(data, ", ")
 	q := `CREATE OR REPLACE TEMP TABLE cl_src AS
-		SELECT row_number() OVER () AS row_id, * FROM (
-			SELECT * FROM cl_src_raw
-			QUALIFY row_number() OVER (PARTITION BY ` + strings.Join(data, ", ") + ` ORDER BY ` +
-		tsql.QuoteIdent(ingest.ColIngestedAt) + `, ` + tsql.QuoteIdent(ingest.ColFile) + `, ` + tsql.QuoteIdent(ingest.ColLine) + `) = 1)`
+		WITH h AS (SELECT *, hash(` + content + `) AS _h FROM cl_src_raw),
+		d AS (SELECT _h FROM h GROUP BY _h HAVING count(*) > 1)
+		SELECT * EXCLUDE (_h) FROM h ANTI JOIN d USING (_h)
+		UNION ALL
+		SELECT * EXCLUDE (_h) FROM (SELECT * FROM h SEMI JOIN d USING (_h))
+		QUALIFY row_number() OVER (PARTITION BY ` + content + ` ORDER BY ` +
+		tsql.QuoteIdent(ingest.ColIngestedAt) + `, ` + tsql.QuoteIdent(ingest.ColFile) + `, ` + tsql.QuoteIdent(ingest.ColLine) + `) = 1`
 	if err := s.Exec(ctx, q); err != nil {
 		return fmt.Errorf("cleanse: dedupe %s: %w", src.Name, err)
 	}
@@ -88,54 +94,72 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 	rep.SourceRows += kept
 	rep.SourceDuplicates += raw - kept
 
-	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_src_vals (row_id BIGINT, field VARCHAR, kind VARCHAR, id_type VARCHAR, raw VARCHAR)"); err != nil {
-		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
-	}
-	var cleaned []ingest.Field
+	// The values of the cleansed fields: each field's raw text with how it
+	// is cleansed (kind, identifier type), as SQL literals from the
+	// validated source definition.
+	type value struct{ field, kind, typ, col, raw string }
+	var vals []value
 	for _, f := range src.Fields {
 		kind := fieldKind(f)
 		if kind == "" || !have[f.Name] {
 			continue
 		}
-		cleaned = append(cleaned, f)
-		if err := s.Exec(ctx, `INSERT INTO cl_src_vals SELECT row_id, $field, $kind, $typ, CAST(`+tsql.QuoteIdent(f.Name)+` AS VARCHAR) FROM cl_src`,
-			tsql.Named("field", f.Name), tsql.Named("kind", kind), tsql.Named("typ", f.Identifier)); err != nil {
-			return fmt.Errorf("cleanse: %s.%s: %w", src.Name, f.Name, err)
-		}
+		col := tsql.QuoteIdent(f.Name)
+		vals = append(vals, value{tsql.QuoteLiteral(f.Name), tsql.QuoteLiteral(kind), tsql.QuoteLiteral(f.Identifier), col, "CAST(r." + col + " AS VARCHAR)"})
+	}
+	// Every distinct value is judged once (cleanse_source.sql): the Go
+	// functions behind identifiers, emails and phones cost a cgo round trip
+	// per call, and names, cities and dates repeat.
+	var union []string
+	for _, v := range vals {
+		union = append(union, "SELECT "+v.kind+" AS kind, "+v.typ+" AS id_type, "+v.raw+" AS raw FROM cl_src r")
+	}
+	if len(union) == 0 {
+		union = []string{"SELECT NULL::VARCHAR AS kind, NULL::VARCHAR AS id_type, NULL::VARCHAR AS raw WHERE false"}
+	}
+	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_src_vals AS SELECT DISTINCT kind, id_type, raw FROM ("+
+		strings.Join(union, "\nUNION ALL\n")+") WHERE raw IS NOT NULL AND trim(raw) <> ''"); err != nil {
+		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
 	if err := s.Run(ctx, "cleanse_source.sql", nil); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
-	// Cleansed values replace the raw ones; rejected values become NULL.
-	// One pivot of the cleansed values by row joins the rows once (a
-	// subquery per field joined cl_src_norm once per field: 20 s for 936k
-	// rows).
-	var pivot, repl []string
-	for _, f := range cleaned {
-		pivot = append(pivot, fmt.Sprintf(`any_value(CASE WHEN b.row_id IS NULL THEN n.value END) FILTER (WHERE n.field = %s) AS %s`,
-			tsql.QuoteLiteral(f.Name), tsql.QuoteIdent(f.Name)))
-		repl = append(repl, "v."+tsql.QuoteIdent(f.Name)+" AS "+tsql.QuoteIdent(f.Name))
+	// Cleansed values replace the raw ones, rejected values become NULL:
+	// one LEFT JOIN per field with the accepted verdicts of its kind (a
+	// pivot of one row per value, 936k rows at 1M customers, cost more).
+	var joins, repl []string
+	for i, v := range vals {
+		alias := fmt.Sprintf("v%d", i)
+		joins = append(joins, fmt.Sprintf("LEFT JOIN (SELECT raw, value FROM cl_src_verdicts WHERE kind = %s AND id_type = %s AND reason IS NULL) %s ON %s.raw = %s",
+			v.kind, v.typ, alias, alias, v.raw))
+		repl = append(repl, alias+".value AS "+v.col)
 	}
-	from := "cl_src r"
-	sel := "r.* EXCLUDE (row_id)"
+	sel := "r.*"
 	if len(repl) > 0 {
-		from = `cl_src r LEFT JOIN (
-			SELECT n.row_id, ` + strings.Join(pivot, ", ") + `
-			FROM cl_src_norm n LEFT JOIN cl_src_bad b ON b.row_id = n.row_id AND b.field = n.field
-			GROUP BY n.row_id) v ON v.row_id = r.row_id`
-		sel = "r.* EXCLUDE (row_id) REPLACE (" + strings.Join(repl, ", ") + ")"
+		sel = "r.* REPLACE (" + strings.Join(repl, ", ") + ")"
 	}
 	ws := ""
 	if !have["workspace"] {
 		ws = ", " + tsql.QuoteLiteral(src.Workspace) + " AS workspace"
 	}
-	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_src_clean AS SELECT "+sel+ws+" FROM "+from); err != nil {
+	if err := s.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cl_src_clean AS SELECT "+sel+ws+" FROM cl_src r\n"+strings.Join(joins, "\n")); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
+	// Rejected values with where they were read: the few rejected verdicts
+	// are the build side of one join per field.
+	var bad []string
+	for _, v := range vals {
+		bad = append(bad, "SELECT r."+tsql.QuoteIdent(ingest.ColFile)+" AS _file, r."+tsql.QuoteIdent(ingest.ColLine)+" AS _line, "+
+			v.field+" AS field, "+v.kind+" AS kind, "+v.typ+" AS id_type, "+v.raw+" AS raw FROM cl_src r")
+	}
+	if len(bad) == 0 {
+		bad = []string{"SELECT NULL AS _file, NULL AS _line, NULL::VARCHAR AS field, NULL::VARCHAR AS kind, NULL::VARCHAR AS id_type, NULL::VARCHAR AS raw WHERE false"}
+	}
 	if err := s.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cl_src_quarantine AS
-		SELECT $ws AS workspace, r.`+tsql.QuoteIdent(ingest.ColFile)+` AS _file, r.`+tsql.QuoteIdent(ingest.ColLine)+` AS _line,
-			b.field, b.value, b.reason, $now::TIMESTAMP AS quarantined_at
-		FROM cl_src_bad b JOIN cl_src r USING (row_id)`, tsql.Named("ws", src.Workspace), tsql.Named("now", cfg.Now().UTC())); err != nil {
+		SELECT $ws AS workspace, i._file, i._line, i.field, i.raw AS value, b.reason, $now::TIMESTAMP AS quarantined_at
+		FROM (`+strings.Join(bad, "\nUNION ALL\n")+`) i
+		JOIN (SELECT kind, id_type, raw, reason FROM cl_src_verdicts WHERE reason IS NOT NULL) b USING (kind, id_type, raw)`,
+		tsql.Named("ws", src.Workspace), tsql.Named("now", cfg.Now().UTC())); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
 	rows, err := s.Query(ctx, "SELECT reason, count(*) FROM cl_src_quarantine GROUP BY 1")
