@@ -1,6 +1,7 @@
 package speed
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -19,6 +22,8 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -37,90 +42,101 @@ type Build struct {
 // a delta with the same timestamp wins over a base trait.
 const baseSeq = -1
 
+// Columns of the files a base load reads, in the order of their readers'
+// row slices.
+var (
+	idmapColumns   = []string{"workspace", "id_type", "id_value", "cdp_id"}
+	profileColumns = []string{"workspace", "cdp_id", "identifiers", "traits", "provenance", "events_total", "event_counts",
+		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days", "updated_at"}
+)
+
 // LoadBase builds a store holding the build's profiles, its offsets at the
 // watermark. cfg's OnChange is not called while loading.
+//
+// Both tables are read on every core, a row group per worker, only the
+// columns the store needs, values read in place (no copy of a row): the
+// identity map first (clusterIndex), then the profiles, decoded where they
+// are read. One goroutine adds the decoded profiles in file order (an
+// identifier the build gave to two clusters stays with the first), with
+// their index keys computed by the workers.
 func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (*Store, error) {
 	cfg.OnChange = nil
 	s, err := NewStore(cfg)
 	if err != nil {
 		return nil, err
 	}
-	// cluster identifiers from the identity map, by (workspace, cdp id)
-	ids := map[string][]cdp.Identifier{}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	clusters, err := loadClusters(ctx, st, b.IdentityMap, workers)
+	if err != nil {
+		return nil, err
+	}
+	// The index's size is about known: the identity map's rows (every
+	// identifier of the build once) or, without one, a few per profile.
+	var idRows, profileRows int64
 	for _, f := range b.IdentityMap {
-		err := scanParquet(ctx, st, f.Path, []string{"workspace", "id_type", "id_value", "cdp_id"}, func(r *row) error {
-			ws, typ, val, id := r.str(0), r.str(1), r.str(2), r.str(3)
-			if ws == "" || typ == "" || val == "" || id == "" {
-				return nil
-			}
-			k := ws + "\x00" + id
-			ids[k] = append(ids[k], cdp.Identifier{Type: typ, Value: val})
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		idRows += f.Rows
+	}
+	for _, f := range b.Profiles {
+		profileRows += f.Rows
+	}
+	if hint := max(idRows, 4*profileRows) / stripes; hint > 0 {
+		for i := range s.index {
+			s.index[i].m = make(map[idKey]uint32, hint+hint/8)
 		}
 	}
-	cols := []string{"workspace", "cdp_id", "identifiers", "traits", "provenance", "events_total", "event_counts",
-		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days", "updated_at"}
-	// Rows are decoded on every core, in batches, and added in file order
-	// (an identifier the build gave to two clusters stays with the first).
-	workers := max(1, runtime.GOMAXPROCS(0))
-	jobs := make(chan *baseBatch, workers)
-	order := make(chan *baseBatch, 2*workers)
-	for range workers {
+
+	files, closeAll, err := openParquets(ctx, st, b.Profiles, profileColumns)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	tasks := rowGroupTasks(files)
+	for _, t := range tasks {
+		t.out = make(chan *baseBatch, (t.rows+baseBatchRows-1)/baseBatchRows+1) // never blocks a worker
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(tasks)) {
+		wg.Add(1)
 		go func() {
-			for bb := range jobs {
-				bb.decode(ids)
+			defer wg.Done()
+			d := newBaseDecoder(clusters)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(tasks) {
+					return
+				}
+				d.profiles(wctx, tasks[i])
 			}
 		}()
 	}
-	added := make(chan error, 1)
-	go func() {
-		var err error
-		for bb := range order {
-			<-bb.done
-			if err == nil && bb.err != nil {
-				err = bb.err
+	// Add in file order, the workers running ahead.
+	var addErr error
+	for _, t := range tasks {
+		for bb := range t.out {
+			if addErr == nil && bb.err != nil {
+				addErr = bb.err
+				cancel()
 			}
-			if err == nil {
-				for _, p := range bb.out {
-					s.addBase(p)
-				}
+			if addErr != nil {
+				continue
+			}
+			keys := bb.keys
+			for _, p := range bb.out {
+				n := len(p.Identifiers)
+				s.addBase(p, keys[:n:n])
+				keys = keys[n:]
 			}
 		}
-		added <- err
-	}()
-	cur := newBaseBatch("")
-	flush := func() {
-		if len(cur.rows) > 0 {
-			order <- cur
-			jobs <- cur
-		}
-		cur = newBaseBatch(cur.file)
 	}
-	var scanErr error
-	for _, f := range b.Profiles {
-		cur.file = f.Path
-		scanErr = scanParquet(ctx, st, f.Path, cols, func(r *row) error {
-			cur.rows = append(cur.rows, r.clone())
-			if len(cur.rows) == cap(cur.rows) {
-				flush()
-			}
-			return nil
-		})
-		if scanErr != nil {
-			break
-		}
-		flush()
+	wg.Wait()
+	if addErr != nil {
+		return nil, addErr
 	}
-	close(jobs)
-	close(order)
-	if err := <-added; scanErr == nil && err != nil {
-		scanErr = err
-	}
-	if scanErr != nil {
-		return nil, scanErr
+	if err := ctx.Err(); err != nil {
+		return nil, err // the workers stopped early
 	}
 	for p, off := range b.Watermark {
 		s.offsets[int(p)] = off
@@ -129,60 +145,238 @@ func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (
 	return s, nil
 }
 
-// baseBatch is a run of rows of one file, decoded by a worker.
+// baseBatchRows is how many rows a worker decodes before it hands them over.
+const baseBatchRows = 512
+
+// baseBatch is a run of decoded profiles of one row group, with the index
+// keys of their identifiers (in order, len(Identifiers) per profile).
 type baseBatch struct {
-	file string
-	rows []*row
 	out  []*Profile
+	keys []idKey
 	err  error
-	done chan struct{}
 }
 
-func newBaseBatch(file string) *baseBatch {
-	return &baseBatch{file: file, rows: make([]*row, 0, 512), done: make(chan struct{})}
+// addBase inserts a decoded profile and indexes its identifiers (keys[i]
+// is the key of p.Identifiers[i]). An identifier already indexed (the
+// build gave it to two clusters) stays with the first.
+func (s *Store) addBase(p *Profile, keys []idKey) {
+	p.Workspace = s.intern(p.Workspace)
+	for i := range p.Identifiers {
+		p.Identifiers[i].Type = s.intern(p.Identifiers[i].Type)
+	}
+	for i := range p.Events {
+		p.Events[i].Name = s.intern(p.Events[i].Name)
+	}
+	s.next++
+	h := s.next
+	s.insert(h, p)
+	n := 0
+	for i, k := range keys {
+		if _, taken := s.lookupID(k); taken {
+			continue
+		}
+		s.setIndex(k, h)
+		p.Identifiers[n] = p.Identifiers[i]
+		n++
+	}
+	if n < len(p.Identifiers) {
+		clear(p.Identifiers[n:])
+		p.Identifiers = slices.Clip(p.Identifiers[:n])
+	}
+	s.stats.profiles.Add(1)
+	s.stats.identifiers.Add(int64(n))
 }
 
-func (bb *baseBatch) decode(clusters map[string][]cdp.Identifier) {
-	defer close(bb.done)
-	for _, r := range bb.rows {
-		p, err := baseProfile(r, clusters)
-		if err != nil {
-			bb.err = fmt.Errorf("%s: profile %s: %w", bb.file, r.str(1), err)
+// baseDecoder decodes curated rows into profiles; one per worker. Its
+// scratch slices and caches are reused from row to row.
+type baseDecoder struct {
+	clusters *clusterIndex
+	names    map[string]string // interned workspaces, identifier types, event names
+	vals     []parquet.Value   // a batch of rows, column after column per row
+	ids      []cdp.Identifier
+	keys     []idKey
+	specs    []traitSpec
+	times    []nameTime
+	counts   []EventCount
+	rawDays  []rawDay
+	days     []eventDay
+	lastTime cachedParse // the last provenance time parsed
+	lastDay  cachedParse // the last event day parsed
+}
+
+func newBaseDecoder(c *clusterIndex) *baseDecoder {
+	return &baseDecoder{clusters: c, names: map[string]string{}}
+}
+
+// intern returns a copy of b shared by the decoder's rows (a bounded set:
+// past it, a copy of its own).
+func (d *baseDecoder) intern(b string) string {
+	if v, ok := d.names[b]; ok {
+		return v
+	}
+	v := strings.Clone(b)
+	if len(d.names) < 10_000 {
+		d.names[v] = v
+	}
+	return v
+}
+
+// cachedParse remembers the last string parsed (copied: the input may be
+// a page buffer) and its result.
+type cachedParse struct {
+	buf [40]byte
+	n   int
+	v   int64
+	err error
+	ok  bool
+}
+
+func (c *cachedParse) get(s string) (int64, error, bool) {
+	if c.ok && len(s) == c.n && string(c.buf[:c.n]) == s {
+		return c.v, c.err, true
+	}
+	return 0, nil, false
+}
+
+func (c *cachedParse) put(s string, v int64, err error) {
+	if len(s) > len(c.buf) {
+		c.ok = false
+		return
+	}
+	c.n = copy(c.buf[:], s)
+	c.v, c.err, c.ok = v, err, true
+}
+
+// profiles decodes the rows of one row group into t.out, and closes it.
+func (d *baseDecoder) profiles(ctx context.Context, t *rowGroupTask) {
+	defer close(t.out)
+	fail := func(err error) { t.out <- &baseBatch{err: err} }
+	if ctx.Err() != nil {
+		return
+	}
+	rd, err := newColumnReader(t)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer rd.close()
+	nc := len(rd.cols)
+	for done := int64(0); done < t.rows; {
+		if err := ctx.Err(); err != nil {
 			return
 		}
-		if p != nil {
-			bb.out = append(bb.out, p)
+		n := int(min(baseBatchRows, t.rows-done))
+		d.vals = slices.Grow(d.vals[:0], n*nc)[:n*nc]
+		if err := rd.read(d.vals, n); err != nil {
+			fail(fmt.Errorf("read %s: %w", t.file.key, err))
+			return
 		}
+		done += int64(n)
+		bb := &baseBatch{out: make([]*Profile, 0, n)}
+		for i := range n {
+			r := row{vals: d.vals[i*nc : (i+1)*nc], units: rd.units}
+			p, err := d.profile(&r)
+			if err != nil {
+				fail(fmt.Errorf("%s: profile %s: %w", t.file.key, r.bytes(1), err))
+				return
+			}
+			if p != nil {
+				bb.out = append(bb.out, p)
+				bb.keys = append(bb.keys, d.keys...)
+			}
+		}
+		t.out <- bb
 	}
-	bb.rows = nil
 }
 
-// baseProfile decodes one curated row; safe for concurrent use (names are
-// interned when the profile is added).
-func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error) {
-	ws, id := r.str(0), r.str(1)
+// profile decodes one curated row (profileColumns); nil when it names no
+// profile or no identifier. Nothing of the result points into the row.
+func (d *baseDecoder) profile(r *row) (*Profile, error) {
+	ws, id := rawString(r.bytes(0)), rawString(r.bytes(1))
 	if ws == "" || id == "" {
 		return nil, nil
 	}
-	p := &Profile{CDPID: id, Workspace: ws}
-	var idents []cdp.Identifier
-	if txt := r.str(2); txt != "" {
-		if err := gojson.Unmarshal([]byte(txt), &idents); err != nil {
+	// The identifiers: the column's and the identity map's, a sorted set
+	// (as addIdentifier makes it). The column is sorted already as the
+	// curate job writes it, and holds the identity map's as well: then
+	// nothing is sorted.
+	ids := d.ids[:0]
+	if txt := r.bytes(2); len(txt) > 0 {
+		var err error
+		if ids, err = appendIdentifiers(ids, txt); err != nil {
 			return nil, fmt.Errorf("identifiers: %w", err)
 		}
 	}
-	idents = append(idents, clusters[ws+"\x00"+id]...)
-	for _, x := range idents {
-		if x.Type != "" && x.Value != "" {
-			p.addIdentifier(cdp.Identifier{Type: x.Type, Value: x.Value})
+	ids = slices.DeleteFunc(ids, func(x cdp.Identifier) bool { return x.Type == "" || x.Value == "" })
+	if !sortedSet(ids) {
+		slices.SortFunc(ids, cmpIdentifier)
+		ids = slices.Compact(ids)
+	}
+	// The identity map's identifiers the column lacks, by index key (the
+	// key is the identifier to the store), so the values are not read.
+	keys := d.keys[:0]
+	for _, x := range ids {
+		keys = append(keys, idKeyOf(ws, x.Type, x.Value))
+	}
+	n := len(ids)
+	for _, e := range d.clusters.cluster(ws, id) {
+		if !slices.Contains(keys[:n], e.id) {
+			ids = append(ids, cdp.Identifier{Type: d.clusters.types[e.typ], Value: e.val})
+			keys = append(keys, e.id)
 		}
 	}
-	if len(p.Identifiers) == 0 {
+	if len(ids) > n {
+		slices.SortFunc(ids, cmpIdentifier)
+		ids = slices.Compact(ids)
+		keys = keys[:0]
+		for _, x := range ids {
+			keys = append(keys, idKeyOf(ws, x.Type, x.Value))
+		}
+	}
+	d.ids = ids
+	if len(ids) == 0 {
 		return nil, nil
 	}
+	// Look-ups by cdp id go through the key it was derived from (one of
+	// its identifiers) or, when it was not, through an identifier of type
+	// cdp_id, which merges carry along.
+	cdpKey, parsed := parseCDPID(id)
+	derived := parsed && slices.Contains(keys, cdpKey)
+	if !derived {
+		x := cdp.Identifier{Type: IDCDP, Value: id}
+		if i, found := slices.BinarySearchFunc(ids, x, cmpIdentifier); !found {
+			ids = slices.Insert(ids, i, x)
+			keys = slices.Insert(keys, i, idKeyOf(ws, IDCDP, id))
+		}
+	}
+	d.ids, d.keys = ids, keys
+
+	// The cdp id and the identifier values in one allocation.
+	size := len(id)
+	for _, x := range ids {
+		if x.Type != IDCDP || x.Value != id {
+			size += len(x.Value)
+		}
+	}
+	arena := make([]byte, 0, size)
+	keep := func(v string) string {
+		at := len(arena)
+		arena = append(arena, v...)
+		return unsafe.String(&arena[at], len(v))
+	}
+	p := &Profile{CDPID: keep(id), Workspace: d.intern(ws)}
+	p.Identifiers = make([]cdp.Identifier, len(ids))
+	for i, x := range ids {
+		if x.Type == IDCDP && x.Value == id {
+			p.Identifiers[i] = cdp.Identifier{Type: IDCDP, Value: p.CDPID}
+			continue
+		}
+		p.Identifiers[i] = cdp.Identifier{Type: d.intern(x.Type), Value: keep(x.Value)}
+	}
+
 	// Traits, last-writer-wins at the time their provenance gives.
-	if txt := r.str(3); txt != "" && txt != "{}" {
-		specs, err := baseTraits(txt, r.str(4))
+	if txt := r.bytes(3); len(txt) > 0 && string(txt) != "{}" {
+		specs, err := d.traits(rawString(txt), rawString(r.bytes(4)))
 		if err != nil {
 			return nil, err
 		}
@@ -197,50 +391,268 @@ func baseProfile(r *row, clusters map[string][]cdp.Identifier) (*Profile, error)
 	p.OrdersTotal = r.int(12)
 	p.UpdatedAt = r.time(14)
 	// Per-event totals, and per-day counts for time windows.
-	if txt := r.str(6); txt != "" && txt != "{}" {
-		counts, err := baseCounts(txt)
+	if txt := r.bytes(6); len(txt) > 0 && string(txt) != "{}" {
+		counts, err := appendCounts(d.counts[:0], rawString(txt))
+		d.counts = counts
 		if err != nil {
 			return nil, err
 		}
-		p.Events = counts
+		if len(counts) > 0 {
+			p.Events = make([]EventCount, len(counts))
+			for i, c := range counts {
+				p.Events[i] = EventCount{Name: d.intern(c.Name), Total: c.Total}
+			}
+		}
 	}
-	if txt := r.str(13); txt != "" && txt != "[]" {
-		var days []struct {
-			Event string `json:"event"`
-			Day   string `json:"day"`
-			N     int32  `json:"n"`
-		}
-		if err := gojson.Unmarshal([]byte(txt), &days); err != nil {
-			return nil, fmt.Errorf("event_days: %w", err)
-		}
-		for _, d := range days {
-			day, err := time.Parse(time.DateOnly, d.Day)
-			if err != nil {
-				return nil, fmt.Errorf("event_days: day %q: %w", d.Day, err)
-			}
-			c := p.eventCount(d.Event)
-			if c == nil {
-				continue
-			}
-			c.Days = addDays(c.Days, []DayCount{{Day: dayOf(day.UnixNano()), N: d.N}})
+	if txt := r.bytes(13); len(txt) > 0 && string(txt) != "[]" {
+		if err := d.eventDays(p, txt); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
 }
 
+// appendRawDays appends the entries of an event_days column; the strings
+// point into txt.
+func appendRawDays(dst []rawDay, txt []byte) ([]rawDay, error) {
+	start := len(dst)
+	fast := arrayElems(txt, func(v []byte) bool {
+		var x rawDay
+		ok := objectFields(v, func(k string, fv []byte) bool {
+			switch k {
+			case "event", "day":
+				s, end, ok := plainString(fv, 0)
+				if !ok || end != len(fv) {
+					return false
+				}
+				if k == "event" {
+					x.Event = s
+				} else {
+					x.Day = s
+				}
+				return true
+			case "n":
+				n, err := strconv.ParseInt(string(fv), 10, 32)
+				x.N = int32(n)
+				return err == nil
+			}
+			return !strings.EqualFold(k, "event") && !strings.EqualFold(k, "day") && !strings.EqualFold(k, "n") // goccy matches keys case-insensitively
+		})
+		dst = append(dst, x)
+		return ok
+	})
+	if fast {
+		return dst, nil
+	}
+	var days []rawDay
+	if err := gojson.Unmarshal(txt, &days); err != nil {
+		return dst[:start], err
+	}
+	return append(dst[:start], days...), nil
+}
+
+// sortedSet reports whether ids are sorted and distinct.
+func sortedSet(ids []cdp.Identifier) bool {
+	for i := 1; i < len(ids); i++ {
+		if cmpIdentifier(ids[i-1], ids[i]) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// rawDay is one entry of the event_days column as written; eventDay the
+// same, read.
+type rawDay struct {
+	Event string `json:"event"`
+	Day   string `json:"day"`
+	N     int32  `json:"n"`
+}
+
+type eventDay struct {
+	event int // index in p.Events
+	day   int32
+	n     int32
+}
+
+// eventDays reads the event_days column into the per-day counts of
+// p.Events: what adding the entries one by one (addDays) gives, in one
+// allocation. Entries of events p does not count are left out; a bad day
+// fails the profile.
+func (d *baseDecoder) eventDays(p *Profile, txt []byte) error {
+	raw, err := appendRawDays(d.rawDays[:0], txt)
+	if err != nil {
+		return fmt.Errorf("event_days: %w", err)
+	}
+	d.rawDays = raw
+	d.days = d.days[:0]
+	for _, x := range raw {
+		at, err, ok := d.lastDay.get(x.Day)
+		if !ok {
+			var t time.Time
+			if t, err = time.Parse(time.DateOnly, x.Day); err == nil {
+				at = int64(dayOf(t.UnixNano()))
+			}
+			d.lastDay.put(x.Day, at, err)
+		}
+		if err != nil {
+			return fmt.Errorf("event_days: day %q: %w", x.Day, err)
+		}
+		if i, ok := slices.BinarySearchFunc(p.Events, x.Event, func(e EventCount, n string) int { return strings.Compare(e.Name, n) }); ok {
+			d.days = append(d.days, eventDay{event: i, day: int32(at), n: x.N})
+		}
+	}
+	if len(d.days) == 0 {
+		return nil
+	}
+	// Same days added up; per event, the days after its newest minus MaxDays.
+	slices.SortStableFunc(d.days, func(a, b eventDay) int {
+		if a.event != b.event {
+			return a.event - b.event
+		}
+		return int(a.day - b.day)
+	})
+	out := d.days[:0]
+	for _, x := range d.days {
+		if k := len(out) - 1; k >= 0 && out[k].event == x.event && out[k].day == x.day {
+			out[k].n += x.n
+			continue
+		}
+		out = append(out, x)
+	}
+	kept := out[:0]
+	for i := 0; i < len(out); {
+		j := i
+		for j < len(out) && out[j].event == out[i].event {
+			j++
+		}
+		cut := out[j-1].day - MaxDays
+		for _, x := range out[i:j] {
+			if x.day > cut {
+				kept = append(kept, x)
+			}
+		}
+		i = j
+	}
+	all := make([]DayCount, len(kept))
+	for i := 0; i < len(kept); {
+		j := i
+		for j < len(kept) && kept[j].event == kept[i].event {
+			all[j] = DayCount{Day: kept[j].day, N: kept[j].n}
+			j++
+		}
+		p.Events[kept[i].event].Days = all[i:j:j]
+		i = j
+	}
+	return nil
+}
+
+// appendIdentifiers appends the identifiers of an identifiers column; the
+// strings point into txt.
+func appendIdentifiers(dst []cdp.Identifier, txt []byte) ([]cdp.Identifier, error) {
+	start := len(dst)
+	fast := arrayElems(txt, func(v []byte) bool {
+		var x cdp.Identifier
+		ok := objectFields(v, func(k string, fv []byte) bool {
+			switch k {
+			case "type", "value":
+				s, end, ok := plainString(fv, 0)
+				if !ok || end != len(fv) {
+					return false
+				}
+				if k == "type" {
+					x.Type = s
+				} else {
+					x.Value = s
+				}
+				return true
+			}
+			return !strings.EqualFold(k, "type") && !strings.EqualFold(k, "value") // goccy matches keys case-insensitively
+		})
+		dst = append(dst, x)
+		return ok
+	})
+	if fast {
+		return dst, nil
+	}
+	var ids []cdp.Identifier
+	if err := gojson.Unmarshal(txt, &ids); err != nil {
+		return dst[:start], err
+	}
+	return append(dst[:start], ids...), nil
+}
+
+// arrayElems calls fn with each raw element of the JSON array raw; it
+// reports false, having called fn for some elements perhaps, when raw is
+// not an array or fn returns false.
+func arrayElems(raw []byte, fn func(v []byte) bool) bool {
+	i := jsonx.Space(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return false
+	}
+	i = jsonx.Space(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return jsonx.Space(raw, i+1) == len(raw)
+	}
+	for {
+		end, ok := jsonx.End(raw, i)
+		if !ok || !fn(raw[i:end]) {
+			return false
+		}
+		i = jsonx.Space(raw, end)
+		if i >= len(raw) {
+			return false
+		}
+		switch raw[i] {
+		case ',':
+			i = jsonx.Space(raw, i+1)
+		case ']':
+			return jsonx.Space(raw, i+1) == len(raw)
+		default:
+			return false
+		}
+	}
+}
+
 // A base load decodes a few JSON columns per profile; the fast paths
 // below read them in place (objectFields, as the preparer does) and leave
 // anything unusual (escaped keys, repeated keys, non-integer counts) to
-// goccy/go-json, which gives the same result (TestBaseJSONFastPaths).
+// goccy/go-json, which gives the same result (TestBaseJSONFastPaths,
+// FuzzBaseJSON, FuzzBaseColumns).
 
 // baseTraits reads the traits and provenance columns, sorted by name.
 func baseTraits(traits, provenance string) ([]traitSpec, error) {
-	times := map[string]int64{}
-	fast := objectFields(bytesOf(provenance), func(name string, v []byte) bool {
-		if _, dup := times[name]; dup {
-			return false // goccy says which one wins
+	var d baseDecoder
+	return d.traits(traits, provenance)
+}
+
+// nameTime is a trait's time from the provenance column.
+type nameTime struct {
+	name string
+	at   int64
+}
+
+// traits is baseTraits with the decoder's scratch and time cache: the
+// result is valid until the next call.
+func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
+	parse := func(s string) int64 {
+		at, err, ok := d.lastTime.get(s)
+		if !ok {
+			var t time.Time
+			if t, err = time.Parse(time.RFC3339Nano, s); err == nil {
+				at = t.UnixNano()
+			}
+			d.lastTime.put(s, at, err)
 		}
-		times[name] = 0
+		if err != nil {
+			return 0
+		}
+		return at
+	}
+	times := d.times[:0]
+	fast := objectFields(bytesOf(provenance), func(name string, v []byte) bool {
+		times = append(times, nameTime{name: name})
+		at := &times[len(times)-1].at
 		return objectFields(v, func(k string, tv []byte) bool {
 			if k != "time" {
 				return !strings.EqualFold(k, "time") // goccy matches keys case-insensitively
@@ -249,55 +661,69 @@ func baseTraits(traits, provenance string) ([]traitSpec, error) {
 			if !ok || end != len(tv) {
 				return false
 			}
-			var at int64
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-				at = t.UnixNano()
-			}
-			times[name] = at
+			*at = parse(s)
 			return true
 		})
 	})
-	if !fast && provenance != "" {
-		var prov map[string]struct {
-			Time string `json:"time"`
-		}
-		if json.Valid(bytesOf(provenance)) { // goccy can panic on malformed JSON (decodeGeneral)
-			_ = gojson.Unmarshal([]byte(provenance), &prov) // times are optional
-		}
-		clear(times)
-		for name, x := range prov {
-			if t, err := time.Parse(time.RFC3339Nano, x.Time); err == nil {
-				times[name] = t.UnixNano()
+	slices.SortStableFunc(times, func(a, b nameTime) int { return strings.Compare(a.name, b.name) })
+	for i := 1; fast && i < len(times); i++ {
+		fast = times[i].name != times[i-1].name // goccy says which one wins
+	}
+	if !fast {
+		times = times[:0]
+		if provenance != "" {
+			var prov map[string]struct {
+				Time string `json:"time"`
 			}
+			if json.Valid(bytesOf(provenance)) { // goccy can panic on malformed JSON (decodeGeneral)
+				_ = gojson.Unmarshal([]byte(provenance), &prov) // times are optional
+			}
+			for name, x := range prov {
+				if t, err := time.Parse(time.RFC3339Nano, x.Time); err == nil {
+					times = append(times, nameTime{name, t.UnixNano()})
+				}
+			}
+			slices.SortFunc(times, func(a, b nameTime) int { return strings.Compare(a.name, b.name) })
 		}
 	}
-	var specs []traitSpec
+	d.times = times
+	timeOf := func(name string) int64 {
+		if i, ok := slices.BinarySearchFunc(times, name, func(t nameTime, n string) int { return strings.Compare(t.name, n) }); ok {
+			return times[i].at
+		}
+		return 0
+	}
+	specs := d.specs[:0]
 	fast = objectFields(bytesOf(traits), func(name string, v []byte) bool {
-		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: times[name], seq: baseSeq})
+		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: timeOf(name), seq: baseSeq})
 		return true
 	})
 	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
 	for i := 1; fast && i < len(specs); i++ {
 		fast = specs[i].name != specs[i-1].name
 	}
-	if fast {
-		return specs, nil
+	if !fast {
+		var m map[string]json.RawMessage
+		if err := unmarshalChecked(traits, &m); err != nil {
+			return nil, fmt.Errorf("traits: %w", err)
+		}
+		specs = specs[:0]
+		for name, v := range m {
+			specs = append(specs, traitSpec{name: name, value: rawString(v), ts: timeOf(name), seq: baseSeq})
+		}
+		slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
 	}
-	var m map[string]json.RawMessage
-	if err := unmarshalChecked(traits, &m); err != nil {
-		return nil, fmt.Errorf("traits: %w", err)
-	}
-	specs = specs[:0]
-	for name, v := range m {
-		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: times[name], seq: baseSeq})
-	}
-	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
+	d.specs = specs
 	return specs, nil
 }
 
 // baseCounts reads the event_counts column, sorted by name.
-func baseCounts(txt string) ([]EventCount, error) {
-	var counts []EventCount
+func baseCounts(txt string) ([]EventCount, error) { return appendCounts(nil, txt) }
+
+// appendCounts appends the counts of an event_counts column, sorted by
+// name, to dst[:0]; the names may point into txt.
+func appendCounts(dst []EventCount, txt string) ([]EventCount, error) {
+	counts := dst[:0]
 	fast := objectFields(bytesOf(txt), func(name string, v []byte) bool {
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
@@ -315,7 +741,7 @@ func baseCounts(txt string) ([]EventCount, error) {
 	}
 	var m map[string]int64
 	if err := unmarshalChecked(txt, &m); err != nil {
-		return nil, fmt.Errorf("event_counts: %w", err)
+		return counts[:0], fmt.Errorf("event_counts: %w", err)
 	}
 	counts = counts[:0]
 	for name, n := range m {
@@ -337,48 +763,348 @@ func unmarshalChecked(txt string, v any) error {
 // bytesOf returns s as bytes without copying; they must not be changed.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// addBase inserts a base profile and indexes its identifiers and its cdp
-// id. An identifier already indexed (the build gave it to two clusters)
-// stays with the first.
-func (s *Store) addBase(p *Profile) {
-	p.Workspace = s.intern(p.Workspace)
-	for i := range p.Identifiers {
-		p.Identifiers[i].Type = s.intern(p.Identifiers[i].Type)
-	}
-	for i := range p.Events {
-		p.Events[i].Name = s.intern(p.Events[i].Name)
-	}
-	if k, ok := parseCDPID(p.CDPID); !ok || !slices.ContainsFunc(p.Identifiers, func(x cdp.Identifier) bool { return idKeyOf(p.Workspace, x.Type, x.Value) == k }) {
-		// Not derived from one of its identifiers: look-ups by cdp id go
-		// through an identifier of type cdp_id, which merges carry along.
-		p.addIdentifier(cdp.Identifier{Type: IDCDP, Value: p.CDPID})
-	}
-	s.next++
-	h := s.next
-	s.insert(h, p)
-	n := 0
-	kept := p.Identifiers[:0]
-	for _, x := range p.Identifiers {
-		k := idKeyOf(p.Workspace, x.Type, x.Value)
-		if _, taken := s.lookupID(k); taken {
-			continue
-		}
-		s.setIndex(k, h)
-		kept = append(kept, x)
-		n++
-	}
-	p.Identifiers = slices.Clip(kept)
-	s.stats.profiles.Add(1)
-	s.stats.identifiers.Add(int64(n))
+// clusterIndex holds the identity map by cluster: the identifiers of
+// (workspace, cdp id), read before the profiles and dropped after. Its
+// entries are sorted by cluster key in shards, so a cluster's identifiers
+// are side by side: one map probe and one run to read per profile.
+type clusterIndex struct {
+	shards []clusterShard
+	types  []string
 }
 
-// clone copies r (the scanner reuses its buffers).
-func (r *row) clone() *row {
-	c := &row{vals: make([]parquet.Value, len(r.vals)), units: r.units}
-	for i, v := range r.vals {
-		c.vals[i] = v.Clone()
+type clusterShard struct {
+	ents []clusterEnt         // sorted by key
+	runs map[idKey]clusterRun // where each key's entries are
+}
+
+type clusterRun struct{ start, n int32 }
+
+// clusterEnt is one identifier of the identity map.
+type clusterEnt struct {
+	key idKey  // clusterKey of its workspace and cdp id
+	id  idKey  // the identifier's index key
+	val string // in a block of the loader's, not the store's
+	typ uint16 // index in clusterIndex.types
+}
+
+func clusterKey(workspace, cdpID string) idKey {
+	hi, lo := identity.IdentifierHash(workspace, "", cdpID)
+	return idKey{hi, lo}
+}
+
+func cmpIDKey(a, b idKey) int {
+	if c := cmp.Compare(a[0], b[0]); c != 0 {
+		return c
 	}
-	return c
+	return cmp.Compare(a[1], b[1])
+}
+
+// cluster returns the identity map's entries of a cluster.
+func (c *clusterIndex) cluster(workspace, cdpID string) []clusterEnt {
+	if c == nil || len(c.shards) == 0 {
+		return nil
+	}
+	k := clusterKey(workspace, cdpID)
+	sh := &c.shards[k[1]%uint64(len(c.shards))]
+	r, ok := sh.runs[k]
+	if !ok {
+		return nil
+	}
+	return sh.ents[r.start : r.start+r.n]
+}
+
+// loadClusters reads the identity map files on every core, a row group
+// per worker; then every shard gathers its entries from the workers', and
+// is sorted and indexed on a core of its own.
+func loadClusters(ctx context.Context, st lake.Storage, files []lake.File, workers int) (*clusterIndex, error) {
+	if len(files) == 0 {
+		return &clusterIndex{}, nil
+	}
+	pfs, closeAll, err := openParquets(ctx, st, files, idmapColumns)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
+	tasks := rowGroupTasks(pfs)
+	var total int64
+	for _, t := range tasks {
+		total += t.rows
+	}
+	if total >= math.MaxInt32 {
+		return nil, fmt.Errorf("identity map: %d rows is more than a base load takes (%d)", total, math.MaxInt32-1)
+	}
+	c := &clusterIndex{shards: make([]clusterShard, workers)}
+	// The keys spread evenly: every shard's entries fit in its share and a
+	// little more (past it, append grows the slice).
+	shardMu := make([]sync.Mutex, workers)
+	for i := range c.shards {
+		c.shards[i].ents = make([]clusterEnt, 0, total/int64(workers)+total/int64(workers)/32+1024)
+	}
+	var typesMu sync.Mutex
+	typeIndex := map[string]uint16{}
+	var next atomic.Int64
+	errs := make([]error, len(tasks))
+	var wg sync.WaitGroup
+	for range min(workers, len(tasks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := map[string]uint16{}
+			var block []byte
+			pending := make([][]clusterEnt, workers) // by shard, flushed 1,024 at a time
+			flush := func(sh int) {
+				shardMu[sh].Lock()
+				c.shards[sh].ents = append(c.shards[sh].ents, pending[sh]...)
+				shardMu[sh].Unlock()
+				pending[sh] = pending[sh][:0]
+			}
+			defer func() {
+				for sh := range pending {
+					flush(sh)
+				}
+			}()
+			vals := make([]parquet.Value, baseBatchRows*len(idmapColumns))
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(tasks) || ctx.Err() != nil {
+					return
+				}
+				t := tasks[i]
+				errs[i] = func() error {
+					rd, err := newColumnReader(t)
+					if err != nil {
+						return err
+					}
+					defer rd.close()
+					for done := int64(0); done < t.rows; {
+						n := int(min(baseBatchRows, t.rows-done))
+						if err := rd.read(vals[:n*4], n); err != nil {
+							return fmt.Errorf("read %s: %w", t.file.key, err)
+						}
+						done += int64(n)
+						for j := range n {
+							r := row{vals: vals[j*4 : j*4+4]}
+							ws, typ, val, id := r.bytes(0), r.bytes(1), r.bytes(2), r.bytes(3)
+							if len(ws) == 0 || len(typ) == 0 || len(val) == 0 || len(id) == 0 {
+								continue
+							}
+							ti, ok := local[string(typ)]
+							if !ok {
+								typesMu.Lock()
+								if ti, ok = typeIndex[string(typ)]; !ok {
+									if len(c.types) > math.MaxUint16 {
+										typesMu.Unlock()
+										return fmt.Errorf("%s: more than %d identifier types", t.file.key, math.MaxUint16)
+									}
+									ti = uint16(len(c.types))
+									c.types = append(c.types, string(typ))
+									typeIndex[string(typ)] = ti
+								}
+								typesMu.Unlock()
+								local[string(typ)] = ti
+							}
+							if len(block)+len(val) > cap(block) {
+								block = make([]byte, 0, max(256<<10, len(val)))
+							}
+							at := len(block)
+							block = append(block, val...)
+							k := clusterKey(rawString(ws), rawString(id))
+							sh := int(k[1] % uint64(workers))
+							v := unsafe.String(&block[at], len(val))
+							pending[sh] = append(pending[sh], clusterEnt{key: k, id: idKeyOf(rawString(ws), rawString(typ), v), val: v, typ: ti})
+							if len(pending[sh]) == 1024 {
+								flush(sh)
+							}
+						}
+					}
+					return nil
+				}()
+				if errs[i] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for s := range c.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ents := c.shards[s].ents
+			slices.SortFunc(ents, func(a, b clusterEnt) int { return cmpIDKey(a.key, b.key) })
+			runs := make(map[idKey]clusterRun, len(ents)/3+1)
+			for i := 0; i < len(ents); {
+				j := i + 1
+				for j < len(ents) && ents[j].key == ents[i].key {
+					j++
+				}
+				runs[ents[i].key] = clusterRun{int32(i), int32(j - i)}
+				i = j
+			}
+			c.shards[s].runs = runs
+		}()
+	}
+	wg.Wait()
+	return c, nil
+}
+
+// parquetFile is an open lake Parquet file and, per requested column, its
+// leaf column (-1 when absent) and timestamp unit.
+type parquetFile struct {
+	key   string
+	pf    *parquet.File
+	cols  []int
+	units []time.Duration
+}
+
+// openParquets opens files and finds the columns in each.
+func openParquets(ctx context.Context, st lake.Storage, files []lake.File, cols []string) ([]*parquetFile, func(), error) {
+	var closers []io.Closer
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	var out []*parquetFile
+	for _, f := range files {
+		pf, closer, err := lake.OpenParquet(ctx, st, f.Path)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		closers = append(closers, closer)
+		x := &parquetFile{key: f.Path, pf: pf, cols: make([]int, len(cols)), units: make([]time.Duration, len(cols))}
+		for i, c := range cols {
+			x.cols[i] = -1
+			x.units[i] = time.Microsecond
+			leaf, ok := pf.Schema().Lookup(c)
+			if !ok {
+				continue
+			}
+			if leaf.MaxRepetitionLevel > 0 {
+				closeAll()
+				return nil, nil, fmt.Errorf("%s: column %s is repeated; a base load reads one value per row", f.Path, c)
+			}
+			x.cols[i] = leaf.ColumnIndex
+			if lt := leaf.Node.Type().LogicalType(); lt != nil {
+				if ts, ok := lt.Value.(*format.TimestampType); ok && ts.Unit.Value != nil {
+					x.units[i] = ts.Unit.Value.Duration()
+				}
+			}
+		}
+		out = append(out, x)
+	}
+	return out, closeAll, nil
+}
+
+// rowGroupTask is one row group of a file to read.
+type rowGroupTask struct {
+	file *parquetFile
+	rg   parquet.RowGroup
+	rows int64
+	base int64           // rows of the tasks before it
+	out  chan *baseBatch // profiles: the decoded batches, in order
+}
+
+func rowGroupTasks(files []*parquetFile) []*rowGroupTask {
+	var ts []*rowGroupTask
+	for _, f := range files {
+		for _, rg := range f.pf.RowGroups() {
+			if n := rg.NumRows(); n > 0 {
+				ts = append(ts, &rowGroupTask{file: f, rg: rg, rows: n})
+			}
+		}
+	}
+	return ts
+}
+
+// columnReader reads the requested columns of one row group side by side,
+// a page of each at a time. Values point into the pages, which are never
+// released to parquet-go's pools: they stay valid while referenced.
+type columnReader struct {
+	cols  []*columnCursor // nil for a column the file lacks
+	units []time.Duration
+}
+
+type columnCursor struct {
+	pages parquet.Pages
+	vr    parquet.ValueReader
+	buf   []parquet.Value
+	i, n  int
+}
+
+func newColumnReader(t *rowGroupTask) (*columnReader, error) {
+	chunks := t.rg.ColumnChunks()
+	r := &columnReader{cols: make([]*columnCursor, len(t.file.cols)), units: t.file.units}
+	for i, c := range t.file.cols {
+		if c < 0 {
+			continue
+		}
+		if c >= len(chunks) {
+			r.close()
+			return nil, fmt.Errorf("%s: column %d of %d", t.file.key, c, len(chunks))
+		}
+		r.cols[i] = &columnCursor{pages: chunks[c].Pages(), buf: make([]parquet.Value, 256)}
+	}
+	return r, nil
+}
+
+// read fills vals with the next n rows, len(cols) values per row.
+func (r *columnReader) read(vals []parquet.Value, n int) error {
+	nc := len(r.cols)
+	for c, cur := range r.cols {
+		for i := range n {
+			if cur == nil {
+				vals[i*nc+c] = parquet.Value{}
+				continue
+			}
+			v, err := cur.next()
+			if err != nil {
+				return err
+			}
+			vals[i*nc+c] = v
+		}
+	}
+	return nil
+}
+
+func (c *columnCursor) next() (parquet.Value, error) {
+	for c.i >= c.n {
+		if c.vr == nil {
+			p, err := c.pages.ReadPage()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return parquet.Value{}, fmt.Errorf("read column: %w", err)
+			}
+			c.vr = p.Values()
+		}
+		n, err := c.vr.ReadValues(c.buf)
+		c.i, c.n = 0, n
+		if errors.Is(err, io.EOF) || n == 0 && err == nil {
+			c.vr = nil
+		} else if err != nil {
+			return parquet.Value{}, fmt.Errorf("read column: %w", err)
+		}
+	}
+	v := c.buf[c.i]
+	c.i++
+	return v, nil
+}
+
+func (r *columnReader) close() {
+	for _, c := range r.cols {
+		if c != nil {
+			c.pages.Close()
+		}
+	}
 }
 
 // row is one Parquet row, its values by requested column.
@@ -387,11 +1113,12 @@ type row struct {
 	units []time.Duration // of timestamp columns
 }
 
-func (r *row) str(i int) string {
+// bytes returns a BYTE_ARRAY column's value in place (nil when null).
+func (r *row) bytes(i int) []byte {
 	if v := r.vals[i]; !v.IsNull() && v.Kind() == parquet.ByteArray {
-		return string(v.ByteArray())
+		return v.ByteArray()
 	}
-	return ""
+	return nil
 }
 
 func (r *row) int(i int) int64 {
@@ -433,67 +1160,4 @@ func (r *row) time(i int) int64 {
 		return 0
 	}
 	return v.Int64() * int64(r.units[i])
-}
-
-// scanParquet calls fn for every row of a lake Parquet file with the
-// named columns (missing ones read as null).
-func scanParquet(ctx context.Context, st lake.Storage, key string, cols []string, fn func(r *row) error) error {
-	pf, closer, err := lake.OpenParquet(ctx, st, key)
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	idx := make([]int, len(cols)) // file column index per requested column, -1 when absent
-	units := make([]time.Duration, len(cols))
-	for i, c := range cols {
-		idx[i] = -1
-		units[i] = time.Microsecond
-		if leaf, ok := pf.Schema().Lookup(c); ok {
-			idx[i] = leaf.ColumnIndex
-			if lt := leaf.Node.Type().LogicalType(); lt != nil {
-				if ts, ok := lt.Value.(*format.TimestampType); ok && ts.Unit.Value != nil {
-					units[i] = ts.Unit.Value.Duration()
-				}
-			}
-		}
-	}
-	byCol := map[int]int{}
-	for i, c := range idx {
-		if c >= 0 {
-			byCol[c] = i
-		}
-	}
-	r := &row{vals: make([]parquet.Value, len(cols)), units: units}
-	buf := make([]parquet.Row, 256)
-	for _, rg := range pf.RowGroups() {
-		rows := rg.Rows()
-		for {
-			n, err := rows.ReadRows(buf)
-			for _, pr := range buf[:n] {
-				clear(r.vals)
-				for _, v := range pr {
-					if i, ok := byCol[v.Column()]; ok {
-						r.vals[i] = v
-					}
-				}
-				if ferr := fn(r); ferr != nil {
-					rows.Close()
-					return ferr
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("read %s: %w", key, err)
-			}
-			if ctx.Err() != nil {
-				rows.Close()
-				return ctx.Err()
-			}
-		}
-		rows.Close()
-	}
-	return nil
 }
