@@ -8,6 +8,7 @@ import (
 	"maps"
 	"runtime"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -164,10 +165,23 @@ func (r *Reconciler) poll(ctx context.Context) error {
 		return err
 	}
 	r.lastAck = b.RequestedAt
+	if rep.Err == nil {
+		// Checkpoint the new base now rather than at the next interval, so
+		// a restart does not load the build again. After the
+		// acknowledgment: the build is served already, and a restart
+		// before this checkpoint applies it again (the checkpoint's own
+		// fsync and rename have always come after the acknowledgment).
+		return r.c.Do(ctx, func(*Store) {
+			if err := r.c.checkpoint(false); err != nil {
+				slog.Error("speed checkpoint after reconcile", "err", err)
+			}
+		})
+	}
 	return nil
 }
 
-// Apply loads build b and swaps it in; the report carries any error.
+// Apply loads build b and swaps it in; the report carries any error. It
+// does not checkpoint the new store (Run does, once it acknowledged).
 func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) {
 	rep = ReconcileReport{Version: b.Version, Watermark: b.Watermark}
 	if !r.running.CompareAndSwap(false, true) {
@@ -176,11 +190,19 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	}
 	defer r.running.Store(false)
 	c := r.c
-	rep.MemBeforeBytes = heapAfterGC()
+	// The live heap as the last collection found it: a collection of its
+	// own would cost seconds of a multi-GB heap before anything starts.
+	rep.MemBeforeBytes = heapLive()
 	stopPeak := samplePeak(&rep.MemPeakBytes)
+	var gcDone chan struct{} // the collection started at the swap
 	defer func() {
 		stopPeak()
-		rep.MemAfterBytes = heapAfterGC()
+		if gcDone != nil {
+			<-gcDone
+			rep.MemAfterBytes = heapInUse()
+		} else {
+			rep.MemAfterBytes = heapAfterGC()
+		}
 		rep.MemPeakBytes = max(rep.MemPeakBytes, rep.MemBeforeBytes, rep.MemAfterBytes)
 		rep.AppliedAt = time.Now().UTC()
 	}()
@@ -305,9 +327,6 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 		rep.SwapSeconds = time.Since(t0).Seconds()
 		slog.Debug("speed reconcile swapped", "tee_ops", teeN, "took", time.Since(t0))
 		rep.Profiles = ns.stats.profiles.Load()
-		if err := c.checkpoint(false); err != nil {
-			slog.Error("speed checkpoint after reconcile", "err", err)
-		}
 	})
 	if err == nil {
 		err = swapErr
@@ -316,6 +335,13 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 		stopTee()
 		return fail(err)
 	}
+	// The old store is garbage now: collect it (for the report's heap
+	// after) on the other core while the segments are swept.
+	gcDone = make(chan struct{})
+	go func() {
+		runtime.GC()
+		close(gcDone)
+	}()
 	// Membership as published moved with the store; publish what the new
 	// base changes, and exits for cdp ids the build merged away.
 	if c.segs != nil {
@@ -430,53 +456,116 @@ func (r *Reconciler) readRange(ctx context.Context, p int, from, to int64, ops c
 // hold, from the live profiles of the same identifiers: the recent events
 // from before the watermark (the replay re-added those after it), so
 // ?include=events keeps them, and the last page and group ids (merges by
-// time and set union: carrying them twice changes nothing).
+// time and set union: carrying them twice changes nothing). The new store
+// is not visible yet, and nothing applies to it meanwhile: its profiles
+// are carried on every core, a chunk of handles at a time.
 func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
-	maxRecent := ns.cfg.RecentEvents
-	seen := map[*Profile]bool{}
-	var buf []RecentEvent
-	var groups []string
-	var pages []LWWString
-	ns.Range(func(p *Profile) bool {
-		clear(seen)
-		buf, groups, pages = buf[:0], groups[:0], pages[:0]
-		for _, id := range p.Identifiers {
-			if id.Type == IDCDP {
-				continue
-			}
-			_ = live.View(p.Workspace, id, func(lp *Profile) {
-				if seen[lp] {
+	d := ns.table.dir.Load()
+	if d == nil {
+		return
+	}
+	chunks := *d
+	var wm [1024]int64 // by partition (Seq & 1023); a partition w lacks carries nothing
+	for p, off := range w {
+		if p >= 0 && p < 1024 {
+			wm[p] = off
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(max(1, runtime.GOMAXPROCS(0)), len(chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := carrier{live: live, wm: &wm, max: ns.cfg.RecentEvents}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(chunks) {
 					return
 				}
-				seen[lp] = true
-				for _, e := range lp.Recent {
-					part, off := int32(e.Seq&1023), e.Seq>>10
-					if e.Seq >= 0 && off < w[part] {
-						buf = append(buf, e)
+				for _, p := range chunks[i] {
+					if p != nil {
+						c.carry(p)
 					}
 				}
-				if x := lp.Extra; x != nil {
-					groups = append(groups, x.Groups...)
-					if x.LastPage.Value != "" {
-						pages = append(pages, x.LastPage)
-					}
-				}
-			})
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// carrier carries live state into new profiles; one per goroutine.
+type carrier struct {
+	live   *Store
+	wm     *[1024]int64
+	max    int
+	seen   []*Profile
+	buf    []RecentEvent
+	groups []string
+	pages  []LWWString
+}
+
+func (c *carrier) carry(p *Profile) {
+	c.seen, c.buf, c.groups, c.pages = c.seen[:0], c.buf[:0], c.groups[:0], c.pages[:0]
+	for _, id := range p.Identifiers {
+		if id.Type == IDCDP {
+			continue
 		}
-		// The new store is not visible yet: no reader to exclude.
-		if maxRecent > 0 {
-			for _, e := range buf {
-				p.addRecent(e, maxRecent)
+		_ = c.live.View(p.Workspace, id, func(lp *Profile) {
+			if slices.Contains(c.seen, lp) {
+				return
+			}
+			c.seen = append(c.seen, lp)
+			for _, e := range lp.Recent {
+				if e.Seq >= 0 && e.Seq>>10 < c.wm[e.Seq&1023] {
+					c.buf = append(c.buf, e)
+				}
+			}
+			if x := lp.Extra; x != nil {
+				c.groups = append(c.groups, x.Groups...)
+				if x.LastPage.Value != "" {
+					c.pages = append(c.pages, x.LastPage)
+				}
+			}
+		})
+	}
+	if c.max > 0 && len(c.buf) > 0 {
+		if len(p.Recent) == 0 && sortedRecent(c.buf) {
+			// What adding them one by one gives: the newest max, in one allocation.
+			p.Recent = slices.Clone(c.buf[max(0, len(c.buf)-c.max):])
+		} else {
+			p.Recent = slices.Grow(p.Recent, min(c.max, len(p.Recent)+len(c.buf))-len(p.Recent))
+			for _, e := range c.buf {
+				p.addRecent(e, c.max)
 			}
 		}
-		for _, g := range groups {
-			p.addGroup(g)
+	}
+	for _, g := range c.groups {
+		p.addGroup(g)
+	}
+	for _, lp := range c.pages {
+		p.setLastPage(lp.Value, lp.TS, lp.Seq)
+	}
+}
+
+// sortedRecent reports whether es are in strictly increasing (TS, Seq) order.
+func sortedRecent(es []RecentEvent) bool {
+	for i := 1; i < len(es); i++ {
+		if cmpRecent(es[i-1], es[i]) >= 0 {
+			return false
 		}
-		for _, lp := range pages {
-			p.setLastPage(lp.Value, lp.TS, lp.Seq)
-		}
-		return true
-	})
+	}
+	return true
+}
+
+// heapLive is the heap the last collection found live (0 before the first).
+func heapLive() int64 {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s)
+	if s[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // heapAfterGC is the heap in use after a collection.
