@@ -103,6 +103,10 @@ type Consumer struct {
 	tee      []*Op // ops applied while a reconcile replays (reconcile.go)
 	teeing   bool
 	segs     *segments // nil without segments
+
+	// reconciling: a reconcile is building the store that replaces this
+	// one; periodic checkpoints wait for it (reconcile.go).
+	reconciling atomic.Bool
 }
 
 type partState struct {
@@ -420,6 +424,9 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 		case <-ctx.Done():
 			return c.checkpoint(true)
 		case <-t.C:
+			if c.reconciling.Load() {
+				continue // the store is about to be replaced: the reconcile checkpoints the new one
+			}
 			if err := c.checkpoint(false); err != nil {
 				slog.Error("speed checkpoint", "err", err)
 			}

@@ -190,6 +190,11 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	}
 	defer r.running.Store(false)
 	c := r.c
+	// A periodic checkpoint meanwhile would write the store that is about
+	// to be replaced, and hold the apply loop (seconds at a million
+	// profiles): they wait, and Run checkpoints the new store.
+	c.reconciling.Store(true)
+	defer c.reconciling.Store(false)
 	// The live heap as the last collection found it: a collection of its
 	// own would cost seconds of a multi-GB heap before anything starts.
 	rep.MemBeforeBytes = heapLive()
