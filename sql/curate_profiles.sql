@@ -36,17 +36,12 @@ SELECT pid, attr, w.value, w.source, w.record, w.ts FROM (
 
 -- The profiles, keyed by pid (curate exports them without it).
 CREATE OR REPLACE TEMP TABLE cur_profiles AS
-WITH ids AS (
-  SELECT pid,
-    -- list_sort(list(…)), not list(… ORDER BY …): the same list, but an
-    -- ordered aggregate buffers and sorts every group apart (3× slower).
-    CAST(to_json(list_sort(list({'type': id_type, 'value': id_value}))) AS VARCHAR) AS identifiers
-  FROM cur_idmap_k GROUP BY pid
-), golden AS (
+WITH golden AS (
   SELECT pid,
     -- json_group_object (a macro over string_agg) with the keys in name
     -- order: the winners' row order depends on how the events were read
-    -- and joined (threads), and a build must not. Sorted lists, as above;
+    -- and joined (threads), and a build must not. Sorted lists, as for the
+    -- identifiers (curate_events.sql);
     -- attributes are unique per profile, so the key alone orders.
     list_sort(list({'k': attr, 'v': coalesce(to_json(value), 'null'),
         -- {"source":…,"record":…,"time":…} as json_object writes it; the
@@ -74,7 +69,7 @@ WITH ids AS (
     revenue_total / orders_total AS avg_order_value
   FROM cur_computed JOIN cur_ids AS i USING (pid) WHERE orders_total > 0
 )
-SELECT i.workspace, i.cdp_id, ids.identifiers,
+SELECT i.workspace, i.cdp_id, i.identifiers,
   coalesce('{' || array_to_string(list_transform(golden.kv, x -> to_json(x.k) || ':' || x.v), ',') || '}', '{}') AS traits,
   coalesce('{' || array_to_string(list_transform(golden.kv, x -> to_json(x.k) || ':' || x.p), ',') || '}', '{}') AS provenance,
   coalesce(c.events_total, 0) AS events_total,
@@ -91,7 +86,6 @@ SELECT i.workspace, i.cdp_id, ids.identifiers,
   CAST($as_of AS TIMESTAMP) AS updated_at,
   i.pid
 FROM cur_ids AS i
-JOIN ids USING (pid)
 LEFT JOIN golden USING (pid)
 LEFT JOIN cur_computed AS c USING (pid)
 LEFT JOIN counts USING (pid)
