@@ -44,6 +44,11 @@ type Config struct {
 // HTTP configures the server's listener.
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// ActivationAddr, when set, is a second listener that serves only the
+	// activation look-ups (GET /v1/profiles/…), on fasthttp: low latency
+	// for activation systems, apart from collector traffic. The main
+	// address serves them too.
+	ActivationAddr string `yaml:"activation_addr,omitempty"`
 }
 
 // Kafka configures the event bus.
@@ -214,6 +219,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		return &FieldError{"http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr)}
+	}
+	if a := c.HTTP.ActivationAddr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return &FieldError{"http.activation_addr", fmt.Sprintf("%q is not host:port", a)}
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Kafka.EmbeddedAddr); err != nil {
 		return &FieldError{"kafka.embedded_addr", fmt.Sprintf("%q is not host:port", c.Kafka.EmbeddedAddr)}

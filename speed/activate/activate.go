@@ -11,6 +11,7 @@ package activate
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,6 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/internal/auth"
-	"github.com/tributary-cdp/tributary/internal/httpx"
 	"github.com/tributary-cdp/tributary/speed"
 )
 
@@ -49,6 +49,7 @@ func (c Config) Validate() error {
 type API struct {
 	cfg     Config
 	renders sync.Pool // of *render
+	bufs    sync.Pool // of *[]byte, the adapters' response buffers
 }
 
 // New builds the API.
@@ -58,15 +59,19 @@ func New(cfg Config) (*API, error) {
 	}
 	a := &API{cfg: cfg}
 	a.renders.New = func() any {
-		r := &render{api: a, buf: make([]byte, 0, 4096)}
+		r := &render{api: a}
 		r.fn = r.profile
 		return r
+	}
+	a.bufs.New = func() any {
+		b := make([]byte, 0, 4096)
+		return &b
 	}
 	return a, nil
 }
 
-// render writes one response document while the store holds the
-// profile's read lock. It is pooled with its buffer, and fn is bound once,
+// render writes one response document, into the caller's buffer, while
+// the store holds the profile's read lock. It is pooled, and fn is bound once,
 // so a look-up leaves almost no garbage: the GC's work, and the latency it
 // adds to every request while it marks a large store, grows with the
 // garbage the server makes per request.
@@ -89,15 +94,148 @@ func (r *render) profile(p *speed.Profile) {
 	r.buf = appendProfile(r.buf, p, segs, r.withEvents)
 }
 
-// Register mounts the endpoints on mux.
+// ContentType is the Content-Type of every answer, errors included;
+// answers with status 200 also carry Cache-Control: no-store.
+const ContentType = "application/json"
+
+// Serve answers one request to the API whatever the transport: it routes
+// path (as sent, escaped, without the query), authenticates the
+// Authorization header's value, reads include=events from rawQuery, looks
+// the profile up and appends the JSON document, or the JSON error, to dst.
+// It returns the body and the status; the body is ContentType. Nothing of
+// the arguments is retained, so a transport may pass views of its buffers.
+// Methods other than GET and HEAD get 405 (Allow: GET, HEAD) and paths
+// other than the two look-ups 404, both with JSON errors.
+func (a *API) Serve(dst []byte, method, path, rawQuery, authorization string) (body []byte, status int) {
+	ref, eventsOnly, ok := route(path)
+	if !ok {
+		return appendError(dst, http.StatusNotFound, "not_found", "no such endpoint: GET /v1/profiles/{type}:{value}[/events]")
+	}
+	if method != http.MethodGet && method != http.MethodHead {
+		return appendError(dst, http.StatusMethodNotAllowed, "method_not_allowed", "use GET")
+	}
+	ref, err := url.PathUnescape(ref)
+	if err != nil {
+		return appendError(dst, http.StatusBadRequest, "invalid_identifier", "the path is not validly escaped")
+	}
+	return a.Lookup(dst, ref, authorization, eventsOnly || includeEvents(rawQuery), eventsOnly)
+}
+
+// route splits /v1/profiles/{ref} and /v1/profiles/{ref}/events, {ref}
+// still escaped, as the net/http patterns of Register match them.
+func route(path string) (ref string, eventsOnly, ok bool) {
+	rest, ok := strings.CutPrefix(path, "/v1/profiles/")
+	if !ok {
+		return "", false, false
+	}
+	ref, tail, slash := strings.Cut(rest, "/")
+	switch {
+	case ref == "":
+		return "", false, false
+	case !slash:
+		return ref, false, true
+	case tail == "events":
+		return ref, true, true
+	}
+	return "", false, false
+}
+
+// includeEvents says whether the query asks for include=events. It is
+// parsed only when there is one: most look-ups have none.
+func includeEvents(rawQuery string) bool {
+	if rawQuery == "" {
+		return false
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	return q.Get("include") == "events"
+}
+
+// Lookup answers a routed look-up: ref is the unescaped "type:value",
+// authorization the Authorization header's value. It appends the profile
+// document (or with eventsOnly the events document), or a JSON error, to
+// dst and returns it with the status.
+func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOnly bool) (body []byte, status int) {
+	p, ok := a.cfg.Keys.API(bearer(authorization))
+	if !ok {
+		msg := "unknown API key"
+		if bearer(authorization) == "" {
+			msg = "no API key: send Authorization: Bearer <api key>"
+		}
+		return appendError(dst, http.StatusUnauthorized, "unauthorized", msg)
+	}
+	if !p.Role.CanReadProfiles() {
+		return appendError(dst, http.StatusForbidden, "forbidden", "the key's role "+string(p.Role)+" may not read profiles; use an admin or activation key")
+	}
+	id, err := ParseRef(ref)
+	if err != nil {
+		var ve *cdp.ValidationError
+		errors.As(err, &ve)
+		return appendError(dst, http.StatusBadRequest, ve.Code, ve.Error())
+	}
+	rd := a.renders.Get().(*render)
+	rd.buf, rd.withEvents, rd.eventsOnly = dst, withEvents, eventsOnly
+	err = a.cfg.Profiles.View(p.Workspace, id, rd.fn)
+	dst, rd.buf = rd.buf, nil
+	a.renders.Put(rd)
+	if errors.Is(err, cdp.ErrNotFound) {
+		return appendError(dst, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
+	}
+	return append(dst, '\n'), http.StatusOK
+}
+
+// bearer extracts the token of "Bearer <token>" (auth.Bearer's rule).
+func bearer(authorization string) string {
+	if t, ok := strings.CutPrefix(authorization, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// appendError appends the body httpx.WriteError writes:
+// {"success":false,"code":…,"message":…} and a newline.
+func appendError(b []byte, status int, code, msg string) ([]byte, int) {
+	b = append(b, `{"success":false,"code":`...)
+	b = appendString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendString(b, msg)
+	return append(b, "}\n"...), status
+}
+
+// Register mounts the endpoints on mux: the net/http adapter of Serve.
+// The mux routes; Lookup answers.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/profiles/{ref}", func(w http.ResponseWriter, r *http.Request) {
-		// RawQuery is parsed only when there is one: most look-ups have none.
-		a.serve(w, r, r.URL.RawQuery != "" && r.URL.Query().Get("include") == "events", false)
+		a.serveHTTP(w, r, includeEvents(r.URL.RawQuery), false)
 	})
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", func(w http.ResponseWriter, r *http.Request) {
-		a.serve(w, r, true, true)
+		a.serveHTTP(w, r, true, true)
 	})
+}
+
+func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {
+	bp := a.getBuf()
+	body, status := a.Lookup((*bp)[:0], r.PathValue("ref"), r.Header.Get("Authorization"), withEvents, eventsOnly)
+	h := w.Header()
+	// Shared header values: net/http only reads them.
+	h["Content-Type"] = jsonContentType
+	if status == http.StatusOK {
+		h["Cache-Control"] = noStore
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	*bp = body
+	a.putBuf(bp)
+}
+
+// getBuf and putBuf pool the adapters' response buffers, so a look-up
+// leaves almost no garbage.
+func (a *API) getBuf() *[]byte { return a.bufs.Get().(*[]byte) }
+
+func (a *API) putBuf(bp *[]byte) {
+	if cap(*bp) <= 1<<20 { // an outsized buffer goes to the GC
+		a.bufs.Put(bp)
+	}
 }
 
 // ParseRef splits "type:value" and normalizes the value as at ingest.
@@ -126,48 +264,8 @@ func validType(s string) bool {
 	return len(s) <= 63
 }
 
-func (a *API) serve(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {
-	p, err := a.cfg.Keys.Principal(r)
-	if err != nil {
-		msg := "unknown API key"
-		if auth.Bearer(r) == "" {
-			msg = "no API key: send Authorization: Bearer <api key>"
-		}
-		httpx.WriteError(w, http.StatusUnauthorized, "unauthorized", msg)
-		return
-	}
-	if !p.Role.CanReadProfiles() {
-		httpx.WriteError(w, http.StatusForbidden, "forbidden", "the key's role "+string(p.Role)+" may not read profiles; use an admin or activation key")
-		return
-	}
-	id, err := ParseRef(r.PathValue("ref"))
-	if err != nil {
-		var ve *cdp.ValidationError
-		errors.As(err, &ve)
-		httpx.WriteError(w, http.StatusBadRequest, ve.Code, ve.Error())
-		return
-	}
-	rd := a.renders.Get().(*render)
-	rd.buf, rd.withEvents, rd.eventsOnly = rd.buf[:0], withEvents, eventsOnly
-	err = a.cfg.Profiles.View(p.Workspace, id, rd.fn)
-	if errors.Is(err, cdp.ErrNotFound) {
-		a.renders.Put(rd)
-		httpx.WriteError(w, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
-		return
-	}
-	rd.buf = append(rd.buf, '\n')
-	h := w.Header()
-	// Shared header values: net/http only reads them.
-	h["Content-Type"], h["Cache-Control"] = jsonContentType, noStore
-	h["Content-Length"] = []string{strconv.Itoa(len(rd.buf))}
-	_, _ = w.Write(rd.buf)
-	if cap(rd.buf) <= 1<<20 { // an outsized buffer goes to the GC
-		a.renders.Put(rd)
-	}
-}
-
 var (
-	jsonContentType = []string{"application/json"}
+	jsonContentType = []string{ContentType}
 	noStore         = []string{"no-store"}
 )
 

@@ -3,6 +3,7 @@ package activate
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,7 +33,8 @@ func newKeys() *auth.Keys {
 	})
 }
 
-func newServer(t testing.TB) *httptest.Server {
+// newAPI is the API over a store of a few events.
+func newAPI(t testing.TB) *API {
 	t.Helper()
 	keys := newKeys()
 	cfg := speed.DefaultStoreConfig()
@@ -58,16 +60,54 @@ func newServer(t testing.TB) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return api
+}
+
+// newServer serves newAPI through net/http, as the main port does.
+func newServer(t testing.TB) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
-	api.Register(mux)
+	newAPI(t).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-func get(t *testing.T, srv *httptest.Server, path, key string) (int, map[string]any) {
+// newFastServer serves api through fasthttp on a loopback port, as the
+// activation listener does, and returns its base URL.
+func newFastServer(t testing.TB, api *API) string {
 	t.Helper()
-	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.FastServer()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := srv.Shutdown(); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// transports are the two ways the API is served; the contract tests run
+// against each. Both return the base URL of a server of newAPI.
+var transports = []struct {
+	name  string
+	serve func(testing.TB) string
+}{
+	{"net/http", func(t testing.TB) string { return newServer(t).URL }},
+	{"fasthttp", func(t testing.TB) string { return newFastServer(t, newAPI(t)) }},
+}
+
+func get(t *testing.T, srv string, path, key string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv+path, nil)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
@@ -85,7 +125,12 @@ func get(t *testing.T, srv *httptest.Server, path, key string) (int, map[string]
 }
 
 func TestLookupStatuses(t *testing.T) {
-	srv := newServer(t)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testLookupStatuses(t, tr.serve(t)) })
+	}
+}
+
+func testLookupStatuses(t *testing.T, srv string) {
 	cases := []struct {
 		name, path, key string
 		status          int
@@ -121,7 +166,12 @@ func TestLookupStatuses(t *testing.T) {
 }
 
 func TestLookupContract(t *testing.T) {
-	srv := newServer(t)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testLookupContract(t, tr.serve(t)) })
+	}
+}
+
+func testLookupContract(t *testing.T, srv string) {
 	st, p := get(t, srv, "/v1/profiles/email:ann@example.com", adminKey)
 	if st != 200 {
 		t.Fatal(st, p)

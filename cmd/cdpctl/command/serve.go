@@ -30,9 +30,10 @@ import (
 )
 
 type serveOptions struct {
-	httpAddr      string
-	embeddedAddr  string
-	collectorOnly bool
+	httpAddr       string
+	activationAddr string
+	embeddedAddr   string
+	collectorOnly  bool
 }
 
 func newServeCmd(g *globalOptions) *cobra.Command {
@@ -49,6 +50,9 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 			if o.httpAddr != "" {
 				cfg.HTTP.Addr = o.httpAddr
 			}
+			if o.activationAddr != "" {
+				cfg.HTTP.ActivationAddr = o.activationAddr
+			}
 			if o.embeddedAddr != "" {
 				cfg.Kafka.EmbeddedAddr = o.embeddedAddr
 			}
@@ -61,10 +65,14 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 			defer s.Close()
 			return s.Run(ctx, func(httpAddr string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "listening on http://%s\n", httpAddr)
+				if s.activation != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "activation look-ups on http://%s\n", s.activation.addr)
+				}
 			})
 		},
 	}
 	cmd.Flags().StringVar(&o.httpAddr, "http", "", "HTTP listen address (default from config, 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&o.activationAddr, "activation-addr", "", "listen address of the activation look-ups alone, served on fasthttp (default from config http.activation_addr; empty: none)")
 	cmd.Flags().StringVar(&o.embeddedAddr, "embedded-broker-addr", "", "listen address of the embedded broker (default from config, 127.0.0.1:9092)")
 	cmd.Flags().BoolVar(&o.collectorOnly, "collector-only", false, "run only the collector (an ingestion tier scaled apart from the speed layer and jobs)")
 	return cmd
@@ -80,6 +88,9 @@ type server struct {
 	// with --collector-only.
 	ready *speed.Readiness
 	http  *http.Server
+	// activation serves the look-ups alone on http.activation_addr; nil
+	// when that is not set.
+	activation *activationListener
 	// collectorOnly runs the collector without the speed layer and jobs.
 	collectorOnly bool
 	scheduler     *jobs.Scheduler // cron jobs from jobs.schedules; nil when none
@@ -121,24 +132,32 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	if s.collectorOnly {
 		return s.serveCollectorOnly(ctx, mux, reg, brokers, ready)
 	}
-	sp, err := startSpeed(s.cfg, brokers, reg, keys, mux)
+	sp, api, err := startSpeed(s.cfg, brokers, reg, keys, mux)
 	if err != nil {
 		return err
 	}
 	s.speed = sp
 	s.ready = speed.NewReadiness(sp)
+	if a := s.cfg.HTTP.ActivationAddr; a != "" {
+		if s.activation, err = listenActivation(a, api); err != nil {
+			return err
+		}
+	}
 	ln, err := s.listen(mux, reg, brokers)
 	if err != nil {
+		s.activation.close()
 		return err
 	}
 
 	if s.scheduler, err = startScheduler(ctx, s.cfg, brokers); err != nil {
 		ln.Close()
+		s.activation.close()
 		return err
 	}
 	rec, err := startReconciler(ctx, s.cfg, brokers, sp, ln.Addr().String())
 	if err != nil {
 		ln.Close()
+		s.activation.close()
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -147,6 +166,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	g.Go(func() error { return s.ready.Run(gctx) }) // end offsets at start, for /readyz
 	g.Go(func() error { return rec.Run(gctx) })     // swaps in curated builds (reconcile job)
 	g.Go(func() error { return watchSegments(gctx, s.cfg, sp, segmentReloadInterval) })
+	s.activation.serve(g, gctx)
 	s.serveHTTP(g, gctx, ln)
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -212,6 +232,9 @@ func (s *server) serveHTTP(g *errgroup.Group, gctx context.Context, ln net.Liste
 // serveCollectorOnly runs the collector alone: an ingestion tier scaled
 // apart from the speed layer and the jobs.
 func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg *prometheus.Registry, brokers []string, ready func(string)) error {
+	if s.cfg.HTTP.ActivationAddr != "" {
+		slog.Warn("http.activation_addr is not served with --collector-only: there is no speed layer to look profiles up in", "addr", s.cfg.HTTP.ActivationAddr)
+	}
 	ln, err := s.listen(mux, reg, brokers)
 	if err != nil {
 		return err

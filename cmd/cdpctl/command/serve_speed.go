@@ -34,25 +34,27 @@ func speedConfig(cfg config.Config, brokers []string, reg prometheus.Registerer)
 	return sc
 }
 
-// startSpeed loads the speed layer's checkpoint and mounts the activation API.
-func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, keys *auth.Keys, mux *http.ServeMux) (*speed.Consumer, error) {
+// startSpeed loads the speed layer's checkpoint and mounts the activation
+// API on mux; the API is returned for the activation listener.
+func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, keys *auth.Keys, mux *http.ServeMux) (*speed.Consumer, *activate.API, error) {
 	sc := speedConfig(cfg, brokers, reg)
 	segs, err := loadSegments(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sc.Segments.Segments = segs
 	sc.Segments.Reloadable = true // watchSegments
 	sp, err := speed.New(sc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp, Segments: sp.SegmentsOf})
 	if err != nil {
-		return nil, err
+		sp.Close()
+		return nil, nil, err
 	}
 	api.Register(mux)
-	return sp, nil
+	return sp, api, nil
 }
 
 // segmentReloadInterval is how often serve looks for segments added or

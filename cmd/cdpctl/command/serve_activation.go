@@ -1,0 +1,67 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tributary-cdp/tributary/speed/activate"
+)
+
+// activationListener serves the activation look-ups alone on
+// http.activation_addr, with fasthttp: activation systems get their
+// answers without net/http's per-request work and garbage, and apart
+// from the collector's traffic on the main port.
+type activationListener struct {
+	ln   net.Listener
+	srv  *fasthttp.Server
+	addr string // bound
+}
+
+func listenActivation(addr string, api *activate.API) (*activationListener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (http.activation_addr): %w", addr, err)
+	}
+	slog.Info("activation look-ups listening", "addr", ln.Addr().String())
+	return &activationListener{ln: ln, srv: api.FastServer(), addr: ln.Addr().String()}, nil
+}
+
+// serve serves until gctx ends, then shuts down gracefully: stop
+// accepting, let in-flight look-ups finish, close idle connections. A
+// nil listener does nothing.
+func (a *activationListener) serve(g *errgroup.Group, gctx context.Context) {
+	if a == nil {
+		return
+	}
+	g.Go(func() error {
+		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("serve activation look-ups: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err := a.srv.ShutdownWithContext(sctx)
+		a.ln.Close() // in case Serve had not started: it returns at once
+		if err != nil {
+			return fmt.Errorf("shut down activation look-ups: %w", err)
+		}
+		return nil
+	})
+}
+
+// close releases the listener when serve was never called.
+func (a *activationListener) close() {
+	if a != nil {
+		a.ln.Close()
+	}
+}
