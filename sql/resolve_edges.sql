@@ -52,19 +52,22 @@ SELECT users.*, c.cap, users.user_ids > c.cap AS capped, users.user_ids >= $alar
 FROM users LEFT JOIN rs_caps c ON c.id_type = users.id_type
 WHERE users.user_ids > coalesce(c.cap, 1e18) OR users.user_ids >= $alarm;
 
--- Star edges: every linking identifier of a record to the record's first one.
+-- Star edges: every linking identifier of a record to the record's first one
+-- (by id_type, id_value: the least of the structs), found by aggregation and
+-- joined back (a window partitioned by record sorts every partition, ~20%
+-- more CPU).
 CREATE OR REPLACE TEMP TABLE rs_edges AS
 WITH linking AS (
     SELECT o.* FROM rs_obs o
     ANTI JOIN (SELECT * FROM rs_shared WHERE capped) s USING (workspace, id_type, id_value)
-), ranked AS (
-    SELECT *, first_value(id_type) OVER w AS a_type, first_value(id_value) OVER w AS a_value
+), heads AS (
+    SELECT workspace, source, record, min({'t': id_type, 'v': id_value}) AS a
     FROM linking
-    WINDOW w AS (PARTITION BY workspace, source, record ORDER BY id_type, id_value)
+    GROUP BY workspace, source, record
 )
-SELECT workspace, a_type, a_value, id_type AS b_type, id_value AS b_value,
-    CASE WHEN source = 'events' THEN rule ELSE 'shared_record' END AS rule,
-    1.0::DOUBLE AS score, source, record, min(ts) AS ts
-FROM ranked
-WHERE NOT (a_type = id_type AND a_value = id_value)
+SELECT l.workspace, h.a.t AS a_type, h.a.v AS a_value, l.id_type AS b_type, l.id_value AS b_value,
+    CASE WHEN l.source = 'events' THEN l.rule ELSE 'shared_record' END AS rule,
+    1.0::DOUBLE AS score, l.source, l.record, min(l.ts) AS ts
+FROM linking l JOIN heads h USING (workspace, source, record)
+WHERE NOT (h.a.t = l.id_type AND h.a.v = l.id_value)
 GROUP BY ALL;
