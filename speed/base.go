@@ -617,8 +617,8 @@ func arrayElems(raw []byte, fn func(v []byte) bool) bool {
 // A base load decodes a few JSON columns per profile; the fast paths
 // below read them in place (objectFields, as the preparer does) and leave
 // anything unusual (escaped keys, repeated keys, non-integer counts) to
-// goccy/go-json, which gives the same result (TestBaseJSONFastPaths,
-// FuzzBaseJSON, FuzzBaseColumns).
+// goccy/go-json, which gives the same result (FuzzBaseJSON,
+// FuzzBaseColumns, TestLoadBaseAsRowByRow).
 
 // baseTraits reads the traits and provenance columns, sorted by name.
 func baseTraits(traits, provenance string) ([]traitSpec, error) {
