@@ -190,11 +190,6 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	}
 	defer r.running.Store(false)
 	c := r.c
-	// A periodic checkpoint meanwhile would write the store that is about
-	// to be replaced, and hold the apply loop (seconds at a million
-	// profiles): they wait, and Run checkpoints the new store.
-	c.reconciling.Store(true)
-	defer c.reconciling.Store(false)
 	// The live heap as the last collection found it: a collection of its
 	// own would cost seconds of a multi-GB heap before anything starts.
 	rep.MemBeforeBytes = heapLive()
@@ -220,6 +215,11 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	if err := r.awaitWatermark(ctx, b.Watermark); err != nil {
 		return fail(err)
 	}
+	// From here a periodic checkpoint would write the store that is about
+	// to be replaced, and hold the apply loop (seconds at a million
+	// profiles): they wait, and Run checkpoints the new store.
+	c.reconciling.Store(true)
+	defer c.reconciling.Store(false)
 	start := time.Now()
 	ns, err := LoadBase(ctx, r.cfg.Lake, b, c.cfg.Store)
 	if err != nil {
