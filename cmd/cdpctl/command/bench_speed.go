@@ -65,7 +65,9 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 			"--profiles people), then measures in one run:\n" +
 			"  consume  raw kafka-go FetchMessage rate vs the speed layer's apply rate, and the ratio;\n" +
 			"  lookup   in-process look-up p50/p99; over HTTP, from a load generator in its own process\n" +
-			"           (bench http-load), req/s at --conns connections (closed loop) and p50/p99 at a\n" +
+			"           (bench http-load): net/http (the main port) closed loop, then the fasthttp\n" +
+			"           activation listener (serve --activation-addr), which the figures below measure:\n" +
+			"           req/s at --conns connections (closed loop) and p50/p99 at a\n" +
 			"           quarter of that rate (open loop, latency from each request's scheduled time);\n" +
 			"           redis-benchmark -t get -c --conns against a redis-server on a free loopback port;\n" +
 			"           the ratio of HTTP look-ups/s to Redis GETs/s;\n" +
@@ -429,6 +431,16 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
+	// The activation listener of `serve --activation-addr`: the same API
+	// on fasthttp. It is what the look-up figures measure; net/http (the
+	// main port) gets one closed-loop phase to compare.
+	fln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fsrv := api.FastServer()
+	go fsrv.Serve(fln)
+	defer fsrv.Shutdown()
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -454,11 +466,11 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		runqWait time.Duration
 	}
 	const serverThreads = "/proc/self/task/*/schedstat"
-	load := func(rate int) (*httpLoadResult, serverCost, error) {
+	load := func(addr string, rate int) (*httpLoadResult, serverCost, error) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		cpu, wait := processCPU(), runqWait(serverThreads)
-		r, err := runHTTPLoad(ctx, exe, "--addr", ln.Addr().String(), "--api-key", benchAPIKey, "--paths", pathsFile.Name(),
+		r, err := runHTTPLoad(ctx, exe, "--addr", addr, "--api-key", benchAPIKey, "--paths", pathsFile.Name(),
 			"--conns", strconv.Itoa(o.conns), "--duration", o.duration.String(), "--rate", strconv.Itoa(rate))
 		cpu, wait = processCPU()-cpu, runqWait(serverThreads)-wait
 		runtime.ReadMemStats(&after)
@@ -469,8 +481,17 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return r, serverCost{after.NumGC - before.NumGC, float64(after.Mallocs-before.Mallocs) / n, float64(after.TotalAlloc-before.TotalAlloc) / n,
 			time.Duration(float64(cpu) / n), wait}, nil
 	}
+	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
+	cpuUS := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	// net/http, closed loop, for the comparison.
+	std, stdCost, err := load(ln.Addr().String(), 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "look-up over HTTP, net/http (main port): %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %d GCs, %.1f allocations and %.0f B a request)\n",
+		std.RPS, o.conns, us(std.P50), us(std.P99), cpuUS(stdCost.cpu), cpuUS(time.Duration(std.CPUPerRequest)), stdCost.gcs, stdCost.allocs, stdCost.bytes)
 	// Closed loop: the maximum at --conns connections.
-	closed, closedCost, err := load(0)
+	closed, closedCost, err := load(fln.Addr().String(), 0)
 	if err != nil {
 		return err
 	}
@@ -481,13 +502,11 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	if rate <= 0 {
 		rate = max(100, int(maxRate/4))
 	}
-	open, openCost, err := load(rate)
+	open, openCost, err := load(fln.Addr().String(), rate)
 	if err != nil {
 		return err
 	}
-	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
-	cpuUS := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	fmt.Fprintf(out, "look-up over HTTP: %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %d GCs, %.1f allocations and %.0f B a request); "+
+	fmt.Fprintf(out, "look-up over HTTP, fasthttp (activation listener): %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %d GCs, %.1f allocations and %.0f B a request); "+
 		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; CPU a request: server %.1f µs, generator %.1f µs; "+
 		"waited for a CPU: server threads %s, generator %s; server: %d GCs)\n",
 		maxRate, o.conns, us(closed.P50), us(closed.P99), cpuUS(closedCost.cpu), cpuUS(time.Duration(closed.CPUPerRequest)),
@@ -495,6 +514,8 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99),
 		cpuUS(openCost.cpu), cpuUS(time.Duration(open.CPUPerRequest)),
 		openCost.runqWait.Round(time.Millisecond), open.RunqWait.Round(time.Millisecond), openCost.gcs)
+	fmt.Fprintf(out, "fasthttp/net/http closed loop: req/s %.2f×, server CPU a request %.2f×\n",
+		closed.RPS/std.RPS, float64(closedCost.cpu)/float64(max(1, stdCost.cpu)))
 
 	redisRate, redisP50, redisP99, err := o.redis(ctx)
 	if err != nil {
@@ -502,7 +523,7 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return nil
 	}
 	fmt.Fprintf(out, "redis-benchmark -t get -c %d: %.0f GET/s, p50 %s ms p99 %s ms\n", o.conns, redisRate, redisP50, redisP99)
-	fmt.Fprintf(out, "ratio HTTP look-ups/s to Redis GET/s: %.2f\n", maxRate/redisRate)
+	fmt.Fprintf(out, "ratio HTTP look-ups/s (fasthttp activation listener) to Redis GET/s: %.2f (net/http: %.2f)\n", maxRate/redisRate, std.RPS/redisRate)
 	return nil
 }
 
