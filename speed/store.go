@@ -187,6 +187,8 @@ type Store struct {
 	offsets map[int]int64 // partition → next offset to apply
 	names   map[string]string
 	ext     storeExt // reconcile and segment state (storeext.go)
+	// warmSink keeps Warm's reads from being optimized away.
+	warmSink uint64
 
 	stats storeStats
 }
@@ -339,11 +341,8 @@ func (s *Store) Warm(ops []*Op) {
 			sink += uint64(p.Recent[k-1].TS)
 		}
 	}
-	warmSink = sink
+	s.warmSink = sink
 }
-
-// warmSink keeps Warm's reads from being optimized away.
-var warmSink uint64
 
 // Apply applies one prepared op: the apply goroutine only.
 func (s *Store) Apply(o *Op) {
