@@ -7,14 +7,18 @@
 -- NULL with a reason when the value is rejected. The Go side joins the rows'
 -- values with it.
 CREATE OR REPLACE TEMP TABLE cl_src_verdicts AS
+-- Identifiers: usable_identifier (normalized, NULL when invalid or
+-- blocklisted; one cgo call per value), and for the few rejected ones
+-- normalize_identifier says which of the two it was.
 SELECT kind, id_type, raw, value,
-    CASE WHEN value IS NULL THEN 'invalid ' || CASE WHEN kind = 'identifier' THEN id_type ELSE kind END
-         WHEN kind = 'identifier' AND blocked_identifier(id_type, value) THEN 'blocklisted ' || id_type
+    CASE WHEN value IS NOT NULL THEN NULL
+         WHEN kind = 'identifier' AND normalize_identifier(id_type, raw) IS NOT NULL THEN 'blocklisted ' || id_type
+         ELSE 'invalid ' || CASE WHEN kind = 'identifier' THEN id_type ELSE kind END
     END AS reason
 FROM (
     SELECT kind, id_type, raw,
         CASE kind
-            WHEN 'identifier' THEN normalize_identifier(id_type, raw)
+            WHEN 'identifier' THEN usable_identifier(id_type, raw)
             WHEN 'email' THEN normalize_email(raw)
             WHEN 'phone' THEN normalize_phone(raw)
             WHEN 'name' THEN nullif(trim(regexp_replace(raw, '\s+', ' ', 'g')), '')

@@ -108,3 +108,36 @@ func TestCleanseSource(t *testing.T) {
 		t.Errorf("quarantine/crm_values:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
 	}
 }
+
+// Several identify traits per identifier type: the clean email is the first
+// valid one by trait name; a trait of another type is only quarantined; a
+// trait name with a '$' is a JSON path, not a SQL parameter.
+func TestCleanseTraits(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+	e := func(id, traits string) *cdp.Event {
+		return &cdp.Event{Workspace: "default", MessageID: id, Type: cdp.Identify, UserID: "u", Timestamp: ts, ReceivedAt: ts, Traits: json.RawMessage(traits)}
+	}
+	putEvents(t, st, 0, []*cdp.Event{
+		e("m1", `{"a_email":"nope","b_email":" B@X.com ","email":"c@x.com","crm":"null"}`),
+		e("m2", `{"x$now":" D@x.com"}`),
+	}, 0)
+	cfg := DefaultConfig()
+	cfg.Storage, cfg.SpoolDir, cfg.CacheDir = st, t.TempDir(), t.TempDir()
+	cfg.IdentifierTraits = map[string]string{"a_email": "email", "b_email": "email", "email": "email", "crm": "customer_id", "x$now": "email"}
+	cfg.Now = func() time.Time { return ts }
+	if _, err := Run(context.Background(), cfg, "run1"); err != nil {
+		t.Fatal(err)
+	}
+	clean := rowsOf(t, st, TableCleanEvents, `SELECT concat_ws('|', message_id, coalesce(email, '∅'), coalesce(phone, '∅')) FROM t ORDER BY 1`)
+	if want := []string{"m1|b@x.com|∅", "m2|d@x.com|∅"}; strings.Join(clean, "\n") != strings.Join(want, "\n") {
+		t.Errorf("clean/events:\n%s\nwant:\n%s", strings.Join(clean, "\n"), strings.Join(want, "\n"))
+	}
+	q := rowsOf(t, st, TableQuarantineEvents, `SELECT concat_ws('|', message_id, field, value, reason) FROM t ORDER BY 1`)
+	if want := []string{"m1|traits.a_email|nope|invalid email", "m1|traits.crm|null|blocklisted customer_id"}; strings.Join(q, "\n") != strings.Join(want, "\n") {
+		t.Errorf("quarantine/events:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(want, "\n"))
+	}
+}
