@@ -1,7 +1,6 @@
 package speed
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/tributary-cdp/tributary/internal/jsonx"
@@ -197,7 +196,7 @@ func objectFields(raw []byte, fn func(key string, value []byte) bool) bool {
 	}
 	i = jsonx.Space(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
-		return len(bytes.TrimSpace(raw[i+1:])) == 0
+		return jsonx.Space(raw, i+1) == len(raw) // JSON whitespace only (bytes.TrimSpace also takes \f, \v, U+0085)
 	}
 	for {
 		key, end, ok := plainString(raw, i)
@@ -220,7 +219,7 @@ func objectFields(raw []byte, fn func(key string, value []byte) bool) bool {
 		case ',':
 			i = jsonx.Space(raw, i+1)
 		case '}':
-			return len(bytes.TrimSpace(raw[i+1:])) == 0
+			return jsonx.Space(raw, i+1) == len(raw)
 		default:
 			return false
 		}
