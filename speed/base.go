@@ -421,7 +421,7 @@ func appendRawDays(dst []rawDay, txt []byte) ([]rawDay, error) {
 		ok := objectFields(v, func(k string, fv []byte) bool {
 			switch k {
 			case "event", "day":
-				s, end, ok := plainString(fv, 0)
+				s, end, ok := cdp.PlainString(fv, 0)
 				if !ok || end != len(fv) {
 					return false
 				}
@@ -556,7 +556,7 @@ func appendIdentifiers(dst []cdp.Identifier, txt []byte) ([]cdp.Identifier, erro
 		ok := objectFields(v, func(k string, fv []byte) bool {
 			switch k {
 			case "type", "value":
-				s, end, ok := plainString(fv, 0)
+				s, end, ok := cdp.PlainString(fv, 0)
 				if !ok || end != len(fv) {
 					return false
 				}
@@ -657,7 +657,7 @@ func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
 			if k != "time" {
 				return !strings.EqualFold(k, "time") // goccy matches keys case-insensitively
 			}
-			s, end, ok := plainString(tv, 0)
+			s, end, ok := cdp.PlainString(tv, 0)
 			if !ok || end != len(tv) {
 				return false
 			}

@@ -335,7 +335,7 @@ func pageURL(props []byte, general bool) (url, path string) {
 			// The general decoder matches keys case-insensitively ("URL").
 			return !strings.EqualFold(k, "url") && !strings.EqualFold(k, "path")
 		}
-		s, end, ok := plainString(v, 0)
+		s, end, ok := cdp.PlainString(v, 0)
 		if !ok || end != len(v) {
 			return false // not a plain string: the general decoder decides
 		}
