@@ -1,17 +1,14 @@
 package speed
 
 import (
-	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/speed/speedtest"
 )
 
 // TestApplyCPU measures the CPU time of applying 1M events in the mix of
@@ -32,8 +29,6 @@ func TestApplyCPU(t *testing.T) {
 	prep := NewPreparer(cfg)
 	s, _ := NewStore(cfg)
 	rng := rand.New(rand.NewPCG(1, 1))
-	names := []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Signed In",
-		"Video Played", "Search", "Coupon Applied", "Cart Viewed", "Review Written"}
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	ops := make([]*Op, 0, chunk)
 	var applyCPU time.Duration
@@ -44,33 +39,7 @@ func TestApplyCPU(t *testing.T) {
 	for from := 0; from < n; from += chunk {
 		ops = ops[:0]
 		for i := from; i < from+chunk; i++ {
-			p := rng.IntN(people)
-			at := base.Add(time.Duration(i) * time.Millisecond)
-			e := cdp.Event{Workspace: "default", MessageID: "bench-" + strconv.Itoa(i), Timestamp: at, ReceivedAt: at}
-			user, anon := "user-"+strconv.Itoa(p), "anon-"+strconv.Itoa(p)
-			switch r := rng.IntN(100); {
-			case r < 10:
-				e.Type, e.UserID, e.AnonymousID = cdp.Identify, user, anon
-				e.Traits = json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","name":"Person %d","plan":%q,"age":%d}`,
-					p, p, []string{"free", "pro", "team"}[rng.IntN(3)], 18+rng.IntN(60)))
-			case r < 75:
-				e.Type, e.Event = cdp.Track, names[rng.IntN(len(names))]
-				if rng.IntN(2) == 0 {
-					e.UserID = user
-				} else {
-					e.AnonymousID = anon
-				}
-				if e.Event == "Order Completed" {
-					e.Properties = json.RawMessage(fmt.Sprintf(`{"order_id":"o%d","revenue":%d.99,"currency":"USD"}`, i, rng.IntN(200)))
-				} else {
-					e.Properties = json.RawMessage(fmt.Sprintf(`{"sku":"sku-%d","price":%d}`, rng.IntN(1000), rng.IntN(100)))
-				}
-			case r < 95:
-				e.Type, e.AnonymousID, e.Name = cdp.Page, anon, "Home"
-				e.Properties = json.RawMessage(`{"url":"https://shop.example/","path":"/"}`)
-			default:
-				e.Type, e.PreviousID, e.UserID = cdp.Alias, anon, user
-			}
+			e := speedtest.Event(rng, i, people, base.Add(time.Duration(i)*time.Millisecond))
 			ops = append(ops, prep.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
 		}
 		t0 := cpuTime(syscall.RUSAGE_THREAD)

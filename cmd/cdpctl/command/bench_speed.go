@@ -37,6 +37,7 @@ import (
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/speed"
 	"github.com/tributary-cdp/tributary/speed/activate"
+	"github.com/tributary-cdp/tributary/speed/speedtest"
 )
 
 type benchSpeedOptions struct {
@@ -148,40 +149,6 @@ func (o *benchSpeedOptions) run(cmd *cobra.Command) error {
 	return nil
 }
 
-var benchEventNames = []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed", "Signed In",
-	"Video Played", "Search", "Coupon Applied", "Cart Viewed", "Review Written"}
-
-// benchEvent is the i-th synthetic event: 10% identify, 65% track, 20% page, 5% alias.
-func benchEvent(rng *rand.Rand, i, profiles int, at time.Time) *cdp.Event {
-	p := rng.IntN(profiles)
-	e := &cdp.Event{Workspace: "default", MessageID: "bench-" + strconv.Itoa(i), Timestamp: at, ReceivedAt: at}
-	user, anon := "user-"+strconv.Itoa(p), "anon-"+strconv.Itoa(p)
-	switch r := rng.IntN(100); {
-	case r < 10:
-		e.Type, e.UserID, e.AnonymousID = cdp.Identify, user, anon
-		e.Traits = json.RawMessage(fmt.Sprintf(`{"email":"person%d@example.com","name":"Person %d","plan":%q,"age":%d}`,
-			p, p, []string{"free", "pro", "team"}[rng.IntN(3)], 18+rng.IntN(60)))
-	case r < 75:
-		e.Type, e.Event = cdp.Track, benchEventNames[rng.IntN(len(benchEventNames))]
-		if rng.IntN(2) == 0 {
-			e.UserID = user
-		} else {
-			e.AnonymousID = anon
-		}
-		if e.Event == "Order Completed" {
-			e.Properties = json.RawMessage(fmt.Sprintf(`{"order_id":"o%d","revenue":%d.99,"currency":"USD"}`, i, rng.IntN(200)))
-		} else {
-			e.Properties = json.RawMessage(fmt.Sprintf(`{"sku":"sku-%d","price":%d}`, rng.IntN(1000), rng.IntN(100)))
-		}
-	case r < 95:
-		e.Type, e.AnonymousID, e.Name = cdp.Page, anon, "Home"
-		e.Properties = json.RawMessage(`{"url":"https://shop.example/","path":"/"}`)
-	default:
-		e.Type, e.PreviousID, e.UserID = cdp.Alias, anon, user
-	}
-	return e
-}
-
 // fill produces the synthetic events with acks=all.
 func (o *benchSpeedOptions) fill(ctx context.Context, addr string) error {
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
@@ -196,7 +163,7 @@ func (o *benchSpeedOptions) fill(ctx context.Context, addr string) error {
 			rng := rand.New(rand.NewPCG(uint64(from), 1))
 			msgs := make([]kafka.Message, 0, chunk)
 			for i := from; i < min(from+chunk, o.events); i++ {
-				e := benchEvent(rng, i, o.profiles, base.Add(time.Duration(i)*time.Millisecond))
+				e := speedtest.Event(rng, i, o.profiles, base.Add(time.Duration(i)*time.Millisecond))
 				msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: e.AppendJSON(nil)})
 			}
 			if err := w.WriteMessages(gctx, msgs...); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/tributary-cdp/tributary/internal/broker"
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/speed"
+	"github.com/tributary-cdp/tributary/speed/speedtest"
 )
 
 // TestReadyzWaitsForTheSpeedLayer: /readyz answers 503 speed_catching_up
@@ -36,7 +37,7 @@ func TestReadyzWaitsForTheSpeedLayer(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	var msgs []kafka.Message
 	for i := range 500 {
-		e := benchEvent(rng, i, 50, time.Now().UTC())
+		e := speedtest.Event(rng, i, 50, time.Now().UTC())
 		msgs = append(msgs, kafka.Message{Key: []byte(e.Key()), Value: e.AppendJSON(nil)})
 	}
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
