@@ -2,7 +2,6 @@ package activate
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -107,21 +106,12 @@ var transports = []struct {
 
 func get(t *testing.T, srv string, path, key string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", srv+path, nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	a := fetch(t, "GET", srv+path, key)
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s: invalid JSON %q: %v", path, b, err)
+	if err := json.Unmarshal([]byte(a.body), &m); err != nil {
+		t.Fatalf("%s: invalid JSON %q: %v", path, a.body, err)
 	}
-	return resp.StatusCode, m
+	return a.status, m
 }
 
 func TestLookupStatuses(t *testing.T) {
