@@ -1,12 +1,16 @@
 package identity
 
 import (
+	"slices"
 	"strings"
 )
 
 // Blocklist holds junk identifier values that must never link profiles.
 type Blocklist struct {
-	values map[string]bool // "type:value" or "*:value"
+	// values maps a value to the types it is blocked for ("*": any). Keyed
+	// by the value alone, a lookup needs no "type:value" string built for
+	// it: the speed layer checks every identifier of every event.
+	values map[string][]string
 }
 
 // DefaultJunk are values seen in real data that identify nobody.
@@ -21,14 +25,14 @@ var DefaultJunk = []string{
 
 // NewBlocklist builds a blocklist from entries "value" (any type) or "type:value".
 func NewBlocklist(entries []string) *Blocklist {
-	b := &Blocklist{values: make(map[string]bool, len(entries))}
+	b := &Blocklist{values: make(map[string][]string, len(entries))}
 	for _, e := range entries {
 		e = strings.ToLower(strings.TrimSpace(e))
 		if typ, v, ok := strings.Cut(e, ":"); ok && !strings.Contains(typ, "@") && typ != "" && !strings.ContainsAny(typ, " /") && isTypeName(typ) {
-			b.values[typ+":"+v] = true
+			b.values[v] = append(b.values[v], typ)
 			continue
 		}
-		b.values["*:"+e] = true
+		b.values[e] = append(b.values[e], "*")
 	}
 	return b
 }
@@ -45,12 +49,9 @@ func isTypeName(s string) bool {
 // Blocked reports whether a normalized value must not be used as an identifier.
 func (b *Blocklist) Blocked(typ, value string) bool {
 	v := strings.ToLower(strings.TrimSpace(value))
-	if v == "" || b.values["*:"+v] || b.values[typ+":"+v] {
+	if v == "" || slices.ContainsFunc(b.values[v], func(t string) bool { return t == "*" || t == typ }) {
 		return true
 	}
 	// All-zero ids of any length ("0000", "000000000"), common in device ids.
-	if strings.Trim(v, "0-") == "" {
-		return true
-	}
-	return false
+	return strings.Trim(v, "0-") == ""
 }
