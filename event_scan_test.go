@@ -65,3 +65,52 @@ func TestPlainString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJSONTime holds the fast paths to what they stand for: JSONTime to
+// time.Time's UnmarshalJSON, PlainString to a byte at a time.
+func FuzzJSONTime(f *testing.F) {
+	for _, s := range []string{
+		`"2026-11-22T09:00:00Z"`, `"2026-11-22T09:00:00.123456789Z"`, `"2026-11-22T09:00:00.1234567891Z"`, `"2024-02-29T23:59:59.5Z"`,
+		`"2025-02-29T00:00:00Z"`, `"2026-11-22T24:00:00Z"`, `"2026-11-22T09:00:60Z"`, `"2026-11-22T09:00:00.Z"`, `"0000-01-01T00:00:00Z"`,
+		`"2026-11-22T09:00:00+01:00"`, `"2026-11-22T09:00:00,5Z"`, `"2026-11-22t09:00:00z"`, `"2026-11-22T09:00:00Z`, `"2026-11-22T9:00:00Z"`,
+		`"abcdefgh\"ijklmnopqrstuvwxyz"`, "\"0123456789abcdef\x7fé\"", `"0123456\\"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, end, ok := JSONTime(b, 0)
+		_, send, sok := PlainString(b, 0)
+		var want time.Time
+		wok := sok && want.UnmarshalJSON(b[:send]) == nil
+		if ok != wok || ok && (end != send || !got.Equal(want) || got.Location().String() != want.Location().String()) {
+			t.Fatalf("JSONTime(%s) = %v, %d, %v; UnmarshalJSON: %v, %d, %v", b, got, end, ok, want, send, wok)
+		}
+		if ok && want.Location() == time.UTC && got != want {
+			t.Fatalf("JSONTime(%s) = %#v, UnmarshalJSON %#v", b, got, want)
+		}
+		// A string of plain bytes up to the first quote, else not a string.
+		wend, wplain := 0, len(b) > 0 && b[0] == '"'
+		for j := 1; wplain && wend == 0; j++ {
+			switch {
+			case j == len(b) || b[j] < 0x20 || b[j] == '\\' || b[j] >= 0x80:
+				wplain = false
+			case b[j] == '"':
+				wend = j + 1
+			}
+		}
+		if sok != wplain || sok && send != wend {
+			t.Fatalf("PlainString(%s) = %d, %v; want %d, %v", b, send, sok, wend, wplain)
+		}
+	})
+}
+
+func TestJSONTimeDays(t *testing.T) {
+	for d := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.Add(24*time.Hour + 1001*time.Second + 7) {
+		b := d.AppendFormat([]byte{'"'}, time.RFC3339Nano)
+		b = append(b, '"')
+		got, end, ok := JSONTime(b, 0)
+		if !ok || end != len(b) || got != d {
+			t.Fatalf("JSONTime(%s) = %v, %d, %v", b, got, end, ok)
+		}
+	}
+}

@@ -43,9 +43,7 @@ func decodeCanonical(b []byte, w *wireEvent) bool {
 			if f == cdp.FieldReceivedAt {
 				t = &w.ReceivedAt
 			}
-			if _, end, ok = cdp.PlainString(b, i); ok {
-				ok = t.UnmarshalJSON(b[i:end]) == nil
-			}
+			*t, end, ok = cdp.JSONTime(b, i)
 			return end, ok
 		case cdp.FieldProperties, cdp.FieldTraits:
 			var raw []byte

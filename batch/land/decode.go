@@ -106,9 +106,7 @@ func decodeCanonical(b []byte, r *lake.EventRow) bool {
 			*s, end, ok = cdp.PlainString(b, i)
 		case t != nil:
 			// As time.Time's UnmarshalJSON reads it (which is what goccy calls).
-			if _, end, ok = cdp.PlainString(b, i); ok {
-				ok = t.UnmarshalJSON(b[i:end]) == nil
-			}
+			*t, end, ok = cdp.JSONTime(b, i)
 		default:
 			var obj []byte
 			if obj, end, ok = cdp.RawObject(b, i); ok {
