@@ -53,5 +53,10 @@ func (b *Blocklist) Blocked(typ, value string) bool {
 		return true
 	}
 	// All-zero ids of any length ("0000", "000000000"), common in device ids.
-	return strings.Trim(v, "0-") == ""
+	for i := 0; i < len(v); i++ {
+		if v[i] != '0' && v[i] != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -70,6 +70,10 @@ func FuzzDecodeCanonical(f *testing.F) {
 			Traits: json.RawMessage(`{"plan":"a","plan":"b","phone":4155552671}`)},
 		{Workspace: "w", MessageID: "m5", Type: cdp.Track, Event: "Order Completed", UserID: "u", Timestamp: at, ReceivedAt: at,
 			Properties: json.RawMessage(`{"revenue":"12.50","products":[{"price":1,"quantity":2}]}`)},
+		{Workspace: "w", MessageID: "m7", Type: cdp.Track, Event: "Order Refunded", UserID: "u", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"revenue":null,"total":" 7.25","value":3,"Value":4,"currency":"EUR"}`)},
+		{Workspace: "w", MessageID: "m8", Type: cdp.Track, Event: "Order Completed", UserID: "u", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"order_id":"o1","revenue":19.99,"revenue":"x","value":2}`)},
 		{Workspace: "w", MessageID: "m6", Type: cdp.Alias, UserID: "u", PreviousID: " a ", GroupID: "g", Timestamp: at, ReceivedAt: at},
 	} {
 		f.Add(e.AppendJSON(nil))

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unique"
 	"unsafe"
@@ -105,7 +107,32 @@ type Preparer struct {
 	// ops recycles released ops: a fresh one per message was the largest
 	// allocation of the speed layer, and its garbage collection cost more
 	// than decoding.
-	ops sync.Pool
+	ops   sync.Pool
+	names names
+}
+
+// names caches the handles of the names events repeat (workspace, track
+// event): a hit costs a hash and a compare, unique.Make
+// about 60 ns. A slot keeps the first name that lands in it and the names
+// that collide with it take unique.Make, so a stream of distinct names
+// neither evicts the common ones nor allocates.
+type names struct {
+	seed  maphash.Seed
+	slots [256]atomic.Pointer[unique.Handle[string]]
+}
+
+func (n *names) handle(s string) unique.Handle[string] {
+	slot := &n.slots[maphash.String(n.seed, s)%uint64(len(n.slots))]
+	if h := slot.Load(); h != nil && h.Value() == s {
+		return *h
+	}
+	h := unique.Make(s)
+	if slot.Load() == nil {
+		kept := new(unique.Handle[string])
+		*kept = h
+		slot.CompareAndSwap(nil, kept)
+	}
+	return h
 }
 
 // NewPreparer builds a preparer from the store config's hygiene settings.
@@ -113,6 +140,7 @@ func NewPreparer(cfg StoreConfig) *Preparer {
 	return &Preparer{
 		block:  identity.NewBlocklist(append(slices.Clone(identity.DefaultJunk), cfg.Blocklist...)),
 		traits: cfg.IdentifierTraits,
+		names:  names{seed: maphash.MakeSeed()},
 	}
 }
 
@@ -126,12 +154,14 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	a, _ := p.ops.Get().(*opAlloc) // the op, its event and small slices in one allocation
 	if a == nil {
 		a = &opAlloc{}
-	} else {
-		*a = opAlloc{} // here, not in Release: the apply goroutine is the busiest
 	}
+	// Reset here, not in Release: the apply goroutine is the busiest. Only
+	// the op: the event is overwritten below, and ids and links are
+	// appended to (what is past their length pins an old op's strings
+	// until overwritten). Zeroing the whole of it cost a write barrier
+	// per pointer while the GC marks.
 	o := &a.op
-	o.alloc = a
-	o.Partition, o.Offset, o.IDs = partition, offset, a.ids[:0]
+	*o = Op{Partition: partition, Offset: offset, IDs: a.ids[:0], alloc: a}
 	// The collector's canonical form is decoded without allocating; the
 	// general decoder (goccy/go-json, twice as fast as encoding/json)
 	// takes the rest. Either way the strings point into the message:
@@ -159,10 +189,10 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	o.Event = e
 	// Names the store interns, made canonical here, in parallel: the apply
 	// goroutine then hashes shared, cached bytes, not a cold message.
-	e.Workspace = unique.Make(e.Workspace).Value()
+	e.Workspace = p.names.handle(e.Workspace).Value()
 	e.Type = canonicalType(e.Type)
 	if e.Type == cdp.Track {
-		e.Event = unique.Make(e.Event).Value()
+		e.Event = p.names.handle(e.Event).Value()
 	}
 	ts := e.Timestamp
 	if ts.IsZero() {
@@ -188,7 +218,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 			o.AliasPrev = prev
 		}
 	case cdp.Track:
-		commerce(o, e.Event, e.Properties)
+		commerce(o, e.Event, e.Properties, p.general)
 	case cdp.Page, cdp.Screen:
 		o.Page = e.Name
 		if e.Type == cdp.Page && len(e.Properties) > 0 {
@@ -359,14 +389,16 @@ func pageURL(props []byte, general bool) (url, path string) {
 	return pp.URL, pp.Path
 }
 
-// scalarString reads a JSON string or number as text.
+// scalarString reads a JSON string or number as text. Without escapes
+// the text aliases v, which must not change: what an op keeps of it is
+// copied (Op.own).
 func scalarString(v json.RawMessage) (string, bool) {
 	if len(v) == 0 {
 		return "", false
 	}
 	if v[0] == '"' {
 		if len(v) >= 2 && v[len(v)-1] == '"' && !bytes.ContainsAny(v[1:len(v)-1], "\\\"") {
-			return string(v[1 : len(v)-1]), true
+			return rawString(v[1 : len(v)-1]), true
 		}
 		var s string
 		if json.Unmarshal(v, &s) != nil {
@@ -375,7 +407,7 @@ func scalarString(v json.RawMessage) (string, bool) {
 		return s, true
 	}
 	if v[0] == '-' || v[0] >= '0' && v[0] <= '9' {
-		return string(v), true
+		return rawString(v), true
 	}
 	return "", false
 }
@@ -386,10 +418,21 @@ const (
 	EventOrderRefunded  = "Order Refunded"
 )
 
+// orderProps are the properties commerce reads.
+type orderProps struct {
+	Revenue  json.RawMessage `json:"revenue"`
+	Total    json.RawMessage `json:"total"`
+	Value    json.RawMessage `json:"value"`
+	Products []struct {
+		Price    json.RawMessage `json:"price"`
+		Quantity json.RawMessage `json:"quantity"`
+	} `json:"products"`
+}
+
 // commerce reads revenue from "Order Completed" (and subtracts it for
 // "Order Refunded"): properties.revenue, else total, else value, else the
 // sum of products[].price × quantity. Unreadable amounts count as 0.
-func commerce(o *Op, name string, props json.RawMessage) {
+func commerce(o *Op, name string, props json.RawMessage, general bool) {
 	sign := int64(1)
 	switch name {
 	case EventOrderCompleted:
@@ -402,17 +445,30 @@ func commerce(o *Op, name string, props json.RawMessage) {
 	if len(props) == 0 {
 		return
 	}
-	var p struct {
-		Revenue  json.RawMessage `json:"revenue"`
-		Total    json.RawMessage `json:"total"`
-		Value    json.RawMessage `json:"value"`
-		Products []struct {
-			Price    json.RawMessage `json:"price"`
-			Quantity json.RawMessage `json:"quantity"`
-		} `json:"products"`
-	}
-	if gojson.Unmarshal(props, &p) != nil {
-		return
+	var p orderProps
+	fast := !general && objectFields(props, func(k string, v []byte) bool {
+		switch k {
+		case "revenue":
+			p.Revenue = v
+		case "total":
+			p.Total = v
+		case "value":
+			p.Value = v
+		default:
+			// products (summed by the general decoder, which also fails
+			// the whole object on a wrong type there) and keys it folds
+			// onto these ("Revenue").
+			return !strings.EqualFold(k, "revenue") && !strings.EqualFold(k, "total") && !strings.EqualFold(k, "value") &&
+				!strings.EqualFold(k, "products")
+		}
+		return true
+	})
+	if !fast {
+		g := new(orderProps) // apart: p stays on the stack
+		if gojson.Unmarshal(props, g) != nil {
+			return
+		}
+		p = *g
 	}
 	for _, raw := range []json.RawMessage{p.Revenue, p.Total, p.Value} {
 		if f, ok := number(raw); ok {
