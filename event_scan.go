@@ -1,8 +1,6 @@
 package cdp
 
 import (
-	"encoding/binary"
-	"math/bits"
 	"time"
 	"unsafe"
 
@@ -119,15 +117,7 @@ func PlainString(b []byte, i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", 0, false
 	}
-	j := i + 1
-	// Eight bytes at a time up to the first one the loop below must look at.
-	for ; len(b)-j >= 8; j += 8 {
-		if m := notPlain(binary.LittleEndian.Uint64(b[j:])); m != 0 {
-			j += bits.TrailingZeros64(m) / 8
-			break
-		}
-	}
-	for ; j < len(b); j++ {
+	for j := jsonx.Plain(b, i+1, true); j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			if j == i+1 {
@@ -139,15 +129,6 @@ func PlainString(b []byte, i int) (string, int, bool) {
 		}
 	}
 	return "", 0, false
-}
-
-// notPlain sets the high bit of the bytes of x (little-endian) that are
-// a quote, a backslash, a control character or not ASCII. Only the lowest
-// set bit is exact: a byte above it may be marked by a borrow.
-func notPlain(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	q, bs := x^(ones*'"'), x^(ones*'\\')
-	return ((q-ones)&^q | (bs-ones)&^bs | (x - ones*0x20) | x) & highs
 }
 
 // JSONTime reads the JSON string at b[i] as time.Time's UnmarshalJSON does,

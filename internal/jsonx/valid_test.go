@@ -12,6 +12,8 @@ var cases = []string{
 	`01`, `-`, `1.`, `1e`, `1e+`, `.5`, `tru`, `nul`, `"a` + "\x01" + `"`, `{`, `[`, `}`, ``, ` `,
 	`{"a":1}x`, `{"a":1} {"b":2}`,
 	`{}`, `[]`, `""`, `0`, `-0.5e+10`, `true`, `null`, ` {"a":[1,{"b":"\u00e9\n"}],"c":false} `,
+	`"abcdefghijklmno\u00e9pqrstuvwxyz\"0123456789"`, `"abcdefgh` + "\x01" + `ijklmnop"`, `"abcdefghijklmnopq\x"`, "\"abcdefgh\xc3\xa9ijklmnopq\"",
+	`"abcdefghijklmnopqrstuvw\"`, `"abcdefg"` + strings.Repeat(" ", 9),
 	strings.Repeat("[", 100) + strings.Repeat("]", 100), // deeper than the fast path: encoding/json decides
 	strings.Repeat("[", 100) + strings.Repeat("]", 99),
 }
