@@ -111,11 +111,11 @@ type Preparer struct {
 	names names
 }
 
-// names caches the handles of the names events repeat (workspace, track
-// event): a hit costs a hash and a compare, unique.Make
-// about 60 ns. A slot keeps the first name that lands in it and the names
-// that collide with it take unique.Make, so a stream of distinct names
-// neither evicts the common ones nor allocates.
+// names caches the handles of the names events repeat (workspaces, track
+// events): a hit costs a hash and a compare, unique.Make about 60 ns. A
+// slot keeps the first name that lands in it and the names that collide
+// with it take unique.Make, so a stream of distinct names neither evicts
+// the common ones nor allocates.
 type names struct {
 	seed  maphash.Seed
 	slots [256]atomic.Pointer[unique.Handle[string]]
