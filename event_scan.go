@@ -133,8 +133,8 @@ func PlainString(b []byte, i int) (string, int, bool) {
 
 // JSONTime reads the JSON string at b[i] as time.Time's UnmarshalJSON does,
 // returning the time and the index after the string. What AppendJSON
-// writes for a UTC time is read here, about five times faster; the rest
-// (other offsets, escapes) by UnmarshalJSON.
+// writes for a UTC time is read here, without time's general parser; the
+// rest (other offsets, escapes) by UnmarshalJSON.
 func JSONTime(b []byte, i int) (time.Time, int, bool) {
 	if t, end, ok := utcTime(b, i); ok {
 		return t, end, true
