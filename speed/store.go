@@ -162,9 +162,13 @@ func (t *profileTable) each(stripe int, fn func(p *Profile) bool) bool {
 	return true
 }
 
+// indexStripe is the part of the identity index whose keys are i mod
+// stripes (by k[0]; the table picks slots by k[1]). Look-ups from other
+// goroutines hold mu for reading; the apply goroutine, the only writer,
+// reads without it and holds it to write.
 type indexStripe struct {
 	mu sync.RWMutex
-	m  map[idKey]uint32
+	t  keyTable[uint32]
 }
 
 // Store is the in-memory profile store: profiles in stripes by handle, an
@@ -224,9 +228,6 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	s.stats.blocked = map[string]int64{}
 	s.stats.capped = map[string]int64{}
-	for i := range s.index {
-		s.index[i].m = map[idKey]uint32{}
-	}
 	return s, nil
 }
 
@@ -269,7 +270,7 @@ func (s *Store) view(workspace string, k idKey, fn func(p *Profile)) error {
 	// instant between reading the index and locking the profile.
 	for range 8 {
 		is.mu.RLock()
-		h, ok := is.m[k]
+		h, ok := is.t.get(k)
 		is.mu.RUnlock()
 		if !ok {
 			return cdp.ErrNotFound
@@ -398,8 +399,7 @@ func (s *Store) Apply(o *Op) {
 
 // lookupID reads the index from the apply goroutine (no lock: it is the only writer).
 func (s *Store) lookupID(k idKey) (uint32, bool) {
-	h, ok := s.index[k[0]%stripes].m[k]
-	return h, ok
+	return s.index[k[0]%stripes].t.get(k)
 }
 
 // intern returns a shared copy of a repeated string (workspaces, trait and
@@ -570,7 +570,7 @@ func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 func (s *Store) setIndex(k idKey, h uint32) {
 	is := &s.index[k[0]%stripes]
 	is.mu.Lock()
-	is.m[k] = h
+	is.t.put(k, h)
 	is.mu.Unlock()
 }
 
@@ -680,7 +680,10 @@ func (s *Store) Range(fn func(p *Profile) bool) {
 func (s *Store) MemoryEstimate() int64 {
 	var n int64
 	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
-	n += s.stats.identifiers.Load()*48 + int64(s.next)*8 // index entries, table slots
+	for i := range s.index {
+		n += int64(s.index[i].t.bytes())
+	}
+	n += int64(s.next) * 8 // table slots
 	n += int64(s.dedupe.n) * 40
 	n += int64(len(s.shared)) * 40
 	return n
