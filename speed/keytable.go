@@ -184,6 +184,16 @@ func (s *keySet) has(k msgKey) bool {
 // add adds k and reports whether it was new.
 func (s *keySet) add(k msgKey) bool { return s.part(k).add(k, struct{}{}) }
 
+// sizedLike returns an empty set with room for as many keys, part by
+// part, as o holds.
+func sizedLike(o *keySet) *keySet {
+	s := &keySet{}
+	for i := range s.parts {
+		s.parts[i].reserve(o.parts[i].len())
+	}
+	return s
+}
+
 func (s *keySet) len() int {
 	n := 0
 	for i := range s.parts {

@@ -526,7 +526,8 @@ func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
 func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 	var hbuf [4]uint32
 	hs := hbuf[:0]
-	var missing []link
+	var mbuf [4]link
+	missing := mbuf[:0]
 	for _, l := range ids {
 		h, ok := s.lookupID(l.k)
 		if !ok {
