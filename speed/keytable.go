@@ -63,14 +63,6 @@ func (t *keyTable[V]) get(k [2]uint64) (V, bool) {
 	}
 }
 
-// peek reads the slot k starts probing at, to bring it into the cache.
-func (t *keyTable[V]) peek(k [2]uint64) uint64 {
-	if len(t.slots) == 0 {
-		return 0
-	}
-	return t.slots[k[1]&uint64(len(t.slots)-1)].k[0]
-}
-
 // put sets the value of k and reports whether k was new.
 func (t *keyTable[V]) put(k [2]uint64, v V) bool {
 	if k == ([2]uint64{}) {
@@ -176,7 +168,13 @@ type keySet struct {
 func (s *keySet) part(k msgKey) *keyTable[struct{}] { return &s.parts[k[0]>>58] }
 
 // peek reads the slot k starts probing at, to bring it into the cache.
-func (s *keySet) peek(k msgKey) uint64 { return s.part(k).peek(k) }
+func (s *keySet) peek(k msgKey) uint64 {
+	t := s.part(k)
+	if len(t.slots) == 0 {
+		return 0
+	}
+	return t.slots[k[1]&uint64(len(t.slots)-1)].k[0]
+}
 
 func (s *keySet) has(k msgKey) bool {
 	_, ok := s.part(k).get(k)

@@ -310,22 +310,12 @@ func (s *Store) Warm(ops []*Op) {
 	n := 0
 	var sink uint64
 	d := s.dedupe
-	// First only the slots the look-ups start at, so that their cache
-	// misses are all under way at once; then the look-ups.
 	for _, o := range ops {
 		if o.Err != nil {
 			continue
 		}
 		if len(d.gens) > 0 {
 			sink += d.gens[len(d.gens)-1].Set.peek(o.msgKey)
-		}
-		for _, l := range o.links {
-			sink += s.index[l.k[0]%stripes].t.peek(l.k)
-		}
-	}
-	for _, o := range ops {
-		if o.Err != nil {
-			continue
 		}
 		for _, l := range o.links {
 			if h, ok := s.lookupID(l.k); ok && n < len(hs) {
