@@ -81,7 +81,7 @@ func LoadBase(ctx context.Context, st lake.Storage, b *Build, cfg StoreConfig) (
 	}
 	if hint := max(idRows, 4*profileRows) / stripes; hint > 0 {
 		for i := range s.index {
-			s.index[i].m = make(map[idKey]uint32, hint+hint/8)
+			s.index[i].t.reserve(int(hint + hint/8))
 		}
 	}
 

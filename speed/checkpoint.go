@@ -218,7 +218,7 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 		*s.table.slot(hd) = p
 		for _, id := range p.Identifiers {
 			k := idKeyOf(p.Workspace, id.Type, id.Value)
-			s.index[k[0]%stripes].m[k] = hd
+			s.index[k[0]%stripes].t.put(k, hd)
 		}
 		s.stats.profiles.Add(1)
 		s.stats.identifiers.Add(int64(len(p.Identifiers)))

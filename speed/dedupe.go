@@ -62,7 +62,13 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 		if last >= 0 && d.gens[last].Set.has(k) {
 			return true
 		}
-		d.gens = append(d.gens, dedupeGen{Index: g, Set: &keySet{}})
+		// A generation gets about as many keys as the one before: sized
+		// like it, it need not grow (and rehash) from empty.
+		set := &keySet{}
+		if last >= 0 {
+			set = sizedLike(d.gens[last].Set)
+		}
+		d.gens = append(d.gens, dedupeGen{Index: g, Set: set})
 		// Generations older than three spans before the current one have
 		// been kept for at least a window.
 		for len(d.gens) > 0 && d.gens[0].Index < g-3 {
@@ -74,7 +80,7 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 	if d.n > d.max {
 		if len(d.gens) == 1 {
 			cur := d.gens[0].Index
-			d.gens = append(d.gens, dedupeGen{Index: cur, Set: &keySet{}})
+			d.gens = append(d.gens, dedupeGen{Index: cur, Set: sizedLike(d.gens[0].Set)})
 		} else {
 			d.evicted += int64(d.gens[0].Set.len())
 			d.drop()

@@ -1,5 +1,7 @@
 package speed
 
+import "unsafe"
+
 // keyTable maps 128-bit keys that are hashes already (msgKey, idKey) to
 // values, by open addressing: the slot is chosen by the key's own bits
 // (no hashing) and probed linearly, so a look-up is usually one cache
@@ -35,6 +37,9 @@ func (t *keyTable[V]) len() int {
 	}
 	return t.n
 }
+
+// bytes is the size of the slots.
+func (t *keyTable[V]) bytes() int { return len(t.slots) * int(unsafe.Sizeof(keySlot[V]{})) }
 
 // get returns the value of k.
 func (t *keyTable[V]) get(k [2]uint64) (V, bool) {
@@ -178,6 +183,16 @@ func (s *keySet) has(k msgKey) bool {
 
 // add adds k and reports whether it was new.
 func (s *keySet) add(k msgKey) bool { return s.part(k).add(k, struct{}{}) }
+
+// sizedLike returns an empty set with room for as many keys, part by
+// part, as o holds.
+func sizedLike(o *keySet) *keySet {
+	s := &keySet{}
+	for i := range s.parts {
+		s.parts[i].reserve(o.parts[i].len())
+	}
+	return s
+}
 
 func (s *keySet) len() int {
 	n := 0

@@ -393,7 +393,12 @@ func (p *Profile) countEvent(name string, ts int64, n int64) {
 	}
 	c := &p.Events[i]
 	c.Total += n
-	c.Days = addDays(c.Days, []DayCount{{Day: dayOf(ts), N: int32(n)}})
+	d := DayCount{Day: dayOf(ts), N: int32(n)}
+	if k := len(c.Days); k > 0 && c.Days[k-1].Day == d.Day { // the common case: another event of the newest day
+		c.Days[k-1].N += d.N
+		return
+	}
+	c.Days = addDays(c.Days, []DayCount{d})
 }
 
 // addDays merges two sorted day lists, adding counts, and keeps the last MaxDays days.

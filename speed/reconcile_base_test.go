@@ -205,9 +205,10 @@ func storeDump(s *Store) string {
 	}
 	var idx []entry
 	for i := range s.index {
-		for k, h := range s.index[i].m {
+		s.index[i].t.each(func(k [2]uint64, h uint32) bool {
 			idx = append(idx, entry{k, h})
-		}
+			return true
+		})
 	}
 	slices.SortFunc(idx, func(a, b entry) int { return cmpIDKey(a.k, b.k) })
 	for _, e := range idx {

@@ -162,9 +162,13 @@ func (t *profileTable) each(stripe int, fn func(p *Profile) bool) bool {
 	return true
 }
 
+// indexStripe is the part of the identity index whose keys are i mod
+// stripes (by k[0]; the table picks slots by k[1]). Look-ups from other
+// goroutines hold mu for reading; the apply goroutine, the only writer,
+// reads without it and holds it to write.
 type indexStripe struct {
 	mu sync.RWMutex
-	m  map[idKey]uint32
+	t  keyTable[uint32]
 }
 
 // Store is the in-memory profile store: profiles in stripes by handle, an
@@ -224,9 +228,6 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	s.stats.blocked = map[string]int64{}
 	s.stats.capped = map[string]int64{}
-	for i := range s.index {
-		s.index[i].m = map[idKey]uint32{}
-	}
 	return s, nil
 }
 
@@ -269,7 +270,7 @@ func (s *Store) view(workspace string, k idKey, fn func(p *Profile)) error {
 	// instant between reading the index and locking the profile.
 	for range 8 {
 		is.mu.RLock()
-		h, ok := is.m[k]
+		h, ok := is.t.get(k)
 		is.mu.RUnlock()
 		if !ok {
 			return cdp.ErrNotFound
@@ -398,8 +399,7 @@ func (s *Store) Apply(o *Op) {
 
 // lookupID reads the index from the apply goroutine (no lock: it is the only writer).
 func (s *Store) lookupID(k idKey) (uint32, bool) {
-	h, ok := s.index[k[0]%stripes].m[k]
-	return h, ok
+	return s.index[k[0]%stripes].t.get(k)
 }
 
 // intern returns a shared copy of a repeated string (workspaces, trait and
@@ -526,7 +526,8 @@ func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
 func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 	var hbuf [4]uint32
 	hs := hbuf[:0]
-	var missing []link
+	var mbuf [4]link
+	missing := mbuf[:0]
 	for _, l := range ids {
 		h, ok := s.lookupID(l.k)
 		if !ok {
@@ -555,6 +556,7 @@ func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 		ps := &s.profiles[h%stripes]
 		ps.mu.Lock()
 		p := s.table.get(h)
+		p.Identifiers = slices.Grow(p.Identifiers, len(missing)) // one allocation, not one per identifier
 		for _, l := range missing {
 			p.addIdentifier(l.id)
 		}
@@ -570,7 +572,7 @@ func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 func (s *Store) setIndex(k idKey, h uint32) {
 	is := &s.index[k[0]%stripes]
 	is.mu.Lock()
-	is.m[k] = h
+	is.t.put(k, h)
 	is.mu.Unlock()
 }
 
@@ -680,7 +682,10 @@ func (s *Store) Range(fn func(p *Profile) bool) {
 func (s *Store) MemoryEstimate() int64 {
 	var n int64
 	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
-	n += s.stats.identifiers.Load()*48 + int64(s.next)*8 // index entries, table slots
+	for i := range s.index {
+		n += int64(s.index[i].t.bytes())
+	}
+	n += int64(s.next) * 8 // table slots
 	n += int64(s.dedupe.n) * 40
 	n += int64(len(s.shared)) * 40
 	return n

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/speed/speedtest"
 )
 
 var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
@@ -518,5 +519,73 @@ func TestCheckpointVersion2Loads(t *testing.T) {
 	s.writeTo(&buf, func(h *checkpointHeader) { h.Version = 1 })
 	if _, err := ReadStore(s.cfg, &buf); !errors.Is(err, errCorrupt) {
 		t.Errorf("version 1 checkpoint: %v, want errCorrupt", err)
+	}
+}
+
+// TestViewWhileApplying: look-ups from other goroutines while the apply
+// goroutine creates, merges and grows the index always find a profile
+// that holds the identifier asked for (run with -race: the index is read
+// under its stripe's lock while the apply goroutine writes it).
+func TestViewWhileApplying(t *testing.T) {
+	const people, n = 3_000, 30_000
+	s, p := newTestStore(t)
+	rng := rand.New(rand.NewPCG(3, 3))
+	ops := make([]*Op, n)
+	for i := range ops {
+		ops[i] = p.Prepare(i%4, int64(i/4), speedtest.Event(rng, i, people, t0.Add(time.Duration(i)*time.Millisecond)).AppendJSON(nil))
+	}
+	done := make(chan struct{})
+	errc := make(chan error, 2)
+	for r := range 2 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 9))
+			found := 0
+			for {
+				select {
+				case <-done:
+					if found == 0 {
+						errc <- errors.New("no look-up found a profile")
+						return
+					}
+					errc <- nil
+					return
+				default:
+				}
+				id := cdp.Identifier{Type: cdp.IDUserID, Value: fmt.Sprintf("user-%d", rng.IntN(people))}
+				if rng.IntN(2) == 0 {
+					id = cdp.Identifier{Type: cdp.IDAnonymousID, Value: fmt.Sprintf("anon-%d", rng.IntN(people))}
+				}
+				var has bool
+				err := s.View("default", id, func(pr *Profile) {
+					_, has = slices.BinarySearchFunc(pr.Identifiers, id, cmpIdentifier)
+				})
+				switch {
+				case errors.Is(err, cdp.ErrNotFound):
+				case err != nil:
+					errc <- err
+					return
+				case !has:
+					errc <- fmt.Errorf("%v found a profile without it", id)
+					return
+				default:
+					found++
+				}
+			}
+		}()
+	}
+	for i, o := range ops {
+		if i%warmGroup == 0 {
+			s.Warm(ops[i:])
+		}
+		s.Apply(o)
+	}
+	close(done)
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	if st := s.Stats(); st.Merges == 0 || st.Identifiers < people {
+		t.Fatalf("the mix did not merge or index enough: %+v", st)
 	}
 }
