@@ -399,8 +399,10 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	go srv.Serve(ln)
 	defer srv.Close()
 	// The activation listener of `serve --activation-addr`: the same API
-	// on fasthttp. It is what the look-up figures measure; net/http (the
-	// main port) gets one closed-loop phase to compare.
+	// in event loops (activate.Loop). It is what the look-up figures
+	// measure; net/http (the main port) gets one closed-loop phase and
+	// fasthttp (the listener before the loop) both phases, alternated with
+	// the loop's, to compare.
 	fln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -408,6 +410,17 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	fsrv := api.FastServer()
 	go fsrv.Serve(fln)
 	defer fsrv.Shutdown()
+	lln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer lln.Close()
+	loop, err := api.NewLoop(lln, activate.DefaultLoopConfig())
+	if err != nil {
+		return err
+	}
+	go loop.Run()
+	defer loop.Close(context.Background())
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -431,22 +444,25 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		// runqWait: how long its threads, together, were ready to run
 		// but waited for a CPU (schedstat).
 		runqWait time.Duration
+		// switches: its threads' context switches a request, each a
+		// thread put to sleep or woken.
+		switches float64
 	}
 	const serverThreads = "/proc/self/task/*/schedstat"
 	load := func(addr string, rate int) (*httpLoadResult, serverCost, error) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		cpu, wait := processCPU(), runqWait(serverThreads)
+		cpu, wait, cs := processCPU(), runqWait(serverThreads), contextSwitches()
 		r, err := runHTTPLoad(ctx, exe, "--addr", addr, "--api-key", benchAPIKey, "--paths", pathsFile.Name(),
 			"--conns", strconv.Itoa(o.conns), "--duration", o.duration.String(), "--rate", strconv.Itoa(rate))
-		cpu, wait = processCPU()-cpu, runqWait(serverThreads)-wait
+		cpu, wait, cs = processCPU()-cpu, runqWait(serverThreads)-wait, contextSwitches()-cs
 		runtime.ReadMemStats(&after)
 		if err != nil {
 			return nil, serverCost{}, err
 		}
 		n := float64(max(1, r.Requests+r.Errors))
 		return r, serverCost{after.NumGC - before.NumGC, float64(after.Mallocs-before.Mallocs) / n, float64(after.TotalAlloc-before.TotalAlloc) / n,
-			time.Duration(float64(cpu) / n), wait}, nil
+			time.Duration(float64(cpu) / n), wait, float64(cs) / n}, nil
 	}
 	us := func(ns int64) time.Duration { return time.Duration(ns).Round(time.Microsecond) }
 	cpuUS := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
@@ -458,7 +474,11 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	fmt.Fprintf(out, "look-up over HTTP, net/http (main port): %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %d GCs, %.1f allocations and %.0f B a request)\n",
 		std.RPS, o.conns, us(std.P50), us(std.P99), cpuUS(stdCost.cpu), cpuUS(time.Duration(std.CPUPerRequest)), stdCost.gcs, stdCost.allocs, stdCost.bytes)
 	// Closed loop: the maximum at --conns connections.
-	closed, closedCost, err := load(fln.Addr().String(), 0)
+	fclosed, fclosedCost, err := load(fln.Addr().String(), 0)
+	if err != nil {
+		return err
+	}
+	closed, closedCost, err := load(lln.Addr().String(), 0)
 	if err != nil {
 		return err
 	}
@@ -469,19 +489,27 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	if rate <= 0 {
 		rate = max(100, int(maxRate/4))
 	}
-	open, openCost, err := load(fln.Addr().String(), rate)
+	fopen, fopenCost, err := load(fln.Addr().String(), rate)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "look-up over HTTP, fasthttp (activation listener): %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %d GCs, %.1f allocations and %.0f B a request); "+
-		"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; CPU a request: server %.1f µs, generator %.1f µs; "+
-		"waited for a CPU: server threads %s, generator %s; server: %d GCs)\n",
-		maxRate, o.conns, us(closed.P50), us(closed.P99), cpuUS(closedCost.cpu), cpuUS(time.Duration(closed.CPUPerRequest)),
-		closedCost.gcs, closedCost.allocs, closedCost.bytes,
-		rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99),
-		cpuUS(openCost.cpu), cpuUS(time.Duration(open.CPUPerRequest)),
-		openCost.runqWait.Round(time.Millisecond), open.RunqWait.Round(time.Millisecond), openCost.gcs)
-	fmt.Fprintf(out, "fasthttp/net/http closed loop: req/s %.2f×, server CPU a request %.2f×\n",
+	open, openCost, err := load(lln.Addr().String(), rate)
+	if err != nil {
+		return err
+	}
+	report := func(name string, closed *httpLoadResult, closedCost serverCost, open *httpLoadResult, openCost serverCost) {
+		fmt.Fprintf(out, "look-up over HTTP, %s: %.0f req/s closed loop at %d connections (p50 %s p99 %s; CPU a request: server %.1f µs, generator %.1f µs; server: %.1f context switches, %d GCs, %.1f allocations and %.0f B a request); "+
+			"open loop at %d req/s: p50 %s p99 %s (p90 %s p99.9 %s max %s; generator wake-up p99 %s; CPU a request: server %.1f µs, generator %.1f µs; "+
+			"server context switches a request %.2f; waited for a CPU: server threads %s, generator %s; server: %d GCs)\n",
+			name, closed.RPS, o.conns, us(closed.P50), us(closed.P99), cpuUS(closedCost.cpu), cpuUS(time.Duration(closed.CPUPerRequest)),
+			closedCost.switches, closedCost.gcs, closedCost.allocs, closedCost.bytes,
+			rate, us(open.P50), us(open.P99), us(open.P90), us(open.P999), us(open.Max), us(open.WakeP99),
+			cpuUS(openCost.cpu), cpuUS(time.Duration(open.CPUPerRequest)), openCost.switches,
+			openCost.runqWait.Round(time.Millisecond), open.RunqWait.Round(time.Millisecond), openCost.gcs)
+	}
+	report("fasthttp", fclosed, fclosedCost, fopen, fopenCost)
+	report("event loop (activation listener)", closed, closedCost, open, openCost)
+	fmt.Fprintf(out, "activation listener/net/http closed loop: req/s %.2f×, server CPU a request %.2f×\n",
 		closed.RPS/std.RPS, float64(closedCost.cpu)/float64(max(1, stdCost.cpu)))
 
 	redisRate, redisP50, redisP99, err := o.redis(ctx)
@@ -490,7 +518,7 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		return nil
 	}
 	fmt.Fprintf(out, "redis-benchmark -t get -c %d: %.0f GET/s, p50 %s ms p99 %s ms\n", o.conns, redisRate, redisP50, redisP99)
-	fmt.Fprintf(out, "ratio HTTP look-ups/s (fasthttp activation listener) to Redis GET/s: %.2f (net/http: %.2f)\n", maxRate/redisRate, std.RPS/redisRate)
+	fmt.Fprintf(out, "ratio HTTP look-ups/s (activation listener) to Redis GET/s: %.2f (fasthttp: %.2f, net/http: %.2f)\n", maxRate/redisRate, fclosed.RPS/redisRate, std.RPS/redisRate)
 	return nil
 }
 
