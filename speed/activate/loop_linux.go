@@ -15,8 +15,9 @@ import (
 )
 
 // Loop serves look-ups on a listener with event loops: each a goroutine
-// locked to its thread, waiting in epoll_wait, reading, answering with
-// Serve and writing, without the Go scheduler in between. Through the
+// that keeps its thread, waiting in epoll_wait (a system call, not the
+// netpoller), reading, answering with Serve and writing, without the Go
+// scheduler in between. Through the
 // runtime's netpoller (fasthttp, net/http) an isolated request woke
 // several threads (the poller, a spinning M, sysmon from its deep sleep)
 // and cost 50–70 µs of CPU instead of 20 on a 2-vCPU machine; here it
@@ -188,11 +189,9 @@ type loopConn struct {
 }
 
 func (ev *evloop) run() error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	events := make([]unix.EpollEvent, 128)
 	stopping := false
-	nextSweep := int64(0)
+	nextSweep, nextYield := int64(0), int64(0)
 	for !stopping || ev.open > 0 {
 		timeout := 1000 // ms: the timeouts are swept each second
 		n, err := unix.EpollWait(ev.ep, events, timeout)
@@ -203,6 +202,17 @@ func (ev *evloop) run() error {
 			return fmt.Errorf("activation loop: epoll_wait: %w", err)
 		}
 		ev.tick()
+		// A goroutine that never passes through the scheduler looks
+		// stuck to sysmon after 10 ms: it signals the thread, takes the
+		// P away in epoll_wait and polls every 20 µs (0.6–0.8 more
+		// context switches a request). Yielding once a millisecond costs
+		// little: with nothing else to run, the thread takes the loop
+		// straight back. Locked to its thread, the loop switched threads
+		// at each yield (and at each forced preemption without).
+		if ev.now >= nextYield {
+			runtime.Gosched()
+			nextYield = ev.now + int64(time.Millisecond)
+		}
 		for _, e := range events[:n] {
 			switch int(e.Fd) {
 			case ev.l.lnfd:
