@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -329,7 +330,7 @@ func (ev *evloop) answer(c *loopConn) {
 			return
 		}
 		used += n + h.contentLength // a look-up's body, if any, is skipped
-		path, query, _ := cutByte(h.target, '?')
+		path, query, _ := strings.Cut(h.target, "?")
 		body, status := ev.l.api.Serve(ev.body[:0], h.method, path, query, h.authorization)
 		c.out = ev.appendAnswer(c.out, body, status, h.method == http.MethodHead, h.close)
 		ev.body = body
@@ -338,15 +339,6 @@ func (ev *evloop) answer(c *loopConn) {
 		}
 	}
 	c.in = c.in[:0]
-}
-
-func cutByte(s string, sep byte) (before, after string, found bool) {
-	for i := range len(s) {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // appendAnswer appends the status line, the headers and (not for HEAD)
