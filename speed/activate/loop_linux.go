@@ -187,6 +187,9 @@ type loopConn struct {
 	deadline int64 // ns: closed when now passes it
 	closing  bool  // close once out is written
 	writing  bool  // EPOLLOUT is set
+	// lingering: answered and shut for writing; what the client still
+	// sends is dropped until it closes.
+	lingering bool
 }
 
 func (ev *evloop) run() error {
@@ -279,6 +282,12 @@ func (ev *evloop) ready(c *loopConn, events uint32) {
 	}
 	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		ev.close(c)
+		return
+	}
+	if c.lingering {
+		if n, err := unix.Read(c.fd, c.in[:cap(c.in)]); n == 0 || err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			ev.close(c)
+		}
 		return
 	}
 	if events&unix.EPOLLOUT != 0 && !ev.flush(c) {
@@ -377,9 +386,9 @@ func (ev *evloop) refuse(c *loopConn, status int, code, msg string) {
 	c.closing = true
 }
 
-// flush writes c.out; it returns false when c was closed. What the socket
-// does not take is written when it says it can (EPOLLOUT), and c reads
-// no more requests until then.
+// flush writes c.out; it returns false when c takes no more requests
+// (closed or lingering). What the socket does not take is written when
+// it says it can (EPOLLOUT), and c reads no more requests until then.
 func (ev *evloop) flush(c *loopConn) bool {
 	for len(c.out) > 0 {
 		n, err := unix.Write(c.fd, c.out)
@@ -402,7 +411,19 @@ func (ev *evloop) flush(c *loopConn) bool {
 		c.out = c.out[:copy(c.out, c.out[n:])]
 	}
 	if c.closing {
-		ev.close(c)
+		// Closed on unread bytes, the connection would be reset, and the
+		// client could lose the answer before reading it: as net/http
+		// does, shut the writing side and drop what comes until the
+		// client closes, for a second at most (sweep).
+		if unix.Shutdown(c.fd, unix.SHUT_WR) != nil {
+			ev.close(c)
+			return false
+		}
+		c.lingering, c.deadline = true, ev.now+int64(time.Second)
+		if c.writing {
+			c.writing = false
+			_ = unix.EpollCtl(ev.ep, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)})
+		}
 		return false
 	}
 	if c.writing {
