@@ -1,6 +1,7 @@
 package activate
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -94,14 +95,43 @@ func newFastServer(t testing.TB, api *API) string {
 	return "http://" + ln.Addr().String()
 }
 
-// transports are the two ways the API is served; the contract tests run
-// against each. Both return the base URL of a server of newAPI.
+// newLoopServer serves api with a Loop (the activation listener) and
+// returns its base URL.
+func newLoopServer(t testing.TB, api *API) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := api.NewLoop(ln, DefaultLoopConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Run() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		ln.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// transports are the ways the API is served; the contract tests run
+// against each. All return the base URL of a server of newAPI.
 var transports = []struct {
 	name  string
 	serve func(testing.TB) string
 }{
 	{"net/http", func(t testing.TB) string { return newServer(t).URL }},
 	{"fasthttp", func(t testing.TB) string { return newFastServer(t, newAPI(t)) }},
+	{"loop", func(t testing.TB) string { return newLoopServer(t, newAPI(t)) }},
 }
 
 func get(t *testing.T, srv string, path, key string) (int, map[string]any) {

@@ -33,16 +33,16 @@ func fetch(t *testing.T, method, url, key string) answer {
 	return answer{resp.StatusCode, string(b), resp.Header.Get("Content-Type"), resp.Header.Get("Content-Length"), resp.Header.Get("Cache-Control")}
 }
 
-// TestTransportsAnswerAlike: net/http (the main port) and fasthttp (the
-// activation listener) answer every look-up with the same status, body
-// and headers, from one API over one store.
+// TestTransportsAnswerAlike: net/http (the main port), fasthttp and the
+// loop (the activation listener) answer every look-up with the same
+// status, body and headers, from one API over one store.
 func TestTransportsAnswerAlike(t *testing.T) {
 	api := newAPI(t)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	std := httptest.NewServer(mux)
 	defer std.Close()
-	fast := newFastServer(t, api)
+	fast, loop := newFastServer(t, api), newLoopServer(t, api)
 	for _, c := range []struct{ path, key string }{
 		{"/v1/profiles/user_id:u1", adminKey},
 		{"/v1/profiles/user_id:u1?include=events", activationKey},
@@ -60,9 +60,9 @@ func TestTransportsAnswerAlike(t *testing.T) {
 		{"/v1/profiles/u1", adminKey},
 		{"/v1/profiles/email:nope", adminKey},
 	} {
-		s, f := fetch(t, "GET", std.URL+c.path, c.key), fetch(t, "GET", fast+c.path, c.key)
-		if s != f {
-			t.Errorf("%s:\nnet/http %+v\nfasthttp %+v", c.path, s, f)
+		s, f, l := fetch(t, "GET", std.URL+c.path, c.key), fetch(t, "GET", fast+c.path, c.key), fetch(t, "GET", loop+c.path, c.key)
+		if s != f || s != l {
+			t.Errorf("%s:\nnet/http %+v\nfasthttp %+v\nloop     %+v", c.path, s, f, l)
 		}
 		if s.contentType != "application/json" || s.contentLength == "" {
 			t.Errorf("%s: headers %+v", c.path, s)
@@ -85,10 +85,20 @@ func TestErrorBodiesAsHTTPX(t *testing.T) {
 	}
 }
 
-// TestFastRoutes: on the activation listener, what the main port's mux
-// would answer with its own 404 and 405 gets JSON errors.
+// TestFastRoutes: on the activation listener (fasthttp or the loop), what
+// the main port's mux would answer with its own 404 and 405 gets JSON
+// errors.
 func TestFastRoutes(t *testing.T) {
-	fast := newFastServer(t, newAPI(t))
+	for _, tr := range transports[1:] {
+		t.Run(tr.name, func(t *testing.T) { testFastRoutes(t, tr.serve(t)) })
+	}
+	// A client's URL parser refuses this one; Serve sees it as sent.
+	if body, st := newAPI(t).Serve(nil, "GET", "/v1/profiles/user_id:%zz", "", "Bearer "+adminKey); st != 400 || !strings.Contains(string(body), `"code":"invalid_identifier"`) {
+		t.Errorf("bad escape: %d %s", st, body)
+	}
+}
+
+func testFastRoutes(t *testing.T, fast string) {
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -105,10 +115,6 @@ func TestFastRoutes(t *testing.T) {
 		if a.status != c.status || !strings.Contains(a.body, `"code":"`+c.code+`"`) || a.contentType != "application/json" {
 			t.Errorf("%s %s: %+v, want %d %s", c.method, c.path, a, c.status, c.code)
 		}
-	}
-	// A client's URL parser refuses this one; Serve sees it as sent.
-	if body, st := newAPI(t).Serve(nil, "GET", "/v1/profiles/user_id:%zz", "", "Bearer "+adminKey); st != 400 || !strings.Contains(string(body), `"code":"invalid_identifier"`) {
-		t.Errorf("bad escape: %d %s", st, body)
 	}
 	if a := fetch(t, "HEAD", fast+"/v1/profiles/user_id:u1", adminKey); a.status != 200 || a.body != "" {
 		t.Errorf("HEAD: %+v", a)

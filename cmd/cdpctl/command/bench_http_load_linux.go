@@ -160,6 +160,14 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// contextSwitches counts this process's threads' context switches so far,
+// voluntary (a thread went to sleep: futex, epoll_wait) or not.
+func contextSwitches() int64 {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return ru.Nvcsw + ru.Nivcsw
+}
+
 // runqWait is how long the threads of the schedstat files (a
 // /proc/<pid>/task/*/schedstat glob) waited on a run queue so far: runnable
 // but not running, because other threads had the CPUs. 0 where the

@@ -72,7 +72,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.httpAddr, "http", "", "HTTP listen address (default from config, 127.0.0.1:8080)")
-	cmd.Flags().StringVar(&o.activationAddr, "activation-addr", "", "listen address of the activation look-ups alone, served on fasthttp (default from config http.activation_addr; empty: none)")
+	cmd.Flags().StringVar(&o.activationAddr, "activation-addr", "", "listen address of the activation look-ups alone, served in event loops (default from config http.activation_addr; empty: none)")
 	cmd.Flags().StringVar(&o.embeddedAddr, "embedded-broker-addr", "", "listen address of the embedded broker (default from config, 127.0.0.1:9092)")
 	cmd.Flags().BoolVar(&o.collectorOnly, "collector-only", false, "run only the collector (an ingestion tier scaled apart from the speed layer and jobs)")
 	return cmd

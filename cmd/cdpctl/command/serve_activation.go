@@ -2,25 +2,24 @@ package command
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tributary-cdp/tributary/speed/activate"
 )
 
 // activationListener serves the activation look-ups alone on
-// http.activation_addr, with fasthttp: activation systems get their
-// answers without net/http's per-request work and garbage, and apart
-// from the collector's traffic on the main port.
+// http.activation_addr, in activate.Loop's event loops: activation
+// systems get their answers without net/http's per-request work and
+// garbage nor the scheduler's wake-ups, and apart from the collector's
+// traffic on the main port.
 type activationListener struct {
 	ln   net.Listener
-	srv  *fasthttp.Server
+	loop *activate.Loop
 	addr string // bound
 }
 
@@ -29,8 +28,13 @@ func listenActivation(addr string, api *activate.API) (*activationListener, erro
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (http.activation_addr): %w", addr, err)
 	}
+	loop, err := api.NewLoop(ln, activate.DefaultLoopConfig())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	slog.Info("activation look-ups listening", "addr", ln.Addr().String())
-	return &activationListener{ln: ln, srv: api.FastServer(), addr: ln.Addr().String()}, nil
+	return &activationListener{ln: ln, loop: loop, addr: ln.Addr().String()}, nil
 }
 
 // serve serves until gctx ends, then shuts down gracefully: stop
@@ -41,7 +45,7 @@ func (a *activationListener) serve(g *errgroup.Group, gctx context.Context) {
 		return
 	}
 	g.Go(func() error {
-		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := a.loop.Run(); err != nil {
 			return fmt.Errorf("serve activation look-ups: %w", err)
 		}
 		return nil
@@ -50,8 +54,8 @@ func (a *activationListener) serve(g *errgroup.Group, gctx context.Context) {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		err := a.srv.ShutdownWithContext(sctx)
-		a.ln.Close() // in case Serve had not started: it returns at once
+		err := a.loop.Close(sctx) // Run returns at once if it had not started
+		a.ln.Close()
 		if err != nil {
 			return fmt.Errorf("shut down activation look-ups: %w", err)
 		}
@@ -62,6 +66,7 @@ func (a *activationListener) serve(g *errgroup.Group, gctx context.Context) {
 // close releases the listener when serve was never called.
 func (a *activationListener) close() {
 	if a != nil {
+		_ = a.loop.Close(context.Background())
 		a.ln.Close()
 	}
 }
