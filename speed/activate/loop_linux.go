@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +40,8 @@ type Loop struct {
 	mu    sync.Mutex
 	state int           // idle, running or closed
 	done  chan struct{} // closed when the loops have returned and released all
+	// wakeups counts the loops' returns from epoll_wait.
+	wakeups atomic.Int64
 }
 
 // NewLoop serves on ln (a TCP listener, which the caller keeps and closes
@@ -177,6 +181,9 @@ type evloop struct {
 	body  []byte // Serve's answer, before it is framed in a connection's out
 	date  []byte // the Date header's value, formatted once a second
 	dateS int64  // the Unix second of date
+	// acceptAt: when accepting resumes (ns since Loop.start), 0 while it
+	// goes on; see accept.
+	acceptAt int64
 }
 
 // loopConn is one connection: what was read and not yet answered, and
@@ -198,7 +205,11 @@ func (ev *evloop) run() error {
 	nextSweep, nextYield := int64(0), int64(0)
 	for !stopping || ev.open > 0 {
 		timeout := 1000 // ms: the timeouts are swept each second
+		if ev.acceptAt > 0 {
+			timeout = acceptPause
+		}
 		n, err := unix.EpollWait(ev.ep, events, timeout)
+		ev.l.wakeups.Add(1)
 		if err == unix.EINTR {
 			continue
 		}
@@ -228,6 +239,9 @@ func (ev *evloop) run() error {
 				ev.ready(ev.conns[e.Fd], e.Events)
 			}
 		}
+		if ev.acceptAt > 0 && ev.now >= ev.acceptAt && !stopping {
+			ev.watchListener()
+		}
 		if ev.now >= nextSweep {
 			ev.sweep()
 			nextSweep = ev.now + int64(time.Second)
@@ -254,11 +268,37 @@ func (ev *evloop) stop() {
 	}
 }
 
+// acceptPause is how long, in ms, a loop stops accepting when it is out of
+// descriptors or memory.
+const acceptPause = 100
+
+// watchListener watches the listener again after a pause of accept.
+func (ev *evloop) watchListener() {
+	// EPOLLEXCLUSIVE cannot be set by EPOLL_CTL_MOD: the listener was
+	// taken out and goes back in.
+	if err := unix.EpollCtl(ev.ep, unix.EPOLL_CTL_ADD, ev.l.lnfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ev.l.lnfd)}); err != nil {
+		slog.Warn("activation loop: watch the listener again", "err", err)
+		ev.acceptAt = ev.now + acceptPause*int64(time.Millisecond)
+		return
+	}
+	ev.acceptAt = 0
+}
+
 func (ev *evloop) accept() {
 	for {
 		fd, _, err := unix.Accept4(ev.l.lnfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-		if err != nil {
-			return // EAGAIN: another loop took it; others (EMFILE, aborted) are the client's loss
+		switch err {
+		case nil:
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// The connection stays queued and the listener readable: watched,
+			// it would wake this loop at once, again and again. Stop watching
+			// it for a while (as net/http and fasthttp back off).
+			slog.Warn("activation loop: accept", "err", err, "pause", time.Duration(acceptPause)*time.Millisecond)
+			_ = unix.EpollCtl(ev.ep, unix.EPOLL_CTL_DEL, ev.l.lnfd, nil)
+			ev.acceptAt = ev.now + acceptPause*int64(time.Millisecond)
+			return
+		default:
+			return // EAGAIN: another loop took it; ECONNABORTED and the like are the client's loss
 		}
 		// Answers are written whole, in one write: Nagle would only delay them.
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)

@@ -2,12 +2,17 @@ package activate
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestLoopFraming: on one connection, pipelined requests are answered in
@@ -63,5 +68,107 @@ func TestLoopFraming(t *testing.T) {
 				t.Errorf("closed after the answers: %v (%v), want %v", closed, err, c.closed)
 			}
 		})
+	}
+}
+
+// TestLoopOutOfDescriptors: when accept fails for want of descriptors,
+// the connection stays queued and the listener readable; the loop stops
+// watching it for a while rather than waking for it again and again, and
+// accepts the connection once descriptors are free.
+func TestLoopOutOfDescriptors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	l, err := newAPI(t).NewLoop(ln, DefaultLoopConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Run() }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// The limit is on descriptor numbers: lower it to just above the
+	// highest in use, fill the free numbers below, then free one for the
+	// client's socket. None is left for the loop's accept.
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	highest := 0
+	for _, f := range fds {
+		if n, err := strconv.Atoi(f.Name()); err == nil {
+			highest = max(highest, n)
+		}
+	}
+	low := lim
+	low.Cur = uint64(highest + 2)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	var fillers []int
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+			for _, fd := range fillers {
+				unix.Close(fd)
+			}
+		}
+	}
+	defer restore()
+	for {
+		fd, err := unix.Dup(0)
+		if err != nil {
+			break
+		}
+		fillers = append(fillers, fd)
+	}
+	if len(fillers) == 0 {
+		t.Fatal("no descriptor to free for the client")
+	}
+	unix.Close(fillers[len(fillers)-1])
+	fillers = fillers[:len(fillers)-1]
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("dial at the lowered limit: %v", err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // the loop has tried and failed
+	before := l.wakeups.Load()
+	time.Sleep(300 * time.Millisecond)
+	// At most one wake-up per pause (and the second's sweep); a loop
+	// watching the readable listener wakes thousands of times.
+	if n := l.wakeups.Load() - before; n > 10 {
+		t.Errorf("%d wake-ups in 300 ms out of descriptors, want a few", n)
+	}
+	restore()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "GET /v1/profiles/user_id:u1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+activationKey+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("answer once descriptors are free: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d, want 200", resp.StatusCode)
 	}
 }
