@@ -238,17 +238,13 @@ func decodeGeneral(value []byte, w *wireEvent) error {
 	return err
 }
 
-// own copies the strings the store may keep (recent events, identifiers,
-// last page) out of the message into one allocation: kept, they pin about
-// their own bytes, not whole messages. Traits get their own (packTraits).
+// own copies the strings the store may keep (identifiers, last page) out
+// of the message into one allocation: kept, they pin about their own
+// bytes, not whole messages. Traits get their own (packTraits). The
+// message id, name and properties stay in the message: the recent-events
+// list copies them (recentList), nothing else keeps them.
 func (o *Op) own(traits []traitSpec) {
-	e := o.Event
-	// Page and screen names go into recent events; the other types' are not kept.
-	name := (e.Type == cdp.Page || e.Type == cdp.Screen) && e.Name != o.Page
-	n := len(e.MessageID) + len(o.Props) + len(o.Page) + len(o.AliasPrev)
-	if name {
-		n += len(e.Name)
-	}
+	n := len(o.Page) + len(o.AliasPrev)
 	for _, id := range o.IDs {
 		n += len(id.Value)
 	}
@@ -258,16 +254,7 @@ func (o *Op) own(traits []traitSpec) {
 		buf = append(buf, s...)
 		return rawString(buf[at:len(buf):len(buf)])
 	}
-	e.MessageID = keep(e.MessageID)
-	o.Props = keep(o.Props)
-	samePage := e.Name == o.Page
 	o.Page = keep(o.Page)
-	switch {
-	case name:
-		e.Name = keep(e.Name)
-	case samePage:
-		e.Name = o.Page
-	}
 	o.AliasPrev = keep(o.AliasPrev)
 	for i := range o.IDs {
 		o.IDs[i].Value = keep(o.IDs[i].Value)

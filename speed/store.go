@@ -337,8 +337,8 @@ func (s *Store) Warm(ops []*Op) {
 		if k := len(p.Events); k > 0 {
 			sink += uint64(p.Events[k/2].Total)
 		}
-		if k := len(p.Recent); k > 0 {
-			sink += uint64(p.Recent[k-1].TS)
+		if l := p.recent; l.len() > 0 {
+			sink += uint64(l[l.newest()])
 		}
 	}
 	s.warmSink = sink
@@ -435,14 +435,14 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		} else {
 			p.ScreenViews++
 		}
-		name = e.Name // owned by the op (Op.own)
+		name = e.Name // may point into the message: the list copies it
 		if o.Page != "" {
 			p.setLastPage(o.Page, ts, seq)
 		}
 	case cdp.Group:
 		p.addGroup(e.GroupID)
 	}
-	p.addRecent(RecentEvent{Type: canonicalType(e.Type), Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.recent.add(&RecentEvent{Type: e.Type, Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 
