@@ -152,22 +152,20 @@ func (d *profileDecoder) name() string {
 	return s
 }
 
-// recent reads n recent events into a list: one pass to size it, one to
-// fill it.
+// recent reads n recent events into a list of exactly their size.
 func (d *profileDecoder) recent(n int) recentList {
-	at, size := d.b, recentHdr
+	var buf [1024]byte
+	recs := recentList(buf[:recentHdr]) // the records as read, in any order
 	for range n {
 		e := d.recentEvent()
-		size += recordLen(&e)
+		recs = appendRecord(recs, &e)
 	}
 	if d.err != nil {
 		return nil
 	}
-	again := profileDecoder{b: at}
-	l := make(recentList, 0, size)
-	for range n {
-		e := again.recentEvent()
-		l.add(&e, n)
+	l := make(recentList, 0, len(recs))
+	for rec := range recs.records() {
+		l.add(rec, n)
 	}
 	return l
 }

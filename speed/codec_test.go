@@ -19,8 +19,8 @@ func fullProfile() *Profile {
 		Events: []EventCount{{Name: "Order Completed", Total: 3, Days: []DayCount{{Day: -1, N: 1}, {Day: 20000, N: 2}}}},
 		Extra:  &ProfileExtra{Aliases: []string{"cdp_9"}, LastPage: LWWString{Value: "https://x/", TS: 1, Seq: 2}, Groups: []string{"acme", "b"}},
 	}
-	p.recent.add(&RecentEvent{Type: cdp.Track, Name: "Order Completed", MessageID: "m1", TS: 150, Seq: 1025, Properties: `{"revenue":1}`}, 20)
-	p.recent.add(&RecentEvent{Type: cdp.Page, Name: "Home", MessageID: "m0", TS: 140, Seq: 2049}, 20)
+	p.recent.addEvent(RecentEvent{Type: cdp.Track, Name: "Order Completed", MessageID: "m1", TS: 150, Seq: 1025, Properties: `{"revenue":1}`}, 20)
+	p.recent.addEvent(RecentEvent{Type: cdp.Page, Name: "Home", MessageID: "m0", TS: 140, Seq: 2049}, 20)
 	return p
 }
 

@@ -107,8 +107,8 @@ func describeOp(o *Op) string {
 			e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Timestamp.Format(time.RFC3339Nano), e.ReceivedAt.Format(time.RFC3339Nano),
 			e.Properties, e.Traits)
 	}
-	fmt.Fprintf(&b, "ids %q alias %q page %q props %q revenue %d orders %d blocked %q links %v msg %v alias %v; traits",
-		o.IDs, o.AliasPrev, o.Page, o.Props, o.Revenue, o.Orders, o.Blocked, o.links, o.msgKey, o.aliasKeys)
+	fmt.Fprintf(&b, "ids %q alias %q page %q recent %q revenue %d orders %d blocked %q links %v msg %v alias %v; traits",
+		o.IDs, o.AliasPrev, o.Page, o.recent, o.Revenue, o.Orders, o.Blocked, o.links, o.msgKey, o.aliasKeys)
 	for _, t := range o.Traits {
 		fmt.Fprintf(&b, " %q=%s@%d/%d", t.Name(), t.Value(), t.TS, t.Seq)
 	}
@@ -233,7 +233,7 @@ func FuzzDecodeProfile(f *testing.F) {
 	f.Add(encodeProfile(nil, &Profile{CDPID: "cdp_1", Workspace: "w"}))
 	p := fullProfile()
 	for i := range 30 {
-		p.recent.add(&RecentEvent{Type: cdp.EventTypes[i%len(cdp.EventTypes)], Name: strings.Repeat("n", i), MessageID: strconv.Itoa(i),
+		p.recent.addEvent(RecentEvent{Type: cdp.EventTypes[i%len(cdp.EventTypes)], Name: strings.Repeat("n", i), MessageID: strconv.Itoa(i),
 			TS: int64(i % 7), Seq: int64(i), Properties: `{"a":1}`}, 20)
 	}
 	f.Add(encodeProfile(nil, p))

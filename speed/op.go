@@ -37,7 +37,6 @@ type Op struct {
 	Revenue int64
 	Orders  int64
 	Page    string // page/screen: what LastPage records
-	Props   string // raw properties for the recent-events list
 	// Blocked counts identifiers dropped by the blocklist, by type.
 	Blocked []string
 	// Err is set for a poison message; it is skipped and copied to cdp.events.rejected.
@@ -49,6 +48,9 @@ type Op struct {
 	links     []link
 	msgKey    msgKey
 	aliasKeys [2]idKey // AliasPrev as user_id, as anonymous_id
+	// recent is the event's record for the recent-events list, written
+	// here while the message is in cache: applying copies it in one move.
+	recent []byte
 }
 
 func (o *Op) seq() int64 { return o.Offset<<10 | int64(o.Partition&1023) }
@@ -58,6 +60,7 @@ type opAlloc struct {
 	ev    cdp.Event
 	ids   [4]cdp.Identifier
 	links [4]link
+	rec   [256]byte // recent, unless larger
 }
 
 // wireEvent is the part of cdp.Event the speed layer reads.
@@ -172,6 +175,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	p.addID(o, cdp.IDUserID, e.UserID)
 	p.addID(o, cdp.IDAnonymousID, e.AnonymousID)
 
+	r := RecentEvent{Type: e.Type, MessageID: e.MessageID, TS: e.Timestamp.UnixNano(), Seq: o.seq()}
 	var traits []traitSpec
 	switch e.Type {
 	case cdp.Identify:
@@ -189,8 +193,9 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		}
 	case cdp.Track:
 		commerce(o, e.Event, e.Properties)
+		r.Name = e.Event
 	case cdp.Page, cdp.Screen:
-		o.Page = e.Name
+		o.Page, r.Name = e.Name, e.Name
 		if e.Type == cdp.Page && len(e.Properties) > 0 {
 			url, path := pageURL(e.Properties, p.general)
 			switch {
@@ -202,8 +207,9 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		}
 	}
 	if n := len(e.Properties); n > 0 && n <= maxRecentProps && !bytes.Equal(e.Properties, []byte("null")) {
-		o.Props = rawString(e.Properties)
+		r.Properties = rawString(e.Properties)
 	}
+	o.recent = appendRecord(a.rec[:0], &r)
 	o.own(traits)
 	o.msgKey = keyOf(e.Workspace, e.MessageID)
 	o.links = a.links[:0]
@@ -240,9 +246,8 @@ func decodeGeneral(value []byte, w *wireEvent) error {
 
 // own copies the strings the store may keep (identifiers, last page) out
 // of the message into one allocation: kept, they pin about their own
-// bytes, not whole messages. Traits get their own (packTraits). The
-// message id, name and properties stay in the message: the recent-events
-// list copies them (recentList), nothing else keeps them.
+// bytes, not whole messages. Traits get their own (packTraits), recent
+// events their record (Op.recent).
 func (o *Op) own(traits []traitSpec) {
 	n := len(o.Page) + len(o.AliasPrev)
 	for _, id := range o.IDs {

@@ -53,18 +53,20 @@ func recTime(rec []byte) (ts, seq int64) {
 	return int64(binary.LittleEndian.Uint64(rec)), int64(binary.LittleEndian.Uint64(rec[8:]))
 }
 
-// after reports whether e goes after the record rec (by TS, then Seq).
-func (e *RecentEvent) after(rec []byte) bool {
-	ts, seq := recTime(rec)
-	return newer(e.TS, e.Seq, ts, seq)
+// older reports whether the record x goes before the record y (by TS,
+// then Seq).
+func older(x, y []byte) bool {
+	xt, xs := recTime(x)
+	yt, ys := recTime(y)
+	return newer(yt, ys, xt, xs)
 }
 
-// event decodes the record at off; its strings alias l.
-func (l recentList) event(off int) RecentEvent {
+// decodeRecord decodes a record; the strings alias it.
+func decodeRecord(rec []byte) RecentEvent {
 	var e RecentEvent
-	e.TS, e.Seq = recTime(l[off:])
-	_, k := binary.Uvarint(l[off+recentTime:])
-	rest := l[off+recentTime+k:]
+	e.TS, e.Seq = recTime(rec)
+	_, k := binary.Uvarint(rec[recentTime:])
+	rest := rec[recentTime+k:]
 	e.Type, rest = cdp.EventTypes[rest[0]], rest[1:]
 	str := func() string {
 		n, k := binary.Uvarint(rest)
@@ -76,12 +78,25 @@ func (l recentList) event(off int) RecentEvent {
 	return e
 }
 
+// records yields the records oldest first.
+func (l recentList) records() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for off := recentHdr; off < len(l); {
+			end := l.end(off)
+			if !yield(l[off:end]) {
+				return
+			}
+			off = end
+		}
+	}
+}
+
 // all yields the events oldest first. Their strings alias l: they are
 // valid until l next changes.
 func (l recentList) all() iter.Seq[RecentEvent] {
 	return func(yield func(RecentEvent) bool) {
-		for off := recentHdr; off < len(l); off = l.end(off) {
-			if !yield(l.event(off)) {
+		for rec := range l.records() {
+			if !yield(decodeRecord(rec)) {
 				return
 			}
 		}
@@ -91,13 +106,13 @@ func (l recentList) all() iter.Seq[RecentEvent] {
 // backward yields the events newest first, as all does.
 func (l recentList) backward() iter.Seq[RecentEvent] {
 	return func(yield func(RecentEvent) bool) {
-		var buf [32]int
-		offs := buf[:0]
-		for off := recentHdr; off < len(l); off = l.end(off) {
-			offs = append(offs, off)
+		var buf [32][]byte
+		recs := buf[:0]
+		for rec := range l.records() {
+			recs = append(recs, rec)
 		}
-		for _, off := range slices.Backward(offs) {
-			if !yield(l.event(off)) {
+		for _, rec := range slices.Backward(recs) {
+			if !yield(decodeRecord(rec)) {
 				return
 			}
 		}
@@ -110,35 +125,26 @@ func typeCode(t cdp.EventType) (byte, bool) {
 	return byte(i), i >= 0
 }
 
-// restLen is the size of e's record after its length.
-func restLen(e *RecentEvent) int {
-	n := 1
+// appendRecord appends e's record; e's type must be one of cdp.EventTypes.
+func appendRecord(b []byte, e *RecentEvent) []byte {
+	rest := 1
 	for _, s := range [...]string{e.Name, e.MessageID, e.Properties} {
-		n += uvarintLen(len(s)) + len(s)
+		rest += uvarintLen(len(s)) + len(s)
 	}
-	return n
-}
-
-func recordLen(e *RecentEvent) int {
-	n := restLen(e)
-	return recentTime + uvarintLen(n) + n
-}
-
-// putRecord writes e's record at the start of b, which has room for it.
-func putRecord(b []byte, e *RecentEvent) {
 	code, _ := typeCode(e.Type)
-	b = binary.LittleEndian.AppendUint64(b[:0], uint64(e.TS))
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.TS))
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.Seq))
-	b = binary.AppendUvarint(b, uint64(restLen(e)))
+	b = binary.AppendUvarint(b, uint64(rest))
 	b = append(b, code)
 	for _, s := range [...]string{e.Name, e.MessageID, e.Properties} {
 		b = appendStr(b, s)
 	}
+	return b
 }
 
-// add inserts a copy of e in time order and keeps the newest keep records.
-// e's type must be one of cdp.EventTypes.
-func (l *recentList) add(e *RecentEvent, keep int) {
+// add inserts a copy of the record rec in time order and keeps the newest
+// keep records.
+func (l *recentList) add(rec []byte, keep int) {
 	if keep <= 0 {
 		return
 	}
@@ -147,22 +153,22 @@ func (l *recentList) add(e *RecentEvent, keep int) {
 	if count == 0 {
 		// Exact: many profiles see one event. An empty list's room is
 		// used (decodeProfile sizes it for all its records).
-		n := recentHdr + recordLen(e)
+		n := recentHdr + len(rec)
 		if cap(b) < n {
 			b = make(recentList, n)
 		}
 		b = b[:n]
 		b.setHeader(1, recentHdr)
-		putRecord(b[recentHdr:], e)
+		copy(b[recentHdr:], rec)
 		*l = b
 		return
 	}
 	// Where e goes: at the end if it is the newest, as most events are;
 	// else after every older record.
 	at, idx := len(b), count
-	if !e.after(b[b.newest():]) {
+	if !older(b[b.newest():], rec) {
 		at, idx = recentHdr, 0
-		for e.after(b[at:]) {
+		for older(b[at:], rec) {
 			at, idx = b.end(at), idx+1
 		}
 	}
@@ -172,7 +178,7 @@ func (l *recentList) add(e *RecentEvent, keep int) {
 	kept := idx >= drops
 	n, left := 0, count // n: e's size if kept; left: the records after
 	if kept {
-		n, left = recordLen(e), count+1
+		n, left = len(rec), count+1
 	} else if drops--; drops == 0 {
 		return
 	}
@@ -208,20 +214,13 @@ func (l *recentList) add(e *RecentEvent, keep int) {
 	nb = nb[:size]
 	newest := b.newest() - dropped + n
 	if kept {
-		putRecord(nb[at-dropped:], e)
+		copy(nb[at-dropped:], rec)
 		if idx == count {
 			newest = at - dropped
 		}
 	}
 	nb.setHeader(left, newest)
 	*l = nb
-}
-
-// older reports whether the record x goes before the record y.
-func older(x, y []byte) bool {
-	xt, xs := recTime(x)
-	yt, ys := recTime(y)
-	return newer(yt, ys, xt, xs)
 }
 
 // merge folds q's records into l and keeps the newest keep: both are in

@@ -2,12 +2,14 @@ package speed
 
 import (
 	"cmp"
+	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
@@ -15,6 +17,8 @@ import (
 func cmpRecent(a, b RecentEvent) int {
 	return cmp.Or(cmp.Compare(a.TS, b.TS), cmp.Compare(a.Seq, b.Seq))
 }
+
+func (l *recentList) addEvent(e RecentEvent, keep int) { l.add(appendRecord(nil, &e), keep) }
 
 // events returns copies of l's events, oldest first.
 func (l recentList) events() []RecentEvent {
@@ -65,7 +69,7 @@ func TestRecentListKeepsTheNewest(t *testing.T) {
 		var want []RecentEvent
 		for i := range 2000 {
 			e := randomEvent(rng, i)
-			l.add(&e, keep)
+			l.addEvent(e, keep)
 			want = newestOf(append(want, e), keep)
 			checkList(t, l)
 			if got := l.events(); !reflect.DeepEqual(got, want) {
@@ -81,7 +85,7 @@ func TestRecentListKeepsTheNewest(t *testing.T) {
 func TestRecentListTiesBySeq(t *testing.T) {
 	var l recentList
 	for _, seq := range []int64{5, 1, 9, 3} {
-		l.add(&RecentEvent{Type: cdp.Track, TS: 7, Seq: seq}, 3)
+		l.addEvent(RecentEvent{Type: cdp.Track, TS: 7, Seq: seq}, 3)
 	}
 	var seqs []int64
 	for e := range l.all() {
@@ -98,7 +102,7 @@ func TestRecentListKeepLowered(t *testing.T) {
 	fill := func() recentList {
 		var l recentList
 		for i := range 5 {
-			l.add(&RecentEvent{Type: cdp.Track, TS: int64(i)}, 5)
+			l.addEvent(RecentEvent{Type: cdp.Track, TS: int64(i)}, 5)
 		}
 		return l
 	}
@@ -112,7 +116,7 @@ func TestRecentListKeepLowered(t *testing.T) {
 		{"oldest", -1, []int64{3, 4}},
 	} {
 		l := fill()
-		l.add(&RecentEvent{Type: cdp.Track, TS: c.ts, Seq: 1}, 2)
+		l.addEvent(RecentEvent{Type: cdp.Track, TS: c.ts, Seq: 1}, 2)
 		checkList(t, l)
 		var ts []int64
 		for e := range l.all() {
@@ -123,7 +127,7 @@ func TestRecentListKeepLowered(t *testing.T) {
 		}
 	}
 	var l recentList
-	l.add(&RecentEvent{Type: cdp.Track, TS: 1}, 0)
+	l.addEvent(RecentEvent{Type: cdp.Track, TS: 1}, 0)
 	if len(l) != 0 {
 		t.Error("a list of at most 0 events kept one")
 	}
@@ -141,16 +145,16 @@ func TestRecentListMerge(t *testing.T) {
 			e := randomEvent(rng, 1000*round+i)
 			all = append(all, e)
 			if rng.IntN(2) == 0 {
-				a.add(&e, keep)
+				a.addEvent(e, keep)
 			} else {
-				b.add(&e, keep)
+				b.addEvent(e, keep)
 			}
 		}
 		ab, ba, one := slices.Clone(a), slices.Clone(b), slices.Clone(a)
 		ab.merge(b, keep)
 		ba.merge(a, keep)
-		for e := range b.all() {
-			one.add(&e, keep)
+		for rec := range b.records() {
+			one.add(rec, keep)
 		}
 		want := newestOf(all, keep)
 		for name, l := range map[string]recentList{"a+b": ab, "b+a": ba, "one by one": one} {
@@ -172,7 +176,7 @@ func TestRecentListNewestFirst(t *testing.T) {
 	p := &Profile{}
 	for i := range 50 { // more than backward's offsets on the stack
 		e := randomEvent(rng, i)
-		p.recent.add(&e, 40)
+		p.recent.addEvent(e, 40)
 	}
 	got := slices.Collect(p.RecentEvents())
 	slices.Reverse(got)
@@ -189,10 +193,10 @@ func TestRecentCheckpointRoundTrip(t *testing.T) {
 	p := &Profile{CDPID: "cdp_1", Workspace: "w"}
 	for i := range 100 {
 		e := randomEvent(rng, i)
-		p.recent.add(&e, 20)
+		p.recent.addEvent(e, 20)
 	}
 	q := &Profile{}
-	q.recent.add(&RecentEvent{Type: cdp.Group, MessageID: "g", TS: 49, Seq: 1 << 40}, 20)
+	q.recent.addEvent(RecentEvent{Type: cdp.Group, MessageID: "g", TS: 49, Seq: 1 << 40}, 20)
 	p.recent.merge(q.recent, 20)
 	got, err := decodeProfile(encodeProfile(nil, p), nil)
 	if err != nil {
@@ -203,11 +207,57 @@ func TestRecentCheckpointRoundTrip(t *testing.T) {
 	}
 
 	bad := &Profile{CDPID: "cdp_1", Workspace: "w"}
-	bad.recent.add(&RecentEvent{Type: cdp.Alias, TS: 1}, 20)
+	bad.recent.addEvent(RecentEvent{Type: cdp.Alias, TS: 1}, 20)
 	rec := encodeProfile(nil, bad)
 	i := strings.Index(string(rec), "alias")
 	copy(rec[i:], "alibi")
 	if _, err := decodeProfile(rec, nil); err == nil || !strings.Contains(err.Error(), `"alibi"`) {
 		t.Errorf("a recent event of type alibi: %v", err)
 	}
+}
+
+// TestApplyRecordsRecentEvents: what an applied event leaves in the list,
+// per type, and that nothing of it points into the message or the op,
+// which are reused.
+func TestApplyRecordsRecentEvents(t *testing.T) {
+	cfg := DefaultStoreConfig()
+	s, _ := NewStore(cfg)
+	prep := NewPreparer(cfg)
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	big := `{"a":"` + strings.Repeat("x", maxRecentProps) + `"}`
+	evs := []cdp.Event{
+		{Type: cdp.Track, Event: "Order Completed", Properties: json.RawMessage(`{"revenue":1}`)},
+		{Type: cdp.Page, Name: "Home", Properties: json.RawMessage(`{"url":"https://x/"}`)},
+		{Type: cdp.Screen, Name: "Cart", Properties: json.RawMessage(`null`)},
+		{Type: cdp.Identify, Traits: json.RawMessage(`{"plan":"pro"}`)},
+		{Type: cdp.Group, GroupID: "acme", Properties: json.RawMessage(big)},
+	}
+	var want []RecentEvent
+	for i, e := range evs {
+		e.Workspace, e.UserID, e.MessageID = "w", "u1", "m"+strconv.Itoa(i)
+		e.Timestamp, e.ReceivedAt = at.Add(time.Duration(-i)*time.Second), at
+		v := e.AppendJSON(nil)
+		o := prep.Prepare(0, int64(i), v)
+		s.Apply(o)
+		clear(v)
+		prep.Release(o)
+		r := RecentEvent{Type: e.Type, MessageID: e.MessageID, TS: e.Timestamp.UnixNano(), Seq: int64(i) << 10}
+		switch e.Type {
+		case cdp.Track:
+			r.Name = e.Event
+		case cdp.Page, cdp.Screen:
+			r.Name = e.Name
+		}
+		if p := string(e.Properties); p != "null" && len(p) <= maxRecentProps {
+			r.Properties = p
+		}
+		want = append(want, r)
+	}
+	prep.Release(prep.Prepare(0, 99, []byte(`{}`)))
+	slices.Reverse(want) // the later the message, the older the event
+	_ = s.View("w", cdp.Identifier{Type: cdp.IDUserID, Value: "u1"}, func(p *Profile) {
+		if got := p.recent.events(); !reflect.DeepEqual(got, want) {
+			t.Errorf("recent events:\n got %v\nwant %v", got, want)
+		}
+	})
 }

@@ -505,7 +505,7 @@ type carrier struct {
 	wm     *[1024]int64
 	max    int
 	seen   []*Profile
-	recent recentList // the live profiles' events, sorted (add copies them)
+	recent recentList // the live profiles' records from before the watermark
 	groups []string
 	pages  []LWWString
 }
@@ -521,9 +521,9 @@ func (c *carrier) carry(p *Profile) {
 				return
 			}
 			c.seen = append(c.seen, lp)
-			for e := range lp.recent.all() {
-				if e.Seq >= 0 && e.Seq>>10 < c.wm[e.Seq&1023] {
-					c.recent.add(&e, c.max)
+			for rec := range lp.recent.records() {
+				if _, seq := recTime(rec); seq >= 0 && seq>>10 < c.wm[seq&1023] {
+					c.recent.add(rec, c.max)
 				}
 			}
 			if x := lp.Extra; x != nil {

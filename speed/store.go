@@ -420,13 +420,11 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 	ts, seq := e.Timestamp.UnixNano(), o.seq()
 	p.seen(ts)
 	p.EventsTotal++
-	name := ""
 	switch e.Type {
 	case cdp.Identify:
 		p.mergeTraits(o.Traits)
 	case cdp.Track:
-		name = s.intern(e.Event)
-		p.countEvent(name, ts, 1)
+		p.countEvent(s.intern(e.Event), ts, 1)
 		p.OrdersTotal += o.Orders
 		p.RevenueMicros += o.Revenue
 	case cdp.Page, cdp.Screen:
@@ -435,14 +433,13 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		} else {
 			p.ScreenViews++
 		}
-		name = e.Name // may point into the message: the list copies it
 		if o.Page != "" {
 			p.setLastPage(o.Page, ts, seq)
 		}
 	case cdp.Group:
 		p.addGroup(e.GroupID)
 	}
-	p.recent.add(&RecentEvent{Type: e.Type, Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.recent.add(o.recent, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 
