@@ -60,7 +60,7 @@ type opAlloc struct {
 	ev    cdp.Event
 	ids   [4]cdp.Identifier
 	links [4]link
-	rec   [256]byte // recent, unless larger
+	rec   []byte // recent's room, kept when the alloc is reused
 }
 
 // wireEvent is the part of cdp.Event the speed layer reads.
@@ -130,7 +130,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	if a == nil {
 		a = &opAlloc{}
 	} else {
-		*a = opAlloc{} // here, not in Release: the apply goroutine is the busiest
+		*a = opAlloc{rec: a.rec[:0]} // here, not in Release: the apply goroutine is the busiest
 	}
 	o := &a.op
 	o.alloc = a
@@ -209,7 +209,8 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	if n := len(e.Properties); n > 0 && n <= maxRecentProps && !bytes.Equal(e.Properties, []byte("null")) {
 		r.Properties = rawString(e.Properties)
 	}
-	o.recent = appendRecord(a.rec[:0], &r)
+	o.recent = appendRecord(a.rec, &r)
+	a.rec = o.recent
 	o.own(traits)
 	o.msgKey = keyOf(e.Workspace, e.MessageID)
 	o.links = a.links[:0]

@@ -16,7 +16,7 @@ import (
 //
 // and rest the type (its index in cdp.EventTypes, one byte), then the
 // name, the message id and the properties, each a uvarint length and its
-// bytes. A slice of RecentEvent held four pointers per entry, tens of
+// bytes (appendRecord). A slice of RecentEvent held four pointers per entry, tens of
 // millions in a store, which the GC marked on every cycle and the apply
 // loop moved behind write barriers; a byte slice is one pointer to memory
 // the GC does not scan. The header spares the usual event (the profile's
@@ -132,6 +132,7 @@ func appendRecord(b []byte, e *RecentEvent) []byte {
 		rest += uvarintLen(len(s)) + len(s)
 	}
 	code, _ := typeCode(e.Type)
+	b = slices.Grow(b, recentTime+uvarintLen(rest)+rest)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.TS))
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.AppendUvarint(b, uint64(rest))
@@ -163,7 +164,7 @@ func (l *recentList) add(rec []byte, keep int) {
 		*l = b
 		return
 	}
-	// Where e goes: at the end if it is the newest, as most events are;
+	// Where rec goes: at the end if it is the newest, as most events are;
 	// else after every older record.
 	at, idx := len(b), count
 	if !older(b[b.newest():], rec) {
@@ -173,10 +174,10 @@ func (l *recentList) add(rec []byte, keep int) {
 		}
 	}
 	// The oldest records go (more than one if keep was lowered since the
-	// list filled), e too if it is among them.
+	// list filled), rec too if it is among them.
 	drops := max(0, count+1-keep)
 	kept := idx >= drops
-	n, left := 0, count // n: e's size if kept; left: the records after
+	n, left := 0, count // n: rec's size if kept; left: the records after
 	if kept {
 		n, left = len(rec), count+1
 	} else if drops--; drops == 0 {
@@ -206,7 +207,7 @@ func (l *recentList) add(rec []byte, keep int) {
 		nb = slices.Grow(recentList(nil), max(c, size))[:size]
 	}
 	// One move for the usual event (the newest, once the list is full):
-	// the records before e's place shift over the dropped ones.
+	// the records before rec's place shift over the dropped ones.
 	if dropped > 0 || &nb[0] != &b[0] {
 		copy(nb[recentHdr:], b[from:at])
 	}
