@@ -164,8 +164,10 @@ func (d *profileDecoder) recent(n int) recentList {
 		return nil
 	}
 	l := make(recentList, 0, len(recs))
-	for rec := range recs.records() {
-		l.add(rec, n)
+	for off := recentHdr; off < len(recs); { // not records(): buf would go to the heap
+		end := recs.end(off)
+		l.add(recs[off:end], n)
+		off = end
 	}
 	return l
 }

@@ -224,7 +224,8 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 }
 
 // Release hands o back for reuse once it is applied, when nothing keeps
-// it: what the store keeps of an op is copied (Op.own, packTraits).
+// it: what the store keeps of an op is copied (Op.own, packTraits,
+// recentList.add).
 func (p *Preparer) Release(o *Op) {
 	if a := o.alloc; a != nil {
 		p.ops.Put(a)

@@ -95,10 +95,12 @@ func (l recentList) records() iter.Seq[[]byte] {
 // valid until l next changes.
 func (l recentList) all() iter.Seq[RecentEvent] {
 	return func(yield func(RecentEvent) bool) {
-		for rec := range l.records() {
-			if !yield(decodeRecord(rec)) {
+		for off := recentHdr; off < len(l); { // not records(): its state would go to the heap
+			end := l.end(off)
+			if !yield(decodeRecord(l[off:end])) {
 				return
 			}
+			off = end
 		}
 	}
 }
@@ -106,13 +108,13 @@ func (l recentList) all() iter.Seq[RecentEvent] {
 // backward yields the events newest first, as all does.
 func (l recentList) backward() iter.Seq[RecentEvent] {
 	return func(yield func(RecentEvent) bool) {
-		var buf [32][]byte
-		recs := buf[:0]
-		for rec := range l.records() {
-			recs = append(recs, rec)
+		var buf [32]int
+		offs := buf[:0]
+		for off := recentHdr; off < len(l); off = l.end(off) {
+			offs = append(offs, off)
 		}
-		for _, rec := range slices.Backward(recs) {
-			if !yield(decodeRecord(rec)) {
+		for i := len(offs) - 1; i >= 0; i-- {
+			if !yield(decodeRecord(l[offs[i]:l.end(offs[i])])) {
 				return
 			}
 		}
