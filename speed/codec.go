@@ -52,8 +52,8 @@ func encodeProfile(b []byte, p *Profile) []byte {
 			b = appendVarint(b, int64(d.N))
 		}
 	}
-	b = appendUvarint(b, uint64(len(p.Recent)))
-	for _, r := range p.Recent {
+	b = appendUvarint(b, uint64(p.recent.len()))
+	for r := range p.recent.all() {
 		b = appendStr(b, string(r.Type))
 		b = appendStr(b, r.Name)
 		b = appendStr(b, r.MessageID)
@@ -152,6 +152,36 @@ func (d *profileDecoder) name() string {
 	return s
 }
 
+// recent reads n recent events into a list of exactly their size.
+func (d *profileDecoder) recent(n int) recentList {
+	var buf [1024]byte
+	recs := recentList(buf[:recentHdr]) // the records as read, in any order
+	for range n {
+		e := d.recentEvent()
+		recs = appendRecord(recs, &e)
+	}
+	if d.err != nil {
+		return nil
+	}
+	l := make(recentList, 0, len(recs))
+	for off := recentHdr; off < len(recs); { // not records(): buf would go to the heap
+		end := recs.end(off)
+		l.add(recs[off:end], n)
+		off = end
+	}
+	return l
+}
+
+// recentEvent reads one recent event; its strings alias the record (the
+// list copies them).
+func (d *profileDecoder) recentEvent() RecentEvent {
+	e := RecentEvent{Type: cdp.EventType(d.alias()), Name: d.alias(), MessageID: d.alias(), TS: d.varint(), Seq: d.varint(), Properties: d.alias()}
+	if _, ok := typeCode(e.Type); !ok && d.err == nil {
+		d.err = fmt.Errorf("recent event type %q is not an event type", e.Type)
+	}
+	return e
+}
+
 // decodeProfile reads one record written by encodeProfile.
 func decodeProfile(rec []byte, intern func(string) string) (*Profile, error) {
 	d := &profileDecoder{b: rec, intern: intern}
@@ -190,11 +220,7 @@ func decodeProfile(rec []byte, intern func(string) string) (*Profile, error) {
 		}
 	}
 	if n := d.count(); n > 0 {
-		p.Recent = make([]RecentEvent, n)
-		for i := range p.Recent {
-			p.Recent[i] = RecentEvent{Type: canonicalType(cdp.EventType(d.str())), Name: d.name(), MessageID: d.str(),
-				TS: d.varint(), Seq: d.varint(), Properties: d.str()}
-		}
+		p.recent = d.recent(n)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		flag := d.b[0]

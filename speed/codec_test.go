@@ -10,16 +10,18 @@ import (
 )
 
 func fullProfile() *Profile {
-	return &Profile{
+	p := &Profile{
 		CDPID: "cdp_0123", Workspace: "default",
 		Identifiers: []cdp.Identifier{{Type: "email", Value: "a@b.co"}, {Type: "user_id", Value: "u1"}},
 		Traits:      []Trait{NewTrait("plan", `"pro"`, 5, 7), NewTrait("x", `null`, -1, 0)},
 		EventsTotal: 9, PageViews: 2, ScreenViews: 1, OrdersTotal: 3, RevenueMicros: -12_500_000,
 		FirstSeen: 100, LastSeen: 200, UpdatedAt: 300,
 		Events: []EventCount{{Name: "Order Completed", Total: 3, Days: []DayCount{{Day: -1, N: 1}, {Day: 20000, N: 2}}}},
-		Recent: []RecentEvent{{Type: cdp.Track, Name: "Order Completed", MessageID: "m1", TS: 150, Seq: 1025, Properties: `{"revenue":1}`}},
 		Extra:  &ProfileExtra{Aliases: []string{"cdp_9"}, LastPage: LWWString{Value: "https://x/", TS: 1, Seq: 2}, Groups: []string{"acme", "b"}},
 	}
+	p.recent.addEvent(RecentEvent{Type: cdp.Track, Name: "Order Completed", MessageID: "m1", TS: 150, Seq: 1025, Properties: `{"revenue":1}`}, 20)
+	p.recent.addEvent(RecentEvent{Type: cdp.Page, Name: "Home", MessageID: "m0", TS: 140, Seq: 2049}, 20)
+	return p
 }
 
 func TestProfileCodecRoundTrip(t *testing.T) {

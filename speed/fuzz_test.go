@@ -1,9 +1,11 @@
 package speed
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,8 +114,8 @@ func describeOp(o *Op) string {
 			e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Timestamp.Format(time.RFC3339Nano), e.ReceivedAt.Format(time.RFC3339Nano),
 			e.Properties, e.Traits)
 	}
-	fmt.Fprintf(&b, "ids %q alias %q page %q props %q revenue %d orders %d blocked %q links %v msg %v alias %v; traits",
-		o.IDs, o.AliasPrev, o.Page, o.Props, o.Revenue, o.Orders, o.Blocked, o.links, o.msgKey, o.aliasKeys)
+	fmt.Fprintf(&b, "ids %q alias %q page %q recent %q revenue %d orders %d blocked %q links %v msg %v alias %v; traits",
+		o.IDs, o.AliasPrev, o.Page, o.recent, o.Revenue, o.Orders, o.Blocked, o.links, o.msgKey, o.aliasKeys)
 	for _, t := range o.Traits {
 		fmt.Fprintf(&b, " %q=%s@%d/%d", t.Name(), t.Value(), t.TS, t.Seq)
 	}
@@ -227,4 +229,37 @@ func baseCountsGeneral(txt string) ([]EventCount, error) {
 	}
 	slices.SortFunc(counts, func(a, b EventCount) int { return strings.Compare(a.Name, b.Name) })
 	return counts, nil
+}
+
+// FuzzDecodeProfile feeds arbitrary checkpoint records to decodeProfile:
+// it must never panic, and what it accepts must encode to a record that
+// decodes to the same (a recent-events list comes out in time order,
+// whatever order the record held).
+func FuzzDecodeProfile(f *testing.F) {
+	f.Add(encodeProfile(nil, fullProfile()))
+	f.Add(encodeProfile(nil, &Profile{CDPID: "cdp_1", Workspace: "w"}))
+	p := fullProfile()
+	for i := range 30 {
+		p.recent.addEvent(RecentEvent{Type: cdp.EventTypes[i%len(cdp.EventTypes)], Name: strings.Repeat("n", i), MessageID: strconv.Itoa(i),
+			TS: int64(i % 7), Seq: int64(i), Properties: `{"a":1}`}, 20)
+	}
+	f.Add(encodeProfile(nil, p))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		p, err := decodeProfile(rec, nil)
+		if err != nil {
+			return
+		}
+		checkList(t, p.recent)
+		if !slices.IsSortedFunc(slices.Collect(p.recent.all()), cmpRecent) {
+			t.Fatalf("recent events out of order: %v", p.recent.events())
+		}
+		again := encodeProfile(nil, p)
+		q, err := decodeProfile(again, nil)
+		if err != nil {
+			t.Fatalf("a decoded profile's record does not decode: %v", err)
+		}
+		if b := encodeProfile(nil, q); !bytes.Equal(b, again) {
+			t.Fatalf("decoded twice, the records differ:\n%q\n%q", again, b)
+		}
+	})
 }

@@ -39,7 +39,6 @@ type Op struct {
 	Revenue int64
 	Orders  int64
 	Page    string // page/screen: what LastPage records
-	Props   string // raw properties for the recent-events list
 	// Blocked counts identifiers dropped by the blocklist, by type.
 	Blocked []string
 	// Err is set for a poison message; it is skipped and copied to cdp.events.rejected.
@@ -51,6 +50,9 @@ type Op struct {
 	links     []link
 	msgKey    msgKey
 	aliasKeys [2]idKey // AliasPrev as user_id, as anonymous_id
+	// recent is the event's record for the recent-events list, written
+	// here while the message is in cache: applying copies it in one move.
+	recent []byte
 }
 
 func (o *Op) seq() int64 { return o.Offset<<10 | int64(o.Partition&1023) }
@@ -60,6 +62,7 @@ type opAlloc struct {
 	ev    cdp.Event
 	ids   [4]cdp.Identifier
 	links [4]link
+	rec   []byte // recent's room, kept when the alloc is reused
 }
 
 // wireEvent is the part of cdp.Event the speed layer reads.
@@ -202,6 +205,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	p.addID(o, cdp.IDUserID, e.UserID)
 	p.addID(o, cdp.IDAnonymousID, e.AnonymousID)
 
+	r := RecentEvent{Type: e.Type, MessageID: e.MessageID, TS: e.Timestamp.UnixNano(), Seq: o.seq()}
 	var traits []traitSpec
 	switch e.Type {
 	case cdp.Identify:
@@ -219,8 +223,9 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		}
 	case cdp.Track:
 		commerce(o, e.Event, e.Properties, p.general)
+		r.Name = e.Event
 	case cdp.Page, cdp.Screen:
-		o.Page = e.Name
+		o.Page, r.Name = e.Name, e.Name
 		if e.Type == cdp.Page && len(e.Properties) > 0 {
 			url, path := pageURL(e.Properties, p.general)
 			switch {
@@ -232,8 +237,10 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		}
 	}
 	if n := len(e.Properties); n > 0 && n <= maxRecentProps && !bytes.Equal(e.Properties, []byte("null")) {
-		o.Props = rawString(e.Properties)
+		r.Properties = rawString(e.Properties)
 	}
+	o.recent = appendRecord(a.rec[:0], &r)
+	a.rec = o.recent
 	o.own(traits)
 	o.msgKey = keyOf(e.Workspace, e.MessageID)
 	o.links = a.links[:0]
@@ -247,7 +254,8 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 }
 
 // Release hands o back for reuse once it is applied, when nothing keeps
-// it: what the store keeps of an op is copied (Op.own, packTraits).
+// it: what the store keeps of an op is copied (Op.own, packTraits,
+// recentList.add).
 func (p *Preparer) Release(o *Op) {
 	if a := o.alloc; a != nil {
 		p.ops.Put(a)
@@ -268,17 +276,12 @@ func decodeGeneral(value []byte, w *wireEvent) error {
 	return err
 }
 
-// own copies the strings the store may keep (recent events, identifiers,
-// last page) out of the message into one allocation: kept, they pin about
-// their own bytes, not whole messages. Traits get their own (packTraits).
+// own copies the strings the store may keep (identifiers, last page) out
+// of the message into one allocation: kept, they pin about their own
+// bytes, not whole messages. Traits get their own (packTraits), recent
+// events their record (Op.recent).
 func (o *Op) own(traits []traitSpec) {
-	e := o.Event
-	// Page and screen names go into recent events; the other types' are not kept.
-	name := (e.Type == cdp.Page || e.Type == cdp.Screen) && e.Name != o.Page
-	n := len(e.MessageID) + len(o.Props) + len(o.Page) + len(o.AliasPrev)
-	if name {
-		n += len(e.Name)
-	}
+	n := len(o.Page) + len(o.AliasPrev)
 	for _, id := range o.IDs {
 		n += len(id.Value)
 	}
@@ -288,16 +291,7 @@ func (o *Op) own(traits []traitSpec) {
 		buf = append(buf, s...)
 		return rawString(buf[at:len(buf):len(buf)])
 	}
-	e.MessageID = keep(e.MessageID)
-	o.Props = keep(o.Props)
-	samePage := e.Name == o.Page
 	o.Page = keep(o.Page)
-	switch {
-	case name:
-		e.Name = keep(e.Name)
-	case samePage:
-		e.Name = o.Page
-	}
 	o.AliasPrev = keep(o.AliasPrev)
 	for i := range o.IDs {
 		o.IDs[i].Value = keep(o.IDs[i].Value)

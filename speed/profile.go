@@ -3,6 +3,7 @@ package speed
 import (
 	"encoding/binary"
 	"encoding/json"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -172,8 +173,8 @@ type Profile struct {
 	FirstSeen     int64        // Unix ns, min event timestamp
 	LastSeen      int64        // Unix ns, max event timestamp
 	Events        []EventCount // sorted by name
-	Recent        []RecentEvent
-	UpdatedAt     int64 // wall clock, Unix ns, of the last change
+	recent        recentList   // RecentEvents
+	UpdatedAt     int64        // wall clock, Unix ns, of the last change
 	// Extra holds what many profiles never use; nil until needed.
 	Extra *ProfileExtra
 }
@@ -444,52 +445,9 @@ func (p *Profile) setLastPage(v string, ts, seq int64) {
 	p.extra().LastPage.set(v, ts, seq)
 }
 
-func cmpRecent(a, b RecentEvent) int {
-	switch {
-	case a.TS != b.TS:
-		if a.TS < b.TS {
-			return -1
-		}
-		return 1
-	case a.Seq != b.Seq:
-		if a.Seq < b.Seq {
-			return -1
-		}
-		return 1
-	}
-	return 0
-}
-
-// addRecent inserts e in time order and keeps the newest max entries.
-func (p *Profile) addRecent(e RecentEvent, max int) {
-	if max <= 0 {
-		return
-	}
-	// Most events are the profile's newest: no search, one shift when full.
-	if n := len(p.Recent); n == 0 || e.TS > p.Recent[n-1].TS || e.TS == p.Recent[n-1].TS && e.Seq > p.Recent[n-1].Seq {
-		switch {
-		case n < max && n < cap(p.Recent):
-			p.Recent = append(p.Recent, e)
-		case n < max: // grow by hand: append's doubling would overshoot max
-			r := make([]RecentEvent, n+1, min(max, 2*n+1))
-			copy(r, p.Recent)
-			r[n] = e
-			p.Recent = r
-		default:
-			copy(p.Recent, p.Recent[1:])
-			p.Recent[n-1] = e
-		}
-		return
-	}
-	i, _ := slices.BinarySearchFunc(p.Recent, e, cmpRecent)
-	if len(p.Recent) >= max && i == 0 {
-		return // older than everything kept
-	}
-	p.Recent = slices.Insert(p.Recent, i, e)
-	if len(p.Recent) > max {
-		p.Recent = slices.Delete(p.Recent, 0, len(p.Recent)-max)
-	}
-}
+// RecentEvents yields the recent events, newest first. Their strings
+// point into the profile: valid while the caller holds it (in View's fn).
+func (p *Profile) RecentEvents() iter.Seq[RecentEvent] { return p.recent.backward() }
 
 // merge folds q's state into p; the result does not depend on which one
 // is p. CDPID and Aliases are the store's business.
@@ -528,9 +486,7 @@ func (p *Profile) merge(q *Profile, maxRecent int) {
 		c.Total += qc.Total
 		c.Days = addDays(c.Days, qc.Days)
 	}
-	for _, e := range q.Recent {
-		p.addRecent(e, maxRecent)
-	}
+	p.recent.merge(q.recent, maxRecent)
 	p.UpdatedAt = max(p.UpdatedAt, q.UpdatedAt)
 }
 
@@ -567,8 +523,5 @@ func (p *Profile) memSize() int {
 	for _, e := range p.Events {
 		n += 48 + len(e.Name) + 8*cap(e.Days)
 	}
-	for _, r := range p.Recent {
-		n += 88 + len(r.Name) + len(r.MessageID) + len(r.Properties)
-	}
-	return n
+	return n + cap(p.recent)
 }

@@ -505,13 +505,13 @@ type carrier struct {
 	wm     *[1024]int64
 	max    int
 	seen   []*Profile
-	buf    []RecentEvent
+	recent recentList // the live profiles' records from before the watermark
 	groups []string
 	pages  []LWWString
 }
 
 func (c *carrier) carry(p *Profile) {
-	c.seen, c.buf, c.groups, c.pages = c.seen[:0], c.buf[:0], c.groups[:0], c.pages[:0]
+	c.seen, c.recent, c.groups, c.pages = c.seen[:0], c.recent[:0], c.groups[:0], c.pages[:0]
 	for _, id := range p.Identifiers {
 		if id.Type == IDCDP {
 			continue
@@ -521,9 +521,9 @@ func (c *carrier) carry(p *Profile) {
 				return
 			}
 			c.seen = append(c.seen, lp)
-			for _, e := range lp.Recent {
-				if e.Seq >= 0 && e.Seq>>10 < c.wm[e.Seq&1023] {
-					c.buf = append(c.buf, e)
+			for rec := range lp.recent.records() {
+				if _, seq := recTime(rec); seq >= 0 && seq>>10 < c.wm[seq&1023] {
+					c.recent.add(rec, c.max)
 				}
 			}
 			if x := lp.Extra; x != nil {
@@ -534,33 +534,13 @@ func (c *carrier) carry(p *Profile) {
 			}
 		})
 	}
-	if c.max > 0 && len(c.buf) > 0 {
-		if len(p.Recent) == 0 && sortedRecent(c.buf) {
-			// What adding them one by one gives: the newest max, in one allocation.
-			p.Recent = slices.Clone(c.buf[max(0, len(c.buf)-c.max):])
-		} else {
-			p.Recent = slices.Grow(p.Recent, min(c.max, len(p.Recent)+len(c.buf))-len(p.Recent))
-			for _, e := range c.buf {
-				p.addRecent(e, c.max)
-			}
-		}
-	}
+	p.recent.merge(c.recent, c.max)
 	for _, g := range c.groups {
 		p.addGroup(g)
 	}
 	for _, lp := range c.pages {
 		p.setLastPage(lp.Value, lp.TS, lp.Seq)
 	}
-}
-
-// sortedRecent reports whether es are in strictly increasing (TS, Seq) order.
-func sortedRecent(es []RecentEvent) bool {
-	for i := 1; i < len(es); i++ {
-		if cmpRecent(es[i-1], es[i]) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // heapLive is the heap the last collection found live (0 before the first).

@@ -379,8 +379,8 @@ func TestReconcileSwapIsExact(t *testing.T) {
 
 	// Recent events from before W came over from the live profiles.
 	_ = c.View("default", cdp.Identifier{Type: cdp.IDUserID, Value: "u0"}, func(p *Profile) {
-		if len(p.Recent) != DefaultStoreConfig().RecentEvents {
-			t.Errorf("u0 has %d recent events after the swap", len(p.Recent))
+		if n := p.recent.len(); n != DefaultStoreConfig().RecentEvents {
+			t.Errorf("u0 has %d recent events after the swap", n)
 		}
 		if p.LastPage() != "Home" {
 			t.Errorf("u0's last page after the swap: %q", p.LastPage())

@@ -338,8 +338,8 @@ func (s *Store) Warm(ops []*Op) {
 		if k := len(p.Events); k > 0 {
 			sink += uint64(p.Events[k/2].Total)
 		}
-		if k := len(p.Recent); k > 0 {
-			sink += uint64(p.Recent[k-1].TS)
+		if l := p.recent; l.len() > 0 {
+			sink += uint64(l[l.newest()])
 		}
 	}
 	s.warmSink = sink
@@ -420,13 +420,11 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 	ts, seq := e.Timestamp.UnixNano(), o.seq()
 	p.seen(ts)
 	p.EventsTotal++
-	name := ""
 	switch e.Type {
 	case cdp.Identify:
 		p.mergeTraits(o.Traits)
 	case cdp.Track:
-		name = s.intern(e.Event)
-		p.countEvent(name, ts, 1)
+		p.countEvent(s.intern(e.Event), ts, 1)
 		p.OrdersTotal += o.Orders
 		p.RevenueMicros += o.Revenue
 	case cdp.Page, cdp.Screen:
@@ -435,14 +433,13 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		} else {
 			p.ScreenViews++
 		}
-		name = e.Name // owned by the op (Op.own)
 		if o.Page != "" {
 			p.setLastPage(o.Page, ts, seq)
 		}
 	case cdp.Group:
 		p.addGroup(e.GroupID)
 	}
-	p.addRecent(RecentEvent{Type: canonicalType(e.Type), Name: name, MessageID: e.MessageID, TS: ts, Seq: seq, Properties: o.Props}, s.cfg.RecentEvents)
+	p.recent.add(o.recent, s.cfg.RecentEvents)
 	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 

@@ -134,7 +134,7 @@ func TestApplyPerType(t *testing.T) {
 		{"last_page", pr.LastPage(), "Cart"},
 		{"groups", pr.Groups(), []string{"acme"}},
 		{"identifiers", pr.Identifiers, []cdp.Identifier{{Type: "anonymous_id", Value: "a1"}, {Type: "email", Value: "ann@example.com"}, {Type: "phone", Value: "+14155552671"}, {Type: "user_id", Value: "u1"}}},
-		{"recent", len(pr.Recent), 8},
+		{"recent", pr.recent.len(), 8},
 		{"order count", pr.EventCountSince("Order Completed", t0), 2},
 		{"order count later", pr.EventCountSince("Order Completed", t0.Add(48*time.Hour)), 0},
 		{"unknown count", pr.EventCountSince("Nope", t0), 0},
@@ -155,7 +155,7 @@ func TestApplyPerType(t *testing.T) {
 	if v, ok := pr.Computed("event_counts.Order Completed"); !ok || v != float64(2) {
 		t.Errorf("computed event_counts = %v", v)
 	}
-	if !slices.IsSortedFunc(pr.Recent, cmpRecent) {
+	if !slices.IsSortedFunc(slices.Collect(pr.recent.all()), cmpRecent) {
 		t.Error("recent events are not sorted by time")
 	}
 	// Every identifier finds the same profile, normalized.

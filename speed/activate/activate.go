@@ -365,9 +365,8 @@ func appendEventsDoc(b []byte, p *speed.Profile) []byte {
 // [{"type","event"|"name","messageId","timestamp","properties"}].
 func appendEvents(b []byte, p *speed.Profile) []byte {
 	b = append(b, '[')
-	for i := len(p.Recent) - 1; i >= 0; i-- {
-		e := p.Recent[i]
-		if i < len(p.Recent)-1 {
+	for e := range p.RecentEvents() {
+		if b[len(b)-1] != '[' {
 			b = append(b, ',')
 		}
 		b = append(b, `{"type":`...)

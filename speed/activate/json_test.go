@@ -141,8 +141,7 @@ func referenceDoc(t *testing.T, p *speed.Profile, traits string, segments []stri
 	}
 	if withEvents {
 		evs := []map[string]any{}
-		for i := len(p.Recent) - 1; i >= 0; i-- {
-			e := p.Recent[i]
+		for e := range p.RecentEvents() {
 			m := map[string]any{"type": string(e.Type), "messageId": e.MessageID, "timestamp": tm(e.TS)}
 			if e.Name != "" {
 				if e.Type == cdp.Track {
