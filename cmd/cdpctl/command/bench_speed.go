@@ -53,6 +53,7 @@ type benchSpeedOptions struct {
 	freshness   int
 	rssProfiles int
 	only        string
+	brokers     []string
 	cpuProfile  string
 	// applyCPUProfile and applyMemProfile cover the applied phases only.
 	applyCPUProfile string
@@ -92,6 +93,8 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.duration, "duration", 5*time.Second, "length of each HTTP phase")
 	f.IntVar(&o.freshness, "freshness", 1000, "events sent one by one for the freshness measure")
 	f.IntVar(&o.rssProfiles, "rss-profiles", 1_000_000, "profiles for the memory measure")
+	f.StringSliceVar(&o.brokers, "brokers", nil,
+		"Kafka brokers to fill and consume instead of an in-process embedded one (a `cdpctl broker` of its own, as Kafka is in production: its CPU and garbage are then not the speed layer's)")
 	f.StringVar(&o.only, "only", "", "run only consume, lookup, fresh or rss")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&o.applyCPUProfile, "apply-cpuprofile", "", "write a CPU profile of the consume part's last applied phase to this file")
@@ -120,17 +123,21 @@ func (o *benchSpeedOptions) run(cmd *cobra.Command) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Partitions: 8})
-		if err != nil {
-			return err
+		addrs := o.brokers
+		if len(addrs) == 0 {
+			b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Partitions: 8})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			addrs = []string{b.Addr()}
 		}
-		defer b.Close()
 		start := time.Now()
-		if err := o.fill(ctx, b.Addr()); err != nil {
+		if err := o.fill(ctx, addrs); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "filled cdp.events with %d events over %d profiles in %s\n", o.events, o.profiles, time.Since(start).Round(time.Millisecond))
-		if c, err = o.consume(ctx, out, b.Addr(), dir); err != nil {
+		if c, err = o.consume(ctx, out, addrs, dir); err != nil {
 			return err
 		}
 		defer c.Close()
@@ -154,8 +161,8 @@ func (o *benchSpeedOptions) run(cmd *cobra.Command) error {
 }
 
 // fill produces the synthetic events with acks=all.
-func (o *benchSpeedOptions) fill(ctx context.Context, addr string) error {
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
+func (o *benchSpeedOptions) fill(ctx context.Context, addrs []string) error {
+	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: cdp.TopicEvents, Balancer: &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll, BatchSize: 2000, BatchBytes: 900 << 10, BatchTimeout: 5 * time.Millisecond}
 	defer w.Close()
 	const chunk = 20_000
@@ -196,8 +203,8 @@ func firstErr(we kafka.WriteErrors) error {
 // nothing else, with the reader settings the consumer had when the goal
 // was set (it fetches 1 MB per request since; 16 MB here, unchanged, so
 // figures stay comparable).
-func rawFetch(ctx context.Context, addr string, total int) (time.Duration, error) {
-	client := &kafka.Client{Addr: kafka.TCP(addr)}
+func rawFetch(ctx context.Context, addrs []string, total int) (time.Duration, error) {
+	client := &kafka.Client{Addr: kafka.TCP(addrs...)}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cdp.TopicEvents}})
 	if err != nil {
 		return 0, err
@@ -208,7 +215,7 @@ func rawFetch(ctx context.Context, addr string, total int) (time.Duration, error
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, p := range md.Topics[0].Partitions {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: cdp.TopicEvents, Partition: p.ID,
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: addrs, Topic: cdp.TopicEvents, Partition: p.ID,
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000, ReadLagInterval: -1})
 		wg.Add(1)
 		go func() {
@@ -231,7 +238,7 @@ func rawFetch(ctx context.Context, addr string, total int) (time.Duration, error
 	return time.Since(start), nil
 }
 
-func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, dir string) (*speed.Consumer, error) {
+func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addrs []string, dir string) (*speed.Consumer, error) {
 	var raws, applies, rawCPU, applyCPU []float64
 	var last *speed.Consumer
 	for round := range o.rounds {
@@ -243,7 +250,7 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, di
 		}
 		runtime.GC()
 		cpu0 := processCPU()
-		d, err := rawFetch(ctx, addr, o.events)
+		d, err := rawFetch(ctx, addrs, o.events)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +259,7 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addr, di
 
 		runtime.GC()
 		cfg := speed.DefaultConfig()
-		cfg.Brokers = []string{addr}
+		cfg.Brokers = addrs
 		cfg.Dir = filepath.Join(dir, fmt.Sprintf("speed-%d", round))
 		cfg.CheckpointInterval = time.Hour
 		c, err := speed.New(cfg)
