@@ -99,6 +99,13 @@ func newFastServer(t testing.TB, api *API) string {
 // returns its base URL.
 func newLoopServer(t testing.TB, api *API) string {
 	t.Helper()
+	_, ln := startLoop(t, api)
+	return "http://" + ln.Addr().String()
+}
+
+// startLoop serves api with a Loop on a loopback port until the test ends.
+func startLoop(t testing.TB, api *API) (*Loop, net.Listener) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +127,7 @@ func newLoopServer(t testing.TB, api *API) string {
 		}
 		ln.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return l, ln
 }
 
 // transports are the ways the API is served; the contract tests run
