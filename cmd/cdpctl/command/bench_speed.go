@@ -523,7 +523,13 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	fmt.Fprintf(out, "activation listener/net/http closed loop: req/s %.2f×, server CPU a request %.2f×\n",
 		closed.RPS/std.RPS, float64(closedCost.cpu)/float64(max(1, stdCost.cpu)))
 	if err := o.sweepRates(out, rate, open, func(rate int) (*httpLoadResult, error) {
-		r, _, err := load(lln.Addr().String(), rate)
+		r, c, err := load(lln.Addr().String(), rate)
+		if err == nil {
+			// Where a phase's tail came from: the generator's late wake-ups,
+			// the server's switches, either side waiting for a CPU.
+			fmt.Fprintf(out, "open loop at %d req/s: p50 %s p99 %s p99.9 %s; generator wake-up p99 %s; server context switches a request %.2f; waited for a CPU: server threads %s, generator %s\n",
+				rate, us(r.P50), us(r.P99), us(r.P999), us(r.WakeP99), c.switches, c.runqWait.Round(time.Millisecond), r.RunqWait.Round(time.Millisecond))
+		}
 		return r, err
 	}); err != nil {
 		return err
