@@ -23,7 +23,6 @@ import (
 
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/identity"
-	"github.com/tributary-cdp/tributary/internal/jsonx"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -580,38 +579,6 @@ func appendIdentifiers(dst []cdp.Identifier, txt []byte) ([]cdp.Identifier, erro
 		return dst[:start], err
 	}
 	return append(dst[:start], ids...), nil
-}
-
-// arrayElems calls fn with each raw element of the JSON array raw; it
-// reports false, having called fn for some elements perhaps, when raw is
-// not an array or fn returns false.
-func arrayElems(raw []byte, fn func(v []byte) bool) bool {
-	i := jsonx.Space(raw, 0)
-	if i >= len(raw) || raw[i] != '[' {
-		return false
-	}
-	i = jsonx.Space(raw, i+1)
-	if i < len(raw) && raw[i] == ']' {
-		return jsonx.Space(raw, i+1) == len(raw)
-	}
-	for {
-		end, ok := jsonx.End(raw, i)
-		if !ok || !fn(raw[i:end]) {
-			return false
-		}
-		i = jsonx.Space(raw, end)
-		if i >= len(raw) {
-			return false
-		}
-		switch raw[i] {
-		case ',':
-			i = jsonx.Space(raw, i+1)
-		case ']':
-			return jsonx.Space(raw, i+1) == len(raw)
-		default:
-			return false
-		}
-	}
 }
 
 // A base load decodes a few JSON columns per profile; the fast paths
