@@ -91,6 +91,10 @@ type Speed struct {
 	DedupeWindow time.Duration `yaml:"dedupe_window"`
 	// DedupeMaxEntries bounds the memory of the dedupe set.
 	DedupeMaxEntries int `yaml:"dedupe_max_entries"`
+	// GCHeadroomMiB is how far the Go heap may grow over its live size
+	// before a collection, at least (GOGC's percentage decides above it;
+	// 0: GOGC alone). See internal/gcpace.
+	GCHeadroomMiB int `yaml:"gc_headroom_mib"`
 }
 
 // DefaultSpeed returns the speed layer defaults.
@@ -102,6 +106,7 @@ func DefaultSpeed() Speed {
 		RecentEvents:       20,
 		DedupeWindow:       24 * time.Hour,
 		DedupeMaxEntries:   10_000_000,
+		GCHeadroomMiB:      512,
 	}
 }
 
@@ -340,6 +345,9 @@ func (s Speed) validate() error {
 	}
 	if s.DedupeWindow < time.Hour {
 		return &FieldError{"speed.dedupe_window", fmt.Sprintf("%s must be at least 1h (retries come back for hours)", s.DedupeWindow)}
+	}
+	if s.GCHeadroomMiB < 0 || s.GCHeadroomMiB > 1<<20 {
+		return &FieldError{"speed.gc_headroom_mib", fmt.Sprintf("%d is outside 0..1048576", s.GCHeadroomMiB)}
 	}
 	if s.DedupeMaxEntries < 1000 {
 		return &FieldError{"speed.dedupe_max_entries", fmt.Sprintf("%d must be at least 1000", s.DedupeMaxEntries)}

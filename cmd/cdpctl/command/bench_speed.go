@@ -36,6 +36,7 @@ import (
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/broker"
 	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/gcpace"
 	"github.com/tributary-cdp/tributary/speed"
 	"github.com/tributary-cdp/tributary/speed/activate"
 	"github.com/tributary-cdp/tributary/speed/speedtest"
@@ -54,6 +55,7 @@ type benchSpeedOptions struct {
 	rssProfiles int
 	only        string
 	brokers     []string
+	gcHeadroom  int // MiB
 	cpuProfile  string
 	// applyCPUProfile and applyMemProfile cover the applied phases only.
 	applyCPUProfile string
@@ -95,6 +97,7 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.rssProfiles, "rss-profiles", 1_000_000, "profiles for the memory measure")
 	f.StringSliceVar(&o.brokers, "brokers", nil,
 		"Kafka brokers to fill and consume instead of an in-process embedded one (a `cdpctl broker` of its own, as Kafka is in production: its CPU and garbage are then not the speed layer's)")
+	f.IntVar(&o.gcHeadroom, "gc-headroom", config.DefaultSpeed().GCHeadroomMiB, "MiB the Go heap may grow over its live size before a collection, as serve's speed.gc_headroom_mib, for the whole run (0: GOGC alone)")
 	f.StringVar(&o.only, "only", "", "run only consume, lookup, fresh or rss")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&o.applyCPUProfile, "apply-cpuprofile", "", "write a CPU profile of the consume part's last applied phase to this file")
@@ -107,6 +110,7 @@ func (o *benchSpeedOptions) run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "bench speed: %s, %d CPUs, %s\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version())
+	defer gcpace.Start(uint64(o.gcHeadroom) << 20).Stop()
 	if o.only == "rss-child" {
 		return o.rssChild(out)
 	}
@@ -738,7 +742,8 @@ func (o *benchSpeedOptions) rss(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "speed", "--only", "rss-child", "--rss-profiles", strconv.Itoa(o.rssProfiles))
+	cmd := exec.CommandContext(ctx, exe, "bench", "speed", "--only", "rss-child", "--rss-profiles", strconv.Itoa(o.rssProfiles),
+		"--gc-headroom", strconv.Itoa(o.gcHeadroom))
 	cmd.Stdout, cmd.Stderr = out, os.Stderr
 	return cmd.Run()
 }
@@ -766,9 +771,9 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st := s.Stats()
-	fmt.Fprintf(out, "memory: %d profiles of 10 traits (%d identifiers, %d dedupe entries), built in %s: RSS %s, Go heap in use %s, estimate %s\n",
+	fmt.Fprintf(out, "memory: %d profiles of 10 traits (%d identifiers, %d dedupe entries), built in %s: RSS %s (peak while building %s), Go heap in use %s, estimate %s\n",
 		st.Profiles, st.Identifiers, st.DedupeEntries, build.Round(time.Millisecond),
-		mib(rssBytes()), mib(int64(ms.HeapInuse)), mib(s.MemoryEstimate()))
+		mib(procStatus("VmRSS")), mib(procStatus("VmHWM")), mib(int64(ms.HeapInuse)), mib(s.MemoryEstimate()))
 	dir, err := os.MkdirTemp("", "tributary-bench-rss-")
 	if err != nil {
 		return err
@@ -820,14 +825,14 @@ func processCPU() time.Duration {
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
-// rssBytes reads VmRSS from /proc/self/status.
-func rssBytes() int64 {
+// procStatus reads a size in kB (VmRSS, VmHWM) from /proc/self/status, in bytes.
+func procStatus(key string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				kb, _ := strconv.ParseInt(f[0], 10, 64)

@@ -22,6 +22,7 @@ import (
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/broker"
 	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/gcpace"
 	"github.com/tributary-cdp/tributary/internal/httpx"
 	"github.com/tributary-cdp/tributary/internal/topics"
 	"github.com/tributary-cdp/tributary/jobs"
@@ -136,6 +137,8 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	if err != nil {
 		return err
 	}
+	// The process's GC pacing is the speed layer's: its store is the live heap.
+	defer gcpace.Start(uint64(s.cfg.Speed.GCHeadroomMiB) << 20).Stop()
 	s.speed = sp
 	s.ready = speed.NewReadiness(sp)
 	if a := s.cfg.HTTP.ActivationAddr; a != "" {
