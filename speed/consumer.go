@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/cpu"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
@@ -111,7 +112,12 @@ type Consumer struct {
 
 type partState struct {
 	highWater atomic.Int64 // next offset the broker will assign
-	applied   atomic.Int64 // next offset to apply
+	// Apart: the partition's goroutine writes highWater, the apply
+	// goroutine applied; sharing a cache line, each write took the line
+	// from the other core.
+	_       cpu.CacheLinePad
+	applied atomic.Int64 // next offset to apply
+	_       cpu.CacheLinePad
 }
 
 // New loads the checkpoint (if any) and returns a consumer ready to Run.
@@ -351,6 +357,7 @@ func (q *opQueue) take(spare []*Op) []*Op {
 
 // fetch reads one partition, decodes and hands ops to the apply goroutine in order.
 func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partState, ops *opQueue) error {
+	highWater := int64(-1)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -365,7 +372,10 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partSt
 			}
 			continue
 		}
-		ps.highWater.Store(m.HighWaterMark)
+		if m.HighWaterMark != highWater { // once a fetch, not once a message
+			highWater = m.HighWaterMark
+			ps.highWater.Store(highWater)
+		}
 		op := c.prep.Prepare(p, m.Offset, m.Value)
 		if op.Err != nil {
 			if !c.reject(ctx, p, m, op.Err) {
@@ -457,12 +467,13 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 }
 
 // applier applies ops in the apply goroutine and counts them per type
-// for the metrics, added once a batch.
+// for the metrics; counts and applied offsets are published once a batch.
 type applier struct {
-	c      *Consumer
-	parts  []*partState // by partition
-	counts [16]int      // by index in cdp.EventTypes; the last one for any other type
-	other  map[cdp.EventType]int
+	c       *Consumer
+	parts   []*partState // by partition
+	applied []int64      // by partition: next offset to apply, 0 when published
+	counts  [16]int      // by index in cdp.EventTypes; the last one for any other type
+	other   map[cdp.EventType]int
 }
 
 func (a *applier) apply(op *Op) {
@@ -471,14 +482,11 @@ func (a *applier) apply(op *Op) {
 	c.applying = opPos{true, op.Partition, op.Offset}
 	s.Apply(op)
 	if op.Partition >= len(a.parts) {
-		a.parts = append(a.parts, make([]*partState, op.Partition+1-len(a.parts))...)
+		n := op.Partition + 1 - len(a.parts)
+		a.parts = append(a.parts, make([]*partState, n)...)
+		a.applied = append(a.applied, make([]int64, n)...)
 	}
-	ps := a.parts[op.Partition]
-	if ps == nil {
-		ps = c.part(op.Partition)
-		a.parts[op.Partition] = ps
-	}
-	ps.applied.Store(op.Offset + 1)
+	a.applied[op.Partition] = op.Offset + 1
 	if op.Event != nil {
 		a.count(op.Event.Type)
 	}
@@ -502,8 +510,21 @@ func (a *applier) count(t cdp.EventType) {
 	a.other[t]++
 }
 
-// flush adds the counts to the applied metric.
+// flush publishes the applied offsets (for the lag, readiness and the
+// reconcile's catch-up) and adds the counts to the applied metric.
 func (a *applier) flush() {
+	for p, off := range a.applied {
+		if off == 0 {
+			continue
+		}
+		ps := a.parts[p]
+		if ps == nil {
+			ps = a.c.part(p)
+			a.parts[p] = ps
+		}
+		ps.applied.Store(off)
+		a.applied[p] = 0
+	}
 	for i, n := range a.counts {
 		if n > 0 {
 			a.c.m.appliedOf(cdp.EventTypes[i]).Add(float64(n))
