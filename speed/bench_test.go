@@ -54,6 +54,18 @@ func BenchmarkPrepare(b *testing.B) {
 	}
 }
 
+// mixValues returns n events of the mix of `cdpctl bench speed` as the
+// collector writes them.
+func mixValues(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 1))
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	vals := make([][]byte, n)
+	for i := range vals {
+		vals[i] = speedtest.Event(rng, i, 100_000, at.Add(time.Duration(i)*time.Millisecond)).AppendJSON(nil)
+	}
+	return vals
+}
+
 // BenchmarkPrepareReleased prepares the events of `cdpctl bench speed`
 // as the consumer does, each op released once applied, so that the pool
 // serves the next: what a fetch goroutine spends per event (BenchmarkPrepare
@@ -61,12 +73,7 @@ func BenchmarkPrepare(b *testing.B) {
 // benchmark's thread (GC assists included, background marking not),
 // which a busy machine moves less than ns/op.
 func BenchmarkPrepareReleased(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	vals := make([][]byte, 10_000)
-	for i := range vals {
-		vals[i] = speedtest.Event(rng, i, 100_000, at.Add(time.Duration(i)*time.Millisecond)).AppendJSON(nil)
-	}
+	vals := mixValues(10_000)
 	p := NewPreparer(DefaultStoreConfig())
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -85,12 +92,7 @@ func BenchmarkPrepareReleased(b *testing.B) {
 // time of the preparing thread (BenchmarkPrepareReleased keeps its ops in
 // its own cache), proc-ns/op the process's, applying and GC included.
 func BenchmarkPrepareHandoff(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	vals := make([][]byte, 200_000)
-	for i := range vals {
-		vals[i] = speedtest.Event(rng, i, 100_000, at.Add(time.Duration(i)*time.Millisecond)).AppendJSON(nil)
-	}
+	vals := mixValues(200_000)
 	cfg := DefaultStoreConfig()
 	p := NewPreparer(cfg)
 	var s *Store
