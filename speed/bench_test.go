@@ -1,6 +1,7 @@
 package speed
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -53,6 +54,18 @@ func BenchmarkPrepare(b *testing.B) {
 	}
 }
 
+// mixValues returns n events of the mix of `cdpctl bench speed` as the
+// collector writes them.
+func mixValues(n int) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 1))
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	vals := make([][]byte, n)
+	for i := range vals {
+		vals[i] = speedtest.Event(rng, i, 100_000, at.Add(time.Duration(i)*time.Millisecond)).AppendJSON(nil)
+	}
+	return vals
+}
+
 // BenchmarkPrepareReleased prepares the events of `cdpctl bench speed`
 // as the consumer does, each op released once applied, so that the pool
 // serves the next: what a fetch goroutine spends per event (BenchmarkPrepare
@@ -60,12 +73,7 @@ func BenchmarkPrepare(b *testing.B) {
 // benchmark's thread (GC assists included, background marking not),
 // which a busy machine moves less than ns/op.
 func BenchmarkPrepareReleased(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	vals := make([][]byte, 10_000)
-	for i := range vals {
-		vals[i] = speedtest.Event(rng, i, 100_000, at.Add(time.Duration(i)*time.Millisecond)).AppendJSON(nil)
-	}
+	vals := mixValues(10_000)
 	p := NewPreparer(DefaultStoreConfig())
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -75,6 +83,57 @@ func BenchmarkPrepareReleased(b *testing.B) {
 		p.Release(p.Prepare(i%8, int64(i), vals[i%len(vals)]))
 	}
 	b.ReportMetric(float64((cpuTime(syscall.RUSAGE_THREAD)-t0).Nanoseconds())/float64(b.N), "thread-ns/op")
+}
+
+// BenchmarkPrepareHandoff prepares as a fetch goroutine of the consumer
+// does: each value a fresh copy (kafka-go allocates every message), each
+// op queued to an apply goroutine that applies it to a store and releases
+// it, so that ops come back from the other core. prep-ns/op is the CPU
+// time of the preparing thread (BenchmarkPrepareReleased keeps its ops in
+// its own cache), proc-ns/op the process's, applying and GC included.
+func BenchmarkPrepareHandoff(b *testing.B) {
+	vals := mixValues(200_000)
+	cfg := DefaultStoreConfig()
+	p := NewPreparer(cfg)
+	var s *Store
+	q := newOpQueue(opQueueLen)
+	ctx, cancel := context.WithCancel(context.Background())
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		runtime.LockOSThread()
+		var spare []*Op
+		for n := 0; n < b.N; {
+			<-q.ready
+			batch := q.take(spare)
+			for i, op := range batch {
+				if op.Offset%int64(len(vals)) == 0 {
+					s, _ = NewStore(cfg) // the values repeat: a store that has seen them takes them as duplicates
+				}
+				if i%warmGroup == 0 && i+warmGroup < len(batch) {
+					s.Warm(batch[i+warmGroup:])
+				}
+				s.Apply(op)
+				p.Release(op)
+			}
+			n += len(batch)
+			clear(batch)
+			spare = batch
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ResetTimer()
+	t0, p0 := cpuTime(syscall.RUSAGE_THREAD), cpuTime(syscall.RUSAGE_SELF)
+	for i := 0; i < b.N; i++ {
+		v := vals[i%len(vals)]
+		q.put(ctx, p.Prepare(i%8, int64(i), append(make([]byte, 0, len(v)), v...)))
+	}
+	prep := cpuTime(syscall.RUSAGE_THREAD) - t0
+	<-applied
+	b.ReportMetric(float64(prep.Nanoseconds())/float64(b.N), "prep-ns/op")
+	b.ReportMetric(float64((cpuTime(syscall.RUSAGE_SELF)-p0).Nanoseconds())/float64(b.N), "proc-ns/op")
+	cancel()
 }
 
 func BenchmarkApply(b *testing.B) {
