@@ -43,11 +43,12 @@ func TestApplyCPU(t *testing.T) {
 			ops = append(ops, prep.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
 		}
 		t0 := cpuTime(syscall.RUSAGE_THREAD)
+		now := s.clock()
 		for i, o := range ops {
 			if warm && i%warmGroup == 0 && i+warmGroup < len(ops) {
 				s.Warm(ops[i+warmGroup:])
 			}
-			s.Apply(o)
+			s.ApplyAt(o, now)
 		}
 		applyCPU += cpuTime(syscall.RUSAGE_THREAD) - t0
 		for _, o := range ops {

@@ -444,6 +444,7 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 			fn(c.store.Load())
 		case <-ops.ready:
 			batch := ops.take(spare)
+			a.now = c.store.Load().clock()
 			for i, op := range batch {
 				if i%warmGroup == 0 && i+warmGroup < len(batch) {
 					c.store.Load().Warm(batch[i+warmGroup:])
@@ -455,6 +456,7 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 					select {
 					case fn := <-c.control:
 						fn(c.store.Load())
+						a.now = c.store.Load().clock()
 					default:
 					}
 				}
@@ -470,6 +472,7 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 // for the metrics; counts and applied offsets are published once a batch.
 type applier struct {
 	c       *Consumer
+	now     int64        // the wall clock the batch's changes are stamped with (Store.ApplyAt)
 	parts   []*partState // by partition
 	applied []int64      // by partition: next offset to apply, 0 when published
 	counts  [16]int      // by index in cdp.EventTypes; the last one for any other type
@@ -480,7 +483,7 @@ func (a *applier) apply(op *Op) {
 	c := a.c
 	s := c.store.Load()
 	c.applying = opPos{true, op.Partition, op.Offset}
-	s.Apply(op)
+	s.ApplyAt(op, a.now)
 	if op.Partition >= len(a.parts) {
 		n := op.Partition + 1 - len(a.parts)
 		a.parts = append(a.parts, make([]*partState, n)...)

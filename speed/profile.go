@@ -174,7 +174,10 @@ type Profile struct {
 	LastSeen      int64        // Unix ns, max event timestamp
 	Events        []EventCount // sorted by name
 	recent        recentList   // RecentEvents
-	UpdatedAt     int64        // wall clock, Unix ns, of the last change
+	// UpdatedAt is the wall clock, Unix ns, of the last change. The apply
+	// loop reads the clock once per batch of events it takes from Kafka,
+	// so it may be early by the time applying a batch takes (a few ms).
+	UpdatedAt int64
 	// Extra holds what many profiles never use; nil until needed.
 	Extra *ProfileExtra
 }

@@ -345,8 +345,14 @@ func (s *Store) Warm(ops []*Op) {
 	s.warmSink = sink
 }
 
-// Apply applies one prepared op: the apply goroutine only.
-func (s *Store) Apply(o *Op) {
+// Apply applies one prepared op, stamping what it changes with the wall
+// clock: the apply goroutine only.
+func (s *Store) Apply(o *Op) { s.ApplyAt(o, s.clock()) }
+
+// ApplyAt applies o as Apply does, stamping what it changes with now (Unix
+// ns, of the store's clock): a loop that applies a batch reads the clock
+// once for all of it, not once per event.
+func (s *Store) ApplyAt(o *Op, now int64) {
 	if next := o.Offset + 1; next > s.offsets[o.Partition] {
 		s.offsets[o.Partition] = next
 	}
@@ -391,11 +397,15 @@ func (s *Store) Apply(o *Op) {
 	ps.mu.Lock()
 	p := s.table.get(h)
 	s.applyEvent(p, o)
+	p.UpdatedAt = now
 	ps.mu.Unlock()
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(p, absorbed)
 	}
 }
+
+// clock reads the wall clock for UpdatedAt, in Unix ns.
+func (s *Store) clock() int64 { return s.cfg.Now().UnixNano() }
 
 // lookupID reads the index from the apply goroutine (no lock: it is the only writer).
 func (s *Store) lookupID(k idKey) (uint32, bool) {
@@ -440,7 +450,6 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		p.addGroup(e.GroupID)
 	}
 	p.recent.add(o.recent, s.cfg.RecentEvents)
-	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 
 // canonicalType returns the package constant, not the decoded string
