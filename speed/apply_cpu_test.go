@@ -28,6 +28,7 @@ func TestApplyCPU(t *testing.T) {
 	cfg := DefaultStoreConfig()
 	prep := NewPreparer(cfg)
 	s, _ := NewStore(cfg)
+	s.Reserve(n) // as the consumer does for the messages it starts behind
 	rng := rand.New(rand.NewPCG(1, 1))
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	ops := make([]*Op, 0, chunk)

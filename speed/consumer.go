@@ -225,6 +225,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	store := c.store.Load()
 	offsets := store.Offsets()
+	// A hint: without it the dedupe set only grows step by step.
+	if n, err := c.backlog(ctx, parts, offsets); err == nil {
+		store.Reserve(n)
+	}
 	ops := newOpQueue(8192)
 	g, gctx := errgroup.WithContext(ctx)
 	var readers []*kafka.Reader
@@ -267,6 +271,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 	err = g.Wait()
 	c.published.Wait()
 	return err
+}
+
+// backlog is how many messages parts hold from the offsets the store
+// resumes them at (their first offsets when it has none) to their ends.
+func (c *Consumer) backlog(ctx context.Context, parts []int, from map[int]int64) (int, error) {
+	first, err := c.listOffsets(ctx, parts, kafka.FirstOffsetOf)
+	if err != nil {
+		return 0, err
+	}
+	last, err := c.listOffsets(ctx, parts, kafka.LastOffsetOf)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, p := range parts {
+		start := first[p]
+		if off, ok := from[p]; ok {
+			start = max(start, off)
+		}
+		n += max(0, last[p]-start)
+	}
+	return int(n), nil
 }
 
 func (c *Consumer) partitions(ctx context.Context) ([]int, error) {

@@ -231,6 +231,11 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	return s, nil
 }
 
+// Reserve makes room in the dedupe set for n messages more: a consumer
+// that starts n messages behind would otherwise grow it step by step,
+// rehashing every key about once more. Apply goroutine only.
+func (s *Store) Reserve(n int) { s.dedupe.reserve(n) }
+
 // Offsets returns the next offset to apply per partition. Apply goroutine only.
 func (s *Store) Offsets() map[int]int64 { return maps.Clone(s.offsets) }
 
