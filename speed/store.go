@@ -301,12 +301,12 @@ func (s *Store) view(workspace string, k idKey, fn func(p *Profile)) error {
 const warmGroup = 8
 
 // Warm reads, without changing anything, the memory the ops will touch
-// when applied: their dedupe slots, identity index entries, profiles and
-// the profiles' lists. Applying is a chain of dependent cache misses per
-// event (index, profile, its lists); reading ahead for a group of ops
-// stage by stage lets the misses of different ops overlap. It is a hint:
-// what it reads may change before the ops are applied. Apply goroutine
-// only.
+// when applied: the ops' events and records, their dedupe slots, identity
+// index entries, profiles and the profiles' lists. Applying is a chain of
+// dependent cache misses per event (index, profile, its lists); reading
+// ahead for a group of ops stage by stage lets the misses of different
+// ops overlap. It is a hint: what it reads may change before the ops are
+// applied. Apply goroutine only.
 func (s *Store) Warm(ops []*Op) {
 	if len(ops) > warmGroup {
 		ops = ops[:warmGroup]
@@ -321,6 +321,11 @@ func (s *Store) Warm(ops []*Op) {
 		}
 		if len(d.gens) > 0 {
 			sink += d.gens[len(d.gens)-1].Set.peek(o.msgKey)
+		}
+		// The op itself was written by a fetch goroutine on another core.
+		sink += uint64(len(o.Event.Type) + len(o.recent))
+		if len(o.recent) > 0 {
+			sink += uint64(o.recent[0] + o.recent[len(o.recent)-1])
 		}
 		for _, l := range o.links {
 			if h, ok := s.lookupID(l.k); ok && n < len(hs) {
