@@ -338,7 +338,8 @@ func (s *Store) Warm(ops []*Op) {
 	for i, h := range hs[:n] {
 		if p := s.table.get(h); p != nil {
 			ps[i] = p
-			sink += uint64(p.LastSeen)
+			// Applying writes from EventsTotal to UpdatedAt: up to three cache lines.
+			sink += uint64(p.EventsTotal + p.LastSeen + p.UpdatedAt)
 		}
 	}
 	for _, p := range ps[:n] {
