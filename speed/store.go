@@ -180,6 +180,7 @@ type indexStripe struct {
 // the background (load a base, replay deltas) and swapped in atomically.
 type Store struct {
 	cfg      StoreConfig
+	caps     []typeCap              // cfg.Caps above 0
 	profiles [stripes]profileStripe // locks of table's slots
 	table    profileTable
 	index    [stripes]indexStripe
@@ -190,6 +191,7 @@ type Store struct {
 	dedupe  *dedupe
 	offsets map[int]int64 // partition → next offset to apply
 	names   map[string]string
+	ws      string   // the last event's workspace, interned: the next one's is usually the same
 	ext     storeExt // reconcile and segment state (storeext.go)
 	// warmSink keeps Warm's reads from being optimized away.
 	warmSink uint64
@@ -225,6 +227,11 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		dedupe:  newDedupe(cfg.DedupeWindow, cfg.DedupeMaxEntries),
 		offsets: map[int]int64{},
 		names:   map[string]string{},
+	}
+	for typ, n := range cfg.Caps {
+		if n > 0 {
+			s.caps = append(s.caps, typeCap{typ, n})
+		}
 	}
 	s.stats.blocked = map[string]int64{}
 	s.stats.capped = map[string]int64{}
@@ -379,7 +386,11 @@ func (s *Store) ApplyAt(o *Op, now int64) {
 		return
 	}
 	e := o.Event
-	ws := s.intern(e.Workspace)
+	ws := s.ws
+	if ws != e.Workspace {
+		ws = s.intern(e.Workspace)
+		s.ws = ws
+	}
 	dup := s.duplicate(o)
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
@@ -486,14 +497,14 @@ func (s *Store) applyCaps(ws string, ids []link) []link {
 		if l.id.Type == cdp.IDUserID {
 			users = append(users, l.id.Value)
 		}
-		capped = capped || s.cfg.Caps[l.id.Type] > 0
+		capped = capped || s.capOf(l.id.Type) > 0
 	}
 	if !capped {
 		return ids
 	}
 	out := ids[:0]
 	for _, l := range ids {
-		if limit := s.cfg.Caps[l.id.Type]; limit > 0 && !s.capOK(ws, l, limit, users) {
+		if limit := s.capOf(l.id.Type); limit > 0 && !s.capOK(ws, l, limit, users) {
 			s.stats.mu.Lock()
 			s.stats.capped[l.id.Type]++
 			s.stats.mu.Unlock()
@@ -502,6 +513,23 @@ func (s *Store) applyCaps(ws string, ids []link) []link {
 		out = append(out, l)
 	}
 	return out
+}
+
+// typeCap is the cap of an identifier type.
+type typeCap struct {
+	typ string
+	n   int
+}
+
+// capOf is the cap of typ, 0 for none. The types capped are few: a scan
+// costs less than hashing typ for cfg.Caps, once per identifier applied.
+func (s *Store) capOf(typ string) int {
+	for _, c := range s.caps {
+		if c.typ == typ {
+			return c.n
+		}
+	}
+	return 0
 }
 
 func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
