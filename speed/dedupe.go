@@ -93,11 +93,13 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 	return false
 }
 
-// reserve makes room for n more keys (at most max) in the newest
-// generation, or in the first one when there is none yet, so that it
-// does not grow step by step, rehashing its keys about once more.
+// reserve makes room for n more keys in the newest generation, or in the
+// first one when there is none yet, so that it does not grow step by
+// step, rehashing its keys about once more. At most for a third of max:
+// a window's keys spread over three generations or more, and a backlog
+// of several would leave the first one oversized for all of them.
 func (d *dedupe) reserve(n int) {
-	n = min(n, d.max)
+	n = min(n, d.max/3)
 	if len(d.gens) == 0 {
 		d.room = n
 		return
