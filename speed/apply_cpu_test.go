@@ -28,6 +28,7 @@ func TestApplyCPU(t *testing.T) {
 	cfg := DefaultStoreConfig()
 	prep := NewPreparer(cfg)
 	s, _ := NewStore(cfg)
+	s.Reserve(n) // as the consumer does for the messages it starts behind
 	rng := rand.New(rand.NewPCG(1, 1))
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	ops := make([]*Op, 0, chunk)
@@ -43,11 +44,12 @@ func TestApplyCPU(t *testing.T) {
 			ops = append(ops, prep.Prepare(i%8, int64(i/8), e.AppendJSON(nil)))
 		}
 		t0 := cpuTime(syscall.RUSAGE_THREAD)
+		now := s.clock()
 		for i, o := range ops {
 			if warm && i%warmGroup == 0 && i+warmGroup < len(ops) {
 				s.Warm(ops[i+warmGroup:])
 			}
-			s.Apply(o)
+			s.ApplyAt(o, now)
 		}
 		applyCPU += cpuTime(syscall.RUSAGE_THREAD) - t0
 		for _, o := range ops {

@@ -497,7 +497,7 @@ func (d *baseDecoder) eventDays(p *Profile, txt []byte) error {
 		if err != nil {
 			return fmt.Errorf("event_days: day %q: %w", x.Day, err)
 		}
-		if i, ok := slices.BinarySearchFunc(p.Events, x.Event, func(e EventCount, n string) int { return strings.Compare(e.Name, n) }); ok {
+		if i, ok := p.eventIndex(x.Event); ok {
 			d.days = append(d.days, eventDay{event: i, day: int32(at), n: x.N})
 		}
 	}

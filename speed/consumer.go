@@ -225,6 +225,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	store := c.store.Load()
 	offsets := store.Offsets()
+	// A hint: without it the dedupe set only grows step by step.
+	if n, err := c.backlog(ctx, parts, offsets); err == nil {
+		store.Reserve(n)
+	}
 	ops := newOpQueue(opQueueLen)
 	g, gctx := errgroup.WithContext(ctx)
 	var readers []*kafka.Reader
@@ -267,6 +271,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 	err = g.Wait()
 	c.published.Wait()
 	return err
+}
+
+// backlog is how many messages parts hold from the offsets the store
+// resumes them at (their first offsets when it has none) to their ends.
+func (c *Consumer) backlog(ctx context.Context, parts []int, from map[int]int64) (int, error) {
+	first, err := c.listOffsets(ctx, parts, kafka.FirstOffsetOf)
+	if err != nil {
+		return 0, err
+	}
+	last, err := c.listOffsets(ctx, parts, kafka.LastOffsetOf)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, p := range parts {
+		start := first[p]
+		if off, ok := from[p]; ok {
+			start = max(start, off)
+		}
+		n += max(0, last[p]-start)
+	}
+	return int(n), nil
 }
 
 func (c *Consumer) partitions(ctx context.Context) ([]int, error) {
@@ -453,6 +479,7 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 			fn(c.store.Load())
 		case <-ops.ready:
 			batch := ops.take(spare)
+			a.now = c.store.Load().clock()
 			for i, op := range batch {
 				if i%warmGroup == 0 && i+warmGroup < len(batch) {
 					c.store.Load().Warm(batch[i+warmGroup:])
@@ -464,6 +491,7 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 					select {
 					case fn := <-c.control:
 						fn(c.store.Load())
+						a.now = c.store.Load().clock()
 					default:
 					}
 				}
@@ -479,6 +507,7 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 // for the metrics; counts and applied offsets are published once a batch.
 type applier struct {
 	c       *Consumer
+	now     int64        // the wall clock the batch's changes are stamped with (Store.ApplyAt)
 	parts   []*partState // by partition
 	applied []int64      // by partition: next offset to apply, 0 when published
 	counts  [16]int      // by index in cdp.EventTypes; the last one for any other type
@@ -489,7 +518,7 @@ func (a *applier) apply(op *Op) {
 	c := a.c
 	s := c.store.Load()
 	c.applying = opPos{true, op.Partition, op.Offset}
-	s.Apply(op)
+	s.ApplyAt(op, a.now)
 	if op.Partition >= len(a.parts) {
 		n := op.Partition + 1 - len(a.parts)
 		a.parts = append(a.parts, make([]*partState, n)...)

@@ -29,6 +29,7 @@ type dedupe struct {
 	gens    []dedupeGen // oldest first
 	n       int
 	evicted int64
+	room    int // keys to make room for in the first generation (reserve)
 }
 
 type dedupeGen struct {
@@ -67,6 +68,9 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 		set := &keySet{}
 		if last >= 0 {
 			set = sizedLike(d.gens[last].Set)
+		} else if d.room > 0 {
+			set.reserve(d.room)
+			d.room = 0
 		}
 		d.gens = append(d.gens, dedupeGen{Index: g, Set: set})
 		// Generations older than three spans before the current one have
@@ -87,6 +91,20 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 		}
 	}
 	return false
+}
+
+// reserve makes room for n more keys in the newest generation, or in the
+// first one when there is none yet, so that it does not grow step by
+// step, rehashing its keys about once more. At most for a third of max:
+// a window's keys spread over three generations or more, and a backlog
+// of several would leave the first one oversized for all of them.
+func (d *dedupe) reserve(n int) {
+	n = min(n, d.max/3)
+	if len(d.gens) == 0 {
+		d.room = n
+		return
+	}
+	d.gens[len(d.gens)-1].Set.reserve(n)
 }
 
 func (d *dedupe) drop() {

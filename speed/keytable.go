@@ -1,6 +1,9 @@
 package speed
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // keyTable maps 128-bit keys that are hashes already (msgKey, idKey) to
 // values, by open addressing: the slot is chosen by the key's own bits
@@ -192,6 +195,16 @@ func sizedLike(o *keySet) *keySet {
 		s.parts[i].reserve(o.parts[i].len())
 	}
 	return s
+}
+
+// reserve makes room for n more keys. They pick parts by their bits, so
+// a part gets n/64 of them, give or take a few times its square root.
+func (s *keySet) reserve(n int) {
+	per := n / len(s.parts)
+	per += 4*int(math.Sqrt(float64(per))) + 1
+	for i := range s.parts {
+		s.parts[i].reserve(s.parts[i].len() + per)
+	}
 }
 
 func (s *keySet) len() int {

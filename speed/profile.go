@@ -174,7 +174,10 @@ type Profile struct {
 	LastSeen      int64        // Unix ns, max event timestamp
 	Events        []EventCount // sorted by name
 	recent        recentList   // RecentEvents
-	UpdatedAt     int64        // wall clock, Unix ns, of the last change
+	// UpdatedAt is the wall clock, Unix ns, of the last change. The apply
+	// loop reads the clock once per batch of events it takes from Kafka,
+	// so it may be early by the time applying a batch takes (a few ms).
+	UpdatedAt int64
 	// Extra holds what many profiles never use; nil until needed.
 	Extra *ProfileExtra
 }
@@ -296,7 +299,7 @@ func (p *Profile) EventCountSince(name string, since time.Time) int {
 func (p *Profile) Revenue() float64 { return float64(p.RevenueMicros) / 1e6 }
 
 func (p *Profile) eventCount(name string) *EventCount {
-	i, ok := slices.BinarySearchFunc(p.Events, name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
+	i, ok := p.eventIndex(name)
 	if !ok {
 		return nil
 	}
@@ -387,8 +390,23 @@ func (p *Profile) seen(ts int64) {
 	}
 }
 
+// eventIndex finds name in p.Events. A loop of its own, as the apply
+// loop counts most events: slices.BinarySearchFunc called a closure per step.
+func (p *Profile) eventIndex(name string) (int, bool) {
+	lo, hi := 0, len(p.Events)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p.Events[m].Name < name {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(p.Events) && p.Events[lo].Name == name
+}
+
 func (p *Profile) countEvent(name string, ts int64, n int64) {
-	i, ok := slices.BinarySearchFunc(p.Events, name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
+	i, ok := p.eventIndex(name)
 	if !ok {
 		p.Events = slices.Insert(p.Events, i, EventCount{Name: name})
 	}
@@ -405,6 +423,10 @@ func (p *Profile) countEvent(name string, ts int64, n int64) {
 // addDays merges two sorted day lists, adding counts, and keeps the last MaxDays days.
 func addDays(a, b []DayCount) []DayCount {
 	for _, d := range b {
+		if k := len(a); k == 0 || a[k-1].Day < d.Day { // the usual case: a new newest day
+			a = append(a, d)
+			continue
+		}
 		j, ok := slices.BinarySearchFunc(a, d.Day, func(x DayCount, day int32) int { return int(x.Day - day) })
 		if ok {
 			a[j].N += d.N
@@ -478,7 +500,7 @@ func (p *Profile) merge(q *Profile, maxRecent int) {
 		}
 	}
 	for _, qc := range q.Events {
-		i, ok := slices.BinarySearchFunc(p.Events, qc.Name, func(e EventCount, n string) int { return strings.Compare(e.Name, n) })
+		i, ok := p.eventIndex(qc.Name)
 		if !ok {
 			p.Events = slices.Insert(p.Events, i, EventCount{Name: qc.Name})
 		}

@@ -180,6 +180,7 @@ type indexStripe struct {
 // the background (load a base, replay deltas) and swapped in atomically.
 type Store struct {
 	cfg      StoreConfig
+	caps     []typeCap              // cfg.Caps above 0
 	profiles [stripes]profileStripe // locks of table's slots
 	table    profileTable
 	index    [stripes]indexStripe
@@ -190,6 +191,7 @@ type Store struct {
 	dedupe  *dedupe
 	offsets map[int]int64 // partition → next offset to apply
 	names   map[string]string
+	ws      string   // the last event's workspace, interned: the next one's is usually the same
 	ext     storeExt // reconcile and segment state (storeext.go)
 	// warmSink keeps Warm's reads from being optimized away.
 	warmSink uint64
@@ -226,10 +228,20 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		offsets: map[int]int64{},
 		names:   map[string]string{},
 	}
+	for typ, n := range cfg.Caps {
+		if n > 0 {
+			s.caps = append(s.caps, typeCap{typ, n})
+		}
+	}
 	s.stats.blocked = map[string]int64{}
 	s.stats.capped = map[string]int64{}
 	return s, nil
 }
+
+// Reserve makes room in the dedupe set for n messages more: a consumer
+// that starts n messages behind would otherwise grow it step by step,
+// rehashing every key about once more. Apply goroutine only.
+func (s *Store) Reserve(n int) { s.dedupe.reserve(n) }
 
 // Offsets returns the next offset to apply per partition. Apply goroutine only.
 func (s *Store) Offsets() map[int]int64 { return maps.Clone(s.offsets) }
@@ -296,12 +308,12 @@ func (s *Store) view(workspace string, k idKey, fn func(p *Profile)) error {
 const warmGroup = 8
 
 // Warm reads, without changing anything, the memory the ops will touch
-// when applied: their dedupe slots, identity index entries, profiles and
-// the profiles' lists. Applying is a chain of dependent cache misses per
-// event (index, profile, its lists); reading ahead for a group of ops
-// stage by stage lets the misses of different ops overlap. It is a hint:
-// what it reads may change before the ops are applied. Apply goroutine
-// only.
+// when applied: the ops' events and records, their dedupe slots, identity
+// index entries, profiles and the profiles' lists. Applying is a chain of
+// dependent cache misses per event (index, profile, its lists); reading
+// ahead for a group of ops stage by stage lets the misses of different
+// ops overlap. It is a hint: what it reads may change before the ops are
+// applied. Apply goroutine only.
 func (s *Store) Warm(ops []*Op) {
 	if len(ops) > warmGroup {
 		ops = ops[:warmGroup]
@@ -317,6 +329,11 @@ func (s *Store) Warm(ops []*Op) {
 		if len(d.gens) > 0 {
 			sink += d.gens[len(d.gens)-1].Set.peek(o.msgKey)
 		}
+		// The op itself was written by a fetch goroutine on another core.
+		sink += uint64(len(o.Event.Type) + len(o.recent))
+		if len(o.recent) > 0 {
+			sink += uint64(o.recent[0] + o.recent[len(o.recent)-1])
+		}
 		for _, l := range o.links {
 			if h, ok := s.lookupID(l.k); ok && n < len(hs) {
 				hs[n] = h
@@ -328,7 +345,8 @@ func (s *Store) Warm(ops []*Op) {
 	for i, h := range hs[:n] {
 		if p := s.table.get(h); p != nil {
 			ps[i] = p
-			sink += uint64(p.LastSeen)
+			// Applying writes from EventsTotal to UpdatedAt: up to three cache lines.
+			sink += uint64(p.EventsTotal + p.LastSeen + p.UpdatedAt)
 		}
 	}
 	for _, p := range ps[:n] {
@@ -345,8 +363,14 @@ func (s *Store) Warm(ops []*Op) {
 	s.warmSink = sink
 }
 
-// Apply applies one prepared op: the apply goroutine only.
-func (s *Store) Apply(o *Op) {
+// Apply applies one prepared op, stamping what it changes with the wall
+// clock: the apply goroutine only.
+func (s *Store) Apply(o *Op) { s.ApplyAt(o, s.clock()) }
+
+// ApplyAt applies o as Apply does, stamping what it changes with now (Unix
+// ns, of the store's clock): a loop that applies a batch reads the clock
+// once for all of it, not once per event.
+func (s *Store) ApplyAt(o *Op, now int64) {
 	if next := o.Offset + 1; next > s.offsets[o.Partition] {
 		s.offsets[o.Partition] = next
 	}
@@ -362,7 +386,11 @@ func (s *Store) Apply(o *Op) {
 		return
 	}
 	e := o.Event
-	ws := s.intern(e.Workspace)
+	ws := s.ws
+	if ws != e.Workspace {
+		ws = s.intern(e.Workspace)
+		s.ws = ws
+	}
 	dup := s.duplicate(o)
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
@@ -391,11 +419,15 @@ func (s *Store) Apply(o *Op) {
 	ps.mu.Lock()
 	p := s.table.get(h)
 	s.applyEvent(p, o)
+	p.UpdatedAt = now
 	ps.mu.Unlock()
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(p, absorbed)
 	}
 }
+
+// clock reads the wall clock for UpdatedAt, in Unix ns.
+func (s *Store) clock() int64 { return s.cfg.Now().UnixNano() }
 
 // lookupID reads the index from the apply goroutine (no lock: it is the only writer).
 func (s *Store) lookupID(k idKey) (uint32, bool) {
@@ -440,7 +472,6 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		p.addGroup(e.GroupID)
 	}
 	p.recent.add(o.recent, s.cfg.RecentEvents)
-	p.UpdatedAt = s.cfg.Now().UnixNano()
 }
 
 // canonicalType returns the package constant, not the decoded string
@@ -466,14 +497,14 @@ func (s *Store) applyCaps(ws string, ids []link) []link {
 		if l.id.Type == cdp.IDUserID {
 			users = append(users, l.id.Value)
 		}
-		capped = capped || s.cfg.Caps[l.id.Type] > 0
+		capped = capped || s.capOf(l.id.Type) > 0
 	}
 	if !capped {
 		return ids
 	}
 	out := ids[:0]
 	for _, l := range ids {
-		if limit := s.cfg.Caps[l.id.Type]; limit > 0 && !s.capOK(ws, l, limit, users) {
+		if limit := s.capOf(l.id.Type); limit > 0 && !s.capOK(ws, l, limit, users) {
 			s.stats.mu.Lock()
 			s.stats.capped[l.id.Type]++
 			s.stats.mu.Unlock()
@@ -482,6 +513,23 @@ func (s *Store) applyCaps(ws string, ids []link) []link {
 		out = append(out, l)
 	}
 	return out
+}
+
+// typeCap is the cap of an identifier type.
+type typeCap struct {
+	typ string
+	n   int
+}
+
+// capOf is the cap of typ, 0 for none. The types capped are few: a scan
+// costs less than hashing typ for cfg.Caps, once per identifier applied.
+func (s *Store) capOf(typ string) int {
+	for _, c := range s.caps {
+		if c.typ == typ {
+			return c.n
+		}
+	}
+	return 0
 }
 
 func (s *Store) capOK(ws string, l link, limit int, users []string) bool {

@@ -363,6 +363,39 @@ func TestDedupeBounded(t *testing.T) {
 	}
 }
 
+// TestDedupeReserve: a dedupe reserved for the keys it gets does not grow,
+// before its first generation and in its newest one; it still finds them.
+func TestDedupeReserve(t *testing.T) {
+	slots := func(s *keySet) (n int) {
+		for i := range s.parts {
+			n += len(s.parts[i].slots)
+		}
+		return n
+	}
+	d := newDedupe(24*time.Hour, 1_000_000)
+	d.reserve(20_000)
+	d.seen(keyOf("w", "0"), t0)
+	set := d.gens[0].Set
+	before := slots(set)
+	for i := range 20_000 {
+		d.seen(keyOf("w", fmt.Sprint(i)), t0)
+	}
+	if slots(set) != before {
+		t.Errorf("the reserved generation grew from %d to %d slots", before, slots(set))
+	}
+	d.reserve(30_000)
+	before = slots(set)
+	for i := range 30_000 {
+		d.seen(keyOf("w2", fmt.Sprint(i)), t0)
+	}
+	if slots(set) != before {
+		t.Errorf("the newest generation grew from %d to %d slots", before, slots(set))
+	}
+	if !d.seen(keyOf("w", "19999"), t0) || !d.seen(keyOf("w2", "0"), t0) || d.len() != 50_000 {
+		t.Errorf("reserved dedupe holds %d entries, or lost one", d.len())
+	}
+}
+
 func TestPoisonAdvancesOffset(t *testing.T) {
 	s, p := newTestStore(t)
 	for i, v := range [][]byte{[]byte("{not json"), []byte(`{"type":"track","messageId":"x"}`), []byte(`{"type":"nope"}`)} {
