@@ -2,22 +2,30 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
+
+// checkField validates the default config changed by set and wants an
+// error for key, and only for it, exactly when ok is false.
+func checkField(t *testing.T, key, value string, ok bool, set func(*Config)) {
+	t.Helper()
+	cfg := Default()
+	cfg.DataDir = t.TempDir()
+	set(&cfg)
+	err := cfg.Validate()
+	var fe *FieldError
+	if ok != (err == nil) || err != nil && (!errors.As(err, &fe) || fe.Key != key) {
+		t.Errorf("%s %s: %v", key, value, err)
+	}
+}
 
 func TestActivationAddr(t *testing.T) {
 	for _, c := range []struct {
 		addr string
 		ok   bool
 	}{{"", true}, {"127.0.0.1:8081", true}, {":0", true}, {"8081", false}, {"localhost", false}} {
-		cfg := Default()
-		cfg.DataDir = t.TempDir()
-		cfg.HTTP.ActivationAddr = c.addr
-		err := cfg.Validate()
-		var fe *FieldError
-		if c.ok != (err == nil) || err != nil && (!errors.As(err, &fe) || fe.Key != "http.activation_addr") {
-			t.Errorf("http.activation_addr %q: %v", c.addr, err)
-		}
+		checkField(t, "http.activation_addr", fmt.Sprintf("%q", c.addr), c.ok, func(cfg *Config) { cfg.HTTP.ActivationAddr = c.addr })
 	}
 }
 
@@ -26,13 +34,6 @@ func TestGCHeadroom(t *testing.T) {
 		mib int
 		ok  bool
 	}{{0, true}, {512, true}, {1 << 20, true}, {-1, false}, {1<<20 + 1, false}} {
-		cfg := Default()
-		cfg.DataDir = t.TempDir()
-		cfg.Speed.GCHeadroomMiB = c.mib
-		err := cfg.Validate()
-		var fe *FieldError
-		if c.ok != (err == nil) || err != nil && (!errors.As(err, &fe) || fe.Key != "speed.gc_headroom_mib") {
-			t.Errorf("speed.gc_headroom_mib %d: %v", c.mib, err)
-		}
+		checkField(t, "speed.gc_headroom_mib", fmt.Sprint(c.mib), c.ok, func(cfg *Config) { cfg.Speed.GCHeadroomMiB = c.mib })
 	}
 }
