@@ -124,6 +124,9 @@ func testFastRoutes(t *testing.T, fast string) {
 // TestFastLookupAllocations: a look-up through the fasthttp adapter
 // allocates nothing of its own once its buffers are warm.
 func TestFastLookupAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
 	api := newAPI(t)
 	ctx := fastLookup()
 	n := testing.AllocsPerRun(200, func() {

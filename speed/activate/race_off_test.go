@@ -1,0 +1,5 @@
+//go:build !race
+
+package activate
+
+const raceEnabled = false
