@@ -14,11 +14,18 @@ import (
 // in both layers, and the speed layer can find a profile by its id through
 // its identifier index.
 func CDPID(workspace, typ, value string) string {
-	hi, lo := IdentifierHash(workspace, typ, value)
-	var out [16]byte
-	binary.BigEndian.PutUint64(out[:8], hi)
-	binary.BigEndian.PutUint64(out[8:], lo)
-	return "cdp_" + hex.EncodeToString(out[:])
+	return FormatCDPID(IdentifierHash(workspace, typ, value))
+}
+
+// FormatCDPID is the cdp id of an identifier whose hash (IdentifierHash)
+// the caller has already, in one allocation.
+func FormatCDPID(hi, lo uint64) string {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[:8], hi)
+	binary.BigEndian.PutUint64(raw[8:], lo)
+	out := [36]byte{'c', 'd', 'p', '_'}
+	hex.Encode(out[4:], raw[:])
+	return string(out[:])
 }
 
 // IdentifierHash is the 128-bit xxh3 hash of (workspace, type, value) that

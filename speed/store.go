@@ -643,15 +643,16 @@ func parseCDPID(id string) (idKey, bool) {
 }
 
 func (s *Store) create(ws string, ids []link) uint32 {
-	first := ids[0].id
+	first := ids[0]
 	for _, l := range ids[1:] {
-		if cmpIdentifier(l.id, first) < 0 {
-			first = l.id
+		if cmpIdentifier(l.id, first.id) < 0 {
+			first = l
 		}
 	}
 	s.next++
 	h := s.next
-	p := &Profile{CDPID: NewCDPID(ws, first), Workspace: ws}
+	// NewCDPID's id, from the index key at hand: not hashed again.
+	p := &Profile{CDPID: identity.FormatCDPID(first.k[0], first.k[1]), Workspace: ws}
 	s.insert(h, p)
 	s.stats.profiles.Add(1)
 	return h

@@ -169,6 +169,20 @@ func TestApplyPerType(t *testing.T) {
 	}
 }
 
+// TestNewProfileID: a profile's id is NewCDPID of its founding event's
+// smallest identifier (create prints it from the index key at hand).
+func TestNewProfileID(t *testing.T) {
+	s, p := newTestStore(t)
+	apply(s, ops(p, []msg{{typ: cdp.Track, id: "m1", ws: "w2", user: "u1", anon: "a1", event: "Signed Up"}}))
+	var got string
+	if err := s.View("w2", cdp.Identifier{Type: cdp.IDUserID, Value: "u1"}, func(pr *Profile) { got = pr.CDPID }); err != nil {
+		t.Fatal(err)
+	}
+	if want := NewCDPID("w2", cdp.Identifier{Type: cdp.IDAnonymousID, Value: "a1"}); got != want {
+		t.Errorf("cdp id %s, want %s", got, want)
+	}
+}
+
 func TestLateTraitsDoNotOverwrite(t *testing.T) {
 	s, p := newTestStore(t)
 	apply(s, ops(p, []msg{
