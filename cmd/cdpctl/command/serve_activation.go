@@ -3,8 +3,11 @@ package command
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -34,7 +37,28 @@ func listenActivation(addr string, api *activate.API) (*activationListener, erro
 		return nil, err
 	}
 	slog.Info("activation look-ups listening", "addr", ln.Addr().String())
+	if advice := vmIdleAdvice(os.DirFS("/sys")); advice != "" {
+		slog.Warn(advice)
+	}
 	return &activationListener{ln: ln, loop: loop, addr: ln.Addr().String()}, nil
+}
+
+// vmIdleAdvice says so when this machine is a VM guest whose idle CPUs
+// halt at once (the haltpoll cpuidle driver with guest_halt_poll_ns=0):
+// each look-up that finds its vCPU halted then waits for the host to run
+// it again, which on a busy host puts milliseconds on the p99 whatever
+// the server does (docs/BENCHMARKS.md, speed layer). sys is /sys.
+func vmIdleAdvice(sys fs.FS) string {
+	driver, err := fs.ReadFile(sys, "devices/system/cpu/cpuidle/current_driver")
+	if err != nil || strings.TrimSpace(string(driver)) != "haltpoll" {
+		return ""
+	}
+	ns, err := fs.ReadFile(sys, "module/haltpoll/parameters/guest_halt_poll_ns")
+	if err != nil || strings.TrimSpace(string(ns)) != "0" {
+		return ""
+	}
+	return "idle vCPUs halt at once (haltpoll, guest_halt_poll_ns=0): activation look-ups that wake one wait for the host, " +
+		"milliseconds at p99 on a busy host; for a latency target set /sys/module/haltpoll/parameters/guest_halt_poll_ns (e.g. 200000)"
 }
 
 // serve serves until gctx ends, then shuts down gracefully: stop
