@@ -69,7 +69,8 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 		Short: "Speed layer: apply rate vs raw FetchMessage, look-ups vs Redis GET, freshness, memory",
 		Long: "Fills cdp.events on an embedded broker with synthetic events (identify/track/page/alias over\n" +
 			"--profiles people), then measures in one run:\n" +
-			"  consume  raw kafka-go FetchMessage rate vs the speed layer's apply rate, and the ratio;\n" +
+			"  consume  raw kafka-go FetchMessage rate vs the speed layer's apply rate, and the ratio\n" +
+			"           (between them, decoded: FetchMessage and decoding, no store);\n" +
 			"  lookup   in-process look-up p50/p99; over HTTP, from a load generator in its own process\n" +
 			"           (bench http-load): net/http (the main port) closed loop; fasthttp and the\n" +
 			"           activation listener (serve --activation-addr, event loops) alternated, which the\n" +
@@ -208,7 +209,11 @@ func firstErr(we kafka.WriteErrors) error {
 // (speed.Config.ReaderConfig). Until 2026-11-22 it fetched 16 MB a
 // request, the consumer 1 MB: raw FetchMessage was 10–25 % slower that
 // way, and the ratio flattered the speed layer.
-func rawFetch(ctx context.Context, addrs []string, total int) (time.Duration, error) {
+//
+// With prep set it also decodes each message as the consumer's fetch
+// goroutines do (Prepare, then Release: no store): the decoded phase,
+// which splits the gap between raw and applied into decoding and applying.
+func rawFetch(ctx context.Context, addrs []string, total int, prep *speed.Preparer) (time.Duration, error) {
 	client := &kafka.Client{Addr: kafka.TCP(addrs...)}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{cdp.TopicEvents}})
 	if err != nil {
@@ -228,8 +233,12 @@ func rawFetch(ctx context.Context, addrs []string, total int) (time.Duration, er
 			defer wg.Done()
 			defer r.Close()
 			for {
-				if _, err := r.FetchMessage(rctx); err != nil {
+				m, err := r.FetchMessage(rctx)
+				if err != nil {
 					return
+				}
+				if prep != nil {
+					prep.Release(prep.Prepare(p.ID, m.Offset, m.Value))
 				}
 				if n.Add(1) == int64(total) {
 					cancel()
@@ -245,7 +254,7 @@ func rawFetch(ctx context.Context, addrs []string, total int) (time.Duration, er
 }
 
 func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addrs []string, dir string) (*speed.Consumer, error) {
-	var raws, applies, rawCPU, applyCPU []float64
+	var raws, decodes, applies, rawCPU, decodeCPU, applyCPU []float64
 	var last *speed.Consumer
 	for round := range o.rounds {
 		// Each phase starts on an empty heap: a store left from the last
@@ -256,12 +265,20 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addrs []
 		}
 		runtime.GC()
 		cpu0 := processCPU()
-		d, err := rawFetch(ctx, addrs, o.events)
+		d, err := rawFetch(ctx, addrs, o.events, nil)
 		if err != nil {
 			return nil, err
 		}
 		raws = append(raws, float64(o.events)/d.Seconds())
 		rawCPU = append(rawCPU, float64((processCPU()-cpu0).Microseconds())/float64(o.events))
+
+		runtime.GC()
+		cpu0 = processCPU()
+		if d, err = rawFetch(ctx, addrs, o.events, speed.NewPreparer(speed.DefaultStoreConfig())); err != nil {
+			return nil, err
+		}
+		decodes = append(decodes, float64(o.events)/d.Seconds())
+		decodeCPU = append(decodeCPU, float64((processCPU()-cpu0).Microseconds())/float64(o.events))
 
 		runtime.GC()
 		cfg := speed.DefaultConfig()
@@ -321,17 +338,21 @@ func (o *benchSpeedOptions) consume(ctx context.Context, out io.Writer, addrs []
 		last = c
 		st := c.Store().Stats()
 		n := float64(o.events)
-		fmt.Fprintf(out, "round %d: raw FetchMessage %.0f events/s (%.1f µs CPU/event), speed layer applied %.0f events/s (%.1f µs CPU/event; "+
+		fmt.Fprintf(out, "round %d: raw FetchMessage %.0f events/s (%.1f µs CPU/event), decoded %.0f events/s (%.1f µs), speed layer applied %.0f events/s (%.1f µs CPU/event; "+
 			"%.1f allocations and %.0f B allocated per event, %d GCs; %d profiles, %d identifiers, %d merges)\n",
-			round+1, raws[len(raws)-1], rawCPU[len(rawCPU)-1], applies[len(applies)-1], applyCPU[len(applyCPU)-1],
+			round+1, raws[len(raws)-1], rawCPU[len(rawCPU)-1], decodes[len(decodes)-1], decodeCPU[len(decodeCPU)-1], applies[len(applies)-1], applyCPU[len(applyCPU)-1],
 			float64(ms1.Mallocs-ms0.Mallocs)/n, float64(ms1.TotalAlloc-ms0.TotalAlloc)/n, ms1.NumGC-ms0.NumGC, st.Profiles, st.Identifiers, st.Merges)
 	}
 	ratios := make([]float64, len(raws))
 	for i := range raws {
 		ratios[i] = applies[i] / raws[i]
 	}
-	fmt.Fprintf(out, "consume: raw FetchMessage %.0f events/s, applied %.0f events/s (medians of %d rounds); ratio applied/raw %.2f (median of the rounds' ratios); process CPU per event: raw %.1f µs, applied %.1f µs (medians)\n",
-		benchMedian(raws), benchMedian(applies), o.rounds, benchMedian(ratios), benchMedian(rawCPU), benchMedian(applyCPU))
+	decodeRatios := make([]float64, len(raws))
+	for i := range raws {
+		decodeRatios[i] = decodes[i] / raws[i]
+	}
+	fmt.Fprintf(out, "consume: raw FetchMessage %.0f events/s, decoded %.0f events/s, applied %.0f events/s (medians of %d rounds); ratio applied/raw %.2f (median of the rounds' ratios; decoded/raw %.2f); process CPU per event: raw %.1f µs, decoded %.1f µs, applied %.1f µs (medians)\n",
+		benchMedian(raws), benchMedian(decodes), benchMedian(applies), o.rounds, benchMedian(ratios), benchMedian(decodeRatios), benchMedian(rawCPU), benchMedian(decodeCPU), benchMedian(applyCPU))
 	return last, nil
 }
 
