@@ -326,8 +326,9 @@ func (s *Store) Warm(ops []*Op) {
 		if o.Err != nil {
 			continue
 		}
-		if len(d.gens) > 0 {
-			sink += d.gens[len(d.gens)-1].Set.peek(o.msgKey)
+		// A new message is looked for in every generation.
+		for _, g := range d.gens {
+			sink += g.Set.peek(o.msgKey)
 		}
 		// The op itself was written by a fetch goroutine on another core.
 		sink += uint64(len(o.Event.Type) + len(o.recent))
