@@ -103,17 +103,7 @@ func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, err
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	enc := gob.NewEncoder(bw)
-	h := checkpointHeader{
-		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets, Next: s.next,
-		Evicted: s.dedupe.evicted, Profiles: int(s.stats.profiles.Load()),
-	}
-	for _, g := range s.dedupe.gens {
-		h.Dedupe = append(h.Dedupe, dedupeGenFile{Index: g.Index, Packed: packKeySet(g.Set)})
-	}
-	for k := range s.shared {
-		h.Shared = append(h.Shared, k)
-	}
-	s.ext.save(&h)
+	h := s.header()
 	if edit != nil {
 		edit(&h)
 	}
@@ -144,6 +134,23 @@ func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, err
 		return cw.n, fmt.Errorf("write checkpoint: %w", err)
 	}
 	return cw.n, nil
+}
+
+// header is the checkpoint's header for the store as it is: everything
+// but the profiles. Apply goroutine only.
+func (s *Store) header() checkpointHeader {
+	h := checkpointHeader{
+		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets, Next: s.next,
+		Evicted: s.dedupe.evicted, Profiles: int(s.stats.profiles.Load()),
+	}
+	for _, g := range s.dedupe.gens {
+		h.Dedupe = append(h.Dedupe, dedupeGenFile{Index: g.Index, Packed: packKeySet(g.Set)})
+	}
+	for k := range s.shared {
+		h.Shared = append(h.Shared, k)
+	}
+	s.ext.save(&h)
+	return h
 }
 
 type countWriter struct {
@@ -244,10 +251,10 @@ func SaveCheckpoint(dir string, s *Store) (int64, error) {
 	return n, PublishCheckpoint(dir, tmp)
 }
 
-// WriteCheckpointTemp writes the store to a temp file in dir, not yet
-// durable nor visible: the part that needs the store to hold still. The
-// rest (PublishCheckpoint) can run while the apply loop goes on.
-func WriteCheckpointTemp(dir string, s *Store) (tmp string, n int64, err error) {
+// WriteCheckpointTemp writes a store (*Store, which must hold still
+// meanwhile) or a Snapshot (which need not) to a temp file in dir, not
+// yet durable nor visible; PublishCheckpoint makes it both.
+func WriteCheckpointTemp(dir string, s io.WriterTo) (tmp string, n int64, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", 0, fmt.Errorf("create checkpoint dir: %w", err)
 	}

@@ -47,9 +47,10 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 }
 
 // TestProfileCodecCoversEveryField fails when Profile gains a field: add
-// it to encodeProfile/decodeProfile and to fullProfile, then here.
+// it to encodeProfile/decodeProfile and to fullProfile, then here. Only
+// saved, which snapshots keep for themselves, is not written.
 func TestProfileCodecCoversEveryField(t *testing.T) {
-	want := map[string]int{"Profile": 15, "ProfileExtra": 3, "Trait": 4, "RecentEvent": 6, "EventCount": 3}
+	want := map[string]int{"Profile": 16, "ProfileExtra": 3, "Trait": 4, "RecentEvent": 6, "EventCount": 3}
 	for _, v := range []any{Profile{}, ProfileExtra{}, Trait{}, RecentEvent{}, EventCount{}} {
 		typ := reflect.TypeOf(v)
 		if n := typ.NumField(); n != want[typ.Name()] {
@@ -59,7 +60,7 @@ func TestProfileCodecCoversEveryField(t *testing.T) {
 	p := fullProfile()
 	rv := reflect.ValueOf(p).Elem()
 	for i := range rv.NumField() {
-		if rv.Field(i).IsZero() {
+		if rv.Field(i).IsZero() && rv.Type().Field(i).Name != "saved" {
 			t.Errorf("fullProfile leaves %s zero: the round trip does not cover it", rv.Type().Field(i).Name)
 		}
 	}

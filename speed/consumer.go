@@ -590,10 +590,11 @@ type opPos struct {
 	offset    int64
 }
 
-// checkpoint writes the store to a temp file while the apply loop waits,
-// then makes it durable and visible (fsync, rename) and commits its
-// offsets to the group in the background; the final one does it all
-// before returning. A checkpoint starts only once the previous one is
+// checkpoint snapshots the store, the apply loop waiting only while the
+// header is encoded (Store.Snapshot), then writes the profiles to a temp
+// file, makes it durable and visible (fsync, rename) and commits its
+// offsets to the group in the background while the loop applies on; the
+// final one does it all before returning. A checkpoint starts only once the previous one is
 // published, so renames never overlap.
 func (c *Consumer) checkpoint(final bool) error {
 	c.published.Wait()
@@ -602,22 +603,27 @@ func (c *Consumer) checkpoint(final bool) error {
 	if err := c.flushSegments(); err != nil {
 		return fmt.Errorf("checkpoint skipped: %w", err)
 	}
-	tmp, n, err := WriteCheckpointTemp(c.cfg.Dir, s)
+	sn, err := s.Snapshot()
 	if err != nil {
 		return err
 	}
-	c.m.storeBytes.Set(float64(s.MemoryEstimate()))
 	pause := time.Since(start)
 	c.m.checkpointSeconds.Observe(pause.Seconds())
-	c.m.checkpointBytes.Set(float64(n))
 	offsets := s.Offsets()
 	publish := func(commitTimeout time.Duration) error {
+		wstart := time.Now()
+		tmp, n, err := WriteCheckpointTemp(c.cfg.Dir, sn)
+		if err != nil {
+			return err
+		}
+		c.m.checkpointBytes.Set(float64(n))
+		c.m.storeBytes.Set(float64(sn.MemoryEstimate()))
 		pstart := time.Now()
 		if err := PublishCheckpoint(c.cfg.Dir, tmp); err != nil {
 			return err
 		}
 		c.lastCheckpoint.Store(time.Now().UnixNano())
-		slog.Debug("speed checkpoint written", "bytes", n, "pause", pause, "sync", time.Since(pstart), "final", final)
+		slog.Debug("speed checkpoint written", "bytes", n, "pause", pause, "write", pstart.Sub(wstart), "sync", time.Since(pstart), "final", final)
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()
 		c.commit(ctx, offsets)

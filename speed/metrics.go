@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Name: "tributary_speed_poison_messages_total", Help: "Messages that could not be decoded, copied to cdp.events.rejected and skipped, by reason.",
 		}, []string{"reason"}),
 		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "tributary_speed_checkpoint_duration_seconds", Help: "Time the apply loop pauses to write a checkpoint (fsync and rename follow in the background).",
+			Name: "tributary_speed_checkpoint_duration_seconds", Help: "Time the apply loop pauses for a checkpoint: the snapshot's header (the profiles, fsync and rename follow in the background).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 		checkpointBytes: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -180,6 +180,9 @@ type Profile struct {
 	UpdatedAt int64
 	// Extra holds what many profiles never use; nil until needed.
 	Extra *ProfileExtra
+	// saved is the Store.Snapshot that last wrote the profile (its
+	// epoch), read and written under the profile's stripe lock.
+	saved uint32
 }
 
 // ProfileExtra is the rarely used part of a profile (kept apart: a

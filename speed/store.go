@@ -191,8 +191,9 @@ type Store struct {
 	dedupe  *dedupe
 	offsets map[int]int64 // partition → next offset to apply
 	names   map[string]string
-	ws      string   // the last event's workspace, interned: the next one's is usually the same
-	ext     storeExt // reconcile and segment state (storeext.go)
+	ws      string    // the last event's workspace, interned: the next one's is usually the same
+	ext     storeExt  // reconcile and segment state (storeext.go)
+	snap    *Snapshot // the checkpoint being written, if any (snapshot.go)
 	// warmSink keeps Warm's reads from being optimized away.
 	warmSink uint64
 
@@ -419,6 +420,7 @@ func (s *Store) ApplyAt(o *Op, now int64) {
 	ps := &s.profiles[h%stripes]
 	ps.mu.Lock()
 	p := s.table.get(h)
+	s.preserve(h, p)
 	s.applyEvent(p, o)
 	p.UpdatedAt = now
 	ps.mu.Unlock()
@@ -602,6 +604,7 @@ func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 		ps := &s.profiles[h%stripes]
 		ps.mu.Lock()
 		p := s.table.get(h)
+		s.preserve(h, p)
 		p.Identifiers = slices.Grow(p.Identifiers, len(missing)) // one allocation, not one per identifier
 		for _, l := range missing {
 			p.addIdentifier(l.id)
@@ -691,7 +694,13 @@ func (s *Store) merge(hs []uint32) (uint32, []string) {
 		}
 		absorbed = append(absorbed, lost)
 		ps, qs := &s.profiles[keep%stripes], &s.profiles[h%stripes]
+		if s.snap != nil { // a checkpoint under way keeps q as it was, though it goes
+			qs.mu.Lock()
+			s.preserve(h, q)
+			qs.mu.Unlock()
+		}
 		ps.mu.Lock()
+		s.preserve(keep, p)
 		if qs != ps {
 			qs.mu.RLock() // readers may hold it too; q does not change
 		}
@@ -727,8 +736,14 @@ func (s *Store) Range(fn func(p *Profile) bool) {
 
 // MemoryEstimate is an estimate of the bytes the store holds. Apply goroutine only.
 func (s *Store) MemoryEstimate() int64 {
-	var n int64
+	n := s.memoryBesideProfiles()
 	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
+	return n
+}
+
+// memoryBesideProfiles is MemoryEstimate without the profiles. Apply goroutine only.
+func (s *Store) memoryBesideProfiles() int64 {
+	var n int64
 	for i := range s.index {
 		n += int64(s.index[i].t.bytes())
 	}

@@ -1,0 +1,165 @@
+package speed
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// A Snapshot is a checkpoint of a store as of one moment, written while
+// the apply goroutine goes on applying. Writing a million profiles takes
+// seconds, and a store that held still for it stopped freshness for as
+// long; a snapshot stops it only to encode the header (offsets, dedupe
+// set, hygiene and segment state).
+//
+// The profiles are copied on write: each is written once, by whichever
+// comes first, the writer walking the handles that existed at the moment
+// or the apply goroutine about to change (or merge away) a profile the
+// writer has not reached (Store.preserve). Profile.saved holds the
+// snapshot that wrote it. Both do it under the profile's stripe lock, so
+// neither sees the other's half. Profiles created after the moment have
+// handles past Snapshot.next and are not written.
+type Snapshot struct {
+	s     *Store
+	epoch uint32 // Profile.saved of the profiles written
+	next  uint32 // the handles of the moment are 1..next
+	count int    // profiles at the moment
+
+	head bytes.Buffer // the header, gob-encoded at the moment
+	out  switchWriter // enc writes to head, then to the file
+	enc  *gob.Encoder // one encoder for header and trailer, as ReadStore decodes them
+
+	mu    sync.Mutex
+	side  []byte // records (length-prefixed) the apply goroutine wrote
+	sideN int
+	done  atomic.Bool  // the writer has walked every handle: no record goes to side any more
+	mem   atomic.Int64 // MemoryEstimate of the store at the moment, once written
+
+	scratch []byte // the apply goroutine's
+}
+
+// snapshots numbers the snapshots of all stores: a profile a reconcile
+// moves to a new store must not look written by that store's snapshots.
+var snapshots atomic.Uint32
+
+// switchWriter lets the gob encoder of a snapshot write its header to
+// memory and its trailer to the file.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(b []byte) (int, error) { return s.w.Write(b) }
+
+// Snapshot starts a checkpoint of the store as it is now; write it with
+// its WriteTo (WriteCheckpointTemp) from any goroutine while the apply
+// goroutine goes on. One at a time: the next one starts once the last is
+// written. Apply goroutine only.
+func (s *Store) Snapshot() (*Snapshot, error) {
+	sn := &Snapshot{s: s, epoch: snapshots.Add(1), next: s.next, count: int(s.stats.profiles.Load())}
+	sn.out.w = &sn.head
+	sn.enc = gob.NewEncoder(&sn.out)
+	h := s.header()
+	if err := sn.enc.Encode(&h); err != nil {
+		return nil, fmt.Errorf("encode checkpoint header: %w", err)
+	}
+	sn.mem.Store(s.memoryBesideProfiles())
+	s.snap = sn
+	return sn, nil
+}
+
+// MemoryEstimate is the store's Store.MemoryEstimate at the moment of the
+// snapshot, once WriteTo has returned: walking a million profiles for it
+// would stop the apply loop again.
+func (sn *Snapshot) MemoryEstimate() int64 { return sn.mem.Load() }
+
+// preserve writes p, of handle h, to the snapshot under way before the
+// apply goroutine changes it, when the snapshot holds it and has not
+// written it yet. The caller holds h's stripe lock for writing.
+func (s *Store) preserve(h uint32, p *Profile) {
+	sn := s.snap
+	if sn == nil {
+		return
+	}
+	if sn.done.Load() {
+		s.snap = nil
+		return
+	}
+	if h > sn.next || p.saved == sn.epoch {
+		return
+	}
+	p.saved = sn.epoch
+	sn.mem.Add(int64(p.memSize()))
+	sn.scratch = encodeProfile(sn.scratch[:0], p)
+	sn.mu.Lock()
+	sn.side = binary.AppendUvarint(sn.side, uint64(len(sn.scratch)))
+	sn.side = append(sn.side, sn.scratch...)
+	sn.sideN++
+	sn.mu.Unlock()
+}
+
+// WriteTo writes the checkpoint: the header, the profiles of the moment
+// and the trailer, as Store.WriteTo does. Once.
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	s := sn.s
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	bw.Write(sn.head.Bytes())
+	n := 0
+	var rec, spare []byte
+	var lb [binary.MaxVarintLen64]byte
+	for h := uint32(1); h <= sn.next; h++ {
+		ps := &s.profiles[h%stripes]
+		ps.mu.RLock()
+		p := s.table.get(h)
+		ok := p != nil && p.saved != sn.epoch
+		if ok {
+			// Written under the read lock: the apply goroutine, which
+			// would read saved under the write lock, waits; readers of
+			// the profile do not look at saved.
+			p.saved = sn.epoch
+			sn.mem.Add(int64(p.memSize()))
+			rec = encodeProfile(rec[:0], p)
+		}
+		ps.mu.RUnlock()
+		if ok {
+			bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(rec)))])
+			bw.Write(rec)
+			n++
+		}
+		if h%4096 == 0 {
+			var k int
+			spare, k = sn.drain(bw, spare)
+			n += k
+		}
+	}
+	sn.done.Store(true)
+	// A record the apply goroutine wrote before the walk passed its
+	// handle is in side by now: it held the stripe lock the walk waited for.
+	_, k := sn.drain(bw, spare)
+	n += k
+	sn.out.w = bw
+	if err := sn.enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
+		return cw.n, fmt.Errorf("encode checkpoint trailer: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("write checkpoint: %w", err)
+	}
+	if n != sn.count {
+		return cw.n, fmt.Errorf("checkpoint snapshot wrote %d profiles of %d", n, sn.count)
+	}
+	return cw.n, nil
+}
+
+// drain writes the records the apply goroutine added since the last
+// drain; it returns their buffer (for the next spare) and their number.
+func (sn *Snapshot) drain(w io.Writer, spare []byte) ([]byte, int) {
+	sn.mu.Lock()
+	b, k := sn.side, sn.sideN
+	sn.side, sn.sideN = spare[:0], 0
+	sn.mu.Unlock()
+	w.Write(b)
+	return b, k
+}
