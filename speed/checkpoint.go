@@ -139,12 +139,28 @@ func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, err
 // header is the checkpoint's header for the store as it is: everything
 // but the profiles. Apply goroutine only.
 func (s *Store) header() checkpointHeader {
+	h := s.headerBeside()
+	h.Dedupe = packGens(s.dedupe.gens)
+	if m := s.ext.members.Load(); m != nil {
+		h.Members = m.copyAll()
+	}
+	return h
+}
+
+func packGens(gens []dedupeGen) []dedupeGenFile {
+	var fs []dedupeGenFile
+	for _, g := range gens {
+		fs = append(fs, dedupeGenFile{Index: g.Index, Packed: packKeySet(g.Set)})
+	}
+	return fs
+}
+
+// headerBeside is header without the dedupe set and the segment
+// membership. Apply goroutine only.
+func (s *Store) headerBeside() checkpointHeader {
 	h := checkpointHeader{
 		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets, Next: s.next,
 		Evicted: s.dedupe.evicted, Profiles: int(s.stats.profiles.Load()),
-	}
-	for _, g := range s.dedupe.gens {
-		h.Dedupe = append(h.Dedupe, dedupeGenFile{Index: g.Index, Packed: packKeySet(g.Set)})
 	}
 	for k := range s.shared {
 		h.Shared = append(h.Shared, k)
@@ -193,7 +209,7 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 		for k := range keys {
 			set.add(k)
 		}
-		s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set})
+		s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set, n: set.len()})
 		s.dedupe.n += set.len()
 	}
 	s.stats.dedupeN.Store(int64(s.dedupe.n))

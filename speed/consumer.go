@@ -611,6 +611,7 @@ func (c *Consumer) checkpoint(final bool) error {
 	c.m.checkpointSeconds.Observe(pause.Seconds())
 	offsets := s.Offsets()
 	publish := func(commitTimeout time.Duration) error {
+		defer sn.Drop() // written or failed: the store goes on without it
 		wstart := time.Now()
 		tmp, n, err := WriteCheckpointTemp(c.cfg.Dir, sn)
 		if err != nil {

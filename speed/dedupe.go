@@ -30,11 +30,41 @@ type dedupe struct {
 	n       int
 	evicted int64
 	room    int // keys to make room for in the first generation (reserve)
+	folds   int // calls of seen since the last fold step, while extras are folded
 }
 
 type dedupeGen struct {
 	Index int64 // receivedAt / span of the generation's start
 	Set   *keySet
+	n     int // keys in Set and extra (a key being folded is in both)
+	// While a snapshot packs Set (frozen), new keys go to extra; once it
+	// is written, extra is folded into Set a part at a time (foldStep).
+	frozen bool
+	extra  *keySet
+}
+
+func (g *dedupeGen) has(k msgKey) bool {
+	return g.Set.has(k) || g.extra != nil && g.extra.has(k)
+}
+
+// add adds k and reports whether it was new.
+func (g *dedupeGen) add(k msgKey) bool {
+	if g.extra != nil && g.extra.has(k) {
+		return false
+	}
+	if g.frozen {
+		if g.Set.has(k) {
+			return false
+		}
+		if g.extra == nil {
+			g.extra = &keySet{}
+		}
+		g.extra.add(k)
+	} else if !g.Set.add(k) {
+		return false
+	}
+	g.n++
+	return true
 }
 
 func newDedupe(window time.Duration, max int) *dedupe {
@@ -48,19 +78,20 @@ func newDedupe(window time.Duration, max int) *dedupe {
 // seen reports whether k was added before, and adds it when not.
 func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 	g := receivedAt.UnixNano() / d.span
+	d.foldStep()
 	last := len(d.gens) - 1
 	for i := range last {
-		if d.gens[i].Set.has(k) {
+		if d.gens[i].has(k) {
 			return true
 		}
 	}
 	if last >= 0 && g <= d.gens[last].Index {
 		// The common case: one probe adds k or finds it.
-		if !d.gens[last].Set.add(k) {
+		if !d.gens[last].add(k) {
 			return true
 		}
 	} else {
-		if last >= 0 && d.gens[last].Set.has(k) {
+		if last >= 0 && d.gens[last].has(k) {
 			return true
 		}
 		// A generation gets about as many keys as the one before: sized
@@ -78,7 +109,7 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 		for len(d.gens) > 0 && d.gens[0].Index < g-3 {
 			d.drop()
 		}
-		d.gens[len(d.gens)-1].Set.add(k)
+		d.gens[len(d.gens)-1].add(k)
 	}
 	d.n++
 	if d.n > d.max {
@@ -86,11 +117,80 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 			cur := d.gens[0].Index
 			d.gens = append(d.gens, dedupeGen{Index: cur, Set: sizedLike(d.gens[0].Set)})
 		} else {
-			d.evicted += int64(d.gens[0].Set.len())
+			d.evicted += int64(d.gens[0].n)
 			d.drop()
 		}
 	}
 	return false
+}
+
+// freeze keeps the generations' sets from changing until thaw, and
+// returns them (their keys as of now) for a snapshot to pack meanwhile;
+// keys added in between go to the generations' extras. Extras left from
+// the last snapshot are folded in first.
+func (d *dedupe) freeze() []dedupeGen {
+	for d.folding() {
+		d.folds = foldEvery
+		d.foldStep()
+	}
+	gens := make([]dedupeGen, len(d.gens))
+	for i := range d.gens {
+		d.gens[i].frozen = true
+		gens[i] = dedupeGen{Index: d.gens[i].Index, Set: d.gens[i].Set}
+	}
+	return gens
+}
+
+// thaw ends freeze: the extras are folded into the sets from now on.
+func (d *dedupe) thaw() {
+	for i := range d.gens {
+		d.gens[i].frozen = false
+	}
+	d.folds = 0
+}
+
+// foldEvery is how many calls of seen pass between two fold steps: a step
+// moves one of an extra's 64 parts (~1/64 of the keys added while a
+// snapshot was written) into its set, about a millisecond for a million keys.
+const foldEvery = 64
+
+func (d *dedupe) folding() bool {
+	for i := range d.gens {
+		if d.gens[i].extra != nil && !d.gens[i].frozen {
+			return true
+		}
+	}
+	return false
+}
+
+// foldStep moves, every foldEvery calls, one part of an extra into its
+// set; the extra goes once empty. Until then a key may be in both, which
+// has and add allow for.
+func (d *dedupe) foldStep() {
+	if d.folds++; d.folds < foldEvery {
+		return
+	}
+	d.folds = 0
+	for i := range d.gens {
+		g := &d.gens[i]
+		if g.extra == nil || g.frozen {
+			continue
+		}
+		for p := range g.extra.parts {
+			t := &g.extra.parts[p]
+			if t.len() == 0 {
+				continue
+			}
+			t.each(func(k [2]uint64, _ struct{}) bool {
+				g.Set.add(k)
+				return true
+			})
+			*t = keyTable[struct{}]{}
+			return
+		}
+		g.extra = nil
+		return
+	}
 }
 
 // reserve makes room for n more keys in the newest generation, or in the
@@ -104,11 +204,13 @@ func (d *dedupe) reserve(n int) {
 		d.room = n
 		return
 	}
-	d.gens[len(d.gens)-1].Set.reserve(n)
+	if g := &d.gens[len(d.gens)-1]; !g.frozen {
+		g.Set.reserve(n)
+	}
 }
 
 func (d *dedupe) drop() {
-	d.n -= d.gens[0].Set.len()
+	d.n -= d.gens[0].n
 	d.gens[0] = dedupeGen{}
 	d.gens = d.gens[1:]
 }

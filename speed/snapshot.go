@@ -2,11 +2,12 @@ package speed
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -14,8 +15,8 @@ import (
 // A Snapshot is a checkpoint of a store as of one moment, written while
 // the apply goroutine goes on applying. Writing a million profiles takes
 // seconds, and a store that held still for it stopped freshness for as
-// long; a snapshot stops it only to encode the header (offsets, dedupe
-// set, hygiene and segment state).
+// long; a snapshot stops it only to copy the small part of the header
+// (offsets, hygiene and segment state).
 //
 // The profiles are copied on write: each is written once, by whichever
 // comes first, the writer walking the handles that existed at the moment
@@ -23,21 +24,25 @@ import (
 // writer has not reached (Store.preserve). Profile.saved holds the
 // snapshot that wrote it. Both do it under the profile's stripe lock, so
 // neither sees the other's half. Profiles created after the moment have
-// handles past Snapshot.next and are not written.
+// handles past Snapshot.next and are not written. The dedupe set's
+// generations are frozen meanwhile (dedupe.freeze): keys added go to a
+// set beside them, folded in after.
 type Snapshot struct {
 	s     *Store
 	epoch uint32 // Profile.saved of the profiles written
 	next  uint32 // the handles of the moment are 1..next
 	count int    // profiles at the moment
-
-	head bytes.Buffer // the header, gob-encoded at the moment
-	out  switchWriter // enc writes to head, then to the file
-	enc  *gob.Encoder // one encoder for header and trailer, as ReadStore decodes them
+	head  checkpointHeader
+	gens  []dedupeGen // frozen until done
+	// members is the store's segment membership, copied a stripe at a
+	// time (memberSnap), nil when it had none.
+	members *membership
+	msnap   *memberSnap
 
 	mu    sync.Mutex
 	side  []byte // records (length-prefixed) the apply goroutine wrote
 	sideN int
-	done  atomic.Bool  // the writer has walked every handle: no record goes to side any more
+	done  atomic.Bool  // the walk is over (or the snapshot dropped): nothing goes to side, the dedupe may thaw
 	mem   atomic.Int64 // MemoryEstimate of the store at the moment, once written
 
 	scratch []byte // the apply goroutine's
@@ -47,27 +52,40 @@ type Snapshot struct {
 // moves to a new store must not look written by that store's snapshots.
 var snapshots atomic.Uint32
 
-// switchWriter lets the gob encoder of a snapshot write its header to
-// memory and its trailer to the file.
-type switchWriter struct{ w io.Writer }
-
-func (s *switchWriter) Write(b []byte) (int, error) { return s.w.Write(b) }
-
 // Snapshot starts a checkpoint of the store as it is now; write it with
 // its WriteTo (WriteCheckpointTemp) from any goroutine while the apply
-// goroutine goes on. One at a time: the next one starts once the last is
-// written. Apply goroutine only.
+// goroutine goes on, or Drop it. One at a time. Apply goroutine only.
 func (s *Store) Snapshot() (*Snapshot, error) {
+	if sn := s.snap; sn != nil {
+		if !sn.done.Load() {
+			return nil, errors.New("a checkpoint snapshot is still being written")
+		}
+		s.endSnapshot()
+	}
 	sn := &Snapshot{s: s, epoch: snapshots.Add(1), next: s.next, count: int(s.stats.profiles.Load())}
-	sn.out.w = &sn.head
-	sn.enc = gob.NewEncoder(&sn.out)
-	h := s.header()
-	if err := sn.enc.Encode(&h); err != nil {
-		return nil, fmt.Errorf("encode checkpoint header: %w", err)
+	sn.head = s.headerBeside()
+	// The header is encoded by the writer: what the apply goroutine goes
+	// on changing is copied.
+	sn.head.Offsets = maps.Clone(sn.head.Offsets)
+	sn.head.Rejected = maps.Clone(sn.head.Rejected)
+	sn.gens = s.dedupe.freeze()
+	if m := s.ext.members.Load(); m != nil {
+		sn.members, sn.msnap = m, &memberSnap{}
+		m.snap.Store(sn.msnap)
 	}
 	sn.mem.Store(s.memoryBesideProfiles())
 	s.snap = sn
 	return sn, nil
+}
+
+// Drop ends a snapshot that will not be written (WriteTo ends it too).
+func (sn *Snapshot) Drop() {
+	sn.done.Store(true)
+	// Not left to the apply goroutine: the membership may have moved to
+	// another store (a reconcile), and this one may never apply again.
+	if sn.members != nil {
+		sn.members.snap.CompareAndSwap(sn.msnap, nil)
+	}
 }
 
 // MemoryEstimate is the store's Store.MemoryEstimate at the moment of the
@@ -75,16 +93,19 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 // would stop the apply loop again.
 func (sn *Snapshot) MemoryEstimate() int64 { return sn.mem.Load() }
 
+// endSnapshot lets the store go on without the snapshot, once written.
+// Apply goroutine only.
+func (s *Store) endSnapshot() {
+	s.snap = nil
+	s.dedupe.thaw()
+}
+
 // preserve writes p, of handle h, to the snapshot under way before the
 // apply goroutine changes it, when the snapshot holds it and has not
 // written it yet. The caller holds h's stripe lock for writing.
 func (s *Store) preserve(h uint32, p *Profile) {
 	sn := s.snap
 	if sn == nil {
-		return
-	}
-	if sn.done.Load() {
-		s.snap = nil
 		return
 	}
 	if h > sn.next || p.saved == sn.epoch {
@@ -103,10 +124,19 @@ func (s *Store) preserve(h uint32, p *Profile) {
 // WriteTo writes the checkpoint: the header, the profiles of the moment
 // and the trailer, as Store.WriteTo does. Once.
 func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	defer sn.Drop()
 	s := sn.s
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
-	bw.Write(sn.head.Bytes())
+	enc := gob.NewEncoder(bw)
+	sn.head.Dedupe = packGens(sn.gens)
+	if sn.members != nil {
+		sn.head.Members = sn.msnap.collect(sn.members)
+	}
+	if err := enc.Encode(&sn.head); err != nil {
+		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
+	}
+	sn.head.Dedupe, sn.head.Members = nil, nil
 	n := 0
 	var rec, spare []byte
 	var lb [binary.MaxVarintLen64]byte
@@ -140,8 +170,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	// handle is in side by now: it held the stripe lock the walk waited for.
 	_, k := sn.drain(bw, spare)
 	n += k
-	sn.out.w = bw
-	if err := sn.enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
+	if err := enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint trailer: %w", err)
 	}
 	if err := bw.Flush(); err != nil {

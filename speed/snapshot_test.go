@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -32,8 +33,45 @@ func checkpointDump(s *Store) string {
 	})
 	slices.Sort(recs)
 	st := s.Stats()
-	return fmt.Sprintf("offsets %v\ndedupe %d\nprofiles %d identifiers %d\n%s",
-		s.Offsets(), st.DedupeEntries, st.Profiles, st.Identifiers, strings.Join(recs, "\n"))
+	return fmt.Sprintf("offsets %v\ndedupe %d\n%s\nprofiles %d identifiers %d\n%s",
+		s.Offsets(), st.DedupeEntries, dedupeDump(s.dedupe), st.Profiles, st.Identifiers, strings.Join(recs, "\n"))
+}
+
+// dedupeDump lists each generation's keys, sorted, those of its set and
+// its extra together.
+func dedupeDump(d *dedupe) string {
+	var b strings.Builder
+	for _, g := range d.gens {
+		var keys []string
+		for _, set := range []*keySet{g.Set, g.extra} {
+			if set != nil {
+				set.each(func(k msgKey) bool {
+					keys = append(keys, fmt.Sprintf("%x", k))
+					return true
+				})
+			}
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys) // a key being folded is in both
+		if len(keys) != g.n {
+			fmt.Fprintf(&b, "generation %d counts %d keys, holds %d\n", g.Index, g.n, len(keys))
+		}
+		fmt.Fprintf(&b, "generation %d: %s\n", g.Index, strings.Join(keys, " "))
+	}
+	return b.String()
+}
+
+// reapply applies again the messages from..to-1 of applyMix: each must be
+// a duplicate.
+func reapply(t *testing.T, s *Store, prep *Preparer, from, to int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(9, 9))
+	before := s.Stats()
+	applyMix(s, prep, rng, from, to-from, 10)
+	after := s.Stats()
+	if d := after.Duplicates - before.Duplicates; d != int64(to-from) || after.Applied != before.Applied {
+		t.Fatalf("messages %d..%d again: %d duplicates of %d, %d applied", from, to-1, d, to-from, after.Applied-before.Applied)
+	}
 }
 
 func loadDump(t *testing.T, b []byte) string {
@@ -79,6 +117,20 @@ func TestSnapshotIsOfItsMoment(t *testing.T) {
 	if got, want := sn.MemoryEstimate(), memAt; got != want {
 		t.Errorf("the snapshot's memory estimate is %d, the store's was %d", got, want)
 	}
+
+	// Every message, from before the snapshot, while it was written and
+	// after (while the dedupe folds what came meanwhile), is known.
+	reapply(t, s, prep, 0, 6000)
+	applyMix(s, prep, rng, 10000, 5000, 600) // enough seen calls to fold all of it
+	for _, g := range s.dedupe.gens {
+		if g.extra != nil {
+			t.Fatalf("generation %d still has %d keys to fold", g.Index, g.extra.len())
+		}
+	}
+	if d := dedupeDump(s.dedupe); strings.Contains(d, "counts") {
+		t.Fatal(d)
+	}
+	reapply(t, s, prep, 0, 6000)
 
 	// The next snapshot, after more events, is of its own moment.
 	applyMix(s, prep, rng, 6000, 500, 600)
@@ -126,5 +178,85 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	}
 	if g := loadDump(t, r.b); g != want {
 		t.Fatal("the snapshot written while applying does not load as the store was when it was taken")
+	}
+}
+
+// TestSnapshotWhileDedupeRotates: with a 3-minute window the dedupe
+// starts and drops generations while a snapshot packs the ones of its
+// moment; the snapshot still loads as the store was, and the store still
+// finds every message of its window.
+func TestSnapshotWhileDedupeRotates(t *testing.T) {
+	s, prep := newTestStore(t, func(c *StoreConfig) { c.DedupeWindow = 3 * time.Minute })
+	rng := rand.New(rand.NewPCG(5, 6))
+	applyMix(s, prep, rng, 0, 2000, 300)
+	want := checkpointDump(s)
+	sn, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gens := s.dedupe.gens[0].Index
+	applyMix(s, prep, rng, 2000, 100, 300)
+	// The first 40 went to the extra of the snapshot's newest generation,
+	// an older one by now: still found.
+	reapply(t, s, prep, 2000, 2040)
+	applyMix(s, prep, rng, 2100, 200, 300) // every generation of the moment goes
+	if s.dedupe.gens[0].Index == gens {
+		t.Fatal("no generation was dropped while the snapshot was open: the test tests nothing")
+	}
+	var got bytes.Buffer
+	if _, err := sn.WriteTo(&got); err != nil {
+		t.Fatal(err)
+	}
+	if g := loadDump(t, got.Bytes()); g != want {
+		t.Fatalf("the snapshot loads as\n%.3000s\nthe store was\n%.3000s", g, want)
+	}
+	reapply(t, s, prep, 2200, 2300) // within the window, added while frozen
+	applyMix(s, prep, rng, 2300, 200, 300)
+	if d := dedupeDump(s.dedupe); strings.Contains(d, "counts") {
+		t.Fatal(d)
+	}
+}
+
+// TestSnapshotKeepsMembershipOfItsMoment: segment membership changed
+// after the snapshot (entries changed, removed, added, in most stripes)
+// is written as it was at the moment.
+func TestSnapshotKeepsMembershipOfItsMoment(t *testing.T) {
+	s, prep := newTestStore(t)
+	applyMix(s, prep, rand.New(rand.NewPCG(7, 8)), 0, 100, 50)
+	m := s.members()
+	for i := range 200 {
+		m.set("default", fmt.Sprintf("cdp_%d", i), []string{"seg_a", fmt.Sprintf("seg_%d", i%3)})
+	}
+	want := m.copyAll()
+	sn, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		switch id := fmt.Sprintf("cdp_%d", i); {
+		case i < 100:
+			m.set("default", id, []string{"seg_b"})
+		case i < 200:
+			m.set("default", id, nil)
+		default:
+			m.set("default", id, []string{"seg_c"})
+		}
+	}
+	var got bytes.Buffer
+	if _, err := sn.WriteTo(&got); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ReadStore(DefaultStoreConfig(), bytes.NewReader(got.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := ls.members().copyAll(); !maps.EqualFunc(g, want, slices.Equal) {
+		t.Fatalf("the snapshot holds memberships other than the moment's (%d entries, %d then)", len(g), len(want))
+	}
+	if g := m.get("default", "cdp_250"); !slices.Equal(g, []string{"seg_c"}) {
+		t.Fatalf("the live store lost a change made during the snapshot: %v", g)
+	}
+	if m.snap.Load() != nil {
+		t.Error("the written snapshot still copies the membership's stripes")
 	}
 }

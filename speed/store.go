@@ -373,6 +373,9 @@ func (s *Store) Apply(o *Op) { s.ApplyAt(o, s.clock()) }
 // ns, of the store's clock): a loop that applies a batch reads the clock
 // once for all of it, not once per event.
 func (s *Store) ApplyAt(o *Op, now int64) {
+	if s.snap != nil && s.snap.done.Load() {
+		s.endSnapshot()
+	}
 	if next := o.Offset + 1; next > s.offsets[o.Partition] {
 		s.offsets[o.Partition] = next
 	}

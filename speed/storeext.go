@@ -1,6 +1,7 @@
 package speed
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -86,7 +87,8 @@ func (s *Store) BaseVersion() int64 { return s.ext.baseVersion }
 // concurrently; the apply goroutine writes it. Equal sets share one slice.
 type membership struct {
 	stripes [64]memberStripe
-	sets    map[string][]string // interned membership lists, apply goroutine only
+	sets    map[string][]string        // interned membership lists, apply goroutine only
+	snap    atomic.Pointer[memberSnap] // of the snapshot being written, if any
 }
 
 type memberStripe struct {
@@ -96,12 +98,14 @@ type memberStripe struct {
 
 func memberKey(workspace, cdpID string) string { return workspace + "\x00" + cdpID }
 
-func (m *membership) stripe(k string) *memberStripe {
+func (m *membership) stripe(k string) *memberStripe { return &m.stripes[m.stripeOf(k)] }
+
+func (m *membership) stripeOf(k string) int {
 	var h uint32 = 2166136261
 	for i := 0; i < len(k); i++ {
 		h = (h ^ uint32(k[i])) * 16777619
 	}
-	return &m.stripes[h%uint32(len(m.stripes))]
+	return int(h % uint32(len(m.stripes)))
 }
 
 // get returns the segment ids of a profile; safe from any goroutine.
@@ -117,11 +121,15 @@ func (m *membership) get(workspace, cdpID string) []string {
 // set records the ids (sorted; empty removes the entry). Apply goroutine only.
 func (m *membership) set(workspace, cdpID string, ids []string) {
 	k := memberKey(workspace, cdpID)
-	st := m.stripe(k)
+	i := m.stripeOf(k)
+	st := &m.stripes[i]
 	if len(ids) > 0 {
 		ids = m.intern(ids)
 	}
 	st.mu.Lock()
+	if ms := m.snap.Load(); ms != nil && !ms.copied[i] { // a snapshot keeps the stripe as it was
+		ms.copied[i], ms.copies[i] = true, maps.Clone(st.m)
+	}
 	if st.m == nil {
 		st.m = map[string][]string{}
 	}
@@ -189,14 +197,46 @@ func (s *Store) SegmentsOf(p *Profile) []string {
 
 func (x *storeExt) save(h *checkpointHeader) {
 	h.Rejected, h.BaseVersion = x.rejected, x.baseVersion
-	if m := x.members.Load(); m != nil {
-		h.Members = make(map[string][]string, m.len())
-		for i := range m.stripes {
-			for k, v := range m.stripes[i].m {
-				h.Members[k] = v
-			}
-		}
+}
+
+// copyAll copies the membership into one map. Apply goroutine only.
+func (m *membership) copyAll() map[string][]string {
+	all := make(map[string][]string, m.len())
+	for i := range m.stripes {
+		maps.Copy(all, m.stripes[i].m)
 	}
+	return all
+}
+
+// memberSnap is the membership of a snapshot's moment, copied a stripe
+// at a time: by the snapshot's writer, or by the apply goroutine before
+// it first changes a stripe the writer has not copied (membership.set).
+// Both under the stripe's lock.
+type memberSnap struct {
+	copied [64]bool
+	copies [64]map[string][]string
+}
+
+// collect copies the stripes set has not and returns them all in one map.
+// The snapshot's writer.
+func (ms *memberSnap) collect(m *membership) map[string][]string {
+	n := 0
+	for i := range m.stripes {
+		st := &m.stripes[i]
+		st.mu.RLock()
+		if !ms.copied[i] {
+			// Written under the read lock: set, which reads it under the
+			// write lock, waits; look-ups do not read it.
+			ms.copied[i], ms.copies[i] = true, maps.Clone(st.m)
+		}
+		st.mu.RUnlock()
+		n += len(ms.copies[i])
+	}
+	all := make(map[string][]string, n)
+	for _, c := range ms.copies {
+		maps.Copy(all, c)
+	}
+	return all
 }
 
 func (x *storeExt) load(h *checkpointHeader) {

@@ -828,7 +828,7 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "checkpoint of %d profiles, %s: apply loop paused %s (the snapshot's header); in the background, profiles written in %s, fsync+rename %s; loaded in %s\n",
-		st.Profiles, mib(n), pause.Round(time.Millisecond), write.Round(time.Millisecond), publish.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		st.Profiles, mib(n), pause.Round(time.Microsecond), write.Round(time.Millisecond), publish.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
