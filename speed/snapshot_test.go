@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/speed/speedtest"
 )
 
@@ -74,6 +75,17 @@ func reapply(t *testing.T, s *Store, prep *Preparer, from, to int) {
 	}
 }
 
+// snapshotNow dumps s and starts a snapshot of it.
+func snapshotNow(t *testing.T, s *Store) (string, *Snapshot) {
+	t.Helper()
+	want := checkpointDump(s)
+	sn, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want, sn
+}
+
 func loadDump(t *testing.T, b []byte) string {
 	t.Helper()
 	s, err := ReadStore(DefaultStoreConfig(), bytes.NewReader(b))
@@ -134,11 +146,7 @@ func TestSnapshotIsOfItsMoment(t *testing.T) {
 
 	// The next snapshot, after more events, is of its own moment.
 	applyMix(s, prep, rng, 6000, 500, 600)
-	want = checkpointDump(s)
-	sn, err = s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, sn = snapshotNow(t, s)
 	applyMix(s, prep, rng, 6500, 500, 600)
 	got.Reset()
 	if _, err := sn.WriteTo(&got); err != nil {
@@ -156,11 +164,23 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	s, prep := newTestStore(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	applyMix(s, prep, rng, 0, 20000, 3000)
-	want := checkpointDump(s)
-	sn, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, sn := snapshotNow(t, s)
+	stop := make(chan struct{})
+	looked := make(chan int)
+	go func() { // look-ups read the profiles the writer marks
+		n := 0
+		for {
+			select {
+			case <-stop:
+				looked <- n
+				return
+			default:
+			}
+			id := cdp.Identifier{Type: cdp.IDUserID, Value: fmt.Sprintf("user-%d", n%3000)}
+			_ = s.View("default", id, func(p *Profile) { _ = p.EventsTotal })
+			n++
+		}
+	}()
 	type result struct {
 		b   []byte
 		err error
@@ -173,6 +193,10 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	}()
 	applyMix(s, prep, rng, 20000, 20000, 4000)
 	r := <-done
+	close(stop)
+	if n := <-looked; n == 0 {
+		t.Error("no look-up ran while the snapshot was written")
+	}
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -189,11 +213,7 @@ func TestSnapshotWhileDedupeRotates(t *testing.T) {
 	s, prep := newTestStore(t, func(c *StoreConfig) { c.DedupeWindow = 3 * time.Minute })
 	rng := rand.New(rand.NewPCG(5, 6))
 	applyMix(s, prep, rng, 0, 2000, 300)
-	want := checkpointDump(s)
-	sn, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, sn := snapshotNow(t, s)
 	gens := s.dedupe.gens[0].Index
 	applyMix(s, prep, rng, 2000, 100, 300)
 	// The first 40 went to the extra of the snapshot's newest generation,
