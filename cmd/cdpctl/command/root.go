@@ -24,6 +24,8 @@ type globalOptions struct {
 	kafkaBrokers []string
 	lakeURL      string
 	logLevel     string
+	// loadedFrom is the config file load read; "" when it used the defaults.
+	loadedFrom string
 }
 
 // NewRoot builds the cdpctl command tree.
@@ -103,6 +105,7 @@ func (g *globalOptions) load(cmd *cobra.Command) (config.Config, error) {
 		if cfg, err = config.Parse(b); err != nil {
 			return cfg, fmt.Errorf("%s: %w", path, err)
 		}
+		g.loadedFrom = path
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		cfg = config.Default()
 	default:

@@ -38,7 +38,7 @@ func newSegmentCmd(g *globalOptions) *cobra.Command {
 			"events in a time window, all/any/not), evaluated in real time by the speed layer and\n" +
 			"in DuckDB SQL by the curate job. They live in the config under `segments:` and, when\n" +
 			"added with `cdpctl segment add`, in <data-dir>/segments/<workspace>/<id>.yaml; a running\n" +
-			"serve picks stored segments up within about 2 s (the config's at its start).",
+			"serve picks changes to either up within about 2 s.",
 	}
 	cmd.AddCommand(newSegmentAddCmd(g), newSegmentListCmd(g), newSegmentValidateCmd(g), newSegmentRemoveCmd(g))
 	return cmd

@@ -62,7 +62,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			s := &server{cfg: cfg, collectorOnly: o.collectorOnly}
+			s := &server{cfg: cfg, configFile: g.loadedFrom, collectorOnly: o.collectorOnly}
 			defer s.Close()
 			return s.Run(ctx, func(httpAddr string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "listening on http://%s\n", httpAddr)
@@ -81,10 +81,13 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 
 // server wires every long-lived component of `cdpctl serve`.
 type server struct {
-	cfg       config.Config
-	broker    *broker.Broker
-	collector *collect.Collector
-	speed     *speed.Consumer
+	cfg config.Config
+	// configFile is where cfg came from ("" for the defaults): its
+	// segments are read again while serving (watchSegments).
+	configFile string
+	broker     *broker.Broker
+	collector  *collect.Collector
+	speed      *speed.Consumer
 	// ready says when the speed layer has caught up after a start; nil
 	// with --collector-only.
 	ready *speed.Readiness
@@ -168,7 +171,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	g.Go(func() error { return sp.Run(gctx) })      // final checkpoint when gctx ends
 	g.Go(func() error { return s.ready.Run(gctx) }) // end offsets at start, for /readyz
 	g.Go(func() error { return rec.Run(gctx) })     // swaps in curated builds (reconcile job)
-	g.Go(func() error { return watchSegments(gctx, s.cfg, sp, segmentReloadInterval) })
+	g.Go(func() error { return watchSegments(gctx, s.cfg, s.configFile, sp, segmentReloadInterval) })
 	s.activation.serve(g, gctx)
 	s.serveHTTP(g, gctx, ln)
 	if ready != nil {

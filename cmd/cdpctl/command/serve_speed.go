@@ -3,8 +3,10 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -58,14 +60,16 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 }
 
 // segmentReloadInterval is how often serve looks for segments added or
-// removed with `cdpctl segment add|remove`.
+// removed with `cdpctl segment add|remove` or in the config file.
 const segmentReloadInterval = 2 * time.Second
 
 // watchSegments hands the speed layer the segments in force whenever they
-// change: the stored files (<data-dir>/segments) are read again every
-// interval; the config file's segments are the ones read at start. A file
-// that does not load keeps the segments as they were, with a warning.
-func watchSegments(ctx context.Context, cfg config.Config, sp *speed.Consumer, every time.Duration) error {
+// change: the stored files (<data-dir>/segments) and the `segments:` of
+// the config file (file, "" for none) are read again every interval; the
+// rest of the config takes a restart. A file that does not load, or a
+// config whose segments do not validate, keeps the segments as they
+// were, with a warning.
+func watchSegments(ctx context.Context, cfg config.Config, file string, sp *speed.Consumer, every time.Duration) error {
 	key := func(segs []*cdp.Segment) string {
 		b, _ := json.Marshal(segs)
 		return string(b)
@@ -83,7 +87,13 @@ func watchSegments(ctx context.Context, cfg config.Config, sp *speed.Consumer, e
 			return nil
 		case <-t.C:
 		}
-		segs, err := loadSegments(cfg)
+		var err error
+		if file != "" {
+			cfg.Segments, err = configSegments(cfg, file)
+		}
+		if err == nil {
+			segs, err = loadSegments(cfg)
+		}
 		if err != nil {
 			if err.Error() != lastErr {
 				slog.Warn("segments not reloaded: keeping the ones in force", "err", err)
@@ -96,7 +106,27 @@ func watchSegments(ctx context.Context, cfg config.Config, sp *speed.Consumer, e
 			if err := sp.SetSegments(ctx, segs); err != nil {
 				return nil // ctx ended
 			}
+			slog.Info("segments in force changed", "segments", len(segs))
 			last = k
 		}
 	}
+}
+
+// configSegments reads the segments of the config file again, checked
+// against the running config (its workspaces); on an error cfg's stay.
+func configSegments(cfg config.Config, file string) ([]cdp.Segment, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return cfg.Segments, fmt.Errorf("read config: %w", err)
+	}
+	fresh, err := config.Parse(b)
+	if err != nil {
+		return cfg.Segments, fmt.Errorf("%s: %w", file, err)
+	}
+	next := cfg
+	next.Segments = fresh.Segments
+	if err := next.Validate(); err != nil {
+		return cfg.Segments, fmt.Errorf("%s: %w", file, err)
+	}
+	return fresh.Segments, nil
 }
