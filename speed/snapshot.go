@@ -16,7 +16,7 @@ import (
 // the apply goroutine goes on applying. Writing a million profiles takes
 // seconds, and a store that held still for it stopped freshness for as
 // long; a snapshot stops it only to copy the small part of the header
-// (offsets, hygiene and segment state).
+// (offsets, hygiene state): microseconds.
 //
 // The profiles are copied on write: each is written once, by whichever
 // comes first, the writer walking the handles that existed at the moment
@@ -26,7 +26,8 @@ import (
 // neither sees the other's half. Profiles created after the moment have
 // handles past Snapshot.next and are not written. The dedupe set's
 // generations are frozen meanwhile (dedupe.freeze): keys added go to a
-// set beside them, folded in after.
+// set beside them, folded in after. Segment membership is copied a
+// stripe at a time, like the profiles (memberSnap).
 type Snapshot struct {
 	s     *Store
 	epoch uint32 // Profile.saved of the profiles written
