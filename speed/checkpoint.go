@@ -97,54 +97,17 @@ const trailerEnd = "tributary-speed-checkpoint-end"
 // profiles. Apply goroutine only (the state must not move meanwhile).
 func (s *Store) WriteTo(w io.Writer) (int64, error) { return s.writeTo(w, nil) }
 
-// writeTo is WriteTo; edit, when set, changes the header before it is
-// written (tests write older versions with it).
+// writeTo is WriteTo, a snapshot written at once; edit, when set,
+// changes the header before it is written (tests write older versions
+// with it).
 func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, error) {
-	cw := &countWriter{w: w}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	enc := gob.NewEncoder(bw)
-	h := s.header()
-	if edit != nil {
-		edit(&h)
-	}
-	if err := enc.Encode(&h); err != nil {
-		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)
-	}
-	n := 0
-	var rec []byte
-	var lb [binary.MaxVarintLen64]byte
-	var err error
-	s.table.each(-1, func(p *Profile) bool {
-		rec = encodeProfile(rec[:0], p)
-		bw.Write(lb[:binary.PutUvarint(lb[:], uint64(len(rec)))])
-		if _, err = bw.Write(rec); err != nil {
-			err = fmt.Errorf("write profile %s: %w", p.CDPID, err)
-			return false
-		}
-		n++
-		return true
-	})
+	sn, err := s.Snapshot()
 	if err != nil {
-		return cw.n, err
+		return 0, err
 	}
-	if err := enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
-		return cw.n, fmt.Errorf("encode checkpoint trailer: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return cw.n, fmt.Errorf("write checkpoint: %w", err)
-	}
-	return cw.n, nil
-}
-
-// header is the checkpoint's header for the store as it is: everything
-// but the profiles. Apply goroutine only.
-func (s *Store) header() checkpointHeader {
-	h := s.headerBeside()
-	h.Dedupe = packGens(s.dedupe.gens)
-	if m := s.ext.members.Load(); m != nil {
-		h.Members = m.copyAll()
-	}
-	return h
+	sn.edit = edit
+	defer s.endSnapshot()
+	return sn.WriteTo(w)
 }
 
 func packGens(gens []dedupeGen) []dedupeGenFile {
@@ -155,8 +118,8 @@ func packGens(gens []dedupeGen) []dedupeGenFile {
 	return fs
 }
 
-// headerBeside is header without the dedupe set and the segment
-// membership. Apply goroutine only.
+// headerBeside is a checkpoint's header without the dedupe set and the
+// segment membership, which a snapshot copies on write. Apply goroutine only.
 func (s *Store) headerBeside() checkpointHeader {
 	h := checkpointHeader{
 		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets, Next: s.next,

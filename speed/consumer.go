@@ -590,12 +590,12 @@ type opPos struct {
 	offset    int64
 }
 
-// checkpoint snapshots the store, the apply loop waiting only while the
-// header is encoded (Store.Snapshot), then writes the profiles to a temp
-// file, makes it durable and visible (fsync, rename) and commits its
-// offsets to the group in the background while the loop applies on; the
-// final one does it all before returning. A checkpoint starts only once the previous one is
-// published, so renames never overlap.
+// checkpoint snapshots the store (Store.Snapshot: the apply loop waits
+// microseconds), then writes it to a temp file, makes it durable and
+// visible (fsync, rename) and commits its offsets to the group in the
+// background while the loop applies on; the final one does it all before
+// returning. A checkpoint starts only once the previous one is published,
+// so renames never overlap.
 func (c *Consumer) checkpoint(final bool) error {
 	c.published.Wait()
 	s := c.store.Load()

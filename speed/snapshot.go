@@ -46,7 +46,8 @@ type Snapshot struct {
 	done  atomic.Bool  // the walk is over (or the snapshot dropped): nothing goes to side, the dedupe may thaw
 	mem   atomic.Int64 // MemoryEstimate of the store at the moment, once written
 
-	scratch []byte // the apply goroutine's
+	scratch []byte                  // the apply goroutine's
+	edit    func(*checkpointHeader) // Store.writeTo's
 }
 
 // snapshots numbers the snapshots of all stores: a profile a reconcile
@@ -123,7 +124,8 @@ func (s *Store) preserve(h uint32, p *Profile) {
 }
 
 // WriteTo writes the checkpoint: the header, the profiles of the moment
-// and the trailer, as Store.WriteTo does. Once.
+// and the trailer (checkpointHeader, encodeProfile records,
+// checkpointTrailer). Once.
 func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	defer sn.Drop()
 	s := sn.s
@@ -133,6 +135,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	sn.head.Dedupe = packGens(sn.gens)
 	if sn.members != nil {
 		sn.head.Members = sn.msnap.collect(sn.members)
+	}
+	if sn.edit != nil {
+		sn.edit(&sn.head)
 	}
 	if err := enc.Encode(&sn.head); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint header: %w", err)

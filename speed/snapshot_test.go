@@ -103,16 +103,8 @@ func TestSnapshotIsOfItsMoment(t *testing.T) {
 	s, prep := newTestStore(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	applyMix(s, prep, rng, 0, 3000, 400)
-	var at bytes.Buffer
-	if _, err := s.WriteTo(&at); err != nil {
-		t.Fatal(err)
-	}
-	want := loadDump(t, at.Bytes())
 	memAt := s.MemoryEstimate()
-	sn, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, sn := snapshotNow(t, s)
 	before := s.Stats()
 	applyMix(s, prep, rng, 3000, 3000, 600) // changes most profiles, merges some, creates more
 	after := s.Stats()
@@ -247,7 +239,7 @@ func TestSnapshotKeepsMembershipOfItsMoment(t *testing.T) {
 	for i := range 200 {
 		m.set("default", fmt.Sprintf("cdp_%d", i), []string{"seg_a", fmt.Sprintf("seg_%d", i%3)})
 	}
-	want := m.copyAll()
+	want := new(memberSnap).collect(m)
 	sn, err := s.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +262,7 @@ func TestSnapshotKeepsMembershipOfItsMoment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := ls.members().copyAll(); !maps.EqualFunc(g, want, slices.Equal) {
+	if g := new(memberSnap).collect(ls.members()); !maps.EqualFunc(g, want, slices.Equal) {
 		t.Fatalf("the snapshot holds memberships other than the moment's (%d entries, %d then)", len(g), len(want))
 	}
 	if g := m.get("default", "cdp_250"); !slices.Equal(g, []string{"seg_c"}) {

@@ -199,15 +199,6 @@ func (x *storeExt) save(h *checkpointHeader) {
 	h.Rejected, h.BaseVersion = x.rejected, x.baseVersion
 }
 
-// copyAll copies the membership into one map. Apply goroutine only.
-func (m *membership) copyAll() map[string][]string {
-	all := make(map[string][]string, m.len())
-	for i := range m.stripes {
-		maps.Copy(all, m.stripes[i].m)
-	}
-	return all
-}
-
 // memberSnap is the membership of a snapshot's moment, copied a stripe
 // at a time: by the snapshot's writer, or by the apply goroutine before
 // it first changes a stripe the writer has not copied (membership.set).
