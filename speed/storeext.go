@@ -166,15 +166,6 @@ func (m *membership) each(fn func(workspace, cdpID string, ids []string)) {
 	}
 }
 
-// len is the number of profiles in at least one segment. Apply goroutine only.
-func (m *membership) len() int {
-	n := 0
-	for i := range m.stripes {
-		n += len(m.stripes[i].m)
-	}
-	return n
-}
-
 // members returns the store's membership, creating it on first use.
 func (s *Store) members() *membership {
 	if m := s.ext.members.Load(); m != nil {
