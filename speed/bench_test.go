@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -185,4 +186,37 @@ func BenchmarkMemoryPerProfile(b *testing.B) {
 		}
 		runtime.KeepAlive(s)
 	}
+}
+
+// BenchmarkSnapshotAtDedupeCap: how long the apply loop stops for a
+// checkpoint (Store.Snapshot) and how long the writer then takes, with
+// the dedupe set at its 10M-entry cap, which the pause once had to pack.
+func BenchmarkSnapshotAtDedupeCap(b *testing.B) {
+	s, err := NewStore(DefaultStoreConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Reserve(s.cfg.DedupeMaxEntries)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range uint64(s.cfg.DedupeMaxEntries) {
+		s.dedupe.seen(msgKey{i*0x9E3779B97F4A7C15 + 1, i}, at)
+	}
+	var pause, write time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		sn, err := s.Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pause += time.Since(start)
+		if _, err := sn.WriteTo(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		write += time.Since(start)
+		s.endSnapshot()
+	}
+	b.ReportMetric(float64(pause.Microseconds())/float64(b.N), "µs-pause/op")
+	b.ReportMetric(float64(write.Milliseconds())/float64(b.N), "ms-write/op")
+	b.ReportMetric(float64(s.dedupe.len()), "dedupe-keys")
 }
