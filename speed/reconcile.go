@@ -427,10 +427,11 @@ func (r *Reconciler) replay(ctx context.Context, s *Store, w map[int32]int64, t 
 
 // readRange reads offsets [from, to) of one partition into ops.
 func (r *Reconciler) readRange(ctx context.Context, p int, from, to int64, ops chan<- *Op) error {
-	rd := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: r.c.cfg.Brokers, Topic: r.c.cfg.Topic, Partition: p,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 1000, ReadLagInterval: -1,
-	})
+	// The consumer's settings (1 MB fetches), with a shorter wait: the
+	// range is all there already.
+	rc := r.c.cfg.ReaderConfig(p)
+	rc.MaxWait, rc.MaxAttempts = 100*time.Millisecond, 0
+	rd := kafka.NewReader(rc)
 	defer rd.Close()
 	if err := rd.SetOffset(from); err != nil {
 		return fmt.Errorf("replay partition %d from %d: %w", p, from, err)
