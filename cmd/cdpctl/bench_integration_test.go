@@ -47,3 +47,27 @@ func TestBenchSpeedConsumePrintsFigures(t *testing.T) {
 		t.Errorf("%d profiles for 2,000 people", n)
 	}
 }
+
+// TestBenchSpeedRSSChecksItsCheckpoint runs the memory part small. Its
+// child fails when the checkpoint written while it applied does not load
+// as the store of the moment; here the printed ratio must be its rates'.
+func TestBenchSpeedRSSChecksItsCheckpoint(t *testing.T) {
+	bin := testenv.Cdpctl(t)
+	out, err := exec.Command(bin, "bench", "speed", "--only", "rss", "--rss-profiles", "20000", "--log-level", "warn").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench speed: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^memory: 20000 profiles of 10 traits \(40000 identifiers, 20000 dedupe entries\)`).Match(out) {
+		t.Errorf("no memory line for 20,000 profiles in:\n%s", out)
+	}
+	m := regexp.MustCompile(`(?m)^checkpoint of 20000 profiles, .* at (\d+)/s, ([0-9.]+) of its (\d+)/s without a checkpoint`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no checkpoint line in:\n%s", out)
+	}
+	during, _ := strconv.ParseFloat(string(m[1]), 64)
+	ratio, _ := strconv.ParseFloat(string(m[2]), 64)
+	base, _ := strconv.ParseFloat(string(m[3]), 64)
+	if base <= 0 || math.Abs(ratio-during/base) > 0.006 {
+		t.Errorf("printed %.2f for %.0f/s against %.0f/s", ratio, during, base)
+	}
+}
