@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"time"
 )
 
@@ -72,16 +74,17 @@ func packKeySet(set *keySet) []byte {
 }
 
 // set returns the generation's keys, packed or not, as a set.
-func (g *dedupeGenFile) set() (map[msgKey]struct{}, error) {
+func (g *dedupeGenFile) keySet() (*keySet, error) {
 	if len(g.Packed)%16 != 0 {
 		return nil, fmt.Errorf("dedupe keys: %d bytes is not a multiple of 16: %w", len(g.Packed), errCorrupt)
 	}
-	set := make(map[msgKey]struct{}, len(g.Keys)+len(g.Packed)/16)
+	set := &keySet{}
+	set.reserve(len(g.Keys) + len(g.Packed)/16)
 	for _, k := range g.Keys {
-		set[k] = struct{}{}
+		set.add(k)
 	}
 	for b := g.Packed; len(b) > 0; b = b[16:] {
-		set[msgKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}] = struct{}{}
+		set.add(msgKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])})
 	}
 	return set, nil
 }
@@ -163,52 +166,31 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	}
 	s.next = h.Next
 	s.dedupe.evicted = h.Evicted
-	for _, g := range h.Dedupe {
-		keys, err := g.set()
-		if err != nil {
-			return nil, err
+	// The dedupe set is built beside the profiles.
+	dedupeErr := make(chan error, 1)
+	go func() {
+		for _, g := range h.Dedupe {
+			set, err := g.keySet()
+			if err != nil {
+				dedupeErr <- err
+				return
+			}
+			s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set, n: set.len()})
+			s.dedupe.n += set.len()
 		}
-		set := &keySet{}
-		for k := range keys {
-			set.add(k)
-		}
-		s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set, n: set.len()})
-		s.dedupe.n += set.len()
-	}
-	s.stats.dedupeN.Store(int64(s.dedupe.n))
-	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
+		dedupeErr <- nil
+	}()
 	for _, k := range h.Shared {
 		s.shared[k] = true
 	}
 	s.stats.shared.Store(int64(len(s.shared)))
 	s.ext.load(&h)
-	var rec []byte
-	for i := range h.Profiles {
-		size, err := binary.ReadUvarint(br)
-		if err != nil || size > 1<<30 {
-			return nil, fmt.Errorf("read checkpoint profile %d of %d: %w", i+1, h.Profiles, errors.Join(err, errCorrupt))
-		}
-		if uint64(cap(rec)) < size {
-			rec = make([]byte, size)
-		}
-		rec = rec[:size]
-		if _, err := io.ReadFull(br, rec); err != nil {
-			return nil, fmt.Errorf("read checkpoint profile %d of %d: %w", i+1, h.Profiles, err)
-		}
-		p, err := decodeProfile(rec, s.intern)
-		if err != nil {
-			return nil, fmt.Errorf("decode checkpoint profile %d of %d: %w", i+1, h.Profiles, errors.Join(err, errCorrupt))
-		}
-		s.next++
-		hd := s.next
-		*s.table.slot(hd) = p
-		for _, id := range p.Identifiers {
-			k := idKeyOf(p.Workspace, id.Type, id.Value)
-			s.index[k[0]%stripes].t.put(k, hd)
-		}
-		s.stats.profiles.Add(1)
-		s.stats.identifiers.Add(int64(len(p.Identifiers)))
+	perr := s.loadProfiles(br, h.Profiles)
+	if err := errors.Join(perr, <-dedupeErr); err != nil {
+		return nil, err
 	}
+	s.stats.dedupeN.Store(int64(s.dedupe.n))
+	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
 	var t checkpointTrailer
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("decode checkpoint trailer: %w", err)
@@ -217,6 +199,133 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 		return nil, fmt.Errorf("checkpoint trailer says %d profiles, header %d: %w", t.Profiles, h.Profiles, errCorrupt)
 	}
 	return s, nil
+}
+
+// loadBatch is a run of profile records of a checkpoint, read by one
+// goroutine, decoded by another and put in the store by a third.
+type loadBatch struct {
+	first int    // the index of its first record in the file
+	buf   []byte // the records, back to back
+	ends  []int  // record i ends at ends[i]
+	ps    []*Profile
+	err   error
+	done  chan struct{} // closed once decoded (or failed)
+}
+
+// read reads n records of total from br.
+func (b *loadBatch) read(br *bufio.Reader, n, total int) error {
+	for i := range n {
+		size, err := binary.ReadUvarint(br)
+		if err != nil || size > 1<<30 {
+			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
+		}
+		start := len(b.buf)
+		b.buf = slices.Grow(b.buf, int(size))[:start+int(size)]
+		if _, err := io.ReadFull(br, b.buf[start:]); err != nil {
+			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, err)
+		}
+		b.ends = append(b.ends, len(b.buf))
+	}
+	return nil
+}
+
+func (b *loadBatch) decode(intern func(string) string, total int) {
+	defer close(b.done)
+	start := 0
+	for i, end := range b.ends {
+		p, err := decodeProfile(b.buf[start:end], intern)
+		if err != nil {
+			b.err = fmt.Errorf("decode checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
+			return
+		}
+		b.ps = append(b.ps, p)
+		start = end
+	}
+}
+
+// loadProfiles reads the n profile records of a checkpoint into the
+// store. Decoding is most of a load and a restart waits for it, so it runs
+// on every core; the profiles still get their handles in the file's order.
+func (s *Store) loadProfiles(br *bufio.Reader, n int) error {
+	const per = 256
+	workers := runtime.GOMAXPROCS(0)
+	read := make(chan *loadBatch, 2*workers)   // in the file's order
+	decode := make(chan *loadBatch, 2*workers) // to the decoders
+	free := make(chan []byte, 4*workers)       // batch buffers to reuse
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer close(read)
+		defer close(decode)
+		for first := 0; first < n; first += per {
+			b := &loadBatch{first: first, done: make(chan struct{})}
+			select {
+			case <-quit: // the load failed: read no further
+				return
+			case b.buf = <-free:
+			default:
+			}
+			b.err = b.read(br, min(per, n-first), n)
+			select {
+			case read <- b:
+			case <-quit:
+				return
+			}
+			if b.err != nil {
+				close(b.done)
+				return
+			}
+			decode <- b
+		}
+	}()
+	names := make([]map[string]string, workers)
+	for w := range names {
+		m := map[string]string{}
+		names[w] = m
+		intern := func(v string) string { return internIn(m, v) }
+		go func() {
+			for b := range decode {
+				b.decode(intern, n)
+			}
+		}()
+	}
+	if n > 0 {
+		// Two identifiers a profile, the common case, without growing.
+		for i := range s.index {
+			s.index[i].t.reserve(2 * n / stripes)
+		}
+	}
+	for b := range read {
+		<-b.done
+		if b.err != nil {
+			return b.err
+		}
+		for _, p := range b.ps {
+			s.next++
+			hd := s.next
+			*s.table.slot(hd) = p
+			for _, id := range p.Identifiers {
+				k := idKeyOf(p.Workspace, id.Type, id.Value)
+				s.index[k[0]%stripes].t.put(k, hd)
+			}
+			s.stats.identifiers.Add(int64(len(p.Identifiers)))
+		}
+		s.stats.profiles.Add(int64(len(b.ps)))
+		select {
+		case free <- b.buf[:0]:
+		default:
+		}
+	}
+	// The decoders are done (read closes after the last batch was sent to
+	// them, and each was waited for): their names are the store's.
+	for _, m := range names {
+		for k, v := range m {
+			if _, ok := s.names[k]; !ok && len(s.names) < maxNames {
+				s.names[k] = v
+			}
+		}
+	}
+	return nil
 }
 
 // SaveCheckpoint writes the store to dir/CheckpointFile: a temp file,

@@ -442,13 +442,18 @@ func (s *Store) lookupID(k idKey) (uint32, bool) {
 
 // intern returns a shared copy of a repeated string (workspaces, trait and
 // event names); never the caller's, which may point into a Kafka message.
-func (s *Store) intern(v string) string {
-	if x, ok := s.names[v]; ok {
+func (s *Store) intern(v string) string { return internIn(s.names, v) }
+
+// maxNames bounds a names map: a stream of distinct names is not shared.
+const maxNames = 100_000
+
+func internIn(names map[string]string, v string) string {
+	if x, ok := names[v]; ok {
 		return x
 	}
 	v = strings.Clone(v)
-	if len(s.names) < 100_000 {
-		s.names[v] = v
+	if len(names) < maxNames {
+		names[v] = v
 	}
 	return v
 }

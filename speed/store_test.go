@@ -2,12 +2,15 @@ package speed
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -462,6 +465,60 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCheckpointLoadInBatches: a checkpoint of many batches of profiles
+// (loadProfiles decodes them on every core) loads to the same store, its
+// profiles in the file's order, and a cut or a corrupt length anywhere in
+// them is an error, never a store.
+func TestCheckpointLoadInBatches(t *testing.T) {
+	s, prep := newTestStore(t)
+	applyMix(s, prep, rand.New(rand.NewPCG(3, 3)), 0, 20_000, 3_000)
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	file := bytes.Clone(buf.Bytes())
+	s2, err := ReadStore(s.cfg, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().Profiles; n < 4*256 {
+		t.Fatalf("%d profiles: not enough for several batches", n)
+	}
+	if got, want := checkpointDump(s2), checkpointDump(s); got != want {
+		t.Fatalf("loaded store differs:\n got %.2000s\nwant %.2000s", got, want)
+	}
+	order := func(s *Store) (ids []string) {
+		s.Range(func(p *Profile) bool { ids = append(ids, p.CDPID); return true })
+		return ids
+	}
+	if !slices.Equal(order(s2), order(s)) {
+		t.Error("the loaded profiles are not in the file's order")
+	}
+	// The records start after the header; cut in them and after them.
+	var h checkpointHeader
+	r := bytes.NewReader(file)
+	if err := gob.NewDecoder(r).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	start := len(file) - r.Len()
+	for _, at := range []int{start + 1, start + (len(file)-start)/3, len(file) - 100, len(file) - 1} {
+		if _, err := ReadStore(s.cfg, bytes.NewReader(file[:at])); err == nil {
+			t.Errorf("checkpoint cut at byte %d of %d loaded", at, len(file))
+		}
+	}
+	// A record length past the end of the file, in the third batch.
+	bad := bytes.Clone(file)
+	off := start
+	for range 600 {
+		size, n := binary.Uvarint(bad[off:])
+		off += n + int(size)
+	}
+	copy(bad[off:], binary.AppendUvarint(nil, 1<<24))
+	if _, err := ReadStore(s.cfg, bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "profile 601 of") {
+		t.Errorf("record 601 with a length past the end: %v", err)
+	}
+}
+
 func TestSaveLoadCheckpointFile(t *testing.T) {
 	dir := t.TempDir()
 	s, p := newTestStore(t)
@@ -537,14 +594,15 @@ func TestCheckpointVersion2Loads(t *testing.T) {
 	_, err := s.writeTo(&buf, func(h *checkpointHeader) {
 		h.Version = 2
 		for i, g := range h.Dedupe {
-			set, err := g.set()
+			set, err := g.keySet()
 			if err != nil {
 				t.Fatal(err)
 			}
 			h.Dedupe[i] = dedupeGenFile{Index: g.Index}
-			for k := range set {
+			set.each(func(k msgKey) bool {
 				h.Dedupe[i].Keys = append(h.Dedupe[i].Keys, k)
-			}
+				return true
+			})
 		}
 	})
 	if err != nil {
