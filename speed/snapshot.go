@@ -176,7 +176,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	// handle is in side by now: it held the stripe lock the walk waited for.
 	_, k := sn.drain(bw, spare)
 	n += k
-	if err := enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd}); err != nil {
+	// The sum is of everything before the trailer: flushed first.
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("write checkpoint: %w", err)
+	}
+	if err := enc.Encode(&checkpointTrailer{Profiles: n, End: trailerEnd, Sum: cw.sum}); err != nil {
 		return cw.n, fmt.Errorf("encode checkpoint trailer: %w", err)
 	}
 	if err := bw.Flush(); err != nil {

@@ -519,6 +519,38 @@ func TestCheckpointLoadInBatches(t *testing.T) {
 	}
 }
 
+// TestCheckpointChecksum: a bit flipped anywhere in a checkpoint is
+// refused; one in a trait's value decodes fine and only the checksum
+// catches it.
+func TestCheckpointChecksum(t *testing.T) {
+	s, prep := newTestStore(t)
+	applyMix(s, prep, rand.New(rand.NewPCG(4, 4)), 0, 3_000, 500)
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	file := buf.Bytes()
+	if _, err := ReadStore(s.cfg, bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	for at := 0; at < len(file); at += 1 + len(file)/300 {
+		bad := bytes.Clone(file)
+		bad[at] ^= 1 << (at % 8)
+		if _, err := ReadStore(s.cfg, bytes.NewReader(bad)); err == nil {
+			t.Errorf("bit %d of byte %d of %d flipped: loaded", at%8, at, len(file))
+		}
+	}
+	at := bytes.Index(file, []byte("@example.com"))
+	if at < 0 {
+		t.Fatal("no email in the checkpoint")
+	}
+	bad := bytes.Clone(file)
+	bad[at+1] = 'f' // @fxample.com
+	if _, err := ReadStore(s.cfg, bytes.NewReader(bad)); !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("an email changed: %v, want a checksum error", err)
+	}
+}
+
 func TestSaveLoadCheckpointFile(t *testing.T) {
 	dir := t.TempDir()
 	s, p := newTestStore(t)
