@@ -624,6 +624,7 @@ func (c *Consumer) checkpoint(final bool) error {
 			return err
 		}
 		c.lastCheckpoint.Store(time.Now().UnixNano())
+		c.m.checkpointWrite.Observe(time.Since(wstart).Seconds())
 		slog.Debug("speed checkpoint written", "bytes", n, "pause", pause, "write", pstart.Sub(wstart), "sync", time.Since(pstart), "final", final)
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()

@@ -48,13 +48,16 @@ func produce(t *testing.T, addr string, values ...[]byte) {
 
 // runConsumer starts a consumer over dir; stop cancels it and waits for
 // its final checkpoint.
-func runConsumer(t *testing.T, addr, dir string) (c *Consumer, stop func()) {
+func runConsumer(t *testing.T, addr, dir string, mod ...func(*Config)) (c *Consumer, stop func()) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Brokers = []string{addr}
 	cfg.Dir = dir
 	cfg.CheckpointInterval = time.Hour
 	cfg.MaxWait = 50 * time.Millisecond
+	for _, m := range mod {
+		m(&cfg)
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
