@@ -12,7 +12,7 @@ import (
 )
 
 // TestMetricsReportTheSpeedLayer runs a consumer over a few events of
-// known effect (a merge, a blocked id, a retried message) and reads every
+// known effect (a merge, a blocked id, a capped email, a retried message) and reads every
 // metric the speed layer promises from its registry.
 func TestMetricsReportTheSpeedLayer(t *testing.T) {
 	b := startBroker(t)
@@ -21,27 +21,38 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 		cfg.Registerer = reg
 		cfg.CheckpointInterval = 100 * time.Millisecond
 	})
-	msgs := []msg{
+	send := func(msgs ...msg) {
+		values := make([][]byte, len(msgs))
+		for i, m := range msgs {
+			values[i] = m.value()
+		}
+		produce(t, b.Addr(), values...)
+	}
+	applied := func(n int64) func() bool {
+		return func() bool { st := c.Store().Stats(); return st.Applied+st.Duplicates == n }
+	}
+	// Messages of different users land on different partitions, applied
+	// in any order: what must come after something is sent after.
+	first := []msg{
 		{typ: cdp.Track, id: "m1", anon: "a1", event: "Viewed"},
 		{typ: cdp.Identify, id: "m2", anon: "a1", user: "u1", traits: `{"email":"Ann@Example.com"}`, at: time.Second},
 		{typ: cdp.Track, id: "m3", anon: "a2", event: "Viewed"},
 		{typ: cdp.Page, id: "m4", user: "u2", name: "Home"},
-		{typ: cdp.Alias, id: "m5", prev: "a2", user: "u2", at: time.Second}, // merges a2's profile into u2's
-		{typ: cdp.Identify, id: "m6", anon: "a3", user: "undefined"},        // user_id blocked
-		{typ: cdp.Track, id: "m3", anon: "a2", event: "Viewed"},             // m3 retried
+		{typ: cdp.Identify, id: "m6", anon: "a3", user: "undefined"}, // user_id blocked
 	}
-	values := make([][]byte, len(msgs))
-	for i, m := range msgs {
-		values[i] = m.value()
+	// One email for six user ids: the sixth is over the cap of 5.
+	for i := range 6 {
+		u := "c" + string(rune('1'+i))
+		first = append(first, msg{typ: cdp.Identify, id: "c" + u, user: u, traits: `{"email":"shared@example.com"}`})
 	}
-	produce(t, b.Addr(), values...)
-	waitFor(t, "all 7 messages applied", 10*time.Second, func() bool {
-		st := c.Store().Stats()
-		return st.Applied+st.Duplicates == 7
-	})
+	send(first...)
+	waitFor(t, "the first 11 messages applied", 10*time.Second, applied(11))
+	send(msg{typ: cdp.Alias, id: "m5", prev: "a2", user: "u2", at: time.Second}, // merges a2's profile into u2's
+		msg{typ: cdp.Track, id: "m3", anon: "a2", event: "Viewed"}) // m3 retried
+	waitFor(t, "all 13 applied", 10*time.Second, applied(13))
 	waitFor(t, "a checkpoint of them", 10*time.Second, func() bool {
 		return value(t, reg, "tributary_speed_checkpoint_write_seconds", "") > 0 &&
-			value(t, reg, "tributary_speed_dedupe_entries", "") == 6
+			value(t, reg, "tributary_speed_dedupe_entries", "") == 12
 	})
 
 	for _, w := range []struct {
@@ -49,16 +60,18 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 		want         float64
 	}{
 		{"tributary_speed_events_applied_total", "type=track", 3}, // read, m3 twice
-		{"tributary_speed_events_applied_total", "type=identify", 2},
+		{"tributary_speed_events_applied_total", "type=identify", 8},
 		{"tributary_speed_events_applied_total", "type=page", 1},
 		{"tributary_speed_events_applied_total", "type=alias", 1},
 		{"tributary_speed_events_duplicate_total", "", 1},
-		// {a1, u1, ann@example.com}, {a2, u2}, {a3}
-		{"tributary_speed_profiles", "", 3},
-		{"tributary_speed_identifiers", "", 6},
+		// {a1, u1, ann@example.com}, {a2, u2}, {a3}, {c1..c5, shared@example.com}, {c6}
+		{"tributary_speed_profiles", "", 5},
+		{"tributary_speed_identifiers", "", 13},
 		{"tributary_speed_merges_total", "", 1},
 		{"tributary_speed_links_blocked_total", "type=user_id", 1},
-		{"tributary_speed_dedupe_entries", "", 6},
+		{"tributary_speed_links_capped_total", "type=email", 1},
+		{"tributary_speed_shared_identifiers", "", 1},
+		{"tributary_speed_dedupe_entries", "", 12},
 	} {
 		if got := value(t, reg, w.name, w.labels); got != w.want {
 			t.Errorf("%s{%s} = %v, want %v", w.name, w.labels, got, w.want)
