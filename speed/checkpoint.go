@@ -36,7 +36,6 @@ type checkpointHeader struct {
 	Version  int
 	Written  time.Time
 	Offsets  map[int]int64
-	Next     uint32
 	Dedupe   []dedupeGenFile
 	Evicted  int64
 	Shared   []idKey
@@ -135,7 +134,7 @@ func packGens(gens []dedupeGen) []dedupeGenFile {
 // segment membership, which a snapshot copies on write. Apply goroutine only.
 func (s *Store) headerBeside() checkpointHeader {
 	h := checkpointHeader{
-		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets, Next: s.next,
+		Version: checkpointVersion, Written: time.Now().UTC(), Offsets: s.offsets,
 		Evicted: s.dedupe.evicted, Profiles: int(s.stats.profiles.Load()),
 	}
 	for k := range s.shared {
@@ -198,7 +197,6 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	if h.Offsets != nil {
 		s.offsets = h.Offsets
 	}
-	s.next = h.Next
 	s.dedupe.evicted = h.Evicted
 	// The dedupe set is built beside the profiles.
 	dedupeErr := make(chan error, 1)
@@ -236,6 +234,9 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	if h.Version >= 4 && t.Sum != sum {
 		return nil, fmt.Errorf("checkpoint checksum (CRC-32C) is %08x, its bytes sum to %08x: %w", t.Sum, sum, errCorrupt)
 	}
+	if _, err := br.r.Peek(1); err != io.EOF {
+		return nil, fmt.Errorf("checkpoint has bytes after its trailer: %w", errCorrupt)
+	}
 	return s, nil
 }
 
@@ -257,10 +258,15 @@ func (b *loadBatch) read(br *sumReader, n, total int) error {
 		if err != nil || size > 1<<30 {
 			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
 		}
-		start := len(b.buf)
-		b.buf = slices.Grow(b.buf, int(size))[:start+int(size)]
-		if _, err := io.ReadFull(br, b.buf[start:]); err != nil {
-			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, err)
+		// A megabyte at a time: a corrupt length does not allocate more
+		// than the file holds.
+		for need := int(size); need > 0; {
+			k, start := min(need, 1<<20), len(b.buf)
+			b.buf = slices.Grow(b.buf, k)[:start+k]
+			if _, err := io.ReadFull(br, b.buf[start:]); err != nil {
+				return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
+			}
+			need -= k
 		}
 		b.ends = append(b.ends, len(b.buf))
 	}
@@ -283,7 +289,11 @@ func (b *loadBatch) decode(intern func(string) string, total int) {
 
 // loadProfiles reads the n profile records of a checkpoint into the
 // store. Decoding is most of a load and a restart waits for it, so it runs
-// on every core; the profiles still get their handles in the file's order.
+// on every core; the profiles still get handles 1..n in the file's order.
+// (Checkpoints before version 4 also held the store's next handle, and
+// loads numbered on from there: every restart left a hole as large as the
+// store in the handle space, which snapshots walk, and uint32 handles
+// would have run out.)
 func (s *Store) loadProfiles(br *sumReader, n int) error {
 	const per = 256
 	workers := runtime.GOMAXPROCS(0)
@@ -328,9 +338,11 @@ func (s *Store) loadProfiles(br *sumReader, n int) error {
 		}()
 	}
 	if n > 0 {
-		// Two identifiers a profile, the common case, without growing.
+		// Two identifiers a profile, the common case, without growing;
+		// not past a million profiles on the word of a header that may be
+		// corrupt.
 		for i := range s.index {
-			s.index[i].t.reserve(2 * n / stripes)
+			s.index[i].t.reserve(2 * min(n, 1_000_000) / stripes)
 		}
 	}
 	for b := range read {

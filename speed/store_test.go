@@ -58,7 +58,7 @@ func (m msg) value() []byte {
 	return b
 }
 
-func newTestStore(t *testing.T, mod ...func(*StoreConfig)) (*Store, *Preparer) {
+func newTestStore(t testing.TB, mod ...func(*StoreConfig)) (*Store, *Preparer) {
 	t.Helper()
 	cfg := DefaultStoreConfig()
 	cfg.Now = func() time.Time { return t0 }
@@ -494,6 +494,19 @@ func TestCheckpointLoadInBatches(t *testing.T) {
 	if !slices.Equal(order(s2), order(s)) {
 		t.Error("the loaded profiles are not in the file's order")
 	}
+	// Handles are numbered from 1 at each load, however many loads.
+	for range 2 {
+		if n := s2.Stats().Profiles; int64(s2.next) != n {
+			t.Fatalf("loaded %d profiles under handles up to %d", n, s2.next)
+		}
+		var again bytes.Buffer
+		if _, err := s2.WriteTo(&again); err != nil {
+			t.Fatal(err)
+		}
+		if s2, err = ReadStore(s.cfg, &again); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The records start after the header; cut in them and after them.
 	var h checkpointHeader
 	r := bytes.NewReader(file)
@@ -543,6 +556,9 @@ func TestCheckpointChecksum(t *testing.T) {
 	at := bytes.Index(file, []byte("@example.com"))
 	if at < 0 {
 		t.Fatal("no email in the checkpoint")
+	}
+	if _, err := ReadStore(s.cfg, bytes.NewReader(append(bytes.Clone(file), 0))); !errors.Is(err, errCorrupt) {
+		t.Errorf("a byte after the trailer: %v, want errCorrupt", err)
 	}
 	bad := bytes.Clone(file)
 	bad[at+1] = 'f' // @fxample.com
