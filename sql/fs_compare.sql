@@ -86,12 +86,17 @@ WITH s AS (
              WHEN lev_dob <= 1 THEN 3
              WHEN lev_dob = 2 OR swap_dob THEN 2
              WHEN days_dob <= 366 THEN 1 ELSE 0 END AS g3,
-        -- 4 email: exact, same local part, JW hi
+        -- 4 email: exact, same local part, JW hi within two edits (a typo,
+        -- not a namesake's other address). Addresses that differ only in
+        -- their digits are namesakes' too: a number is how a taken name
+        -- is made free (jose.martinez84, jose.martinez85).
         -- (the edit distance in a CASE of its own, not in an AND: a
         -- projection computes both sides of an AND for every row)
         CASE WHEN nul_email THEN -1 WHEN eq_email THEN 3 WHEN eq_email_user THEN 2
-             WHEN jw_email >= $jw_hi THEN CASE WHEN damerau_levenshtein_within(a_email, b_email, 2) THEN 1 ELSE 0 END
-             ELSE 0 END AS g4, -- a typo, not a namesake's other address
+             WHEN jw_email >= $jw_hi THEN CASE
+                 WHEN regexp_replace(a_email, '[0-9]', '', 'g') = regexp_replace(b_email, '[0-9]', '', 'g') THEN 0
+                 WHEN damerau_levenshtein_within(a_email, b_email, 2) THEN 1 ELSE 0 END
+             ELSE 0 END AS g4,
         -- 5 phone: exact, same prefix or suffix (one digit off)
         CASE WHEN nul_phone THEN -1 WHEN eq_phone THEN 2 WHEN near_phone THEN 1 ELSE 0 END AS g5,
         -- 6 street: exact, JW hi, JW lo
