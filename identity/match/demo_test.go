@@ -1,15 +1,12 @@
 package match_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/tributary-cdp/tributary/identity/match"
 	"github.com/tributary-cdp/tributary/internal/demo"
-	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
 // The demo shop's CRM export (cdpctl demo) has namesakes by the hundred
@@ -17,26 +14,13 @@ import (
 // only in a number; none may join, and every legacy copy must. The truth is
 // the customer id: C1nnnnn, its legacy copy L0nnnnn.
 func TestDemoShopNamesakesStayApart(t *testing.T) {
-	ctx := context.Background()
 	shop := demo.Generate(demo.Config{Customers: 5000, Seed: 42, Now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)})
 	f := filepath.Join(t.TempDir(), "customers-export.csv")
 	if err := os.WriteFile(f, shop.CRM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := match.ParseMap("First Name=first_name,Last Name=last_name,E-mail=email,Phone=phone,DOB=dob,City=city,Loyalty Tier=ignore")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	rep, err := match.Evaluate(ctx, s, match.DefaultConfig(), match.EvalOptions{Inputs: []string{f}, Map: m,
-		Truth: "Customer ID", TruthPattern: `^[CL][01](\d+)$`})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := evaluate(t, []string{f}, "First Name=first_name,Last Name=last_name,E-mail=email,Phone=phone,DOB=dob,City=city,Loyalty Tier=ignore",
+		"Customer ID", `^[CL][01](\d+)$`)
 	if fp := rep.PredictedPairs - rep.TruePositive; fp > 0 {
 		t.Errorf("%d pairs join two customers (precision %.4f)", fp, rep.Precision)
 	}
