@@ -78,7 +78,7 @@ func packKeySet(set *keySet) []byte {
 	return b
 }
 
-// set returns the generation's keys, packed or not, as a set.
+// keySet returns the generation's keys, packed or not, in a set sized for them.
 func (g *dedupeGenFile) keySet() (*keySet, error) {
 	if len(g.Packed)%16 != 0 {
 		return nil, fmt.Errorf("dedupe keys: %d bytes is not a multiple of 16: %w", len(g.Packed), errCorrupt)
@@ -163,6 +163,7 @@ func (c *countWriter) Write(b []byte) (int, error) {
 type sumReader struct {
 	r   *bufio.Reader
 	sum uint32
+	one [1]byte // ReadByte's, not one allocation a byte
 }
 
 func (s *sumReader) Read(b []byte) (int, error) {
@@ -174,7 +175,8 @@ func (s *sumReader) Read(b []byte) (int, error) {
 func (s *sumReader) ReadByte() (byte, error) {
 	c, err := s.r.ReadByte()
 	if err == nil {
-		s.sum = crc32.Update(s.sum, castagnoli, []byte{c})
+		s.one[0] = c
+		s.sum = crc32.Update(s.sum, castagnoli, s.one[:])
 	}
 	return c, err
 }
