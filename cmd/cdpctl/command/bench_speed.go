@@ -809,21 +809,23 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 	// A track event for someone else each time, timed: first for 1.5 s
 	// without a checkpoint (the baseline), then while one is written,
 	// when the profiles it changes are copied first.
-	applied, slowest := 0, time.Duration(0)
+	applied := 0
+	var lat []time.Duration // of each apply, preparing included
 	track := func() {
 		e := cdp.Event{Workspace: "default", MessageID: "rss-track-" + strconv.Itoa(applied), Type: cdp.Track,
 			UserID: "user-" + strconv.Itoa(applied*7919%o.rssProfiles), Event: "Page Viewed", Timestamp: at, ReceivedAt: at}
 		t := time.Now()
 		s.Apply(prep.Prepare(0, int64(o.rssProfiles+applied), e.AppendJSON(nil)))
-		slowest = max(slowest, time.Since(t))
+		lat = append(lat, time.Since(t))
 		applied++
 	}
 	for start = time.Now(); time.Since(start) < 1500*time.Millisecond; {
 		track()
 	}
-	baseRate, baseSlowest := float64(applied)/time.Since(start).Seconds(), slowest
-	baseN := applied
-	slowest = 0
+	baseRate, baseN := float64(applied)/time.Since(start).Seconds(), applied
+	baseLat := lat
+	slices.Sort(baseLat)
+	lat = nil
 	start = time.Now()
 	sn, err := s.Snapshot()
 	if err != nil {
@@ -853,6 +855,7 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 	}
 	applying := time.Since(astart)
 	during := float64(applied-baseN) / applying.Seconds()
+	slices.Sort(lat)
 	if w.err != nil {
 		return w.err
 	}
@@ -872,10 +875,11 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 			got.Profiles, got.DedupeEntries, st.Profiles, st.DedupeEntries+int64(baseN))
 	}
 	fmt.Fprintf(out, "checkpoint of %d profiles, %s: apply loop paused %s; in the background, written in %s "+
-		"(meanwhile one thread applied %d events at %.0f/s, %.2f of its %.0f/s without a checkpoint; the slowest %s, without %s), "+
+		"(meanwhile one thread applied %d events at %.0f/s, %.2f of its %.0f/s without a checkpoint; an apply's p99 %s, max %s; without, %s and %s), "+
 		"fsync+rename %s; loaded in %s\n",
 		st.Profiles, mib(w.n), pause.Round(time.Microsecond), w.d.Round(time.Millisecond),
-		applied-baseN, during, during/baseRate, baseRate, slowest.Round(time.Microsecond), baseSlowest.Round(time.Microsecond),
+		applied-baseN, during, during/baseRate, baseRate, q(lat, .99).Round(time.Microsecond), q(lat, 1).Round(time.Microsecond),
+		q(baseLat, .99).Round(time.Microsecond), q(baseLat, 1).Round(time.Microsecond),
 		publish.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	return nil
 }
