@@ -183,18 +183,24 @@ func (s *sumReader) ReadByte() (byte, error) {
 
 // ReadStore loads a store written by WriteTo.
 func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
+	s, _, err := readStore(cfg, r)
+	return s, err
+}
+
+// readStore is ReadStore; it also returns the checkpoint's header.
+func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 	s, err := NewStore(cfg)
 	if err != nil {
-		return nil, err
+		return nil, checkpointHeader{}, err
 	}
 	br := &sumReader{r: bufio.NewReaderSize(r, 1<<20)}
 	dec := gob.NewDecoder(br) // br is a ByteReader: gob reads exactly its messages
 	var h checkpointHeader
 	if err := dec.Decode(&h); err != nil {
-		return nil, fmt.Errorf("decode checkpoint header: %w", err)
+		return nil, checkpointHeader{}, fmt.Errorf("decode checkpoint header: %w", err)
 	}
 	if h.Version < 2 || h.Version > checkpointVersion {
-		return nil, fmt.Errorf("checkpoint version %d, this build reads 2 to %d: %w", h.Version, checkpointVersion, errCorrupt)
+		return nil, h, fmt.Errorf("checkpoint version %d, this build reads 2 to %d: %w", h.Version, checkpointVersion, errCorrupt)
 	}
 	if h.Offsets != nil {
 		s.offsets = h.Offsets
@@ -221,25 +227,25 @@ func ReadStore(cfg StoreConfig, r io.Reader) (*Store, error) {
 	s.ext.load(&h)
 	perr := s.loadProfiles(br, h.Profiles)
 	if err := errors.Join(perr, <-dedupeErr); err != nil {
-		return nil, err
+		return nil, h, err
 	}
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
 	sum := br.sum
 	var t checkpointTrailer
 	if err := dec.Decode(&t); err != nil {
-		return nil, fmt.Errorf("decode checkpoint trailer: %w", err)
+		return nil, h, fmt.Errorf("decode checkpoint trailer: %w", err)
 	}
 	if t.End != trailerEnd || t.Profiles != h.Profiles {
-		return nil, fmt.Errorf("checkpoint trailer says %d profiles, header %d: %w", t.Profiles, h.Profiles, errCorrupt)
+		return nil, h, fmt.Errorf("checkpoint trailer says %d profiles, header %d: %w", t.Profiles, h.Profiles, errCorrupt)
 	}
 	if h.Version >= 4 && t.Sum != sum {
-		return nil, fmt.Errorf("checkpoint checksum (CRC-32C) is %08x, its bytes sum to %08x: %w", t.Sum, sum, errCorrupt)
+		return nil, h, fmt.Errorf("checkpoint checksum (CRC-32C) is %08x, its bytes sum to %08x: %w", t.Sum, sum, errCorrupt)
 	}
 	if _, err := br.r.Peek(1); err != io.EOF {
-		return nil, fmt.Errorf("checkpoint has bytes after its trailer: %w", errCorrupt)
+		return nil, h, fmt.Errorf("checkpoint has bytes after its trailer: %w", errCorrupt)
 	}
-	return s, nil
+	return s, h, nil
 }
 
 // loadBatch is a run of profile records of a checkpoint, read by one
@@ -455,6 +461,43 @@ func LoadCheckpoint(dir string, cfg StoreConfig) (s *Store, ok bool, err error) 
 		return nil, false, fmt.Errorf("load speed checkpoint %s: %w", f.Name(), err)
 	}
 	return s, true, nil
+}
+
+// CheckpointInfo describes a checkpoint that loaded: what `cdpctl
+// checkpoint` prints.
+type CheckpointInfo struct {
+	Path          string        `json:"path"`
+	Bytes         int64         `json:"bytes"`
+	Version       int           `json:"version"`
+	Written       time.Time     `json:"written"`
+	Profiles      int64         `json:"profiles"`
+	Identifiers   int64         `json:"identifiers"`
+	DedupeEntries int64         `json:"dedupe_entries"`
+	Offsets       map[int]int64 `json:"offsets"` // next offset to apply, by partition of cdp.events
+	Load          time.Duration `json:"-"`       // how long loading it took
+}
+
+// InspectCheckpoint loads dir/CheckpointFile as a restart would, checksum
+// and all, and describes it; fs.ErrNotExist when there is none.
+func InspectCheckpoint(dir string, cfg StoreConfig) (CheckpointInfo, error) {
+	path := filepath.Join(dir, CheckpointFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return CheckpointInfo{}, err
+	}
+	defer f.Close()
+	start := time.Now()
+	s, h, err := readStore(cfg, f)
+	if err != nil {
+		return CheckpointInfo{}, fmt.Errorf("load speed checkpoint %s: %w", path, err)
+	}
+	info := CheckpointInfo{Path: path, Version: h.Version, Written: h.Written, Offsets: s.Offsets(), Load: time.Since(start)}
+	if fi, err := f.Stat(); err == nil {
+		info.Bytes = fi.Size()
+	}
+	st := s.Stats()
+	info.Profiles, info.Identifiers, info.DedupeEntries = st.Profiles, st.Identifiers, st.DedupeEntries
+	return info, nil
 }
 
 func statCheckpoint(dir string) (fs.FileInfo, error) {

@@ -59,6 +59,7 @@ func NewRoot() *cobra.Command {
 		newInitCmd(g),
 		newServeCmd(g),
 		newBrokerCmd(g),
+		newCheckpointCmd(g),
 		newVersionCmd(),
 		newBenchCmd(g),
 		newDemoCmd(),

@@ -1,0 +1,103 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tributary-cdp/tributary/internal/testenv"
+)
+
+// TestCheckpointCommand: after serve stops, `cdpctl checkpoint` describes
+// the checkpoint it left; one with a byte changed exits non-zero, and so
+// does serve, both naming the checksum.
+func TestCheckpointCommand(t *testing.T) {
+	in := testenv.Init(t)
+	p := in.Serve(t)
+	sendOrders(t, in, 4)
+	deadline := time.Now().Add(10 * time.Second)
+	for !profileVisible(t, in, "u3") {
+		if time.Now().After(deadline) {
+			t.Fatal("u3's profile never became visible")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop(t)
+
+	dd := []string{"--data-dir", in.DataDir}
+	var info struct {
+		Version       int           `json:"version"`
+		Profiles      int64         `json:"profiles"`
+		Identifiers   int64         `json:"identifiers"`
+		DedupeEntries int64         `json:"dedupe_entries"`
+		Offsets       map[int]int64 `json:"offsets"`
+		Written       time.Time     `json:"written"`
+	}
+	if err := json.Unmarshal([]byte(cdpctl(t, in, "", append([]string{"checkpoint", "--json"}, dd...)...)), &info); err != nil {
+		t.Fatal(err)
+	}
+	var next int64
+	for _, o := range info.Offsets {
+		next += o
+	}
+	if info.Version != 4 || info.Profiles != 4 || info.Identifiers != 4 || info.DedupeEntries != 4 || next != 4 ||
+		time.Since(info.Written) > time.Minute {
+		t.Errorf("checkpoint after 4 orders of 4 users: %+v", info)
+	}
+	text := cdpctl(t, in, "", append([]string{"checkpoint"}, dd...)...)
+	if !strings.Contains(text, "checksum OK") || !strings.Contains(text, "4 profiles, 4 identifiers, 4 message ids") {
+		t.Errorf("checkpoint output:\n%s", text)
+	}
+
+	file := filepath.Join(in.DataDir, "speed", "checkpoint.gob")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("Order Completed"))
+	if i < 0 {
+		t.Fatal("no event name in the checkpoint")
+	}
+	b[i] = 'o' // order Completed: a record that still decodes
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(in.Bin, append([]string{"checkpoint"}, dd...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "checksum") {
+		t.Errorf("corrupt checkpoint: %v\n%s", err, out)
+	}
+	out, err = exec.Command(in.Bin, "serve", "--data-dir", in.DataDir, "--http", in.HTTPAddr, "--embedded-broker-addr", in.Broker).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "checksum") {
+		t.Errorf("serve over a corrupt checkpoint: %v\n%s", err, out)
+	}
+
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(in.Bin, append([]string{"checkpoint"}, dd...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no speed checkpoint") {
+		t.Errorf("no checkpoint: %v\n%s", err, out)
+	}
+}
+
+// profileVisible says whether GET /v1/profiles/user_id:<user> answers 200.
+func profileVisible(t *testing.T, in *testenv.Instance, user string) bool {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:"+user, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+in.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
