@@ -3,6 +3,7 @@ package speed
 import (
 	"encoding/binary"
 	"encoding/json"
+	"hash/maphash"
 	"iter"
 	"slices"
 	"strings"
@@ -83,10 +84,15 @@ func packTraits(specs []traitSpec) []Trait {
 		at := len(buf)
 		buf = binary.AppendUvarint(buf, uint64(len(sp.value)))
 		buf = append(buf, sp.value...)
-		ts[i] = Trait{name: unique.Make(sp.name), value: &buf[at], TS: sp.ts, Seq: sp.seq}
+		ts[i] = Trait{name: traitNames.handle(sp.name), value: &buf[at], TS: sp.ts, Seq: sp.seq}
 	}
 	return ts
 }
+
+// traitNames caches the handles of trait names, which every profile
+// repeats: a checkpoint of a million profiles of 10 traits made 10M calls
+// of unique.Make.
+var traitNames = names{seed: maphash.MakeSeed()}
 
 func uvarintLen(n int) int {
 	l := 1
