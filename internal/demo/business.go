@@ -59,6 +59,10 @@ type Business struct {
 	CRM                                 []byte
 	CRMRows, CRMDuplicates, CRMBroken   int
 	Registered, AnonymousOnly, Ordering int
+	// NameOnly counts the customers who signed up on the web but whose CRM
+	// row has no email: the login and the row share nothing but a name,
+	// which namesakes share too (50 × 50 names), so they stay two profiles.
+	NameOnly int
 }
 
 var (
@@ -220,6 +224,9 @@ func (b *Business) crmExport(rng *rand.Rand, out io.Writer) {
 			email = strings.ToUpper(email)
 		case 1:
 			email = ""
+			if c.UserID != "" {
+				b.NameOnly++
+			}
 		}
 		w.Write([]string{c.CustomerID, c.First, c.Last, email, phoneFormat(rng, c.Phone), dobFormat(rng, c.DOB), c.City, tiers[rng.IntN(3)]})
 		b.CRMRows++

@@ -56,3 +56,26 @@ func TestEventsPerCustomerTopsUpToTheVolumeAsked(t *testing.T) {
 		})
 	}
 }
+
+// NameOnly is the truth behind the demo's unjoined pairs: a web signup
+// whose CRM row (not a legacy copy) has no email.
+func TestNameOnlyCountsSignupsWhoseCRMRowHasNoEmail(t *testing.T) {
+	b := Generate(Config{Customers: 2000, Seed: 42, Now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)})
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b.CRM, []byte("\ufeff")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noEmail := map[string]bool{}
+	for _, r := range rows[1:] {
+		noEmail[r[0]] = r[3] == ""
+	}
+	want := 0
+	for _, c := range b.Customers {
+		if c.UserID != "" && noEmail[c.CustomerID] {
+			want++
+		}
+	}
+	if want == 0 || b.NameOnly != want {
+		t.Fatalf("NameOnly %d, want %d", b.NameOnly, want)
+	}
+}
