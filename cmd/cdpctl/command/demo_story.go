@@ -119,7 +119,7 @@ func demoStory(ctx context.Context, d *demoEnv, s *server, cfg config.Config) er
 	}
 	after := s.speed.Store().Stats()
 	fmt.Fprintf(out, "6. After resolution and reconcile the speed layer serves the batch build: %d profiles (was %d)\n", after.Profiles, before.Profiles)
-	d.showResolution(ctx, env)
+	d.showResolution(ctx, env, biz.NameOnly)
 
 	if err := d.showMergedProfile(ctx, env, biz); err != nil {
 		fmt.Fprintf(out, "   (no merged profile to show: %v)\n", err)
@@ -217,8 +217,9 @@ func (d *demoEnv) lakeSession(ctx context.Context, env *jobEnv) (*tsql.Session, 
 }
 
 // showResolution breaks the profiles of the build down by where their
-// identifiers come from.
-func (d *demoEnv) showResolution(ctx context.Context, env *jobEnv) {
+// identifiers come from. nameOnly is the generator's count of web signups
+// whose CRM row shares nothing with them but a name.
+func (d *demoEnv) showResolution(ctx context.Context, env *jobEnv, nameOnly int) {
 	sess, err := d.lakeSession(ctx, env)
 	if err != nil {
 		return
@@ -237,8 +238,9 @@ func (d *demoEnv) showResolution(ctx context.Context, env *jobEnv) {
 		return
 	}
 	fmt.Fprintf(d.out, "   %d web profiles joined their CRM record (by email, customer id, phone or Fellegi–Sunter),\n", both)
-	fmt.Fprintf(d.out, "   %d CRM profiles absorbed a duplicate record, %d stay web-only (anonymous or no CRM record),\n", dupes, webOnly)
-	fmt.Fprintf(d.out, "   %d CRM customers have no web login to join them to. Why two ids are one: cdpctl identity explain email:<address>\n", crmOnly)
+	fmt.Fprintf(d.out, "   %d CRM profiles absorbed a duplicate record, %d stay web-only (anonymous or no CRM record), %d CRM-only\n", dupes, webOnly, crmOnly)
+	fmt.Fprintf(d.out, "   (no web login); %d signups are in both counts: their CRM row has no email, and a name alone is no identifier\n", nameOnly)
+	fmt.Fprintf(d.out, "   (namesakes abound). Why two ids are one: cdpctl identity explain email:<address>\n")
 }
 
 // showSegments prints segment sizes from the curated build (DuckDB over the lake).
