@@ -427,8 +427,9 @@ func (r *Reconciler) replay(ctx context.Context, s *Store, w map[int32]int64, t 
 
 // readRange reads offsets [from, to) of one partition into ops.
 func (r *Reconciler) readRange(ctx context.Context, p int, from, to int64, ops chan<- *Op) error {
-	// The consumer's settings (1 MB fetches), with a shorter wait: the
-	// range is all there already.
+	// The consumer's settings (1 MB fetches), with a shorter wait (the
+	// range is all there already) and kafka-go's few retries: a replay
+	// fails, and the reconcile with it, rather than wait forever.
 	rc := r.c.cfg.ReaderConfig(p)
 	rc.MaxWait, rc.MaxAttempts = 100*time.Millisecond, 0
 	rd := kafka.NewReader(rc)
