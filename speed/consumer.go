@@ -39,6 +39,10 @@ type Config struct {
 	Segments SegmentsConfig
 	// Registerer receives the speed layer's metrics; nil disables them.
 	Registerer prometheus.Registerer
+
+	// beforeWrite, when set, runs before a checkpoint's background write
+	// (tests hold the write with it, as a slow disk would).
+	beforeWrite func()
 }
 
 // DefaultConfig returns a consumer of cdp.events in group cdp-speed,
@@ -95,6 +99,7 @@ type Consumer struct {
 
 	lastCheckpoint atomic.Int64   // Unix ns, of the last published checkpoint
 	published      sync.WaitGroup // the background half of a checkpoint
+	writing        atomic.Bool    // a background half is under way
 	closeOnce      sync.Once
 
 	// control runs functions in the apply goroutine (Do); the fields below
@@ -475,12 +480,12 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return c.checkpoint(true)
+			return c.checkpoint(checkpointFinal)
 		case <-t.C:
 			if c.reconciling.Load() {
 				continue // the store is about to be replaced: the reconcile checkpoints the new one
 			}
-			if err := c.checkpoint(false); err != nil {
+			if err := c.checkpoint(checkpointTick); err != nil {
 				slog.Error("speed checkpoint", "err", err)
 			}
 		case fn := <-c.control:
@@ -590,14 +595,38 @@ type opPos struct {
 	offset    int64
 }
 
+// checkpointMode says what a checkpoint does about the previous one.
+type checkpointMode int
+
+const (
+	// checkpointTick skips the checkpoint while the previous one is still
+	// being written: the apply loop never waits for the disk. A store
+	// whose write outlasts the interval (a slow disk, or ~10M profiles at
+	// 30 s) is checkpointed every other tick, with a warning, and its
+	// events stay fresh meanwhile.
+	checkpointTick checkpointMode = iota
+	// checkpointNow waits for the previous one (after a reconcile: rare).
+	checkpointNow
+	// checkpointFinal waits for the previous one, then writes this one
+	// before returning (shutdown).
+	checkpointFinal
+)
+
 // checkpoint snapshots the store (Store.Snapshot: the apply loop waits
 // microseconds), then writes it to a temp file, makes it durable and
 // visible (fsync, rename) and commits its offsets to the group in the
 // background while the loop applies on; the final one does it all before
 // returning. A checkpoint starts only once the previous one is published,
 // so renames never overlap.
-func (c *Consumer) checkpoint(final bool) error {
+func (c *Consumer) checkpoint(mode checkpointMode) error {
+	if mode == checkpointTick && c.writing.Load() {
+		c.m.checkpointSkipped.Inc()
+		slog.Warn("speed checkpoint skipped: the previous one is still being written; a longer speed.checkpoint_interval would checkpoint every time",
+			"interval", c.cfg.CheckpointInterval)
+		return nil
+	}
 	c.published.Wait()
+	final := mode == checkpointFinal
 	s := c.store.Load()
 	start := time.Now()
 	if err := c.flushSegments(); err != nil {
@@ -612,6 +641,9 @@ func (c *Consumer) checkpoint(final bool) error {
 	offsets := s.Offsets()
 	publish := func(commitTimeout time.Duration) error {
 		defer sn.Drop() // written or failed: the store goes on without it
+		if c.cfg.beforeWrite != nil {
+			c.cfg.beforeWrite()
+		}
 		wstart := time.Now()
 		tmp, n, err := WriteCheckpointTemp(c.cfg.Dir, sn)
 		if err != nil {
@@ -635,8 +667,10 @@ func (c *Consumer) checkpoint(final bool) error {
 		return publish(3 * time.Second)
 	}
 	c.published.Add(1)
+	c.writing.Store(true)
 	go func() {
 		defer c.published.Done()
+		defer c.writing.Store(false)
 		if err := publish(10 * time.Second); err != nil {
 			slog.Error("speed checkpoint", "err", err)
 		}

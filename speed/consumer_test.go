@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	cdp "github.com/tributary-cdp/tributary"
@@ -187,4 +189,48 @@ func readRejected(t *testing.T, addr string) cdp.Rejection {
 			t.Fatal("no rejection in cdp.events.rejected")
 		}
 	}
+}
+
+// TestCheckpointTickDoesNotWaitForTheDisk holds a checkpoint's background
+// write, as a slow disk or a store too large for the interval would: the
+// ticks meanwhile are skipped and counted, and events go on being applied.
+// (The apply loop used to wait for the write in flight at every tick.)
+func TestCheckpointTickDoesNotWaitForTheDisk(t *testing.T) {
+	b := startBroker(t)
+	reg := prometheus.NewRegistry()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c, _ := runConsumer(t, b.Addr(), t.TempDir(), func(cfg *Config) {
+		cfg.Registerer = reg
+		cfg.CheckpointInterval = 20 * time.Millisecond
+		cfg.beforeWrite = func() {
+			once.Do(func() { // the first write only
+				close(held)
+				<-release
+			})
+		}
+	})
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the consumer stops: its final checkpoint waits for the write
+	produce(t, b.Addr(), tracks(0, 10, 5)...)
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint started")
+	}
+	waitFor(t, "ticks skipped while the write is held", 10*time.Second, func() bool {
+		return value(t, reg, "tributary_speed_checkpoints_skipped_total", "") >= 2
+	})
+	produce(t, b.Addr(), tracks(10, 110, 5)...)
+	waitFor(t, "110 events applied while the write is held", 10*time.Second, func() bool {
+		return c.Store().Stats().Applied == 110
+	})
+	if n := value(t, reg, "tributary_speed_checkpoint_write_seconds", ""); n != 0 {
+		t.Fatalf("%v checkpoints written while the first was held", n)
+	}
+	free()
+	waitFor(t, "checkpoints written again", 10*time.Second, func() bool {
+		return value(t, reg, "tributary_speed_checkpoint_write_seconds", "") >= 2
+	})
 }

@@ -15,6 +15,7 @@ type metrics struct {
 	poison            *prometheus.CounterVec
 	checkpointSeconds prometheus.Histogram
 	checkpointWrite   prometheus.Histogram
+	checkpointSkipped prometheus.Counter
 	checkpointBytes   prometheus.Gauge
 	storeBytes        prometheus.Gauge
 }
@@ -35,6 +36,9 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Name: "tributary_speed_checkpoint_write_seconds", Help: "Time a checkpoint takes in the background: its profiles written, fsync and rename.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16), // 10 ms to 5 min
 		}),
+		checkpointSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tributary_speed_checkpoints_skipped_total", Help: "Checkpoint intervals skipped because the previous checkpoint was still being written.",
+		}),
 		checkpointBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tributary_speed_checkpoint_bytes", Help: "Size of the last checkpoint.",
 		}),
@@ -47,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 		m.appliedByType[string(t)] = m.applied.WithLabelValues(string(t))
 	}
 	if reg != nil {
-		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointWrite, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
+		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointWrite, m.checkpointSkipped, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
 	}
 	return m
 }

@@ -172,7 +172,7 @@ func (r *Reconciler) poll(ctx context.Context) error {
 		// before this checkpoint applies it again (the checkpoint's own
 		// fsync and rename have always come after the acknowledgment).
 		return r.c.Do(ctx, func(*Store) {
-			if err := r.c.checkpoint(false); err != nil {
+			if err := r.c.checkpoint(checkpointNow); err != nil {
 				slog.Error("speed checkpoint after reconcile", "err", err)
 			}
 		})
