@@ -100,6 +100,7 @@ type Consumer struct {
 	lastCheckpoint atomic.Int64   // Unix ns, of the last published checkpoint
 	published      sync.WaitGroup // the background half of a checkpoint
 	writing        atomic.Bool    // a background half is under way
+	due            bool           // a checkpointNow waits for the write under way; apply goroutine only
 	closeOnce      sync.Once
 
 	// control runs functions in the apply goroutine (Do); the fields below
@@ -512,6 +513,11 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 			a.flush()
 			clear(batch)
 			spare = batch
+			if c.due && !c.writing.Load() {
+				if err := c.checkpoint(checkpointNow); err != nil {
+					slog.Error("speed checkpoint", "err", err)
+				}
+			}
 		}
 	}
 }
@@ -595,17 +601,19 @@ type opPos struct {
 	offset    int64
 }
 
-// checkpointMode says what a checkpoint does about the previous one.
+// checkpointMode says what a checkpoint does when the previous one is
+// still being written. Only the final one waits for it: the apply loop
+// never waits for the disk.
 type checkpointMode int
 
 const (
-	// checkpointTick skips the checkpoint while the previous one is still
-	// being written: the apply loop never waits for the disk. A store
-	// whose write outlasts the interval (a slow disk, or ~10M profiles at
-	// 30 s) is checkpointed every other tick, with a warning, and its
-	// events stay fresh meanwhile.
+	// checkpointTick skips the checkpoint. A store whose write outlasts
+	// the interval (a slow disk, or ~10M profiles at 30 s) is checkpointed
+	// every other tick, with a warning, and its events stay fresh meanwhile.
 	checkpointTick checkpointMode = iota
-	// checkpointNow waits for the previous one (after a reconcile: rare).
+	// checkpointNow is taken as soon as the previous one is written: now,
+	// or after the first batch of events applied once it is (after a
+	// reconcile, so that a restart does not load the build again).
 	checkpointNow
 	// checkpointFinal waits for the previous one, then writes this one
 	// before returning (shutdown).
@@ -619,13 +627,18 @@ const (
 // returning. A checkpoint starts only once the previous one is published,
 // so renames never overlap.
 func (c *Consumer) checkpoint(mode checkpointMode) error {
-	if mode == checkpointTick && c.writing.Load() {
+	switch {
+	case mode == checkpointTick && c.writing.Load():
 		c.m.checkpointSkipped.Inc()
 		slog.Warn("speed checkpoint skipped: the previous one is still being written; a longer speed.checkpoint_interval would checkpoint every time",
 			"interval", c.cfg.CheckpointInterval)
 		return nil
+	case mode == checkpointNow && c.writing.Load():
+		c.due = true
+		return nil
 	}
-	c.published.Wait()
+	c.due = false
+	c.published.Wait() // only the final one may find a write under way
 	final := mode == checkpointFinal
 	s := c.store.Load()
 	start := time.Now()

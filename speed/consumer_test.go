@@ -234,3 +234,45 @@ func TestCheckpointTickDoesNotWaitForTheDisk(t *testing.T) {
 		return value(t, reg, "tributary_speed_checkpoint_write_seconds", "") >= 2
 	})
 }
+
+// TestCheckpointNowDoesNotWaitForTheDisk: a checkpoint asked for while one
+// is being written (after a reconcile) returns at once, and is taken after
+// the first batch of events applied once the write is done.
+func TestCheckpointNowDoesNotWaitForTheDisk(t *testing.T) {
+	b := startBroker(t)
+	reg := prometheus.NewRegistry()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	c, _ := runConsumer(t, b.Addr(), t.TempDir(), func(cfg *Config) {
+		cfg.Registerer = reg
+		cfg.beforeWrite = func() { once.Do(func() { close(held); <-release }) }
+	})
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	now := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.Do(ctx, func(*Store) {
+			if err := c.checkpoint(checkpointNow); err != nil {
+				t.Error(err)
+			}
+		}); err != nil {
+			t.Fatalf("checkpoint now: %v", err)
+		}
+	}
+	now() // held in the background
+	<-held
+	now() // returns: due once the first is written
+	produce(t, b.Addr(), tracks(0, 100, 5)...)
+	waitFor(t, "100 events applied while the write is held", 10*time.Second, func() bool {
+		return c.Store().Stats().Applied == 100
+	})
+	free()
+	waitFor(t, "the first checkpoint written", 10*time.Second, func() bool {
+		return value(t, reg, "tributary_speed_checkpoint_write_seconds", "") == 1
+	})
+	produce(t, b.Addr(), tracks(100, 101, 5)...)
+	waitFor(t, "the checkpoint asked for meanwhile written", 10*time.Second, func() bool {
+		return value(t, reg, "tributary_speed_checkpoint_write_seconds", "") == 2
+	})
+}
