@@ -27,7 +27,7 @@ func newCheckpointCmd(g *globalOptions) *cobra.Command {
 			"CRC-32C checked) and print what it holds. A checkpoint that does not load exits non-zero with the\n" +
 			"reason; serve would refuse it too. Moving it aside makes serve start over from the start of\n" +
 			"cdp.events (and the next reconcile from the curated zone). Safe while serve runs: checkpoints are\n" +
-			"renamed into place whole.",
+			"renamed into place whole. It holds the whole store in memory, as serve does.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(cmd)
