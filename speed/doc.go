@@ -24,8 +24,12 @@
 //     time. Out-of-order arrival gives the same profile as in-order.
 //   - Checkpoints (SaveCheckpoint/LoadCheckpoint) write the store, its
 //     per-partition offsets and the dedupe set atomically; replaying from
-//     them is exact. The consumer keeps its store behind an atomic pointer
-//     so a store built in the background (base ⊕ deltas) can be swapped in.
+//     them is exact. The consumer takes them as copy-on-write snapshots
+//     (snapshot.go) written in the background, and its apply loop never
+//     waits for one; a file ends with a CRC-32C, and a load decodes on
+//     every core (checkpoint.go). The consumer keeps its store behind an
+//     atomic pointer so a store built in the background (base ⊕ deltas)
+//     can be swapped in.
 //   - Real-time segments (segments.go) are evaluated in the apply
 //     goroutine on every profile change, in sweeps when time passes a
 //     window edge (UTC midnight), at start and after a reconcile.
