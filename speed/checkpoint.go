@@ -242,8 +242,11 @@ func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 	if h.Version >= 4 && t.Sum != sum {
 		return nil, h, fmt.Errorf("checkpoint checksum (CRC-32C) is %08x, its bytes sum to %08x: %w", t.Sum, sum, errCorrupt)
 	}
-	if _, err := br.r.Peek(1); err != io.EOF {
+	switch _, err := br.r.Peek(1); {
+	case err == nil:
 		return nil, h, fmt.Errorf("checkpoint has bytes after its trailer: %w", errCorrupt)
+	case err != io.EOF:
+		return nil, h, fmt.Errorf("read checkpoint end: %w", err)
 	}
 	return s, h, nil
 }
