@@ -91,6 +91,18 @@ type Manifest struct {
 	Offsets map[int32]int64 `json:"offsets,omitempty"`
 	// Inputs are the source files consumed so far, by checksum.
 	Inputs map[string]Input `json:"inputs,omitempty"`
+	// Holds keep files the manifest does not name on storage for a while
+	// (see [RemoveUncommitted]), sorted by path.
+	Holds []Hold `json:"holds,omitempty"`
+}
+
+// Hold keeps a file that the manifest does not name from being removed
+// as uncommitted until Until: a file a rewrite is writing and will
+// commit before then, or one it replaced that readers of an older
+// version may still be scanning.
+type Hold struct {
+	Path  string    `json:"path"`
+	Until time.Time `json:"until"`
 }
 
 // ManifestDir is where the versions of table's manifest live.
@@ -244,6 +256,7 @@ func pruneVersions(ctx context.Context, st Storage, table string, latest int64) 
 func (m *Manifest) clone() *Manifest {
 	c := *m
 	c.Files = append([]File(nil), m.Files...)
+	c.Holds = append([]Hold(nil), m.Holds...)
 	if m.Offsets != nil {
 		c.Offsets = make(map[int32]int64, len(m.Offsets))
 		for k, v := range m.Offsets {
@@ -275,6 +288,12 @@ func (m *Manifest) normalize() error {
 	}
 	m.Files = out
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	for _, h := range m.Holds {
+		if !strings.HasPrefix(h.Path, m.Table+"/") || ValidKey(h.Path) != nil {
+			return fmt.Errorf("commit manifest %s: held file %q is not under the table", m.Table, h.Path)
+		}
+	}
+	sort.Slice(m.Holds, func(i, j int) bool { return m.Holds[i].Path < m.Holds[j].Path })
 	return nil
 }
 
@@ -288,24 +307,32 @@ func (m *Manifest) Rows() int64 {
 }
 
 // RemoveUncommitted deletes the data files under table that the latest
-// manifest does not name and that are older than minAge: the leftovers of
-// runs that died before their commit. Only the table's single writer
-// (holding the job lock) may call it with minAge 0.
+// manifest does not name, does not hold (Manifest.Holds) and that are
+// older than minAge: the leftovers of runs that died before their commit.
+// A writer may call it with minAge 0 when it holds the only job lock that
+// writes the table, or when the table's other writers hold what they
+// write until they commit it (compact does, on raw/events).
 func RemoveUncommitted(ctx context.Context, st Storage, table string, minAge time.Duration) (int, error) {
 	m, err := LatestManifest(ctx, st, table)
 	if err != nil {
 		return 0, err
 	}
-	keep := make(map[string]bool, len(m.Files))
+	keep := make(map[string]bool, len(m.Files)+len(m.Holds))
 	for _, f := range m.Files {
 		keep[f.Path] = true
+	}
+	now := time.Now()
+	for _, h := range m.Holds {
+		if h.Until.After(now) {
+			keep[h.Path] = true
+		}
 	}
 	objs, err := st.List(ctx, table+"/")
 	if err != nil {
 		return 0, fmt.Errorf("list %s: %w", table, err)
 	}
 	n := 0
-	cutoff := time.Now().Add(-minAge)
+	cutoff := now.Add(-minAge)
 	for _, o := range objs {
 		if keep[o.Key] || o.ModTime.After(cutoff) {
 			continue

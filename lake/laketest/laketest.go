@@ -37,6 +37,7 @@ func Run(t *testing.T, newStorage func(t *testing.T) lake.Storage) {
 		{"ManifestCommit", testManifestCommit},
 		{"ManifestRace", testManifestRace},
 		{"RemoveUncommitted", testRemoveUncommitted},
+		{"RemoveUncommittedHolds", testRemoveUncommittedHolds},
 		{"Parquet", testParquet},
 		{"LocalFiles", testLocalFiles},
 		{"ParquetNulls", testParquetNulls},
@@ -371,6 +372,33 @@ func testRemoveUncommitted(t *testing.T, st lake.Storage) {
 	objs, _ := st.List(ctx, "raw/crm/")
 	if len(objs) != 1 {
 		t.Fatalf("left %v", objs)
+	}
+}
+
+// A held file stays until its hold expires, even for minAge 0.
+func testRemoveUncommittedHolds(t *testing.T, st lake.Storage) {
+	ctx := context.Background()
+	held, expired := "raw/events/workspace=w/date=2026-01-01/held.parquet", "raw/events/workspace=w/date=2026-01-01/expired.parquet"
+	put(t, st, held, "a")
+	put(t, st, expired, "b")
+	if _, err := lake.Commit(ctx, st, "raw/events", lake.CommitInfo{}, func(m *lake.Manifest) error {
+		m.Holds = append(m.Holds, lake.Hold{Path: held, Until: time.Now().Add(time.Hour)}, lake.Hold{Path: expired, Until: time.Now().Add(-time.Second)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := lake.RemoveUncommitted(ctx, st, "raw/events", 0); err != nil || n != 1 {
+		t.Fatalf("RemoveUncommitted = %d, %v; want 1", n, err)
+	}
+	objs, _ := st.List(ctx, "raw/events/")
+	if len(objs) != 1 || objs[0].Key != held {
+		t.Fatalf("left %v, want only %s", objs, held)
+	}
+	if _, err := lake.Commit(ctx, st, "raw/events", lake.CommitInfo{}, func(m *lake.Manifest) error {
+		m.Holds = append(m.Holds, lake.Hold{Path: "raw/other/x.parquet", Until: time.Now()})
+		return nil
+	}); err == nil {
+		t.Fatal("a hold outside the table was committed")
 	}
 }
 
