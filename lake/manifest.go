@@ -42,6 +42,13 @@ func PartitionDir(table, workspace, date string) string {
 	return table + "/workspace=" + workspace + "/date=" + date
 }
 
+// EventsKey is the key of a raw/events file of one workspace and day that
+// holds the offsets r of one Kafka partition:
+// "raw/events/workspace=W/date=D/part-<partition>-<first>-<last>.parquet".
+func EventsKey(workspace, date string, r OffsetRange) string {
+	return fmt.Sprintf("%s/part-%d-%d-%d.parquet", PartitionDir(TableEvents, workspace, date), r.Partition, r.First, r.Last)
+}
+
 // OffsetRange is the Kafka offsets a file holds, inclusive.
 type OffsetRange struct {
 	Partition int32 `json:"partition"`
@@ -313,6 +320,12 @@ func (m *Manifest) Rows() int64 {
 // writes the table, or when the table's other writers hold what they
 // write until they commit it (compact does, on raw/events).
 func RemoveUncommitted(ctx context.Context, st Storage, table string, minAge time.Duration) (int, error) {
+	// List before reading the manifest: a file another writer wrote after
+	// holding it is listed only if its hold is in the manifest read next.
+	objs, err := st.List(ctx, table+"/")
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", table, err)
+	}
 	m, err := LatestManifest(ctx, st, table)
 	if err != nil {
 		return 0, err
@@ -326,10 +339,6 @@ func RemoveUncommitted(ctx context.Context, st Storage, table string, minAge tim
 		if h.Until.After(now) {
 			keep[h.Path] = true
 		}
-	}
-	objs, err := st.List(ctx, table+"/")
-	if err != nil {
-		return 0, fmt.Errorf("list %s: %w", table, err)
 	}
 	n := 0
 	cutoff := now.Add(-minAge)

@@ -669,13 +669,13 @@ func (l *lander) commit(ctx context.Context, c *chunk) error {
 				errs[i] = err
 				return
 			}
-			key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, g.workspace, g.date), p, g.first, g.last)
-			f, err := g.w.Commit(ctx, l.cfg.Storage, key)
+			r := lake.OffsetRange{Partition: p, First: g.first, Last: g.last}
+			f, err := g.w.Commit(ctx, l.cfg.Storage, lake.EventsKey(g.workspace, g.date, r))
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			f.Workspace, f.Date, f.Kafka = g.workspace, g.date, &lake.OffsetRange{Partition: p, First: g.first, Last: g.last}
+			f.Workspace, f.Date, f.Kafka = g.workspace, g.date, &r
 			files[i] = f
 		})
 	}

@@ -1,0 +1,398 @@
+package compact_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/batch/compact"
+	"github.com/tributary-cdp/tributary/internal/testenv"
+	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/local"
+	"github.com/tributary-cdp/tributary/lake/s3"
+)
+
+var (
+	today     = time.Now().UTC().Format(time.DateOnly)
+	yesterday = time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+)
+
+// landFile writes and commits one raw/events file as the land job does:
+// a row per offset first..last of partition p, the partition's landed
+// offset moved past it.
+func landFile(t *testing.T, st lake.Storage, ws, date string, p int32, first, last int64) lake.File {
+	t.Helper()
+	ctx := context.Background()
+	w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := time.Parse(time.DateOnly, date)
+	for o := first; o <= last; o++ {
+		e := cdp.Event{Workspace: ws, MessageID: fmt.Sprintf("m-%d-%d", p, o), Type: cdp.Track, Event: "Order Completed",
+			UserID: fmt.Sprintf("u%d", o%7), Timestamp: ts.Add(time.Duration(o) * time.Second), ReceivedAt: ts}
+		if o%3 == 0 {
+			e.Properties = []byte(`{"revenue":12.5}`)
+		}
+		if err := w.Write(lake.NewEventRow(&e, p, o)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := lake.OffsetRange{Partition: p, First: first, Last: last}
+	f, err := w.Commit(ctx, st, lake.EventsKey(ws, date, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Workspace, f.Date, f.Kafka = ws, date, &r
+	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "land"}, func(m *lake.Manifest) error {
+		m.Files = append(m.Files, f)
+		if m.Offsets == nil {
+			m.Offsets = map[int32]int64{}
+		}
+		m.Offsets[p] = max(m.Offsets[p], last+1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// landRun lands n files of 10 offsets each from offset first on.
+func landRun(t *testing.T, st lake.Storage, ws, date string, p int32, first int64, n int) {
+	for i := range int64(n) {
+		landFile(t, st, ws, date, p, first+10*i, first+10*i+9)
+	}
+}
+
+// rows reads every committed row, in partition and offset order.
+func rows(t *testing.T, st lake.Storage) []lake.EventRow {
+	t.Helper()
+	rs, err := lake.ReadTable[lake.EventRow](context.Background(), st, lake.TableEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(rs, func(a, b lake.EventRow) int {
+		if a.KafkaPartition != b.KafkaPartition {
+			return int(a.KafkaPartition - b.KafkaPartition)
+		}
+		return int(a.KafkaOffset - b.KafkaOffset)
+	})
+	for i := 1; i < len(rs); i++ {
+		if rs[i].MessageID == rs[i-1].MessageID {
+			t.Fatalf("message %s is committed twice", rs[i].MessageID)
+		}
+	}
+	return rs
+}
+
+func manifest(t *testing.T, st lake.Storage) *lake.Manifest {
+	t.Helper()
+	m, err := lake.LatestManifest(context.Background(), st, lake.TableEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testConfig(st lake.Storage) compact.Config {
+	cfg := compact.DefaultConfig()
+	cfg.Storage = st
+	return cfg
+}
+
+func TestCompact(t *testing.T) {
+	for _, backend := range []struct {
+		name string
+		open func(t *testing.T) lake.Storage
+	}{
+		{"local", func(t *testing.T) lake.Storage {
+			st, err := local.New(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+		{"minio", func(t *testing.T) lake.Storage {
+			m := testenv.StartMinIO(t)
+			cfg := s3.DefaultConfig()
+			cfg.Endpoint, cfg.AccessKey, cfg.SecretKey, cfg.Secure, cfg.Bucket = m.Endpoint, m.AccessKey, m.SecretKey, false, "lake"
+			st, err := s3.New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
+	} {
+		t.Run(backend.name, func(t *testing.T) { testCompact(t, backend.open(t)) })
+	}
+}
+
+func testCompact(t *testing.T, st lake.Storage) {
+	ctx := context.Background()
+	landRun(t, st, "acme", yesterday, 0, 0, 12)    // compacted into one file
+	landRun(t, st, "acme", yesterday, 1, 0, 3)     // too few files
+	landRun(t, st, "acme", today, 0, 300, 12)      // today: still being landed
+	landRun(t, st, "acme", yesterday, 2, 0, 5)     // two runs of 5 files with a gap
+	landRun(t, st, "acme", yesterday, 2, 60, 5)    // between them: left alone
+	landRun(t, st, "globex", yesterday, 0, 120, 9) // another group, 9 files
+	before, m0 := rows(t, st), manifest(t, st)
+	offsets, _, err := lake.LandedOffsets(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dry, err := compact.Run(ctx, testConfig(st), compact.Options{DryRun: true})
+	if err != nil || dry.Rewrites != 2 || dry.FilesIn != 21 || dry.Rows != 210 {
+		t.Fatalf("dry run: %+v, %v", dry, err)
+	}
+	if m := manifest(t, st); m.Version != m0.Version {
+		t.Fatalf("dry run committed v%d", m.Version)
+	}
+
+	res, err := compact.Run(ctx, testConfig(st), compact.Options{RunID: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rewrites != 2 || res.FilesIn != 21 || res.Rows != 210 || res.Skipped != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	m := manifest(t, st)
+	if len(m.Files) != len(m0.Files)-21+2 {
+		t.Fatalf("%d files after compaction, want %d", len(m.Files), len(m0.Files)-19)
+	}
+	if !reflect.DeepEqual(m.Offsets, offsets) {
+		t.Fatalf("offsets changed: %v, were %v", m.Offsets, offsets)
+	}
+	after := rows(t, st)
+	if !reflect.DeepEqual(after, before) {
+		t.Fatalf("rows differ after compaction: %d rows, were %d", len(after), len(before))
+	}
+	for _, want := range []lake.OffsetRange{{Partition: 0, First: 0, Last: 119}, {Partition: 0, First: 120, Last: 209}} {
+		ws := map[int64]string{0: "acme", 120: "globex"}[want.First]
+		i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Path == lake.EventsKey(ws, yesterday, want) })
+		if i < 0 || *m.Files[i].Kafka != want || m.Files[i].Rows != want.Last-want.First+1 {
+			t.Fatalf("no committed file %s with range %+v: %+v", lake.EventsKey(ws, yesterday, want), want, m.Files)
+		}
+		// Rows in offset order.
+		rs, err := lake.ReadAll[lake.EventRow](ctx, st, m.Files[i].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range rs {
+			if r.KafkaOffset != want.First+int64(j) {
+				t.Fatalf("%s row %d has offset %d", m.Files[i].Path, j, r.KafkaOffset)
+			}
+		}
+	}
+
+	// The replaced files stay for readers of the old version, even for the
+	// land job's clean-up, which removes uncommitted files of any age.
+	if len(m.Holds) != 21 {
+		t.Fatalf("%d holds, want the 21 replaced files", len(m.Holds))
+	}
+	if n, err := lake.RemoveUncommitted(ctx, st, lake.TableEvents, 0); err != nil || n != 0 {
+		t.Fatalf("RemoveUncommitted removed %d held files: %v", n, err)
+	}
+	for _, f := range m0.Files {
+		if _, err := st.Stat(ctx, f.Path); err != nil {
+			t.Fatalf("replaced file %s is gone during the grace period: %v", f.Path, err)
+		}
+	}
+
+	// A second run has nothing to do and commits nothing.
+	res, err = compact.Run(ctx, testConfig(st), compact.Options{})
+	if err != nil || res.Rewrites != 0 || res.Skipped != 0 {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	if v := manifest(t, st).Version; v != m.Version {
+		t.Fatalf("second run committed v%d", v)
+	}
+}
+
+func TestCompactGracePeriodEnds(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	landRun(t, st, "acme", yesterday, 0, 0, 9)
+	cfg := testConfig(st)
+	cfg.Grace = 2 * time.Second
+	if res, err := compact.Run(ctx, cfg, compact.Options{}); err != nil || res.Rewrites != 1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for removed := 0; removed < 9; {
+		n, err := lake.RemoveUncommitted(ctx, st, lake.TableEvents, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed += n
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the 9 replaced files removed 8 s after their grace period", removed)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	objs, _ := st.List(ctx, lake.TableEvents+"/")
+	if len(objs) != 1 {
+		t.Fatalf("%d objects left, want the compacted file", len(objs))
+	}
+}
+
+func TestCompactDates(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := time.Now().UTC().AddDate(0, 0, -5).Format(time.DateOnly)
+	landRun(t, st, "acme", old, 0, 0, 9)
+	landRun(t, st, "acme", yesterday, 0, 90, 9)
+	landRun(t, st, "globex", yesterday, 1, 0, 9)
+	landRun(t, st, "acme", today, 0, 180, 9)
+	y, _ := time.Parse(time.DateOnly, yesterday)
+	res, err := compact.Run(ctx, testConfig(st), compact.Options{From: y, Workspace: "acme"})
+	if err != nil || res.Rewrites != 1 || res.Rows != 90 {
+		t.Fatalf("--from yesterday --workspace acme: %+v, %v", res, err)
+	}
+	if res, err = compact.Run(ctx, testConfig(st), compact.Options{To: time.Now()}); err != nil || res.Rewrites != 3 {
+		t.Fatalf("--to today: %+v, %v", res, err)
+	}
+}
+
+// A group whose ranges overlap is left alone: merging it would repeat rows.
+func TestCompactSkipsOverlap(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	landRun(t, st, "acme", yesterday, 0, 0, 9)
+	landFile(t, st, "acme", yesterday, 0, 85, 95)
+	m0 := manifest(t, st)
+	res, err := compact.Run(context.Background(), testConfig(st), compact.Options{})
+	if err != nil || res.Rewrites != 0 || res.Skipped != 1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if m := manifest(t, st); m.Version != m0.Version {
+		t.Fatal("an overlapping group was compacted")
+	}
+}
+
+// Files at or above the lowest watermark of the tables built from
+// raw/events stay: a build may still cut raw/events there, and would
+// leave out a merged file that straddles its watermark.
+func TestCompactStaysBelowWatermarks(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	landRun(t, st, "acme", yesterday, 0, 0, 20)
+	if _, err := lake.Commit(ctx, st, "curated/identity_map", lake.CommitInfo{Job: "resolve"}, func(m *lake.Manifest) error {
+		m.Offsets = map[int32]int64{0: 100}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := compact.Run(ctx, testConfig(st), compact.Options{})
+	if err != nil || res.Rewrites != 1 || res.FilesIn != 10 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	for _, f := range manifest(t, st).Files {
+		if f.Kafka.First < 100 && f.Kafka.Last >= 100 {
+			t.Fatalf("%s straddles the watermark 100", f.Path)
+		}
+	}
+}
+
+// A commit between the rewrite and its commit: a rewrite whose inputs
+// changed is dropped (its inputs stay, its output goes), the others are
+// committed, and nothing the other writer committed is lost.
+func TestCompactConcurrentCommit(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	landRun(t, st, "acme", yesterday, 0, 0, 9)
+	landRun(t, st, "acme", yesterday, 1, 0, 9)
+	cfg := testConfig(st)
+	var erased lake.File
+	cfg.BeforeCommit = func(ctx context.Context) error {
+		// An erasure rewrites a file of partition 0 under a new name…
+		m := manifest(t, st)
+		old := m.Files[0]
+		if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "erase"}, func(m *lake.Manifest) error {
+			m.Files = slices.DeleteFunc(m.Files, func(f lake.File) bool { return f.Path == old.Path })
+			return nil
+		}); err != nil {
+			return err
+		}
+		erased = landFile(t, st, "acme", yesterday, old.Kafka.Partition, old.Kafka.First, old.Kafka.Last-1)
+		// …and the land job commits the next file of partition 1.
+		landFile(t, st, "acme", yesterday, 1, 90, 99)
+		return nil
+	}
+	res, err := compact.Run(ctx, cfg, compact.Options{})
+	if err != nil || res.Rewrites != 1 || res.Skipped != 1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	m := manifest(t, st)
+	if len(m.Files) != 9+2 {
+		t.Fatalf("%d files, want partition 0's 9 and partition 1's compacted and new one", len(m.Files))
+	}
+	if !slices.ContainsFunc(m.Files, func(f lake.File) bool { return f.Path == erased.Path }) {
+		t.Fatal("the concurrently rewritten file is not committed")
+	}
+	rs := rows(t, st)
+	if len(rs) != 90-1+100 {
+		t.Fatalf("%d rows, want 189", len(rs))
+	}
+	dropped := lake.EventsKey("acme", yesterday, lake.OffsetRange{Partition: 0, First: 0, Last: 89})
+	if _, err := st.Stat(ctx, dropped); !lake.IsNotExist(err) {
+		t.Fatalf("the dropped rewrite %s is still on storage: %v", dropped, err)
+	}
+}
+
+// A run that dies after writing its files and before committing them
+// (the commit is the one step that makes them visible) leaves the table
+// as it was; its files are held from the land job's clean-up, and the
+// next run rewrites them.
+func TestCompactDiesBeforeCommit(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	landRun(t, st, "acme", yesterday, 0, 0, 12)
+	before := rows(t, st)
+	cfg := testConfig(st)
+	killed := errors.New("killed")
+	cfg.BeforeCommit = func(context.Context) error { return killed }
+	if _, err := compact.Run(ctx, cfg, compact.Options{}); !errors.Is(err, killed) {
+		t.Fatalf("err = %v", err)
+	}
+	m := manifest(t, st)
+	if len(m.Files) != 12 || !reflect.DeepEqual(rows(t, st), before) {
+		t.Fatalf("a run that died before its commit changed the table: %d files", len(m.Files))
+	}
+	out := lake.EventsKey("acme", yesterday, lake.OffsetRange{Partition: 0, First: 0, Last: 119})
+	if n, err := lake.RemoveUncommitted(ctx, st, lake.TableEvents, 0); err != nil || n != 0 {
+		t.Fatalf("RemoveUncommitted removed %d files: %v", n, err)
+	}
+	if _, err := st.Stat(ctx, out); err != nil {
+		t.Fatalf("the held output %s: %v", out, err)
+	}
+	res, err := compact.Run(ctx, testConfig(st), compact.Options{})
+	if err != nil || res.Rewrites != 1 {
+		t.Fatalf("rerun: %+v, %v", res, err)
+	}
+	if m := manifest(t, st); len(m.Files) != 1 || m.Files[0].Path != out || !reflect.DeepEqual(rows(t, st), before) {
+		t.Fatalf("after the rerun: %+v", m.Files)
+	}
+}
