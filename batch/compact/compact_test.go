@@ -13,6 +13,7 @@ import (
 	"github.com/tributary-cdp/tributary/batch/compact"
 	"github.com/tributary-cdp/tributary/internal/testenv"
 	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
 	"github.com/tributary-cdp/tributary/lake/s3"
 )
@@ -22,44 +23,21 @@ var (
 	yesterday = time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
 )
 
-// landFile writes and commits one raw/events file as the land job does:
-// a row per offset first..last of partition p, the partition's landed
-// offset moved past it.
+// landFile commits one raw/events file as the land job does: a row per
+// offset first..last of partition p.
 func landFile(t *testing.T, st lake.Storage, ws, date string, p int32, first, last int64) lake.File {
 	t.Helper()
-	ctx := context.Background()
-	w, err := lake.NewWriter[lake.EventRow](t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ts, _ := time.Parse(time.DateOnly, date)
+	var rows []lake.EventRow
 	for o := first; o <= last; o++ {
 		e := cdp.Event{Workspace: ws, MessageID: fmt.Sprintf("m-%d-%d", p, o), Type: cdp.Track, Event: "Order Completed",
 			UserID: fmt.Sprintf("u%d", o%7), Timestamp: ts.Add(time.Duration(o) * time.Second), ReceivedAt: ts}
 		if o%3 == 0 {
 			e.Properties = []byte(`{"revenue":12.5}`)
 		}
-		if err := w.Write(lake.NewEventRow(&e, p, o)); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, lake.NewEventRow(&e, p, o))
 	}
-	r := lake.OffsetRange{Partition: p, First: first, Last: last}
-	f, err := w.Commit(ctx, st, lake.EventsKey(ws, date, r))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Workspace, f.Date, f.Kafka = ws, date, &r
-	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "land"}, func(m *lake.Manifest) error {
-		m.Files = append(m.Files, f)
-		if m.Offsets == nil {
-			m.Offsets = map[int32]int64{}
-		}
-		m.Offsets[p] = max(m.Offsets[p], last+1)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return laketest.CommitEventsOn(t, st, ws, date, rows...)
 }
 
 // landRun lands n files of 10 offsets each from offset first on.

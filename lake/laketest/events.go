@@ -2,7 +2,6 @@ package laketest
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/tributary-cdp/tributary/lake"
@@ -13,6 +12,13 @@ import (
 // job would, and commits it with the partition's next offset after the
 // last row.
 func CommitEvents(tb testing.TB, st lake.Storage, rows ...lake.EventRow) {
+	tb.Helper()
+	CommitEventsOn(tb, st, "default", "2026-11-22", rows...)
+}
+
+// CommitEventsOn is CommitEvents into the partition of workspace and date
+// (YYYY-MM-DD); it returns the committed file.
+func CommitEventsOn(tb testing.TB, st lake.Storage, workspace, date string, rows ...lake.EventRow) lake.File {
 	tb.Helper()
 	if len(rows) == 0 {
 		tb.Fatal("laketest.CommitEvents: no rows")
@@ -28,20 +34,21 @@ func CommitEvents(tb testing.TB, st lake.Storage, rows ...lake.EventRow) {
 		}
 	}
 	part, first, last := rows[0].KafkaPartition, rows[0].KafkaOffset, rows[len(rows)-1].KafkaOffset
-	key := fmt.Sprintf("%s/part-%d-%d-%d.parquet", lake.PartitionDir(lake.TableEvents, "default", "2026-11-22"), part, first, last)
-	f, err := w.Commit(ctx, st, key)
+	r := lake.OffsetRange{Partition: part, First: first, Last: last}
+	f, err := w.Commit(ctx, st, lake.EventsKey(workspace, date, r))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f.Workspace, f.Kafka = "default", &lake.OffsetRange{Partition: part, First: first, Last: last}
+	f.Workspace, f.Date, f.Kafka = workspace, date, &r
 	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
 		m.Files = append(m.Files, f)
 		if m.Offsets == nil {
 			m.Offsets = map[int32]int64{}
 		}
-		m.Offsets[part] = last + 1
+		m.Offsets[part] = max(m.Offsets[part], last+1)
 		return nil
 	}); err != nil {
 		tb.Fatal(err)
 	}
+	return f
 }

@@ -86,6 +86,7 @@ func (e *jobEnv) registry() *jobs.Registry {
 		e.resolveJob(),
 		e.curateJob(),
 		e.reconcileJob(),
+		e.compactJob(),
 	)
 	reg.MustRegister(e.allJob(reg))
 	return reg

@@ -1,0 +1,28 @@
+package command
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tributary-cdp/tributary/batch/compact"
+	"github.com/tributary-cdp/tributary/jobs"
+)
+
+func (e *jobEnv) compactJob() jobs.Job {
+	return jobs.Job{
+		Name:        "compact",
+		Description: "rewrite the small raw/events files of past days into few large ones (today's only with --to today)",
+		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			cfg := compact.DefaultConfig()
+			cfg.Storage, cfg.SpoolDir = e.lake, e.cfg.Jobs.SpoolDir
+			res, err := compact.Run(ctx, cfg, compact.Options{DryRun: p.DryRun, RunID: p.RunID, Workspace: p.Workspace,
+				From: p.From, To: p.To, Progress: p.Progress})
+			summary := res.String()
+			if p.DryRun {
+				summary = fmt.Sprintf("dry run: %d raw/events files (%d rows, %d bytes) to rewrite into %d, %d groups skipped",
+					res.FilesIn, res.Rows, res.BytesIn, res.Rewrites, res.Skipped)
+			}
+			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
+		},
+	}
+}

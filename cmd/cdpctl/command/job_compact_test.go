@@ -1,0 +1,59 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/laketest"
+	"github.com/tributary-cdp/tributary/lake/local"
+)
+
+// `cdpctl job run compact` (with --dry-run first) rewrites a past day's
+// small files into one and leaves today's.
+func TestJobRunCompact(t *testing.T) {
+	dir := t.TempDir()
+	st, err := local.New(filepath.Join(dir, "lake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i, day := range []time.Time{now.AddDate(0, 0, -1), now} {
+		for f := range int64(10) {
+			first := int64(i)*100 + f*10
+			var rows []lake.EventRow
+			for o := first; o < first+10; o++ {
+				e := cdp.Event{Workspace: "acme", MessageID: fmt.Sprint("m", o), Type: cdp.Track, Event: "Signed Up", UserID: "u1", Timestamp: day, ReceivedAt: day}
+				rows = append(rows, lake.NewEventRow(&e, 0, o))
+			}
+			laketest.CommitEventsOn(t, st, "acme", day.Format(time.DateOnly), rows...)
+		}
+	}
+	run := func(args ...string) string {
+		root := NewRoot()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(append([]string{"--data-dir", dir, "--log-level", "warn", "job", "run", "compact", "--progress", "none"}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("job run compact %v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
+	}
+	if out := run("--dry-run"); !strings.Contains(out, "dry run: 10 raw/events files (100 rows") {
+		t.Fatalf("dry run: %s", out)
+	}
+	if out := run(); !strings.Contains(out, "rewrote 10 raw/events files (100 rows") {
+		t.Fatalf("run: %s", out)
+	}
+	m, err := lake.LatestManifest(context.Background(), st, lake.TableEvents)
+	if err != nil || len(m.Files) != 11 || m.Rows() != 200 {
+		t.Fatalf("after compaction: %d files, %d rows, %v", len(m.Files), m.Rows(), err)
+	}
+}
