@@ -251,7 +251,10 @@ func ReadAll[T any](ctx context.Context, st Storage, key string) ([]T, error) {
 	r := parquet.NewGenericReader[T](pf)
 	defer r.Close()
 	out := make([]T, 0, pf.NumRows())
-	buf := make([]T, 1024)
+	// parquet-go's reader allocates buffers for as many rows as buf holds:
+	// 1,024 rows for a file of 10 allocated 7.8 MB (BenchmarkCompactSmallFiles:
+	// 3.1 GB and 1.8–2.2 s an op; 100 MB and 0.15–0.18 s sized to the file).
+	buf := make([]T, min(1024, max(pf.NumRows(), 1)))
 	for {
 		n, err := r.Read(buf)
 		out = append(out, buf[:n]...)

@@ -25,7 +25,7 @@ var (
 
 // landFile commits one raw/events file as the land job does: a row per
 // offset first..last of partition p.
-func landFile(t *testing.T, st lake.Storage, ws, date string, p int32, first, last int64) lake.File {
+func landFile(t testing.TB, st lake.Storage, ws, date string, p int32, first, last int64) lake.File {
 	t.Helper()
 	ts, _ := time.Parse(time.DateOnly, date)
 	var rows []lake.EventRow
@@ -41,7 +41,7 @@ func landFile(t *testing.T, st lake.Storage, ws, date string, p int32, first, la
 }
 
 // landRun lands n files of 10 offsets each from offset first on.
-func landRun(t *testing.T, st lake.Storage, ws, date string, p int32, first int64, n int) {
+func landRun(t testing.TB, st lake.Storage, ws, date string, p int32, first int64, n int) {
 	for i := range int64(n) {
 		landFile(t, st, ws, date, p, first+10*i, first+10*i+9)
 	}
