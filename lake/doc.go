@@ -30,7 +30,9 @@
 // S3) and two writers cannot both commit the same version. A manifest
 // lists every committed file of the table ([Manifest.Files]); files that
 // no manifest names are invisible to readers ([CommittedFiles]) and are
-// removed by the next writer ([RemoveUncommitted]). The land job also
+// removed by the next writer ([RemoveUncommitted]), unless the manifest
+// holds them for a while ([Hold]: files a rewrite is writing, or replaced
+// files that readers of an older version may still scan). The land job also
 // records, per Kafka partition, the next offset to land
 // ([Manifest.Offsets]); a curated build states the offsets it includes
 // the same way (its watermark).
