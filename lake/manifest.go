@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +226,9 @@ func Commit(ctx context.Context, st Storage, table string, who CommitInfo, updat
 		next.Version = cur.Version + 1
 		next.CommittedAt = time.Now().UTC()
 		next.Job, next.RunID = who.Job, who.RunID
+		// An expired hold protects nothing: the file is uncommitted like
+		// any other.
+		next.Holds = slices.DeleteFunc(next.Holds, func(h Hold) bool { return !h.Until.After(next.CommittedAt) })
 		if err := next.normalize(); err != nil {
 			return nil, err
 		}

@@ -125,17 +125,20 @@ type Result struct {
 	// Skipped counts groups left alone because their ranges overlap and
 	// rewrites dropped because a concurrent commit changed their inputs.
 	Skipped int
+	// Gaps counts groups with offsets between their files: only the runs
+	// without a gap are merged.
+	Gaps int
 }
 
 // Counts is the result as job counts.
 func (r Result) Counts() map[string]int64 {
 	return map[string]int64{"rewrites": int64(r.Rewrites), "files_in": r.FilesIn, "rows": r.Rows,
-		"bytes_in": r.BytesIn, "bytes_out": r.BytesOut, "skipped": int64(r.Skipped)}
+		"bytes_in": r.BytesIn, "bytes_out": r.BytesOut, "skipped": int64(r.Skipped), "gaps": int64(r.Gaps)}
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("rewrote %d raw/events files (%d rows, %d bytes) into %d (%d bytes), %d skipped",
-		r.FilesIn, r.Rows, r.BytesIn, r.Rewrites, r.BytesOut, r.Skipped)
+	return fmt.Sprintf("rewrote %d raw/events files (%d rows, %d bytes) into %d (%d bytes), %d skipped, %d groups with gaps",
+		r.FilesIn, r.Rows, r.BytesIn, r.Rewrites, r.BytesOut, r.Skipped, r.Gaps)
 }
 
 // rewrite is one output file and the files it replaces, in offset order.
@@ -174,8 +177,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	rws, skipped := plan(cfg, opts, m.Files, bound, log)
-	res.Skipped = skipped
+	rws, skipped, gaps := plan(cfg, opts, m.Files, bound, log)
+	res.Skipped, res.Gaps = skipped, gaps
+	if gaps > 0 {
+		log.Info("compact: groups have offsets between their files; only their runs without a gap are merged", "groups", gaps)
+	}
 	var rows int64
 	for _, rw := range rws {
 		for _, f := range rw.in {
@@ -235,8 +241,8 @@ type groupKey struct {
 }
 
 // plan picks the rewrites of a run, in path order, and counts the groups
-// it skips.
-func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, log *slog.Logger) ([]*rewrite, int) {
+// it skips and those with gaps.
+func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, log *slog.Logger) ([]*rewrite, int, int) {
 	today := time.Now().UTC().Format(time.DateOnly)
 	from, to := day(opts.From), day(opts.To)
 	groups := map[groupKey][]lake.File{}
@@ -253,7 +259,7 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 		groups[k] = append(groups[k], f)
 	}
 	var out []*rewrite
-	skipped := 0
+	skipped, gaps := 0, 0
 	for k, g := range groups {
 		sort.Slice(g, func(i, j int) bool { return g[i].Kafka.First < g[j].Kafka.First })
 		if i := overlap(g); i > 0 {
@@ -262,6 +268,9 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 			skipped++
 			continue
 		}
+		if gap(g) {
+			gaps++
+		}
 		for _, run := range runs(g, cfg.TargetBytes/2) {
 			if len(run) > cfg.MinFiles {
 				out = append(out, bins(k, run, cfg.TargetBytes)...)
@@ -269,7 +278,7 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].out.Path < out[j].out.Path })
-	return out, skipped
+	return out, skipped, gaps
 }
 
 // day formats t as YYYY-MM-DD ("" for the zero time).
@@ -289,6 +298,16 @@ func overlap(g []lake.File) int {
 		}
 	}
 	return 0
+}
+
+// gap reports whether a sorted group has offsets between two files.
+func gap(g []lake.File) bool {
+	for i := 1; i < len(g); i++ {
+		if g[i].Kafka.First != g[i-1].Kafka.Last+1 {
+			return true
+		}
+	}
+	return false
 }
 
 // runs splits a sorted group into runs of files whose ranges follow each
@@ -390,9 +409,8 @@ func runBatch(ctx context.Context, cfg Config, opts Options, rws []*rewrite, res
 		}
 		m.Files = slices.DeleteFunc(m.Files, func(f lake.File) bool { return remove[f.Path] })
 		m.Files = append(m.Files, add...)
-		// The outputs' holds end here (committed, or dropped below), and
-		// expired holds go: RemoveUncommitted no longer needs them.
-		m.Holds = slices.DeleteFunc(m.Holds, func(h lake.Hold) bool { return !h.Until.After(now) || outputs[h.Path] })
+		// The outputs' holds end here: committed, or deleted below.
+		m.Holds = slices.DeleteFunc(m.Holds, func(h lake.Hold) bool { return outputs[h.Path] })
 		m.Holds = append(m.Holds, holds...)
 		return nil
 	})

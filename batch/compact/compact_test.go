@@ -136,7 +136,7 @@ func testCompact(t *testing.T, st lake.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rewrites != 2 || res.FilesIn != 21 || res.Rows != 210 || res.Skipped != 0 {
+	if res.Rewrites != 2 || res.FilesIn != 21 || res.Rows != 210 || res.Skipped != 0 || res.Gaps != 1 {
 		t.Fatalf("result %+v", res)
 	}
 	m := manifest(t, st)

@@ -394,8 +394,12 @@ func testRemoveUncommittedHolds(t *testing.T, st lake.Storage) {
 	if len(objs) != 1 || objs[0].Key != held {
 		t.Fatalf("left %v, want only %s", objs, held)
 	}
+	m, err := lake.Commit(ctx, st, "raw/events", lake.CommitInfo{}, func(m *lake.Manifest) error { return nil })
+	if err != nil || len(m.Holds) != 1 || m.Holds[0].Path != held {
+		t.Fatalf("after a commit: holds %+v, %v; want the expired one dropped", m.Holds, err)
+	}
 	if _, err := lake.Commit(ctx, st, "raw/events", lake.CommitInfo{}, func(m *lake.Manifest) error {
-		m.Holds = append(m.Holds, lake.Hold{Path: "raw/other/x.parquet", Until: time.Now()})
+		m.Holds = append(m.Holds, lake.Hold{Path: "raw/other/x.parquet", Until: time.Now().Add(time.Hour)})
 		return nil
 	}); err == nil {
 		t.Fatal("a hold outside the table was committed")
