@@ -212,9 +212,10 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	return res, nil
 }
 
-// watermarkBound returns, per partition, the offset below which every
-// watermark a later build may cut raw/events at lies: the lowest of the
-// landed offsets and of the watermarks of the tables built from them.
+// watermarkBound returns, per partition, an offset at or below every
+// watermark a later build may cut raw/events at: the lowest of the landed
+// offsets and of the watermarks of the tables built from them (each only
+// moves forward).
 func watermarkBound(ctx context.Context, st lake.Storage, events *lake.Manifest) (map[int32]int64, error) {
 	bound := make(map[int32]int64, len(events.Offsets))
 	for p, o := range events.Offsets {
@@ -248,7 +249,7 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 	groups := map[groupKey][]lake.File{}
 	for _, f := range files {
 		switch {
-		case f.Kafka == nil || f.Kafka.Last >= bound[f.Kafka.Partition]:
+		case f.Kafka == nil || f.Date == "" || f.Kafka.Last >= bound[f.Kafka.Partition]:
 			continue
 		case opts.Workspace != "" && f.Workspace != opts.Workspace:
 			continue
