@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/tributary-cdp/tributary/batch/compact"
-	"github.com/tributary-cdp/tributary/lake/local"
 )
 
 // BenchmarkCompactSmallFiles compacts 400 files of 10 rows (4 partitions
@@ -13,10 +12,7 @@ import (
 func BenchmarkCompactSmallFiles(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
-		st, err := local.New(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
+		st := localLake(b)
 		for p := range int32(4) {
 			landRun(b, st, "acme", yesterday, p, 0, 100)
 		}

@@ -112,7 +112,7 @@ type Options struct {
 	// From and To limit the run to days From..To (zero = open). Today is
 	// compacted only when To is today or later.
 	From, To time.Time
-	Progress Progress
+	Progress Progress // nil: no reports
 }
 
 // Result sums up a run.
@@ -165,9 +165,6 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if opts.Progress == nil {
-		opts.Progress = nopProgress{}
-	}
 	st := cfg.Storage
 	m, err := lake.LatestManifest(ctx, st, lake.TableEvents)
 	if err != nil {
@@ -197,7 +194,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		res.Rows = rows
 		return res, nil
 	}
-	opts.Progress.Start("compact "+lake.TableEvents, rows)
+	if opts.Progress != nil {
+		opts.Progress.Start("compact "+lake.TableEvents, rows)
+	}
 	for len(rws) > 0 {
 		n, size := 0, int64(0)
 		for n < len(rws) && (n == 0 || size < batchBytes) {
@@ -370,7 +369,9 @@ func runBatch(ctx context.Context, cfg Config, opts Options, rws []*rewrite, res
 		if err := write(ctx, cfg, rw); err != nil {
 			return err
 		}
-		opts.Progress.Add(rw.out.Rows, rw.out.Bytes)
+		if opts.Progress != nil {
+			opts.Progress.Add(rw.out.Rows, rw.out.Bytes)
+		}
 	}
 	// Past half the hold, the land job's clean-up could be about to
 	// delete the outputs: leave them to it and commit nothing.
@@ -487,8 +488,3 @@ func write(ctx context.Context, cfg Config, rw *rewrite) error {
 	rw.out.Rows, rw.out.Bytes = f.Rows, f.Bytes
 	return nil
 }
-
-type nopProgress struct{}
-
-func (nopProgress) Start(string, int64) {}
-func (nopProgress) Add(int64, int64)    {}

@@ -77,6 +77,15 @@ func manifest(t *testing.T, st lake.Storage) *lake.Manifest {
 	return m
 }
 
+func localLake(t testing.TB) lake.Storage {
+	t.Helper()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func testConfig(st lake.Storage) compact.Config {
 	cfg := compact.DefaultConfig()
 	cfg.Storage = st
@@ -88,13 +97,7 @@ func TestCompact(t *testing.T) {
 		name string
 		open func(t *testing.T) lake.Storage
 	}{
-		{"local", func(t *testing.T) lake.Storage {
-			st, err := local.New(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return st
-		}},
+		{"local", func(t *testing.T) lake.Storage { return localLake(t) }},
 		{"minio", func(t *testing.T) lake.Storage {
 			m := testenv.StartMinIO(t)
 			cfg := s3.DefaultConfig()
@@ -193,10 +196,7 @@ func testCompact(t *testing.T, st lake.Storage) {
 }
 
 func TestCompactGracePeriodEnds(t *testing.T) {
-	st, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := localLake(t)
 	ctx := context.Background()
 	landRun(t, st, "acme", yesterday, 0, 0, 9)
 	cfg := testConfig(st)
@@ -223,10 +223,7 @@ func TestCompactGracePeriodEnds(t *testing.T) {
 }
 
 func TestCompactDates(t *testing.T) {
-	st, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := localLake(t)
 	ctx := context.Background()
 	old := time.Now().UTC().AddDate(0, 0, -5).Format(time.DateOnly)
 	landRun(t, st, "acme", old, 0, 0, 9)
@@ -245,10 +242,7 @@ func TestCompactDates(t *testing.T) {
 
 // A group whose ranges overlap is left alone: merging it would repeat rows.
 func TestCompactSkipsOverlap(t *testing.T) {
-	st, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := localLake(t)
 	landRun(t, st, "acme", yesterday, 0, 0, 9)
 	landFile(t, st, "acme", yesterday, 0, 85, 95)
 	m0 := manifest(t, st)
@@ -265,10 +259,7 @@ func TestCompactSkipsOverlap(t *testing.T) {
 // raw/events stay: a build may still cut raw/events there, and would
 // leave out a merged file that straddles its watermark.
 func TestCompactStaysBelowWatermarks(t *testing.T) {
-	st, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := localLake(t)
 	ctx := context.Background()
 	landRun(t, st, "acme", yesterday, 0, 0, 20)
 	if _, err := lake.Commit(ctx, st, "curated/identity_map", lake.CommitInfo{Job: "resolve"}, func(m *lake.Manifest) error {
@@ -292,10 +283,7 @@ func TestCompactStaysBelowWatermarks(t *testing.T) {
 // changed is dropped (its inputs stay, its output goes), the others are
 // committed, and nothing the other writer committed is lost.
 func TestCompactConcurrentCommit(t *testing.T) {
-	st, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := localLake(t)
 	ctx := context.Background()
 	landRun(t, st, "acme", yesterday, 0, 0, 9)
 	landRun(t, st, "acme", yesterday, 1, 0, 9)
@@ -342,10 +330,7 @@ func TestCompactConcurrentCommit(t *testing.T) {
 // as it was; its files are held from the land job's clean-up, and the
 // next run rewrites them.
 func TestCompactDiesBeforeCommit(t *testing.T) {
-	st, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := localLake(t)
 	ctx := context.Background()
 	landRun(t, st, "acme", yesterday, 0, 0, 12)
 	before := rows(t, st)
