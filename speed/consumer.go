@@ -642,9 +642,6 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 	final := mode == checkpointFinal
 	s := c.store.Load()
 	start := time.Now()
-	if err := c.flushSegments(); err != nil {
-		return fmt.Errorf("checkpoint skipped: %w", err)
-	}
 	sn, err := s.Snapshot()
 	if err != nil {
 		return err
@@ -658,6 +655,13 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 			c.cfg.beforeWrite()
 		}
 		wstart := time.Now()
+		// The membership the snapshot holds was queued for Kafka before
+		// its moment: once the queue is flushed, the checkpoint may record
+		// it. Flushed here, not before the snapshot, so that the apply
+		// loop does not wait for Kafka either.
+		if err := c.flushSegments(); err != nil {
+			return fmt.Errorf("checkpoint skipped: %w", err)
+		}
 		tmp, n, err := WriteCheckpointTemp(c.cfg.Dir, sn)
 		if err != nil {
 			return err
