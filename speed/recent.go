@@ -166,12 +166,14 @@ func (l *recentList) add(rec []byte, keep int) {
 		*l = b
 		return
 	}
-	// Where rec goes: at the end if it is the newest, as most events are;
-	// else after every older record.
+	// Where rec goes: at the end unless the newest record is newer, as
+	// most events are; else after every record not newer. Records of the
+	// same time keep their order of arrival, so a list decoded from its
+	// checkpoint record comes out as it went in.
 	at, idx := len(b), count
-	if !older(b[b.newest():], rec) {
+	if older(rec, b[b.newest():]) {
 		at, idx = recentHdr, 0
-		for older(b[at:], rec) {
+		for !older(rec, b[at:]) {
 			at, idx = b.end(at), idx+1
 		}
 	}
