@@ -50,7 +50,9 @@ func EventsKey(workspace, date string, r OffsetRange) string {
 	return fmt.Sprintf("%s/part-%d-%d-%d.parquet", PartitionDir(TableEvents, workspace, date), r.Partition, r.First, r.Last)
 }
 
-// OffsetRange is the Kafka offsets a file holds, inclusive.
+// OffsetRange bounds the Kafka offsets a file holds, inclusive: the
+// offsets of other workspaces and days landed in the same run fall
+// between them, so a file need not hold every offset in its range.
 type OffsetRange struct {
 	Partition int32 `json:"partition"`
 	First     int64 `json:"first"`

@@ -5,12 +5,15 @@
 // few files.
 //
 // Files are grouped by workspace, day and Kafka partition. Within a
-// group, sorted by offset, a run of files whose offset ranges follow each
-// other without a gap is rewritten when it has more than MinFiles files:
-// into one file per TargetBytes of input, rows in offset order, named by
-// the merged range like a landed file. A group whose ranges overlap is
-// left alone. Only days before today (UTC) are compacted: today's
-// partition is still being landed.
+// group, sorted by offset, a run of files between those already large is
+// rewritten when it has more than MinFiles files: into one file per
+// TargetBytes of input, rows in offset order, named by the merged range
+// like a landed file. A file's range bounds its offsets, it does not list
+// them: land writes one file per workspace and day at every run, so the
+// ranges of a group have gaps where other workspaces and days of the
+// partition are, and a merged range has them too. A group whose ranges
+// overlap would repeat rows and is left alone. Only days before today
+// (UTC) are compacted: today's partition is still being landed.
 //
 // A rewrite is safe against the table's other writers and its readers:
 //
@@ -125,20 +128,17 @@ type Result struct {
 	// Skipped counts groups left alone because their ranges overlap and
 	// rewrites dropped because a concurrent commit changed their inputs.
 	Skipped int
-	// Gaps counts groups with offsets between their files: only the runs
-	// without a gap are merged.
-	Gaps int
 }
 
 // Counts is the result as job counts.
 func (r Result) Counts() map[string]int64 {
 	return map[string]int64{"rewrites": int64(r.Rewrites), "files_in": r.FilesIn, "rows": r.Rows,
-		"bytes_in": r.BytesIn, "bytes_out": r.BytesOut, "skipped": int64(r.Skipped), "gaps": int64(r.Gaps)}
+		"bytes_in": r.BytesIn, "bytes_out": r.BytesOut, "skipped": int64(r.Skipped)}
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("rewrote %d raw/events files (%d rows, %d bytes) into %d (%d bytes), %d skipped, %d groups with gaps",
-		r.FilesIn, r.Rows, r.BytesIn, r.Rewrites, r.BytesOut, r.Skipped, r.Gaps)
+	return fmt.Sprintf("rewrote %d raw/events files (%d rows, %d bytes) into %d (%d bytes), %d skipped",
+		r.FilesIn, r.Rows, r.BytesIn, r.Rewrites, r.BytesOut, r.Skipped)
 }
 
 // rewrite is one output file and the files it replaces, in offset order.
@@ -174,11 +174,8 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	rws, skipped, gaps := plan(cfg, opts, m.Files, bound, log)
-	res.Skipped, res.Gaps = skipped, gaps
-	if gaps > 0 {
-		log.Info("compact: groups have offsets between their files; only their runs without a gap are merged", "groups", gaps)
-	}
+	rws, skipped := plan(cfg, opts, m.Files, bound, log)
+	res.Skipped = skipped
 	var rows int64
 	for _, rw := range rws {
 		for _, f := range rw.in {
@@ -241,8 +238,8 @@ type groupKey struct {
 }
 
 // plan picks the rewrites of a run, in path order, and counts the groups
-// it skips and those with gaps.
-func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, log *slog.Logger) ([]*rewrite, int, int) {
+// it skips.
+func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, log *slog.Logger) ([]*rewrite, int) {
 	today := time.Now().UTC().Format(time.DateOnly)
 	from, to := day(opts.From), day(opts.To)
 	groups := map[groupKey][]lake.File{}
@@ -259,7 +256,7 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 		groups[k] = append(groups[k], f)
 	}
 	var out []*rewrite
-	skipped, gaps := 0, 0
+	skipped := 0
 	for k, g := range groups {
 		sort.Slice(g, func(i, j int) bool { return g[i].Kafka.First < g[j].Kafka.First })
 		if i := overlap(g); i > 0 {
@@ -268,9 +265,6 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 			skipped++
 			continue
 		}
-		if gap(g) {
-			gaps++
-		}
 		for _, run := range runs(g, cfg.TargetBytes/2) {
 			if len(run) > cfg.MinFiles {
 				out = append(out, bins(k, run, cfg.TargetBytes)...)
@@ -278,7 +272,7 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].out.Path < out[j].out.Path })
-	return out, skipped, gaps
+	return out, skipped
 }
 
 // day formats t as YYYY-MM-DD ("" for the zero time).
@@ -300,23 +294,13 @@ func overlap(g []lake.File) int {
 	return 0
 }
 
-// gap reports whether a sorted group has offsets between two files.
-func gap(g []lake.File) bool {
-	for i := 1; i < len(g); i++ {
-		if g[i].Kafka.First != g[i-1].Kafka.Last+1 {
-			return true
-		}
-	}
-	return false
-}
-
-// runs splits a sorted group into runs of files whose ranges follow each
-// other without a gap, leaving out files of at least large bytes.
+// runs splits a sorted group at the files of at least large bytes, which
+// it leaves out: a merged range around one would overlap it.
 func runs(g []lake.File, large int64) [][]lake.File {
 	var out [][]lake.File
 	var cur []lake.File
 	for _, f := range g {
-		if len(cur) > 0 && (f.Kafka.First != cur[len(cur)-1].Kafka.Last+1 || f.Bytes >= large) {
+		if len(cur) > 0 && f.Bytes >= large {
 			out = append(out, cur)
 			cur = nil
 		}

@@ -118,8 +118,8 @@ func testCompact(t *testing.T, st lake.Storage) {
 	landRun(t, st, "acme", yesterday, 0, 0, 12)    // compacted into one file
 	landRun(t, st, "acme", yesterday, 1, 0, 3)     // too few files
 	landRun(t, st, "acme", today, 0, 300, 12)      // today: still being landed
-	landRun(t, st, "acme", yesterday, 2, 0, 5)     // two runs of 5 files with a gap
-	landRun(t, st, "acme", yesterday, 2, 60, 5)    // between them: left alone
+	landRun(t, st, "acme", yesterday, 2, 0, 5)     // 10 files with a gap
+	landRun(t, st, "acme", yesterday, 2, 60, 5)    // between them: into one file
 	landRun(t, st, "globex", yesterday, 0, 120, 9) // another group, 9 files
 	before, m0 := rows(t, st), manifest(t, st)
 	offsets, _, err := lake.LandedOffsets(ctx, st)
@@ -128,7 +128,7 @@ func testCompact(t *testing.T, st lake.Storage) {
 	}
 
 	dry, err := compact.Run(ctx, testConfig(st), compact.Options{DryRun: true})
-	if err != nil || dry.Rewrites != 2 || dry.FilesIn != 21 || dry.Rows != 210 {
+	if err != nil || dry.Rewrites != 3 || dry.FilesIn != 31 || dry.Rows != 310 {
 		t.Fatalf("dry run: %+v, %v", dry, err)
 	}
 	if m := manifest(t, st); m.Version != m0.Version {
@@ -139,12 +139,12 @@ func testCompact(t *testing.T, st lake.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rewrites != 2 || res.FilesIn != 21 || res.Rows != 210 || res.Skipped != 0 || res.Gaps != 1 {
+	if res.Rewrites != 3 || res.FilesIn != 31 || res.Rows != 310 || res.Skipped != 0 {
 		t.Fatalf("result %+v", res)
 	}
 	m := manifest(t, st)
-	if len(m.Files) != len(m0.Files)-21+2 {
-		t.Fatalf("%d files after compaction, want %d", len(m.Files), len(m0.Files)-19)
+	if len(m.Files) != len(m0.Files)-31+3 {
+		t.Fatalf("%d files after compaction, want %d", len(m.Files), len(m0.Files)-28)
 	}
 	if !reflect.DeepEqual(m.Offsets, offsets) {
 		t.Fatalf("offsets changed: %v, were %v", m.Offsets, offsets)
@@ -153,28 +153,22 @@ func testCompact(t *testing.T, st lake.Storage) {
 	if !reflect.DeepEqual(after, before) {
 		t.Fatalf("rows differ after compaction: %d rows, were %d", len(after), len(before))
 	}
-	for _, want := range []lake.OffsetRange{{Partition: 0, First: 0, Last: 119}, {Partition: 0, First: 120, Last: 209}} {
-		ws := map[int64]string{0: "acme", 120: "globex"}[want.First]
-		i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Path == lake.EventsKey(ws, yesterday, want) })
-		if i < 0 || *m.Files[i].Kafka != want || m.Files[i].Rows != want.Last-want.First+1 {
-			t.Fatalf("no committed file %s with range %+v: %+v", lake.EventsKey(ws, yesterday, want), want, m.Files)
-		}
-		// Rows in offset order.
-		rs, err := lake.ReadAll[lake.EventRow](ctx, st, m.Files[i].Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j, r := range rs {
-			if r.KafkaOffset != want.First+int64(j) {
-				t.Fatalf("%s row %d has offset %d", m.Files[i].Path, j, r.KafkaOffset)
-			}
-		}
+	for _, want := range []struct {
+		ws      string
+		r       lake.OffsetRange
+		offsets []int64
+	}{
+		{"acme", lake.OffsetRange{Partition: 0, First: 0, Last: 119}, span(0, 119)},
+		{"globex", lake.OffsetRange{Partition: 0, First: 120, Last: 209}, span(120, 209)},
+		{"acme", lake.OffsetRange{Partition: 2, First: 0, Last: 109}, append(span(0, 49), span(60, 109)...)},
+	} {
+		checkFile(t, st, m, want.ws, yesterday, want.r, want.offsets)
 	}
 
 	// The replaced files stay for readers of the old version, even for the
 	// land job's clean-up, which removes uncommitted files of any age.
-	if len(m.Holds) != 21 {
-		t.Fatalf("%d holds, want the 21 replaced files", len(m.Holds))
+	if len(m.Holds) != 31 {
+		t.Fatalf("%d holds, want the 31 replaced files", len(m.Holds))
 	}
 	if n, err := lake.RemoveUncommitted(ctx, st, lake.TableEvents, 0); err != nil || n != 0 {
 		t.Fatalf("RemoveUncommitted removed %d held files: %v", n, err)
@@ -192,6 +186,72 @@ func testCompact(t *testing.T, st lake.Storage) {
 	}
 	if v := manifest(t, st).Version; v != m.Version {
 		t.Fatalf("second run committed v%d", v)
+	}
+}
+
+// span is the offsets first..last.
+func span(first, last int64) []int64 {
+	var out []int64
+	for o := first; o <= last; o++ {
+		out = append(out, o)
+	}
+	return out
+}
+
+// checkFile checks that m commits the file of ws and date with range r,
+// holding exactly offsets, in order.
+func checkFile(t *testing.T, st lake.Storage, m *lake.Manifest, ws, date string, r lake.OffsetRange, offsets []int64) {
+	t.Helper()
+	path := lake.EventsKey(ws, date, r)
+	i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Path == path })
+	if i < 0 || *m.Files[i].Kafka != r || m.Files[i].Rows != int64(len(offsets)) {
+		t.Fatalf("no committed file %s with range %+v and %d rows: %+v", path, r, len(offsets), m.Files)
+	}
+	rs, err := lake.ReadAll[lake.EventRow](context.Background(), st, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]int64, len(rs))
+	for j, row := range rs {
+		if row.KafkaPartition != r.Partition || row.Workspace != ws {
+			t.Fatalf("%s row %d is of partition %d, workspace %s", path, j, row.KafkaPartition, row.Workspace)
+		}
+		got[j] = row.KafkaOffset
+	}
+	if !slices.Equal(got, offsets) {
+		t.Fatalf("%s holds offsets %v, want %v", path, got, offsets)
+	}
+}
+
+// Workspaces and days sharing a partition: land writes one file per
+// workspace and day at every run, so each group's ranges have gaps where
+// the others' offsets are. Every group is merged on its own, each row once.
+func TestCompactInterleavedGroups(t *testing.T) {
+	st := localLake(t)
+	ctx := context.Background()
+	old := time.Now().UTC().AddDate(0, 0, -2).Format(time.DateOnly)
+	groups := []struct{ ws, date string }{{"acme", yesterday}, {"globex", yesterday}, {"acme", old}}
+	want := make([][]int64, len(groups))
+	for i := range int64(27) {
+		g := groups[i%3]
+		landFile(t, st, g.ws, g.date, 0, 10*i, 10*i+9)
+		want[i%3] = append(want[i%3], span(10*i, 10*i+9)...)
+	}
+	before, offsets := rows(t, st), manifest(t, st).Offsets
+	res, err := compact.Run(ctx, testConfig(st), compact.Options{})
+	if err != nil || res.Rewrites != 3 || res.FilesIn != 27 || res.Rows != 270 || res.Skipped != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	m := manifest(t, st)
+	if len(m.Files) != 3 || !reflect.DeepEqual(m.Offsets, offsets) {
+		t.Fatalf("%d files, offsets %v (were %v)", len(m.Files), m.Offsets, offsets)
+	}
+	for i, g := range groups {
+		r := lake.OffsetRange{Partition: 0, First: 10 * int64(i), Last: 10*int64(24+i) + 9}
+		checkFile(t, st, m, g.ws, g.date, r, want[i])
+	}
+	if after := rows(t, st); !reflect.DeepEqual(after, before) {
+		t.Fatalf("rows differ after compaction: %d rows, were %d", len(after), len(before))
 	}
 }
 
@@ -257,24 +317,31 @@ func TestCompactSkipsOverlap(t *testing.T) {
 
 // Files at or above the lowest watermark of the tables built from
 // raw/events stay: a build may still cut raw/events there, and would
-// leave out a merged file that straddles its watermark.
+// leave out a merged file that straddles its watermark. With two
+// workspaces on the partition, the ranges merged have gaps.
 func TestCompactStaysBelowWatermarks(t *testing.T) {
-	st := localLake(t)
-	ctx := context.Background()
-	landRun(t, st, "acme", yesterday, 0, 0, 20)
-	if _, err := lake.Commit(ctx, st, "curated/identity_map", lake.CommitInfo{Job: "resolve"}, func(m *lake.Manifest) error {
-		m.Offsets = map[int32]int64{0: 100}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := compact.Run(ctx, testConfig(st), compact.Options{})
-	if err != nil || res.Rewrites != 1 || res.FilesIn != 10 {
-		t.Fatalf("%+v, %v", res, err)
-	}
-	for _, f := range manifest(t, st).Files {
-		if f.Kafka.First < 100 && f.Kafka.Last >= 100 {
-			t.Fatalf("%s straddles the watermark 100", f.Path)
+	for _, workspaces := range [][]string{{"acme"}, {"acme", "globex"}} {
+		st := localLake(t)
+		ctx := context.Background()
+		n := 20 * len(workspaces)
+		for i := range int64(n) {
+			landFile(t, st, workspaces[int(i)%len(workspaces)], yesterday, 0, 10*i, 10*i+9)
+		}
+		w := int64(5 * n)
+		if _, err := lake.Commit(ctx, st, "curated/identity_map", lake.CommitInfo{Job: "resolve"}, func(m *lake.Manifest) error {
+			m.Offsets = map[int32]int64{0: w}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := compact.Run(ctx, testConfig(st), compact.Options{})
+		if err != nil || res.Rewrites != len(workspaces) || res.FilesIn != int64(n/2) {
+			t.Fatalf("%v: %+v, %v", workspaces, res, err)
+		}
+		for _, f := range manifest(t, st).Files {
+			if f.Kafka.First < w && f.Kafka.Last >= w {
+				t.Fatalf("%v: %s straddles the watermark %d", workspaces, f.Path, w)
+			}
 		}
 	}
 }

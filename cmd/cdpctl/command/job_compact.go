@@ -19,8 +19,8 @@ func (e *jobEnv) compactJob() jobs.Job {
 				From: p.From, To: p.To, Progress: p.Progress})
 			summary := res.String()
 			if p.DryRun {
-				summary = fmt.Sprintf("dry run: %d raw/events files (%d rows, %d bytes) to rewrite into %d, %d groups skipped, %d with gaps",
-					res.FilesIn, res.Rows, res.BytesIn, res.Rewrites, res.Skipped, res.Gaps)
+				summary = fmt.Sprintf("dry run: %d raw/events files (%d rows, %d bytes) to rewrite into %d, %d groups skipped",
+					res.FilesIn, res.Rows, res.BytesIn, res.Rewrites, res.Skipped)
 			}
 			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
 		},
