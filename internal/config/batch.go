@@ -36,6 +36,21 @@ type Jobs struct {
 	// LandChunkEvents is how many events of one partition the land job
 	// commits at once (bounds memory and the work a crash makes redo).
 	LandChunkEvents int `yaml:"land_chunk_events"`
+	// Compact tunes the compact job.
+	Compact Compact `yaml:"compact"`
+}
+
+// Compact tunes the compact job (batch/compact).
+type Compact struct {
+	// MinFiles: a run of a day's files of one partition and workspace is
+	// rewritten when it has more.
+	MinFiles int `yaml:"min_files"`
+	// TargetMiB is the input size per output file; files of at least
+	// half of it are left as they are.
+	TargetMiB int `yaml:"target_mib"`
+	// Grace is how long replaced files stay for readers of older
+	// manifest versions (the longest query over raw/events).
+	Grace time.Duration `yaml:"grace"`
 }
 
 // Sources configures how the ingest job reaches file drops.
@@ -48,7 +63,9 @@ type Sources struct {
 }
 
 // DefaultJobs returns the job defaults: no schedule, a 1-minute lease.
-func DefaultJobs() Jobs { return Jobs{LockTTL: time.Minute, LandChunkEvents: 500_000} }
+func DefaultJobs() Jobs {
+	return Jobs{LockTTL: time.Minute, LandChunkEvents: 500_000, Compact: Compact{MinFiles: 8, TargetMiB: 128, Grace: time.Hour}}
+}
 
 var jobNameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
 
@@ -66,6 +83,13 @@ func (c Config) validateBatch() error {
 	}
 	if c.Jobs.LandChunkEvents < 1 {
 		return &FieldError{"jobs.land_chunk_events", fmt.Sprintf("%d must be at least 1", c.Jobs.LandChunkEvents)}
+	}
+	if cc := c.Jobs.Compact; cc.MinFiles < 1 {
+		return &FieldError{"jobs.compact.min_files", fmt.Sprintf("%d must be at least 1", cc.MinFiles)}
+	} else if cc.TargetMiB < 1 || cc.TargetMiB > 1<<14 {
+		return &FieldError{"jobs.compact.target_mib", fmt.Sprintf("%d is outside 1..16384", cc.TargetMiB)}
+	} else if cc.Grace < time.Second {
+		return &FieldError{"jobs.compact.grace", fmt.Sprintf("%s must be at least 1s", cc.Grace)}
 	}
 	for name, spec := range c.Jobs.Schedules {
 		if !jobNameRe.MatchString(name) {

@@ -14,6 +14,7 @@ lake:
 jobs:
   lock_ttl: 30s
   land_chunk_events: 1000
+  compact: {min_files: 4, target_mib: 64, grace: 2h}
   schedules: {land: "*/5 * * * *", ingest: "@every 10m"}
 sources: {sftp_key_file: /keys/id_ed25519}
 `))
@@ -21,15 +22,20 @@ sources: {sftp_key_file: /keys/id_ed25519}
 		t.Fatal(err)
 	}
 	if c.Jobs.LockTTL != 30*time.Second || c.Jobs.Schedules["ingest"] != "@every 10m" || c.Lake.S3.Endpoint != "127.0.0.1:9000" ||
-		!c.Lake.S3.Insecure || c.Sources.SFTPKeyFile != "/keys/id_ed25519" || c.Jobs.LandChunkEvents != 1000 {
+		!c.Lake.S3.Insecure || c.Sources.SFTPKeyFile != "/keys/id_ed25519" || c.Jobs.LandChunkEvents != 1000 ||
+		c.Jobs.Compact != (Compact{MinFiles: 4, TargetMiB: 64, Grace: 2 * time.Hour}) {
 		t.Fatalf("parsed %+v", c)
 	}
-	if d := Default(); d.Jobs.LockTTL != time.Minute || d.Jobs.LandChunkEvents != 500_000 {
+	if d := Default(); d.Jobs.LockTTL != time.Minute || d.Jobs.LandChunkEvents != 500_000 ||
+		d.Jobs.Compact != (Compact{MinFiles: 8, TargetMiB: 128, Grace: time.Hour}) {
 		t.Fatalf("defaults %+v", d.Jobs)
 	}
 	for _, bad := range []struct{ yaml, key string }{
 		{"jobs: {lock_ttl: 10ms}", "jobs.lock_ttl"},
 		{"jobs: {land_chunk_events: 0}", "jobs.land_chunk_events"},
+		{"jobs: {compact: {min_files: 0}}", "jobs.compact.min_files"},
+		{"jobs: {compact: {target_mib: 0}}", "jobs.compact.target_mib"},
+		{"jobs: {compact: {grace: 10ms}}", "jobs.compact.grace"},
 		{`jobs: {schedules: {"Land Job": "@hourly"}}`, "jobs.schedules"},
 		{`jobs: {schedules: {land: " "}}`, "jobs.schedules.land"},
 		{"lake: {s3: {endpoint: \"http://minio:9000/x\"}}", "lake.s3.endpoint"},

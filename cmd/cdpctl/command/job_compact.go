@@ -15,6 +15,8 @@ func (e *jobEnv) compactJob() jobs.Job {
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
 			cfg := compact.DefaultConfig()
 			cfg.Storage, cfg.SpoolDir = e.lake, e.cfg.Jobs.SpoolDir
+			cc := e.cfg.Jobs.Compact
+			cfg.MinFiles, cfg.TargetBytes, cfg.Grace = cc.MinFiles, int64(cc.TargetMiB)<<20, cc.Grace
 			res, err := compact.Run(ctx, cfg, compact.Options{DryRun: p.DryRun, RunID: p.RunID, Workspace: p.Workspace,
 				From: p.From, To: p.To, Progress: p.Progress})
 			summary := res.String()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,6 +49,14 @@ func TestJobRunCompact(t *testing.T) {
 	}
 	if out := run("--dry-run"); !strings.Contains(out, "dry run: 10 raw/events files (100 rows") {
 		t.Fatalf("dry run: %s", out)
+	}
+	// jobs.compact in the config: runs of 10 files are not more than 10.
+	cfgPath := filepath.Join(t.TempDir(), "tributary.yaml") // not the data dir's, which the other runs would read
+	if err := os.WriteFile(cfgPath, []byte("jobs: {compact: {min_files: 10}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := run("--dry-run", "--config", cfgPath); !strings.Contains(out, "dry run: 0 raw/events files") {
+		t.Fatalf("dry run with min_files 10: %s", out)
 	}
 	if out := run(); !strings.Contains(out, "rewrote 10 raw/events files (100 rows") {
 		t.Fatalf("run: %s", out)
