@@ -11,6 +11,8 @@ import (
 	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/batch/compact"
+	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
@@ -64,5 +66,13 @@ func TestJobRunCompact(t *testing.T) {
 	m, err := lake.LatestManifest(context.Background(), st, lake.TableEvents)
 	if err != nil || len(m.Files) != 11 || m.Rows() != 200 {
 		t.Fatalf("after compaction: %d files, %d rows, %v", len(m.Files), m.Rows(), err)
+	}
+}
+
+// The config file's defaults are the job's.
+func TestCompactConfigDefaults(t *testing.T) {
+	cc, d := config.DefaultJobs().Compact, compact.DefaultConfig()
+	if cc.MinFiles != d.MinFiles || int64(cc.TargetMiB)<<20 != d.TargetBytes || cc.Grace != d.Grace {
+		t.Errorf("config %+v, job %+v", cc, d)
 	}
 }
