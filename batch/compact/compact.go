@@ -69,7 +69,8 @@ type Config struct {
 	Storage lake.Storage
 	// SpoolDir holds Parquet files while they are written ("" = OS temp dir).
 	SpoolDir string
-	// MinFiles: a run of contiguous files is rewritten when it has more.
+	// MinFiles: a run of small files of one group (workspace, day, Kafka
+	// partition) is rewritten when it has more.
 	MinFiles int
 	// TargetBytes is the input size per output file; files of at least
 	// half of it are left as they are.
