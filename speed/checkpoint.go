@@ -447,6 +447,22 @@ func PublishCheckpoint(dir, tmp string) error {
 	return nil
 }
 
+// RemoveTempCheckpoints deletes the temp files of checkpoints that never
+// got renamed into place (a kill during a write leaves one as large as
+// the store). Only the directory's one consumer may call it, at start.
+func RemoveTempCheckpoints(dir string) (int, error) {
+	tmps, err := filepath.Glob(filepath.Join(dir, CheckpointFile+".tmp-*"))
+	if err != nil {
+		return 0, err
+	}
+	for i, t := range tmps {
+		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return i, fmt.Errorf("remove checkpoint temp file: %w", err)
+		}
+	}
+	return len(tmps), nil
+}
+
 // LoadCheckpoint reads dir/CheckpointFile; with no checkpoint it returns
 // an empty store and ok=false.
 func LoadCheckpoint(dir string, cfg StoreConfig) (s *Store, ok bool, err error) {

@@ -132,6 +132,11 @@ func New(cfg Config) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if n, err := RemoveTempCheckpoints(cfg.Dir); err != nil {
+		return nil, err
+	} else if n > 0 {
+		slog.Info("speed checkpoint: removed the temp files of writes a stop interrupted", "files", n)
+	}
 	start := time.Now()
 	s, ok, err := LoadCheckpoint(cfg.Dir, cfg.Store)
 	if err != nil {

@@ -276,3 +276,31 @@ func TestCheckpointNowDoesNotWaitForTheDisk(t *testing.T) {
 		return value(t, reg, "tributary_speed_checkpoint_write_seconds", "") == 2
 	})
 }
+
+// TestStartRemovesTempCheckpoints: a kill during a checkpoint's write
+// leaves its temp file, as large as the store; the next start removes it
+// and loads the checkpoint in place.
+func TestStartRemovesTempCheckpoints(t *testing.T) {
+	b := startBroker(t)
+	dir := t.TempDir()
+	c, stop := runConsumer(t, b.Addr(), dir)
+	produce(t, b.Addr(), tracks(0, 10, 5)...)
+	waitFor(t, "10 events applied", 10*time.Second, func() bool { return c.Store().Stats().Applied == 10 })
+	stop()
+	// What a kill in the middle of the next write would leave.
+	s, err := NewStore(DefaultStoreConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp, _, err := WriteCheckpointTemp(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ = runConsumer(t, b.Addr(), dir)
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temp checkpoint %s still there after a start: %v", tmp, err)
+	}
+	if n := eventsTotal(c, "u1"); n != 2 {
+		t.Errorf("u1 has %d events after the restart, want 2", n)
+	}
+}
