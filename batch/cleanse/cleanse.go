@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if err := s.Exec(ctx, "SET parquet_metadata_cache = true"); err != nil {
 		return nil, fmt.Errorf("cleanse: %w", err)
 	}
-	spool, err := os.MkdirTemp(cfg.SpoolDir, "cleanse-")
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "tributary-cleanse-")
 	if err != nil {
 		return nil, fmt.Errorf("cleanse: spool dir: %w", err)
 	}

@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 		return res, err
 	}
 
-	spool, err := os.MkdirTemp(cfg.SpoolDir, "curate-")
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "tributary-curate-")
 	if err != nil {
 		return res, fmt.Errorf("curate: spool dir: %w", err)
 	}

@@ -281,7 +281,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 		return nil, err
 	}
 
-	spool, err := os.MkdirTemp(cfg.SpoolDir, "resolve-")
+	spool, err := os.MkdirTemp(cfg.SpoolDir, "tributary-resolve-")
 	if err != nil {
 		return nil, fmt.Errorf("resolve: spool dir: %w", err)
 	}

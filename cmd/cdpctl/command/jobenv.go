@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -58,6 +59,9 @@ func openJobEnv(ctx context.Context, cfg config.Config, brokers []string) (*jobE
 		return nil, fmt.Errorf("open lake: %w", err)
 	}
 	e := &jobEnv{cfg: cfg, brokers: brokers, lake: st, s3: sc}
+	if n := sweepSpool(cfg.Jobs.SpoolDir, staleSpool); n > 0 {
+		slog.Info("removed the spool files of killed job runs", "entries", n, "older_than", staleSpool)
+	}
 	// TRIBUTARY_TRACE_SQL=2s prints every DuckDB statement of the jobs that
 	// takes at least that long to stderr (what `bench pipeline --trace-sql`
 	// does), so one stage can be studied with `cdpctl job run <stage>`.
