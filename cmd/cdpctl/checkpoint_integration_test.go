@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,13 +20,7 @@ func TestCheckpointCommand(t *testing.T) {
 	in := testenv.Init(t)
 	p := in.Serve(t)
 	sendOrders(t, in, 4)
-	deadline := time.Now().Add(10 * time.Second)
-	for !profileVisible(t, in, "u3") {
-		if time.Now().After(deadline) {
-			t.Fatal("u3's profile never became visible")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	segmentAwaiter(t, in, "u3")("u3's profile visible", func([]string) bool { return true })
 	p.Stop(t)
 
 	dd := []string{"--data-dir", in.DataDir}
@@ -84,20 +77,4 @@ func TestCheckpointCommand(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no speed checkpoint") {
 		t.Errorf("no checkpoint: %v\n%s", err, out)
 	}
-}
-
-// profileVisible says whether GET /v1/profiles/user_id:<user> answers 200.
-func profileVisible(t *testing.T, in *testenv.Instance, user string) bool {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:"+user, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+in.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
