@@ -31,6 +31,14 @@ type EventRow struct {
 	KafkaOffset       int64      `parquet:"kafka_offset"`
 }
 
+// KafkaRow is a row the land job wrote from one Kafka message.
+type KafkaRow interface {
+	KafkaPosition() (partition int32, offset int64)
+}
+
+// KafkaPosition is where the event was read.
+func (r EventRow) KafkaPosition() (int32, int64) { return r.KafkaPartition, r.KafkaOffset }
+
 // NewEventRow converts an event read at partition/offset.
 func NewEventRow(e *cdp.Event, partition int32, offset int64) EventRow {
 	return EventRow{
@@ -78,3 +86,6 @@ type RejectRow struct {
 	KafkaPartition int32 `parquet:"kafka_partition"`
 	KafkaOffset    int64 `parquet:"kafka_offset"`
 }
+
+// KafkaPosition is where the message was read (-1, -1 for other inputs).
+func (r RejectRow) KafkaPosition() (int32, int64) { return r.KafkaPartition, r.KafkaOffset }

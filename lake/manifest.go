@@ -24,8 +24,12 @@ const (
 	MetaPrefix = "_meta/"
 )
 
-// TableEvents is the raw events table the land job writes.
-const TableEvents = "raw/events"
+// Tables the land job writes: the events, and the messages that are not
+// valid events.
+const (
+	TableEvents   = "raw/events"
+	TableRejected = "quarantine/events"
+)
 
 var tableRe = regexp.MustCompile(`^(raw|clean|curated|quarantine)/[a-z0-9][a-z0-9_]*$`)
 
@@ -47,7 +51,13 @@ func PartitionDir(table, workspace, date string) string {
 // holds the offsets r of one Kafka partition:
 // "raw/events/workspace=W/date=D/part-<partition>-<first>-<last>.parquet".
 func EventsKey(workspace, date string, r OffsetRange) string {
-	return fmt.Sprintf("%s/part-%d-%d-%d.parquet", PartitionDir(TableEvents, workspace, date), r.Partition, r.First, r.Last)
+	return PartKey(TableEvents, workspace, date, r)
+}
+
+// PartKey is the key of a file of table landed from the offsets r of one
+// Kafka partition, named like a raw/events file.
+func PartKey(table, workspace, date string, r OffsetRange) string {
+	return fmt.Sprintf("%s/part-%d-%d-%d.parquet", PartitionDir(table, workspace, date), r.Partition, r.First, r.Last)
 }
 
 // OffsetRange bounds the Kafka offsets a file holds, inclusive: the

@@ -1,4 +1,4 @@
--- Cleanse raw/events → clean/events and quarantine/events.
+-- Cleanse raw/events → clean/events and quarantine/events_values.
 -- Input: cl_raw (the committed raw/events files), cl_traits(trait, id_type,
 -- path): identify traits that carry identifiers (speed.identifier_traits).
 -- Output: the view cl_clean (read once, by the export) and the table

@@ -5,7 +5,9 @@
 // normalized with the speed layer's functions (user_id, anonymous_id,
 // previous_id, and the identify traits that carry an email or a phone), and
 // values that are invalid or blocklisted are removed from the clean row and
-// written to quarantine/events with the reason: nothing is dropped silently.
+// written to quarantine/events_values with the reason: nothing is dropped
+// silently. (quarantine/events is the land job's: the messages that are not
+// events, which a table replaced whole by every run would drop.)
 //
 // CRM sources get the same treatment: raw/<source> → clean/<source>, exact
 // duplicate rows removed, identifier fields normalized like the speed layer
@@ -17,7 +19,7 @@
 // the manifest's offsets are the raw/events watermark the run read):
 //
 //	clean/events       the raw/events columns, identifiers normalized, plus email, phone
-//	quarantine/events  workspace, message_id, field, value, reason, quarantined_at
+//	quarantine/events_values  workspace, message_id, field, value, reason, quarantined_at
 //	clean/<source>     the raw columns, cleansed values in place
 //	quarantine/<source>_values  workspace, _file, _line, field, value, reason, quarantined_at
 package cleanse
@@ -41,7 +43,7 @@ import (
 // Tables the job writes.
 const (
 	TableCleanEvents      = "clean/events"
-	TableQuarantineEvents = "quarantine/events"
+	TableQuarantineEvents = "quarantine/events_values"
 )
 
 // Config of one run.

@@ -50,6 +50,9 @@ func TestCleanse(t *testing.T) {
 		e("m3", cdp.Identify, "u3", "0000", `{"email":"test@test.com"}`),
 	}, 0)
 	putEvents(t, st, 1, []*cdp.Event{e("m1", cdp.Identify, " u1 ", "a1", `{"email":" Ann@X.com "}`)}, 0) // retry in another partition
+	// A message the land job rejected: cleanse's quarantine is another table.
+	reject := lake.RejectRow{Source: "kafka:cdp.events", Line: -1, Raw: "{", Reason: "bad JSON", QuarantinedAt: ts, KafkaPartition: 0, KafkaOffset: 3}
+	laketest.CommitRowsOn(t, st, lake.TableRejected, "_unknown", "2026-11-22", reject)
 	cfg := DefaultConfig()
 	cfg.Storage, cfg.SpoolDir, cfg.CacheDir = st, t.TempDir(), t.TempDir()
 	cfg.Now = func() time.Time { return ts }
@@ -68,7 +71,10 @@ func TestCleanse(t *testing.T) {
 	q := rowsOf(t, st, TableQuarantineEvents, `SELECT concat_ws('|', message_id, field, value, reason) FROM t ORDER BY 1`)
 	wantQ := []string{"m2|traits.email|not-an-email|invalid email", "m2|traits.phone|000|invalid phone", "m3|anonymous_id|0000|blocklisted anonymous_id", "m3|traits.email|test@test.com|blocklisted email"}
 	if strings.Join(q, "\n") != strings.Join(wantQ, "\n") {
-		t.Errorf("quarantine/events:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
+		t.Errorf("%s:\n%s\nwant:\n%s", TableQuarantineEvents, strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
+	}
+	if rej, err := lake.ReadTable[lake.RejectRow](context.Background(), st, lake.TableRejected); err != nil || len(rej) != 1 || rej[0] != reject {
+		t.Errorf("the land job's rejects after cleanse: %+v, %v", rej, err)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tributary-cdp/tributary/batch/land"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/local"
 )
@@ -55,7 +54,7 @@ func checkCommittedPrefix(t *testing.T, st lake.Storage) int64 {
 			seen[[2]int64{int64(r.KafkaPartition), r.KafkaOffset}]++
 		}
 	}
-	rej, err := lake.ReadTable[lake.RejectRow](ctx, st, land.TableRejected)
+	rej, err := lake.ReadTable[lake.RejectRow](ctx, st, lake.TableRejected)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,6 @@ import (
 	"github.com/tributary-cdp/tributary/lake"
 )
 
-// TableRejected receives messages that are not valid events.
-const TableRejected = "quarantine/events"
-
 // Progress receives progress reports (jobs.Progress satisfies it).
 type Progress interface {
 	Start(stage string, totalRows int64)
@@ -159,7 +156,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		return res, nil
 	}
 	res.Events = 0
-	for _, table := range []string{lake.TableEvents, TableRejected} {
+	for _, table := range []string{lake.TableEvents, lake.TableRejected} {
 		n, err := lake.RemoveUncommitted(ctx, st, table, 0)
 		if err != nil {
 			return res, fmt.Errorf("clean up after earlier runs: %w", err)
@@ -169,7 +166,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if res.Removed > 0 {
 		log.Info("land: removed uncommitted files of earlier runs", "files", res.Removed)
 	}
-	qm, err := lake.LatestManifest(ctx, st, TableRejected)
+	qm, err := lake.LatestManifest(ctx, st, lake.TableRejected)
 	if err != nil {
 		return res, err
 	}
@@ -637,14 +634,14 @@ func (l *lander) commit(ctx context.Context, c *chunk) error {
 	p, next := c.partition, c.last+1
 	who := lake.CommitInfo{Job: "land", RunID: l.opts.RunID}
 	if c.rejects != nil {
-		key := fmt.Sprintf("%s/workspace=_unknown/date=%s/part-%d-%d-%d.parquet", TableRejected, c.rejDate, p, c.rejFirst, c.rejLast)
-		f, err := c.rejects.Commit(ctx, l.cfg.Storage, key)
+		r := lake.OffsetRange{Partition: p, First: c.rejFirst, Last: c.rejLast}
+		f, err := c.rejects.Commit(ctx, l.cfg.Storage, lake.PartKey(lake.TableRejected, "_unknown", c.rejDate, r))
 		c.rejects = nil
 		if err != nil {
 			return fmt.Errorf("land partition %d: %w", p, err)
 		}
-		f.Workspace, f.Date, f.Kafka = "_unknown", c.rejDate, &lake.OffsetRange{Partition: p, First: c.rejFirst, Last: c.rejLast}
-		if err := l.commitManifest(ctx, TableRejected, who, p, next, []lake.File{f}); err != nil {
+		f.Workspace, f.Date, f.Kafka = "_unknown", c.rejDate, &r
+		if err := l.commitManifest(ctx, lake.TableRejected, who, p, next, []lake.File{f}); err != nil {
 			return err
 		}
 		l.rejected.Add(f.Rows)

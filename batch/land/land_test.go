@@ -130,7 +130,7 @@ func checkExactlyOnce(t *testing.T, st lake.Storage, addr string, wantEvents, wa
 		}
 	}
 	rejected := 0
-	rej, err := lake.ReadTable[lake.RejectRow](ctx, st, land.TableRejected)
+	rej, err := lake.ReadTable[lake.RejectRow](ctx, st, lake.TableRejected)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,11 +20,18 @@ func CommitEvents(tb testing.TB, st lake.Storage, rows ...lake.EventRow) {
 // (YYYY-MM-DD); it returns the committed file.
 func CommitEventsOn(tb testing.TB, st lake.Storage, workspace, date string, rows ...lake.EventRow) lake.File {
 	tb.Helper()
+	return CommitRowsOn(tb, st, lake.TableEvents, workspace, date, rows...)
+}
+
+// CommitRowsOn is CommitEventsOn into any table the land job writes
+// (lake.TableEvents, lake.TableRejected).
+func CommitRowsOn[T lake.KafkaRow](tb testing.TB, st lake.Storage, table, workspace, date string, rows ...T) lake.File {
+	tb.Helper()
 	if len(rows) == 0 {
-		tb.Fatal("laketest.CommitEvents: no rows")
+		tb.Fatal("laketest.CommitRowsOn: no rows")
 	}
 	ctx := context.Background()
-	w, err := lake.NewWriter[lake.EventRow](tb.TempDir(), nil)
+	w, err := lake.NewWriter[T](tb.TempDir(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -33,14 +40,15 @@ func CommitEventsOn(tb testing.TB, st lake.Storage, workspace, date string, rows
 			tb.Fatal(err)
 		}
 	}
-	part, first, last := rows[0].KafkaPartition, rows[0].KafkaOffset, rows[len(rows)-1].KafkaOffset
+	part, first := rows[0].KafkaPosition()
+	_, last := rows[len(rows)-1].KafkaPosition()
 	r := lake.OffsetRange{Partition: part, First: first, Last: last}
-	f, err := w.Commit(ctx, st, lake.EventsKey(workspace, date, r))
+	f, err := w.Commit(ctx, st, lake.PartKey(table, workspace, date, r))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	f.Workspace, f.Date, f.Kafka = workspace, date, &r
-	if _, err := lake.Commit(ctx, st, lake.TableEvents, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
+	if _, err := lake.Commit(ctx, st, table, lake.CommitInfo{Job: "test"}, func(m *lake.Manifest) error {
 		m.Files = append(m.Files, f)
 		if m.Offsets == nil {
 			m.Offsets = map[int32]int64{}
