@@ -1,8 +1,10 @@
 // Package compact is the compact job: it rewrites the small files the
-// land job leaves in raw/events (one per Kafka partition, workspace and
-// day at every run) into few large ones, as Iceberg's rewrite_data_files
-// or Delta's OPTIMIZE do, so that manifests stay small and scans open
-// few files.
+// land job leaves in raw/events and quarantine/events (one per Kafka
+// partition, workspace and day at every run) into few large ones, as
+// Iceberg's rewrite_data_files or Delta's OPTIMIZE do, so that manifests
+// stay small and scans open few files. The ingest job's tables need not
+// be: it writes a file per input file, not per run, and names it by the
+// input's checksum.
 //
 // Files are grouped by workspace, day and Kafka partition. Within a
 // group, sorted by offset, a run of files between those already large is
@@ -30,8 +32,10 @@
 //   - A merged file must not straddle a watermark a curated build may cut
 //     raw/events at (curate takes the files whose last offset is below
 //     its watermark), so only files below the lowest watermark stated by
-//     raw/events and the tables built from it are compacted. The
-//     manifest's Offsets are never changed.
+//     raw/events and the tables built from it are compacted. Nothing cuts
+//     quarantine/events at a watermark (it is read whole, and the land
+//     job reads only its Offsets), so its files are compacted up to the
+//     last. The manifests' Offsets are never changed.
 package compact
 
 import (
@@ -42,6 +46,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tributary-cdp/tributary/lake"
@@ -57,6 +62,22 @@ const (
 // batchBytes is how much input one commit rewrites at most: it bounds the
 // time between the holds on the outputs and their commit.
 const batchBytes = 1 << 30
+
+// table is one the land job writes files to named by offset range.
+type table struct {
+	name string
+	// bounded: builds cut the table at a watermark, so merged files stay
+	// below the lowest one.
+	bounded bool
+	// write writes a rewrite's output: writeRows of the table's rows.
+	write func(ctx context.Context, cfg Config, rw *rewrite) error
+}
+
+// tables are compacted in this order.
+var tables = []table{
+	{lake.TableEvents, true, writeRows[lake.EventRow]},
+	{lake.TableRejected, false, writeRows[lake.RejectRow]},
+}
 
 // Progress receives progress reports (jobs.Progress satisfies it).
 type Progress interface {
@@ -119,8 +140,8 @@ type Options struct {
 	Progress Progress // nil: no reports
 }
 
-// Result sums up a run.
-type Result struct {
+// Sums counts the work of a run on one table or all.
+type Sums struct {
 	Rewrites int   // output files written and committed (on a dry run: to write)
 	FilesIn  int64 // files they replaced
 	Rows     int64
@@ -131,15 +152,42 @@ type Result struct {
 	Skipped int
 }
 
-// Counts is the result as job counts.
+func (s *Sums) add(o Sums) {
+	s.Rewrites += o.Rewrites
+	s.FilesIn += o.FilesIn
+	s.Rows += o.Rows
+	s.BytesIn += o.BytesIn
+	s.BytesOut += o.BytesOut
+	s.Skipped += o.Skipped
+}
+
+// Result sums up a run: over all tables, and per table.
+type Result struct {
+	Sums
+	Tables map[string]Sums
+}
+
+// Counts is the result as job counts (over all tables).
 func (r Result) Counts() map[string]int64 {
 	return map[string]int64{"rewrites": int64(r.Rewrites), "files_in": r.FilesIn, "rows": r.Rows,
 		"bytes_in": r.BytesIn, "bytes_out": r.BytesOut, "skipped": int64(r.Skipped)}
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("rewrote %d raw/events files (%d rows, %d bytes) into %d (%d bytes), %d skipped",
-		r.FilesIn, r.Rows, r.BytesIn, r.Rewrites, r.BytesOut, r.Skipped)
+	return "rewrote " + r.PerTable(func(s Sums) string {
+		return fmt.Sprintf("(%d rows, %d bytes) into %d (%d bytes)", s.Rows, s.BytesIn, s.Rewrites, s.BytesOut)
+	}) + fmt.Sprintf(", %d skipped", r.Skipped)
+}
+
+// PerTable lists "<files in> <table> files <what(sums)>" for every table,
+// comma-separated.
+func (r Result) PerTable(what func(Sums) string) string {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		s := r.Tables[t.name]
+		parts[i] = fmt.Sprintf("%d %s files %s", s.FilesIn, t.name, what(s))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // rewrite is one output file and the files it replaces, in offset order.
@@ -156,9 +204,9 @@ func (rw *rewrite) inBytes() int64 {
 	return n
 }
 
-// Run compacts raw/events once.
+// Run compacts every table once.
 func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
-	var res Result
+	res := Result{Tables: make(map[string]Sums, len(tables))}
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
@@ -166,16 +214,32 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	for _, t := range tables {
+		s, err := runTable(ctx, cfg, opts, t, log)
+		res.Tables[t.name] = s
+		res.add(s)
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// runTable compacts one table.
+func runTable(ctx context.Context, cfg Config, opts Options, t table, log *slog.Logger) (Sums, error) {
+	var res Sums
 	st := cfg.Storage
-	m, err := lake.LatestManifest(ctx, st, lake.TableEvents)
+	m, err := lake.LatestManifest(ctx, st, t.name)
 	if err != nil {
 		return res, err
 	}
-	bound, err := watermarkBound(ctx, st, m)
-	if err != nil {
-		return res, err
+	var bound map[int32]int64 // nil: no bound
+	if t.bounded {
+		if bound, err = watermarkBound(ctx, st, m); err != nil {
+			return res, err
+		}
 	}
-	rws, skipped := plan(cfg, opts, m.Files, bound, log)
+	rws, skipped := plan(cfg, opts, t.name, m.Files, bound, log)
 	res.Skipped = skipped
 	var rows int64
 	for _, rw := range rws {
@@ -193,7 +257,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		return res, nil
 	}
 	if opts.Progress != nil {
-		opts.Progress.Start("compact "+lake.TableEvents, rows)
+		opts.Progress.Start("compact "+t.name, rows)
 	}
 	for len(rws) > 0 {
 		n, size := 0, int64(0)
@@ -201,7 +265,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 			size += rws[n].inBytes()
 			n++
 		}
-		if err := runBatch(ctx, cfg, opts, rws[:n], &res, log); err != nil {
+		if err := runBatch(ctx, cfg, opts, t, rws[:n], &res, log); err != nil {
 			return res, err
 		}
 		rws = rws[n:]
@@ -238,15 +302,15 @@ type groupKey struct {
 	partition       int32
 }
 
-// plan picks the rewrites of a run, in path order, and counts the groups
-// it skips.
-func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, log *slog.Logger) ([]*rewrite, int) {
+// plan picks the rewrites of a run on table, in path order, and counts
+// the groups it skips. Only files below bound are taken, unless it is nil.
+func plan(cfg Config, opts Options, table string, files []lake.File, bound map[int32]int64, log *slog.Logger) ([]*rewrite, int) {
 	today := time.Now().UTC().Format(time.DateOnly)
 	from, to := day(opts.From), day(opts.To)
 	groups := map[groupKey][]lake.File{}
 	for _, f := range files {
 		switch {
-		case f.Kafka == nil || f.Date == "" || f.Kafka.Last >= bound[f.Kafka.Partition]:
+		case f.Kafka == nil || f.Date == "" || bound != nil && f.Kafka.Last >= bound[f.Kafka.Partition]:
 			continue
 		case opts.Workspace != "" && f.Workspace != opts.Workspace:
 			continue
@@ -261,14 +325,14 @@ func plan(cfg Config, opts Options, files []lake.File, bound map[int32]int64, lo
 	for k, g := range groups {
 		sort.Slice(g, func(i, j int) bool { return g[i].Kafka.First < g[j].Kafka.First })
 		if i := overlap(g); i > 0 {
-			log.Warn("compact: skipped a group whose offset ranges overlap", "workspace", k.workspace, "date", k.date,
+			log.Warn("compact: skipped a group whose offset ranges overlap", "table", table, "workspace", k.workspace, "date", k.date,
 				"partition", k.partition, "file", g[i].Path, "overlaps", g[i-1].Path)
 			skipped++
 			continue
 		}
 		for _, run := range runs(g, cfg.TargetBytes/2) {
 			if len(run) > cfg.MinFiles {
-				out = append(out, bins(k, run, cfg.TargetBytes)...)
+				out = append(out, bins(table, k, run, cfg.TargetBytes)...)
 			}
 		}
 	}
@@ -317,7 +381,7 @@ func runs(g []lake.File, large int64) [][]lake.File {
 
 // bins cuts a run into rewrites of about target input bytes each; a
 // last piece of one file is left as it is.
-func bins(k groupKey, run []lake.File, target int64) []*rewrite {
+func bins(table string, k groupKey, run []lake.File, target int64) []*rewrite {
 	var out []*rewrite
 	for len(run) > 0 {
 		n, size := 0, int64(0)
@@ -328,7 +392,7 @@ func bins(k groupKey, run []lake.File, target int64) []*rewrite {
 		if n > 1 {
 			r := lake.OffsetRange{Partition: k.partition, First: run[0].Kafka.First, Last: run[n-1].Kafka.Last}
 			out = append(out, &rewrite{in: run[:n:n], out: lake.File{
-				Path: lake.EventsKey(k.workspace, k.date, r), Workspace: k.workspace, Date: k.date, Kafka: &r,
+				Path: lake.PartKey(table, k.workspace, k.date, r), Workspace: k.workspace, Date: k.date, Kafka: &r,
 			}})
 		}
 		run = run[n:]
@@ -338,20 +402,20 @@ func bins(k groupKey, run []lake.File, target int64) []*rewrite {
 
 // runBatch holds the outputs of rws, writes them and commits them in
 // place of their inputs.
-func runBatch(ctx context.Context, cfg Config, opts Options, rws []*rewrite, res *Result, log *slog.Logger) error {
+func runBatch(ctx context.Context, cfg Config, opts Options, t table, rws []*rewrite, res *Sums, log *slog.Logger) error {
 	st := cfg.Storage
 	who := lake.CommitInfo{Job: "compact", RunID: opts.RunID}
 	held := time.Now()
-	if _, err := lake.Commit(ctx, st, lake.TableEvents, who, func(m *lake.Manifest) error {
+	if _, err := lake.Commit(ctx, st, t.name, who, func(m *lake.Manifest) error {
 		for _, rw := range rws {
 			m.Holds = append(m.Holds, lake.Hold{Path: rw.out.Path, Until: held.Add(cfg.Grace)})
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("compact: hold the files to write: %w", err)
+		return fmt.Errorf("compact %s: hold the files to write: %w", t.name, err)
 	}
 	for _, rw := range rws {
-		if err := write(ctx, cfg, rw); err != nil {
+		if err := t.write(ctx, cfg, rw); err != nil {
 			return err
 		}
 		if opts.Progress != nil {
@@ -361,7 +425,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, rws []*rewrite, res
 	// Past half the hold, the land job's clean-up could be about to
 	// delete the outputs: leave them to it and commit nothing.
 	if d := time.Now().Sub(held); d > cfg.Grace/2 {
-		return fmt.Errorf("compact: writing %d files took %s, more than half the grace period %s; nothing committed (raise the grace period)", len(rws), d.Round(time.Second), cfg.Grace)
+		return fmt.Errorf("compact %s: writing %d files took %s, more than half the grace period %s; nothing committed (raise the grace period)", t.name, len(rws), d.Round(time.Second), cfg.Grace)
 	}
 	if cfg.BeforeCommit != nil {
 		if err := cfg.BeforeCommit(ctx); err != nil {
@@ -373,7 +437,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, rws []*rewrite, res
 		outputs[rw.out.Path] = true
 	}
 	var dropped []*rewrite
-	_, err := lake.Commit(ctx, st, lake.TableEvents, who, func(m *lake.Manifest) error {
+	_, err := lake.Commit(ctx, st, t.name, who, func(m *lake.Manifest) error {
 		dropped = dropped[:0]
 		now := time.Now()
 		committed := make(map[string]lake.File, len(m.Files))
@@ -402,7 +466,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, rws []*rewrite, res
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("compact: commit %d rewritten files: %w", len(rws), err)
+		return fmt.Errorf("compact %s: commit %d rewritten files: %w", t.name, len(rws), err)
 	}
 	for _, rw := range rws {
 		if slices.Contains(dropped, rw) {
@@ -435,18 +499,18 @@ func unchanged(committed map[string]lake.File, in []lake.File) bool {
 	return true
 }
 
-// write copies the rows of rw's inputs, in offset order, into its output
-// and stores it. It checks that every input holds the rows its manifest
-// entry says, within its offset range.
-func write(ctx context.Context, cfg Config, rw *rewrite) error {
-	w, err := lake.NewWriter[lake.EventRow](cfg.SpoolDir, nil)
+// writeRows copies the rows of rw's inputs, in offset order, into its
+// output and stores it. It checks that every input holds the rows its
+// manifest entry says, within its offset range.
+func writeRows[T lake.KafkaRow](ctx context.Context, cfg Config, rw *rewrite) error {
+	w, err := lake.NewWriter[T](cfg.SpoolDir, nil)
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", rw.out.Path, err)
 	}
 	defer w.Abort()
 	next := rw.out.Kafka.First
 	for _, f := range rw.in {
-		rows, err := lake.ReadAll[lake.EventRow](ctx, cfg.Storage, f.Path)
+		rows, err := lake.ReadAll[T](ctx, cfg.Storage, f.Path)
 		if err != nil {
 			return fmt.Errorf("compact %s: %w", rw.out.Path, err)
 		}
@@ -454,13 +518,18 @@ func write(ctx context.Context, cfg Config, rw *rewrite) error {
 			return fmt.Errorf("compact %s: %s has %d rows, its manifest entry %d", rw.out.Path, f.Path, len(rows), f.Rows)
 		}
 		// Land writes rows in offset order; sorting makes sure of it.
-		slices.SortStableFunc(rows, func(a, b lake.EventRow) int { return cmp.Compare(a.KafkaOffset, b.KafkaOffset) })
+		slices.SortStableFunc(rows, func(a, b T) int {
+			_, oa := a.KafkaPosition()
+			_, ob := b.KafkaPosition()
+			return cmp.Compare(oa, ob)
+		})
 		for _, r := range rows {
-			if r.KafkaPartition != f.Kafka.Partition || r.KafkaOffset < max(next, f.Kafka.First) || r.KafkaOffset > f.Kafka.Last {
+			p, o := r.KafkaPosition()
+			if p != f.Kafka.Partition || o < max(next, f.Kafka.First) || o > f.Kafka.Last {
 				return fmt.Errorf("compact %s: %s holds partition %d offset %d, outside its range %d:%d-%d or repeated",
-					rw.out.Path, f.Path, r.KafkaPartition, r.KafkaOffset, f.Kafka.Partition, f.Kafka.First, f.Kafka.Last)
+					rw.out.Path, f.Path, p, o, f.Kafka.Partition, f.Kafka.First, f.Kafka.Last)
 			}
-			next = r.KafkaOffset + 1
+			next = o + 1
 		}
 		if err := w.Write(rows...); err != nil {
 			return fmt.Errorf("compact %s: %w", rw.out.Path, err)

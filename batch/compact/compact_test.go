@@ -1,6 +1,7 @@
 package compact_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,22 +48,50 @@ func landRun(t testing.TB, st lake.Storage, ws, date string, p int32, first int6
 	}
 }
 
-// rows reads every committed row, in partition and offset order.
+// rejectRun commits n quarantine/events files of one rejected message
+// each, at offsets first, first+10, …, as the land job does when a
+// message of a run is not an event.
+func rejectRun(t testing.TB, st lake.Storage, date string, p int32, first int64, n int) {
+	t.Helper()
+	ts, _ := time.Parse(time.DateOnly, date)
+	for i := range int64(n) {
+		o := first + 10*i
+		laketest.CommitRowsOn(t, st, lake.TableRejected, "_unknown", date, lake.RejectRow{Source: "kafka:cdp.events", Line: -1,
+			Raw: fmt.Sprintf("not an event %d-%d", p, o), Reason: "invalid JSON", QuarantinedAt: ts, KafkaPartition: p, KafkaOffset: o})
+	}
+}
+
+// rows reads every committed row of raw/events, in partition and offset
+// order.
 func rows(t *testing.T, st lake.Storage) []lake.EventRow {
 	t.Helper()
-	rs, err := lake.ReadTable[lake.EventRow](context.Background(), st, lake.TableEvents)
+	return tableRows[lake.EventRow](t, st, lake.TableEvents)
+}
+
+// rejects reads every committed row of quarantine/events, in partition
+// and offset order.
+func rejects(t *testing.T, st lake.Storage) []lake.RejectRow {
+	t.Helper()
+	return tableRows[lake.RejectRow](t, st, lake.TableRejected)
+}
+
+// tableRows reads every committed row of table, in partition and offset
+// order, and fails when a message is committed twice.
+func tableRows[T lake.KafkaRow](t *testing.T, st lake.Storage, table string) []T {
+	t.Helper()
+	rs, err := lake.ReadTable[T](context.Background(), st, table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(rs, func(a, b lake.EventRow) int {
-		if a.KafkaPartition != b.KafkaPartition {
-			return int(a.KafkaPartition - b.KafkaPartition)
-		}
-		return int(a.KafkaOffset - b.KafkaOffset)
+	slices.SortFunc(rs, func(a, b T) int {
+		pa, oa := a.KafkaPosition()
+		pb, ob := b.KafkaPosition()
+		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(oa, ob))
 	})
 	for i := 1; i < len(rs); i++ {
-		if rs[i].MessageID == rs[i-1].MessageID {
-			t.Fatalf("message %s is committed twice", rs[i].MessageID)
+		p0, o0 := rs[i-1].KafkaPosition()
+		if p, o := rs[i].KafkaPosition(); p == p0 && o == o0 {
+			t.Fatalf("%s: the message at %d:%d is committed twice", table, p, o)
 		}
 	}
 	return rs
@@ -70,7 +99,12 @@ func rows(t *testing.T, st lake.Storage) []lake.EventRow {
 
 func manifest(t *testing.T, st lake.Storage) *lake.Manifest {
 	t.Helper()
-	m, err := lake.LatestManifest(context.Background(), st, lake.TableEvents)
+	return manifestOf(t, st, lake.TableEvents)
+}
+
+func manifestOf(t *testing.T, st lake.Storage, table string) *lake.Manifest {
+	t.Helper()
+	m, err := lake.LatestManifest(context.Background(), st, table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,25 +155,30 @@ func testCompact(t *testing.T, st lake.Storage) {
 	landRun(t, st, "acme", yesterday, 2, 0, 5)     // 10 files with a gap
 	landRun(t, st, "acme", yesterday, 2, 60, 5)    // between them: into one file
 	landRun(t, st, "globex", yesterday, 0, 120, 9) // another group, 9 files
+	rejectRun(t, st, yesterday, 3, 0, 12)          // quarantine/events: into one file
+	rejectRun(t, st, today, 3, 300, 12)            // today's quarantine too stays
 	before, m0 := rows(t, st), manifest(t, st)
+	rejBefore, q0 := rejects(t, st), manifestOf(t, st, lake.TableRejected)
 	offsets, _, err := lake.LandedOffsets(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	dry, err := compact.Run(ctx, testConfig(st), compact.Options{DryRun: true})
-	if err != nil || dry.Rewrites != 3 || dry.FilesIn != 31 || dry.Rows != 310 {
+	if err != nil || dry.Rewrites != 4 || dry.FilesIn != 43 || dry.Rows != 322 {
 		t.Fatalf("dry run: %+v, %v", dry, err)
 	}
-	if m := manifest(t, st); m.Version != m0.Version {
-		t.Fatalf("dry run committed v%d", m.Version)
+	if m, q := manifest(t, st), manifestOf(t, st, lake.TableRejected); m.Version != m0.Version || q.Version != q0.Version {
+		t.Fatalf("dry run committed v%d, v%d", m.Version, q.Version)
 	}
 
 	res, err := compact.Run(ctx, testConfig(st), compact.Options{RunID: "r1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rewrites != 3 || res.FilesIn != 31 || res.Rows != 310 || res.Skipped != 0 {
+	ev, rej := res.Tables[lake.TableEvents], res.Tables[lake.TableRejected]
+	if ev.Rewrites != 3 || ev.FilesIn != 31 || ev.Rows != 310 || rej.Rewrites != 1 || rej.FilesIn != 12 || rej.Rows != 12 ||
+		res.Rewrites != 4 || res.FilesIn != 43 || res.Rows != 322 || res.Skipped != 0 {
 		t.Fatalf("result %+v", res)
 	}
 	m := manifest(t, st)
@@ -179,44 +218,69 @@ func testCompact(t *testing.T, st lake.Storage) {
 		}
 	}
 
+	// quarantine/events: yesterday's 12 files in one, each reject once,
+	// the offsets the land job skips rejects below unchanged, the replaced
+	// files held from its clean-up.
+	q := manifestOf(t, st, lake.TableRejected)
+	if len(q.Files) != 12+1 || len(q.Holds) != 12 || !reflect.DeepEqual(q.Offsets, q0.Offsets) {
+		t.Fatalf("quarantine/events after compaction: %d files, %d holds, offsets %v (were %v)", len(q.Files), len(q.Holds), q.Offsets, q0.Offsets)
+	}
+	if after := rejects(t, st); !reflect.DeepEqual(after, rejBefore) {
+		t.Fatalf("rejects differ after compaction: %d rows, were %d", len(after), len(rejBefore))
+	}
+	checkFileOf[lake.RejectRow](t, st, q, lake.TableRejected, "_unknown", yesterday, lake.OffsetRange{Partition: 3, First: 0, Last: 110}, spanStep(0, 110, 10))
+	if n, err := lake.RemoveUncommitted(ctx, st, lake.TableRejected, 0); err != nil || n != 0 {
+		t.Fatalf("RemoveUncommitted removed %d held quarantine files: %v", n, err)
+	}
+
 	// A second run has nothing to do and commits nothing.
 	res, err = compact.Run(ctx, testConfig(st), compact.Options{})
 	if err != nil || res.Rewrites != 0 || res.Skipped != 0 {
 		t.Fatalf("second run: %+v, %v", res, err)
 	}
-	if v := manifest(t, st).Version; v != m.Version {
-		t.Fatalf("second run committed v%d", v)
+	if v, qv := manifest(t, st).Version, manifestOf(t, st, lake.TableRejected).Version; v != m.Version || qv != q.Version {
+		t.Fatalf("second run committed v%d, v%d", v, qv)
 	}
 }
 
 // span is the offsets first..last.
-func span(first, last int64) []int64 {
+func span(first, last int64) []int64 { return spanStep(first, last, 1) }
+
+// spanStep is the offsets first, first+step, … up to last.
+func spanStep(first, last, step int64) []int64 {
 	var out []int64
-	for o := first; o <= last; o++ {
+	for o := first; o <= last; o += step {
 		out = append(out, o)
 	}
 	return out
 }
 
-// checkFile checks that m commits the file of ws and date with range r,
-// holding exactly offsets, in order.
+// checkFile checks that m commits the raw/events file of ws and date with
+// range r, holding exactly offsets, in order.
 func checkFile(t *testing.T, st lake.Storage, m *lake.Manifest, ws, date string, r lake.OffsetRange, offsets []int64) {
 	t.Helper()
-	path := lake.EventsKey(ws, date, r)
+	checkFileOf[lake.EventRow](t, st, m, lake.TableEvents, ws, date, r, offsets)
+}
+
+// checkFileOf is checkFile for the file of any table the land job writes.
+func checkFileOf[T lake.KafkaRow](t *testing.T, st lake.Storage, m *lake.Manifest, table, ws, date string, r lake.OffsetRange, offsets []int64) {
+	t.Helper()
+	path := lake.PartKey(table, ws, date, r)
 	i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Path == path })
 	if i < 0 || *m.Files[i].Kafka != r || m.Files[i].Rows != int64(len(offsets)) {
 		t.Fatalf("no committed file %s with range %+v and %d rows: %+v", path, r, len(offsets), m.Files)
 	}
-	rs, err := lake.ReadAll[lake.EventRow](context.Background(), st, path)
+	rs, err := lake.ReadAll[T](context.Background(), st, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make([]int64, len(rs))
 	for j, row := range rs {
-		if row.KafkaPartition != r.Partition || row.Workspace != ws {
-			t.Fatalf("%s row %d is of partition %d, workspace %s", path, j, row.KafkaPartition, row.Workspace)
+		p, o := row.KafkaPosition()
+		if e, ok := any(row).(lake.EventRow); p != r.Partition || ok && e.Workspace != ws {
+			t.Fatalf("%s row %d is of partition %d, workspace %s", path, j, p, e.Workspace)
 		}
-		got[j] = row.KafkaOffset
+		got[j] = o
 	}
 	if !slices.Equal(got, offsets) {
 		t.Fatalf("%s holds offsets %v, want %v", path, got, offsets)
@@ -318,14 +382,17 @@ func TestCompactSkipsOverlap(t *testing.T) {
 // Files at or above the lowest watermark of the tables built from
 // raw/events stay: a build may still cut raw/events there, and would
 // leave out a merged file that straddles its watermark. With two
-// workspaces on the partition, the ranges merged have gaps.
+// workspaces on the partition, the ranges merged have gaps. Nothing cuts
+// quarantine/events at a watermark: its files are all merged.
 func TestCompactStaysBelowWatermarks(t *testing.T) {
 	for _, workspaces := range [][]string{{"acme"}, {"acme", "globex"}} {
 		st := localLake(t)
 		ctx := context.Background()
 		n := 20 * len(workspaces)
 		for i := range int64(n) {
-			landFile(t, st, workspaces[int(i)%len(workspaces)], yesterday, 0, 10*i, 10*i+9)
+			// Every run lands 9 events and rejects the 10th message.
+			landFile(t, st, workspaces[int(i)%len(workspaces)], yesterday, 0, 10*i, 10*i+8)
+			rejectRun(t, st, yesterday, 0, 10*i+9, 1)
 		}
 		w := int64(5 * n)
 		if _, err := lake.Commit(ctx, st, "curated/identity_map", lake.CommitInfo{Job: "resolve"}, func(m *lake.Manifest) error {
@@ -335,7 +402,8 @@ func TestCompactStaysBelowWatermarks(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, err := compact.Run(ctx, testConfig(st), compact.Options{})
-		if err != nil || res.Rewrites != len(workspaces) || res.FilesIn != int64(n/2) {
+		ev, rej := res.Tables[lake.TableEvents], res.Tables[lake.TableRejected]
+		if err != nil || ev.Rewrites != len(workspaces) || ev.FilesIn != int64(n/2) || rej.Rewrites != 1 || rej.FilesIn != int64(n) {
 			t.Fatalf("%v: %+v, %v", workspaces, res, err)
 		}
 		for _, f := range manifest(t, st).Files {
@@ -343,6 +411,9 @@ func TestCompactStaysBelowWatermarks(t *testing.T) {
 				t.Fatalf("%v: %s straddles the watermark %d", workspaces, f.Path, w)
 			}
 		}
+		q := manifestOf(t, st, lake.TableRejected)
+		checkFileOf[lake.RejectRow](t, st, q, lake.TableRejected, "_unknown", yesterday,
+			lake.OffsetRange{Partition: 0, First: 9, Last: 10*int64(n-1) + 9}, spanStep(9, 10*int64(n-1)+9, 10))
 	}
 }
 
@@ -389,6 +460,33 @@ func TestCompactConcurrentCommit(t *testing.T) {
 	dropped := lake.EventsKey("acme", yesterday, lake.OffsetRange{Partition: 0, First: 0, Last: 89})
 	if _, err := st.Stat(ctx, dropped); !lake.IsNotExist(err) {
 		t.Fatalf("the dropped rewrite %s is still on storage: %v", dropped, err)
+	}
+}
+
+// The land job commits rejects while quarantine/events is compacted (a
+// run that began before midnight still writes yesterday's): they stay
+// committed, next to the merged file.
+func TestCompactRejectsConcurrentLand(t *testing.T) {
+	st := localLake(t)
+	ctx := context.Background()
+	rejectRun(t, st, yesterday, 0, 0, 9)
+	cfg := testConfig(st)
+	cfg.BeforeCommit = func(context.Context) error {
+		rejectRun(t, st, yesterday, 0, 90, 1)
+		rejectRun(t, st, today, 0, 100, 1)
+		return nil
+	}
+	res, err := compact.Run(ctx, cfg, compact.Options{})
+	if rej := res.Tables[lake.TableRejected]; err != nil || rej.Rewrites != 1 || rej.FilesIn != 9 || res.Skipped != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	q := manifestOf(t, st, lake.TableRejected)
+	if len(q.Files) != 3 || q.Offsets[0] != 101 {
+		t.Fatalf("%d files, offsets %v: want the merged one, the two landed meanwhile and the land job's offset", len(q.Files), q.Offsets)
+	}
+	checkFileOf[lake.RejectRow](t, st, q, lake.TableRejected, "_unknown", yesterday, lake.OffsetRange{Partition: 0, First: 0, Last: 80}, spanStep(0, 80, 10))
+	if rs := rejects(t, st); len(rs) != 11 {
+		t.Fatalf("%d rejects, want 11", len(rs))
 	}
 }
 

@@ -2,6 +2,7 @@ package compact_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -15,17 +16,18 @@ import (
 	"github.com/tributary-cdp/tributary/lake/local"
 )
 
-// TestCompactKill kills `cdpctl job run compact` with SIGKILL at
-// different points: after each kill, and after the land job's clean-up,
-// the table holds every row exactly once; a last run finishes the work.
+// TestCompactKill kills `cdpctl job run compact` with SIGKILL at points
+// in the last third of the time a whole run takes here (before, between
+// and after the swaps of raw/events and quarantine/events): after each
+// kill, and after the land job's clean-up, both tables hold every row
+// exactly once; a last run finishes the work.
 func TestCompactKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills cdpctl")
 	}
 	bin := testenv.Cdpctl(t)
 	ctx := context.Background()
-	stages := map[string]int{}
-	for i, delay := range []time.Duration{20, 40, 60, 80, 100, 150} {
+	setup := func() (string, lake.Storage, *exec.Cmd) {
 		dir := t.TempDir()
 		st, err := local.New(filepath.Join(dir, "lake"))
 		if err != nil {
@@ -33,34 +35,48 @@ func TestCompactKill(t *testing.T) {
 		}
 		for p := range int32(8) {
 			landRun(t, st, "acme", yesterday, p, 0, 12)
+			rejectRun(t, st, yesterday, p, 200, 12)
 		}
-		before, v0 := rows(t, st), manifest(t, st).Version
-
-		cmd := exec.Command(bin, "--data-dir", dir, "--log-level", "error", "job", "run", "compact", "--progress", "none")
+		return dir, st, exec.Command(bin, "--data-dir", dir, "--log-level", "error", "job", "run", "compact", "--progress", "none")
+	}
+	_, _, cmd := setup()
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("a whole run: %v\n%s", err, out)
+	}
+	whole := time.Since(start)
+	stages := map[string]int{}
+	for i := range 6 {
+		delay := whole * time.Duration(12+i) / 18 // the first two thirds are mostly cdpctl starting
+		_, st, cmd := setup()
+		before, v0, rejBefore := rows(t, st), manifest(t, st).Version, rejects(t, st)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(delay * time.Millisecond) // the kill point, not a wait for a condition
+		time.Sleep(delay) // the kill point, not a wait for a condition
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 
-		m := manifest(t, st)
-		stages[map[bool]string{true: "before the swap", false: "after the swap"}[len(m.Files) == 96]]++
-		if !reflect.DeepEqual(rows(t, st), before) {
-			t.Fatalf("kill %d (after %d ms, manifest v%d, was v%d): the committed rows changed", i, delay, m.Version, v0)
+		m, q := manifest(t, st), manifestOf(t, st, lake.TableRejected)
+		stages[fmt.Sprintf("raw/events swapped %t, quarantine/events swapped %t", len(m.Files) < 96, len(q.Files) < 96)]++
+		if !reflect.DeepEqual(rows(t, st), before) || !reflect.DeepEqual(rejects(t, st), rejBefore) {
+			t.Fatalf("kill %d (after %s, manifest v%d, was v%d): the committed rows changed", i, delay, m.Version, v0)
 		}
-		if _, err := lake.RemoveUncommitted(ctx, st, lake.TableEvents, 0); err != nil {
-			t.Fatal(err)
+		for _, table := range []string{lake.TableEvents, lake.TableRejected} {
+			if _, err := lake.RemoveUncommitted(ctx, st, table, 0); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if !reflect.DeepEqual(rows(t, st), before) {
+		if !reflect.DeepEqual(rows(t, st), before) || !reflect.DeepEqual(rejects(t, st), rejBefore) {
 			t.Fatalf("kill %d: the rows changed after the land job's clean-up", i)
 		}
 		if _, err := compact.Run(ctx, testConfig(st), compact.Options{}); err != nil {
 			t.Fatalf("run after kill %d: %v", i, err)
 		}
-		if m := manifest(t, st); len(m.Files) != 8 || !reflect.DeepEqual(rows(t, st), before) {
-			t.Fatalf("after kill %d and a full run: %d files", i, len(m.Files))
+		m, q = manifest(t, st), manifestOf(t, st, lake.TableRejected)
+		if len(m.Files) != 8 || len(q.Files) != 8 || !reflect.DeepEqual(rows(t, st), before) || !reflect.DeepEqual(rejects(t, st), rejBefore) {
+			t.Fatalf("after kill %d and a full run: %d files, %d quarantine files", i, len(m.Files), len(q.Files))
 		}
 	}
-	t.Logf("kills: %v", stages)
+	t.Logf("a whole run %s; kills: %v", whole.Round(time.Millisecond), stages)
 }

@@ -11,7 +11,7 @@ import (
 func (e *jobEnv) compactJob() jobs.Job {
 	return jobs.Job{
 		Name:        "compact",
-		Description: "rewrite the small raw/events files of past days into few large ones (today's only with --to today)",
+		Description: "rewrite the small raw/events and quarantine/events files of past days into few large ones (today's only with --to today)",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
 			cfg := compact.DefaultConfig()
 			cfg.Storage, cfg.SpoolDir = e.lake, e.cfg.Jobs.SpoolDir
@@ -21,8 +21,9 @@ func (e *jobEnv) compactJob() jobs.Job {
 				From: p.From, To: p.To, Progress: p.Progress})
 			summary := res.String()
 			if p.DryRun {
-				summary = fmt.Sprintf("dry run: %d raw/events files (%d rows, %d bytes) to rewrite into %d, %d groups skipped",
-					res.FilesIn, res.Rows, res.BytesIn, res.Rewrites, res.Skipped)
+				summary = "dry run: " + res.PerTable(func(s compact.Sums) string {
+					return fmt.Sprintf("(%d rows, %d bytes) to rewrite into %d", s.Rows, s.BytesIn, s.Rewrites)
+				}) + fmt.Sprintf(", %d groups skipped", res.Skipped)
 			}
 			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
 		},

@@ -19,7 +19,8 @@ import (
 )
 
 // `cdpctl job run compact` (with --dry-run first) rewrites a past day's
-// small files into one and leaves today's.
+// small files of raw/events and quarantine/events into one each and leaves
+// today's.
 func TestJobRunCompact(t *testing.T) {
 	dir := t.TempDir()
 	st, err := local.New(filepath.Join(dir, "lake"))
@@ -36,6 +37,9 @@ func TestJobRunCompact(t *testing.T) {
 				rows = append(rows, lake.NewEventRow(&e, 0, o))
 			}
 			laketest.CommitEventsOn(t, st, "acme", day.Format(time.DateOnly), rows...)
+			// The land job's run rejected a message of partition 1.
+			laketest.CommitRowsOn(t, st, lake.TableRejected, "_unknown", day.Format(time.DateOnly), lake.RejectRow{
+				Source: "kafka:cdp.events", Line: -1, Raw: "{", Reason: "invalid JSON", QuarantinedAt: day, KafkaPartition: 1, KafkaOffset: first})
 		}
 	}
 	run := func(args ...string) string {
@@ -49,7 +53,7 @@ func TestJobRunCompact(t *testing.T) {
 		}
 		return out.String()
 	}
-	if out := run("--dry-run"); !strings.Contains(out, "dry run: 10 raw/events files (100 rows") {
+	if out := run("--dry-run"); !strings.Contains(out, "dry run: 10 raw/events files (100 rows") || !strings.Contains(out, ", 10 quarantine/events files (10 rows") {
 		t.Fatalf("dry run: %s", out)
 	}
 	// jobs.compact in the config: runs of 10 files are not more than 10.
@@ -60,12 +64,23 @@ func TestJobRunCompact(t *testing.T) {
 	if out := run("--dry-run", "--config", cfgPath); !strings.Contains(out, "dry run: 0 raw/events files") {
 		t.Fatalf("dry run with min_files 10: %s", out)
 	}
-	if out := run(); !strings.Contains(out, "rewrote 10 raw/events files (100 rows") {
+	if out := run(); !strings.Contains(out, "rewrote 10 raw/events files (100 rows") || !strings.Contains(out, ", 10 quarantine/events files (10 rows") {
 		t.Fatalf("run: %s", out)
 	}
-	m, err := lake.LatestManifest(context.Background(), st, lake.TableEvents)
-	if err != nil || len(m.Files) != 11 || m.Rows() != 200 {
-		t.Fatalf("after compaction: %d files, %d rows, %v", len(m.Files), m.Rows(), err)
+	for table, rows := range map[string]int64{lake.TableEvents: 200, lake.TableRejected: 20} {
+		m, err := lake.LatestManifest(context.Background(), st, table)
+		if err != nil || len(m.Files) != 11 || m.Rows() != rows {
+			t.Fatalf("%s after compaction: %d files, %d rows, %v", table, len(m.Files), m.Rows(), err)
+		}
+	}
+	// `cdpctl sql` reads the merged quarantine file: every reject once.
+	root := NewRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"--data-dir", dir, "--log-level", "warn", "sql", "--format", "csv",
+		"SELECT count(*), count(DISTINCT kafka_offset), min(kafka_offset), max(kafka_offset) FROM quarantine_events"})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "20,20,0,190") {
+		t.Fatalf("cdpctl sql over quarantine_events: %v\n%s", err, out.String())
 	}
 }
 
