@@ -14,6 +14,7 @@
 //	raw/events/workspace=W/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet
 //	raw/<source>/workspace=W/date=YYYY-MM-DD/<file-checksum>.parquet
 //	quarantine/<source>/workspace=W/date=YYYY-MM-DD/<file-checksum>.parquet
+//	quarantine/events/workspace=_unknown/date=YYYY-MM-DD/part-<partition>-<first>-<last>.parquet
 //	clean/…  curated/…
 //	_meta/manifests/<table>/v<version>.json   committed state of a table
 //	_meta/jobs/…  _meta/locks/…  _meta/sources/…
