@@ -21,9 +21,9 @@ const CheckpointFile = "checkpoint.gob"
 
 // checkpointVersion 2: profiles as binary records (codec.go); 3: dedupe
 // keys packed (a build that reads only 2 would lose the dedupe set, so it
-// refuses 3); 4: the trailer holds a checksum of all before it. Versions
-// 2 and 3 still load, unchecked.
-const checkpointVersion = 4
+// refuses 3); 4: the trailer holds a checksum of all before it; 5: delta
+// checkpoints (delta.go). Versions 2 and 3 still load, unchecked.
+const checkpointVersion = 5
 
 // castagnoli is CRC-32C, which amd64 and arm64 compute in hardware: the
 // checksum costs the writer and the loader ~0.1 s a GB.
@@ -44,10 +44,17 @@ type checkpointHeader struct {
 	Rejected    map[int64]int64
 	BaseVersion int64
 	Members     map[string][]string
+	// The chain of checkpoints the file is of (a random id its full
+	// checkpoint picked) and its place in it (0: the full one), and a
+	// delta's cdp ids merged away since the one before (version 5).
+	Chain   uint64
+	Seq     int
+	Removed []removedID
 }
 
 type dedupeGenFile struct {
-	Index int64
+	Index  int64
+	Serial int64 // dedupeGen.Serial (version 5)
 	Keys  []msgKey // as written before Packed (still read)
 	// Packed holds the keys, 16 bytes each (little-endian halves): gob
 	// writes a byte slice in one go, but a slice of arrays value by value
@@ -125,7 +132,7 @@ func (s *Store) writeTo(w io.Writer, edit func(h *checkpointHeader)) (int64, err
 func packGens(gens []dedupeGen) []dedupeGenFile {
 	var fs []dedupeGenFile
 	for _, g := range gens {
-		fs = append(fs, dedupeGenFile{Index: g.Index, Packed: packKeySet(g.Set)})
+		fs = append(fs, dedupeGenFile{Index: g.Index, Serial: g.Serial, Packed: packKeySet(g.Set)})
 	}
 	return fs
 }
@@ -215,7 +222,12 @@ func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 				dedupeErr <- err
 				return
 			}
-			s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Set: set, n: set.len()})
+			serial := g.Serial
+			if h.Version < 5 {
+				serial = s.dedupe.serial + 1
+			}
+			s.dedupe.gens = append(s.dedupe.gens, dedupeGen{Index: g.Index, Serial: serial, Set: set, n: set.len()})
+			s.dedupe.serial = max(s.dedupe.serial, serial)
 			s.dedupe.n += set.len()
 		}
 		dedupeErr <- nil
@@ -231,24 +243,34 @@ func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 	}
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
+	if err := readTrailer(dec, br, h.Version, h.Profiles); err != nil {
+		return nil, h, err
+	}
+	s.chain.id = h.Chain
+	return s, h, nil
+}
+
+// readTrailer reads the trailer after the n profile records and checks
+// it, the checksum and that nothing follows.
+func readTrailer(dec *gob.Decoder, br *sumReader, version, n int) error {
 	sum := br.sum
 	var t checkpointTrailer
 	if err := dec.Decode(&t); err != nil {
-		return nil, h, fmt.Errorf("decode checkpoint trailer: %w", err)
+		return fmt.Errorf("decode checkpoint trailer: %w", err)
 	}
-	if t.End != trailerEnd || t.Profiles != h.Profiles {
-		return nil, h, fmt.Errorf("checkpoint trailer says %d profiles, header %d: %w", t.Profiles, h.Profiles, errCorrupt)
+	if t.End != trailerEnd || t.Profiles != n {
+		return fmt.Errorf("checkpoint trailer says %d profiles, the file holds %d: %w", t.Profiles, n, errCorrupt)
 	}
-	if h.Version >= 4 && t.Sum != sum {
-		return nil, h, fmt.Errorf("checkpoint checksum (CRC-32C) is %08x, its bytes sum to %08x: %w", t.Sum, sum, errCorrupt)
+	if version >= 4 && t.Sum != sum {
+		return fmt.Errorf("checkpoint checksum (CRC-32C) is %08x, its bytes sum to %08x: %w", t.Sum, sum, errCorrupt)
 	}
 	switch _, err := br.r.Peek(1); {
 	case err == nil:
-		return nil, h, fmt.Errorf("checkpoint has bytes after its trailer: %w", errCorrupt)
+		return fmt.Errorf("checkpoint has bytes after its trailer: %w", errCorrupt)
 	case err != io.EOF:
-		return nil, h, fmt.Errorf("read checkpoint end: %w", err)
+		return fmt.Errorf("read checkpoint end: %w", err)
 	}
-	return s, h, nil
+	return nil
 }
 
 // loadBatch is a run of profile records of a checkpoint, read by one
@@ -265,23 +287,32 @@ type loadBatch struct {
 // read reads n records of total from br.
 func (b *loadBatch) read(br *sumReader, n, total int) error {
 	for i := range n {
-		size, err := binary.ReadUvarint(br)
-		if err != nil || size > 1<<30 {
-			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
-		}
-		// A megabyte at a time: a corrupt length does not allocate more
-		// than the file holds.
-		for need := int(size); need > 0; {
-			k, start := min(need, 1<<20), len(b.buf)
-			b.buf = slices.Grow(b.buf, k)[:start+k]
-			if _, err := io.ReadFull(br, b.buf[start:]); err != nil {
-				return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
-			}
-			need -= k
+		var err error
+		if b.buf, err = readRecord(br, b.buf); err != nil {
+			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, err)
 		}
 		b.ends = append(b.ends, len(b.buf))
 	}
 	return nil
+}
+
+// readRecord appends the next length-prefixed record of br to buf.
+func readRecord(br *sumReader, buf []byte) ([]byte, error) {
+	size, err := binary.ReadUvarint(br)
+	if err != nil || size > 1<<30 {
+		return buf, errors.Join(err, errCorrupt)
+	}
+	// A megabyte at a time: a corrupt length does not allocate more
+	// than the file holds.
+	for need := int(size); need > 0; {
+		k, start := min(need, 1<<20), len(buf)
+		buf = slices.Grow(buf, k)[:start+k]
+		if _, err := io.ReadFull(br, buf[start:]); err != nil {
+			return buf, errors.Join(err, errCorrupt)
+		}
+		need -= k
+	}
+	return buf, nil
 }
 
 func (b *loadBatch) decode(intern func(string) string, total int) {
@@ -425,7 +456,10 @@ func WriteCheckpointTemp(dir string, s io.WriterTo) (tmp string, n int64, err er
 
 // PublishCheckpoint fsyncs tmp, renames it over dir/CheckpointFile and
 // fsyncs dir. Until the rename the previous checkpoint stays in force.
-func PublishCheckpoint(dir, tmp string) error {
+func PublishCheckpoint(dir, tmp string) error { return publishAs(dir, tmp, CheckpointFile) }
+
+// publishAs is PublishCheckpoint to dir/name.
+func publishAs(dir, tmp, name string) error {
 	f, err := os.Open(tmp)
 	if err != nil {
 		return fmt.Errorf("open checkpoint temp file: %w", err)
@@ -436,7 +470,7 @@ func PublishCheckpoint(dir, tmp string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("fsync checkpoint: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, CheckpointFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("rename checkpoint into place: %w", err)
 	}
@@ -463,23 +497,11 @@ func RemoveTempCheckpoints(dir string) (int, error) {
 	return len(tmps), nil
 }
 
-// LoadCheckpoint reads dir/CheckpointFile; with no checkpoint it returns
-// an empty store and ok=false.
+// LoadCheckpoint reads dir/CheckpointFile and the deltas after it
+// (delta.go); with no checkpoint it returns an empty store and ok=false.
 func LoadCheckpoint(dir string, cfg StoreConfig) (s *Store, ok bool, err error) {
-	f, err := os.Open(filepath.Join(dir, CheckpointFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		s, err := NewStore(cfg)
-		return s, false, err
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("open speed checkpoint: %w", err)
-	}
-	defer f.Close()
-	s, err = ReadStore(cfg, f)
-	if err != nil {
-		return nil, false, fmt.Errorf("load speed checkpoint %s: %w", f.Name(), err)
-	}
-	return s, true, nil
+	s, _, ok, err = loadChain(dir, cfg)
+	return s, ok, err
 }
 
 // CheckpointInfo describes a checkpoint that loaded: what `cdpctl
@@ -493,32 +515,35 @@ type CheckpointInfo struct {
 	Identifiers   int64         `json:"identifiers"`
 	DedupeEntries int64         `json:"dedupe_entries"`
 	Offsets       map[int]int64 `json:"offsets"` // next offset to apply, by partition of cdp.events
-	Load          time.Duration `json:"-"`       // how long loading it took
+	Deltas        int           `json:"deltas"`      // delta checkpoints loaded after the full one
+	DeltaBytes    int64         `json:"delta_bytes"` // their size
+	Load          time.Duration `json:"-"`           // how long loading it took
 }
 
-// InspectCheckpoint loads dir/CheckpointFile as a restart would, checksum
-// and all, and describes it; fs.ErrNotExist when there is none.
+// InspectCheckpoint loads dir/CheckpointFile and its deltas as a restart
+// would, checksums and all, and describes them; fs.ErrNotExist when there
+// is none. Written is the full checkpoint's time.
 func InspectCheckpoint(dir string, cfg StoreConfig) (CheckpointInfo, error) {
 	path := filepath.Join(dir, CheckpointFile)
-	f, err := os.Open(path)
+	start := time.Now()
+	s, ch, ok, err := loadChain(dir, cfg)
 	if err != nil {
 		return CheckpointInfo{}, err
 	}
-	defer f.Close()
-	start := time.Now()
-	s, h, err := readStore(cfg, f)
-	if err != nil {
-		return CheckpointInfo{}, fmt.Errorf("load speed checkpoint %s: %w", path, err)
+	if !ok {
+		return CheckpointInfo{}, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	}
-	info := CheckpointInfo{Path: path, Version: h.Version, Written: h.Written, Offsets: s.Offsets(), Load: time.Since(start)}
-	if fi, err := f.Stat(); err == nil {
-		info.Bytes = fi.Size()
-	}
+	info := CheckpointInfo{Path: path, Bytes: ch.baseBytes, Version: ch.head.Version, Written: ch.head.Written, Offsets: s.Offsets(),
+		Deltas: ch.deltas, DeltaBytes: ch.deltaBytes, Load: time.Since(start)}
 	st := s.Stats()
 	info.Profiles, info.Identifiers, info.DedupeEntries = st.Profiles, st.Identifiers, st.DedupeEntries
 	return info, nil
 }
 
-func statCheckpoint(dir string) (fs.FileInfo, error) {
+// statCheckpoint stats the last checkpoint of a chain of deltas deltas.
+func statCheckpoint(dir string, deltas int) (fs.FileInfo, error) {
+	if deltas > 0 {
+		return os.Stat(filepath.Join(dir, deltaName(deltas)))
+	}
 	return os.Stat(filepath.Join(dir, CheckpointFile))
 }

@@ -143,7 +143,12 @@ func New(cfg Config) (*Consumer, error) {
 		return nil, err
 	}
 	if ok {
-		slog.Info("speed checkpoint loaded", "profiles", s.Stats().Profiles, "offsets", s.Offsets(), "took", time.Since(start).Round(time.Millisecond))
+		slog.Info("speed checkpoint loaded", "profiles", s.Stats().Profiles, "deltas", s.chain.seq, "offsets", s.Offsets(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	if n, err := RemoveDeltas(cfg.Dir, s.chain.seq); err != nil {
+		return nil, err
+	} else if n > 0 {
+		slog.Info("speed checkpoint: removed delta checkpoints of a chain a full one replaced", "files", n)
 	}
 	// An own transport, so Close leaves no idle connection goroutines behind.
 	tr := &kafka.Transport{}
@@ -166,7 +171,7 @@ func New(cfg Config) (*Consumer, error) {
 	c.installHooks(s)
 	c.store.Store(s)
 	c.lastCheckpoint.Store(time.Now().UnixNano())
-	if fi, err := statCheckpoint(cfg.Dir); err == nil {
+	if fi, err := statCheckpoint(cfg.Dir, s.chain.seq); err == nil {
 		c.lastCheckpoint.Store(fi.ModTime().UnixNano())
 	}
 	for p, off := range s.Offsets() {
@@ -647,7 +652,7 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 	final := mode == checkpointFinal
 	s := c.store.Load()
 	start := time.Now()
-	sn, err := s.Snapshot()
+	sn, err := s.CheckpointSnapshot()
 	if err != nil {
 		return err
 	}
@@ -674,12 +679,13 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 		c.m.checkpointBytes.Set(float64(n))
 		c.m.storeBytes.Set(float64(sn.MemoryEstimate()))
 		pstart := time.Now()
-		if err := PublishCheckpoint(c.cfg.Dir, tmp); err != nil {
+		if err := sn.Publish(c.cfg.Dir, tmp, n); err != nil {
 			return err
 		}
 		c.lastCheckpoint.Store(time.Now().UnixNano())
 		c.m.checkpointWrite.Observe(time.Since(wstart).Seconds())
-		slog.Debug("speed checkpoint written", "bytes", n, "pause", pause, "write", pstart.Sub(wstart), "sync", time.Since(pstart), "final", final)
+		c.m.checkpoints.WithLabelValues(checkpointKind(sn)).Inc()
+		slog.Debug("speed checkpoint written", "delta", sn.Delta(), "bytes", n, "pause", pause, "write", pstart.Sub(wstart), "sync", time.Since(pstart), "final", final)
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()
 		c.commit(ctx, offsets)

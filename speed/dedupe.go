@@ -31,10 +31,22 @@ type dedupe struct {
 	evicted int64
 	room    int // keys to make room for in the first generation (reserve)
 	folds   int // calls of seen since the last fold step, while extras are folded
+	serial  int64 // the last generation's Serial
+	// log holds the keys added since the last snapshot, for the next
+	// delta checkpoint (delta.go); nil unless logging.
+	log     []loggedKey
+	logging bool
+}
+
+// loggedKey is a key added to the generation of that Serial.
+type loggedKey struct {
+	serial int64
+	k      msgKey
 }
 
 type dedupeGen struct {
-	Index int64 // receivedAt / span of the generation's start
+	Index  int64 // receivedAt / span of the generation's start
+	Serial int64 // numbers the generations in the order they were made
 	Set   *keySet
 	n     int // keys in Set and extra (a key being folded is in both)
 	// While a snapshot packs Set (frozen), new keys go to extra; once it
@@ -90,6 +102,7 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 		if !d.gens[last].add(k) {
 			return true
 		}
+		d.logKey(last, k)
 	} else {
 		if last >= 0 && d.gens[last].has(k) {
 			return true
@@ -103,25 +116,36 @@ func (d *dedupe) seen(k msgKey, receivedAt time.Time) bool {
 			set.reserve(d.room)
 			d.room = 0
 		}
-		d.gens = append(d.gens, dedupeGen{Index: g, Set: set})
+		d.newGen(g, set)
 		// Generations older than three spans before the current one have
 		// been kept for at least a window.
 		for len(d.gens) > 0 && d.gens[0].Index < g-3 {
 			d.drop()
 		}
 		d.gens[len(d.gens)-1].add(k)
+		d.logKey(len(d.gens)-1, k)
 	}
 	d.n++
 	if d.n > d.max {
 		if len(d.gens) == 1 {
-			cur := d.gens[0].Index
-			d.gens = append(d.gens, dedupeGen{Index: cur, Set: sizedLike(d.gens[0].Set)})
+			d.newGen(d.gens[0].Index, sizedLike(d.gens[0].Set))
 		} else {
 			d.evicted += int64(d.gens[0].n)
 			d.drop()
 		}
 	}
 	return false
+}
+
+func (d *dedupe) newGen(index int64, set *keySet) {
+	d.serial++
+	d.gens = append(d.gens, dedupeGen{Index: index, Serial: d.serial, Set: set})
+}
+
+func (d *dedupe) logKey(gen int, k msgKey) {
+	if d.logging {
+		d.log = append(d.log, loggedKey{d.gens[gen].Serial, k})
+	}
 }
 
 // freeze keeps the generations' sets from changing until thaw, and
@@ -133,10 +157,19 @@ func (d *dedupe) freeze() []dedupeGen {
 		d.folds = foldEvery
 		d.foldStep()
 	}
-	gens := make([]dedupeGen, len(d.gens))
+	gens := d.generations()
 	for i := range d.gens {
 		d.gens[i].frozen = true
-		gens[i] = dedupeGen{Index: d.gens[i].Index, Set: d.gens[i].Set}
+	}
+	return gens
+}
+
+// generations returns the generations as they are (their sets go on
+// changing unless frozen).
+func (d *dedupe) generations() []dedupeGen {
+	gens := make([]dedupeGen, len(d.gens))
+	for i, g := range d.gens {
+		gens[i] = dedupeGen{Index: g.Index, Serial: g.Serial, Set: g.Set}
 	}
 	return gens
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	checkpointSeconds prometheus.Histogram
 	checkpointWrite   prometheus.Histogram
 	checkpointSkipped prometheus.Counter
+	checkpoints       *prometheus.CounterVec
 	checkpointBytes   prometheus.Gauge
 	storeBytes        prometheus.Gauge
 }
@@ -39,8 +40,11 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 		checkpointSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tributary_speed_checkpoints_skipped_total", Help: "Checkpoint intervals skipped because the previous checkpoint was still being written.",
 		}),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_speed_checkpoints_total", Help: "Checkpoints published, by kind: full (every profile) or delta (the profiles changed since the checkpoint before).",
+		}, []string{"kind"}),
 		checkpointBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tributary_speed_checkpoint_bytes", Help: "Size of the last checkpoint.",
+			Name: "tributary_speed_checkpoint_bytes", Help: "Size of the last checkpoint, full or delta.",
 		}),
 		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tributary_speed_store_memory_bytes", Help: "Estimated memory held by the profile store, as of the last checkpoint.",
@@ -51,9 +55,16 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 		m.appliedByType[string(t)] = m.applied.WithLabelValues(string(t))
 	}
 	if reg != nil {
-		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointWrite, m.checkpointSkipped, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
+		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointWrite, m.checkpointSkipped, m.checkpoints, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
 	}
 	return m
+}
+
+func checkpointKind(sn *Snapshot) string {
+	if sn.Delta() {
+		return "delta"
+	}
+	return "full"
 }
 
 // appliedOf returns the applied counter of a type without a label look-up.

@@ -189,6 +189,9 @@ type Profile struct {
 	// saved is the Store.Snapshot that last wrote the profile (its
 	// epoch), read and written under the profile's stripe lock.
 	saved uint32
+	// changed is the Store.gen of its last change: a delta checkpoint
+	// holds the profiles changed since the checkpoint before (delta.go).
+	changed uint32
 }
 
 // ProfileExtra is the rarely used part of a profile (kept apart: a

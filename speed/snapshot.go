@@ -48,6 +48,13 @@ type Snapshot struct {
 
 	scratch []byte                  // the apply goroutine's
 	edit    func(*checkpointHeader) // Store.writeTo's
+
+	// A delta (delta.go) holds the profiles changed in generations
+	// since+1..gen, the dedupe keys added meanwhile (log) and the cdp ids
+	// merged away (in head); a full checkpoint, gen alone.
+	delta      bool
+	since, gen uint32
+	log        []loggedKey
 }
 
 // snapshots numbers the snapshots of all stores: a profile a reconcile
@@ -57,20 +64,28 @@ var snapshots atomic.Uint32
 // Snapshot starts a checkpoint of the store as it is now; write it with
 // its WriteTo (WriteCheckpointTemp) from any goroutine while the apply
 // goroutine goes on, or Drop it. One at a time. Apply goroutine only.
-func (s *Store) Snapshot() (*Snapshot, error) {
+// It is a full checkpoint; CheckpointSnapshot may start a delta instead.
+func (s *Store) Snapshot() (*Snapshot, error) { return s.snapshot(false) }
+
+func (s *Store) snapshot(delta bool) (*Snapshot, error) {
 	if sn := s.snap; sn != nil {
 		if !sn.done.Load() {
 			return nil, errors.New("a checkpoint snapshot is still being written")
 		}
 		s.endSnapshot()
 	}
-	sn := &Snapshot{s: s, epoch: snapshots.Add(1), next: s.next, count: int(s.stats.profiles.Load())}
+	sn := &Snapshot{s: s, epoch: snapshots.Add(1), next: s.next, count: int(s.stats.profiles.Load()), delta: delta}
 	sn.head = s.headerBeside()
 	// The header is encoded by the writer: what the apply goroutine goes
 	// on changing is copied.
 	sn.head.Offsets = maps.Clone(sn.head.Offsets)
 	sn.head.Rejected = maps.Clone(sn.head.Rejected)
-	sn.gens = s.dedupe.freeze()
+	s.startGen(sn)
+	if delta {
+		sn.gens = s.dedupe.generations()
+	} else {
+		sn.gens = s.dedupe.freeze()
+	}
 	if m := s.ext.members.Load(); m != nil {
 		sn.members, sn.msnap = m, &memberSnap{}
 		m.snap.Store(sn.msnap)
@@ -105,14 +120,19 @@ func (s *Store) endSnapshot() {
 // preserve writes p, of handle h, to the snapshot under way before the
 // apply goroutine changes it, when the snapshot holds it and has not
 // written it yet. The caller holds h's stripe lock for writing.
+// Then it marks p changed in the current generation.
 func (s *Store) preserve(h uint32, p *Profile) {
-	sn := s.snap
-	if sn == nil {
-		return
+	if sn := s.snap; sn != nil && h <= sn.next && p.saved != sn.epoch && sn.holds(p) {
+		sn.write(p)
 	}
-	if h > sn.next || p.saved == sn.epoch {
-		return
+	if p.changed != s.gen {
+		p.changed = s.gen
+		s.changedN++
 	}
+}
+
+// write adds p to the records the apply goroutine wrote.
+func (sn *Snapshot) write(p *Profile) {
 	p.saved = sn.epoch
 	sn.mem.Add(int64(p.memSize()))
 	sn.scratch = encodeProfile(sn.scratch[:0], p)
@@ -132,7 +152,11 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	enc := gob.NewEncoder(bw)
-	sn.head.Dedupe = packGens(sn.gens)
+	if sn.delta {
+		sn.head.Dedupe = packLog(sn.gens, sn.log)
+	} else {
+		sn.head.Dedupe = packGens(sn.gens)
+	}
 	if sn.members != nil {
 		sn.head.Members = sn.msnap.collect(sn.members)
 	}
@@ -150,7 +174,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		ps := &s.profiles[h%stripes]
 		ps.mu.RLock()
 		p := s.table.get(h)
-		ok := p != nil && p.saved != sn.epoch
+		ok := p != nil && p.saved != sn.epoch && sn.holds(p)
 		if ok {
 			// Written under the read lock: the apply goroutine, which
 			// would read saved under the write lock, waits; readers of
@@ -158,6 +182,10 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			p.saved = sn.epoch
 			sn.mem.Add(int64(p.memSize()))
 			rec = encodeProfile(rec[:0], p)
+		} else if p != nil && sn.delta && p.saved != sn.epoch {
+			// Not in the delta: its size as of now (the estimate of a
+			// delta is not exact to the moment).
+			sn.mem.Add(int64(p.memSize()))
 		}
 		ps.mu.RUnlock()
 		if ok {
@@ -176,6 +204,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	// handle is in side by now: it held the stripe lock the walk waited for.
 	_, k := sn.drain(bw, spare)
 	n += k
+	if sn.delta {
+		bw.WriteByte(0) // the end of a delta's records: a record is never empty
+	}
 	// The sum is of everything before the trailer: flushed first.
 	if err := bw.Flush(); err != nil {
 		return cw.n, fmt.Errorf("write checkpoint: %w", err)
@@ -186,7 +217,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	if err := bw.Flush(); err != nil {
 		return cw.n, fmt.Errorf("write checkpoint: %w", err)
 	}
-	if n != sn.count {
+	if n != sn.count && !sn.delta {
 		return cw.n, fmt.Errorf("checkpoint snapshot wrote %d profiles of %d", n, sn.count)
 	}
 	return cw.n, nil

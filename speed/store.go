@@ -38,6 +38,9 @@ type StoreConfig struct {
 	DedupeWindow time.Duration
 	// DedupeMaxEntries bounds the dedupe set.
 	DedupeMaxEntries int
+	// CheckpointDeltas is how many delta checkpoints may follow a full one
+	// (delta.go); 0: every checkpoint is full.
+	CheckpointDeltas int
 	// OnChange, when set, is called from the apply goroutine after an event
 	// changed p; absorbed lists the cdp ids merged into p by that event. It
 	// must not keep p nor block: it is the hook real-time segments evaluate in.
@@ -55,6 +58,7 @@ func DefaultStoreConfig() StoreConfig {
 		RecentEvents:     20,
 		DedupeWindow:     24 * time.Hour,
 		DedupeMaxEntries: 10_000_000,
+		CheckpointDeltas: 20,
 		Now:              time.Now,
 	}
 }
@@ -62,6 +66,8 @@ func DefaultStoreConfig() StoreConfig {
 // Validate checks the config.
 func (c StoreConfig) Validate() error {
 	switch {
+	case c.CheckpointDeltas < 0:
+		return fmt.Errorf("speed store: checkpoint deltas %d must not be negative", c.CheckpointDeltas)
 	case c.RecentEvents < 0:
 		return fmt.Errorf("speed store: recent events %d must not be negative", c.RecentEvents)
 	case c.DedupeWindow < time.Minute:
@@ -194,6 +200,12 @@ type Store struct {
 	ws      string    // the last event's workspace, interned: the next one's is usually the same
 	ext     storeExt  // reconcile and segment state (storeext.go)
 	snap    *Snapshot // the checkpoint being written, if any (snapshot.go)
+	// gen is the change generation: a profile changed now gets it in
+	// Profile.changed, and each snapshot starts the next (delta.go).
+	gen, lastGen uint32 // lastGen: the previous snapshot's
+	changedN     int    // profiles changed in gen
+	removed      []removedID // cdp ids merged away since the last snapshot
+	chain        chainState
 	// warmSink keeps Warm's reads from being optimized away.
 	warmSink uint64
 
@@ -223,12 +235,14 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
+		gen:     1,
 		cfg:     cfg,
 		shared:  map[idKey]bool{},
 		dedupe:  newDedupe(cfg.DedupeWindow, cfg.DedupeMaxEntries),
 		offsets: map[int]int64{},
 		names:   map[string]string{},
 	}
+	s.dedupe.logging = cfg.CheckpointDeltas > 0
 	for typ, n := range cfg.Caps {
 		if n > 0 {
 			s.caps = append(s.caps, typeCap{typ, n})
@@ -664,7 +678,8 @@ func (s *Store) create(ws string, ids []link) uint32 {
 	s.next++
 	h := s.next
 	// NewCDPID's id, from the index key at hand: not hashed again.
-	p := &Profile{CDPID: identity.FormatCDPID(first.k[0], first.k[1]), Workspace: ws}
+	p := &Profile{CDPID: identity.FormatCDPID(first.k[0], first.k[1]), Workspace: ws, changed: s.gen}
+	s.changedN++
 	s.insert(h, p)
 	s.stats.profiles.Add(1)
 	return h
@@ -701,6 +716,7 @@ func (s *Store) merge(hs []uint32) (uint32, []string) {
 			id, lost = q.CDPID, p.CDPID
 		}
 		absorbed = append(absorbed, lost)
+		s.removed = append(s.removed, removedID{q.Workspace, lost})
 		ps, qs := &s.profiles[keep%stripes], &s.profiles[h%stripes]
 		if s.snap != nil { // a checkpoint under way keeps q as it was, though it goes
 			qs.mu.Lock()

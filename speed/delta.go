@@ -1,0 +1,368 @@
+package speed
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// Delta checkpoints. A full checkpoint writes every profile: ~500 MB and
+// 2–3 s of a core at a million profiles, ~5 GB at ten million, every
+// interval, though most profiles did not change in it. So a full one
+// (CheckpointFile) starts a chain, and the checkpoints after it are deltas
+// (checkpoint.gob.delta-NNNNNN, 1, 2, …): each holds the profiles changed
+// since the one before, whole, the cdp ids merged away meanwhile, the
+// dedupe keys added meanwhile, and the small state whole (offsets,
+// hygiene, reconcile and segment state, as a full one holds them). A load
+// reads the full one, then its deltas in order.
+//
+// Changes are counted in generations: each snapshot starts one (Store.gen),
+// and a profile's last change is marked with its generation
+// (Profile.changed), so a delta holds the profiles marked since+1..gen.
+// A profile changed while a delta is written was marked later; if the
+// delta holds it, Store.preserve writes it first, as for a full one.
+//
+// A delta holds only what changed since the snapshot before, so it needs
+// that one published: after a write that failed, or one dropped, the next
+// checkpoint is full. So is the first of a new store (a reconcile) and of
+// a load from a checkpoint without a chain (before version 5).
+
+// deltaPrefix names the deltas: deltaPrefix and their place in the chain.
+const deltaPrefix = CheckpointFile + ".delta-"
+
+func deltaName(seq int) string { return fmt.Sprintf("%s%06d", deltaPrefix, seq) }
+
+// removedID is a cdp id merged away.
+type removedID struct{ Workspace, CDPID string }
+
+// chainState is where the store's checkpoints stand.
+type chainState struct {
+	// id is the chain of the last full checkpoint started (0: none, the
+	// next is full); seq, the deltas started on it. Apply goroutine only.
+	id  uint64
+	seq int
+	// Set by the writer as checkpoints are published.
+	baseBytes, deltaBytes atomic.Int64
+	unpublished           atomic.Bool // the last snapshot is not (yet) published
+}
+
+// CheckpointSnapshot starts the next checkpoint of the store: a delta
+// when it can be, else a full one (Snapshot). A delta needs the snapshot
+// before it published, fewer than StoreConfig.CheckpointDeltas deltas
+// since the full one, and a chain that is still small beside that one:
+// its deltas under half its bytes, and under half the profiles changed
+// since the last (else a full one costs about the same to write, and a
+// load reads less). Apply goroutine only.
+func (s *Store) CheckpointSnapshot() (*Snapshot, error) {
+	c := &s.chain
+	delta := c.id != 0 && !c.unpublished.Load() && c.seq < s.cfg.CheckpointDeltas &&
+		c.deltaBytes.Load() < c.baseBytes.Load()/2 && s.changedN < int(s.stats.profiles.Load())/2
+	return s.snapshot(delta)
+}
+
+// startGen begins the snapshot's generation: it takes what changed since
+// the last snapshot (a delta writes it; a full one holds it anyway), and
+// places the snapshot in a chain. Apply goroutine only.
+func (s *Store) startGen(sn *Snapshot) {
+	sn.since, sn.gen = s.lastGen, s.gen
+	s.lastGen = s.gen
+	s.gen++
+	s.changedN = 0
+	removed, log := s.removed, s.dedupe.log
+	s.removed, s.dedupe.log = nil, nil
+	c := &s.chain
+	if sn.delta {
+		c.seq++
+		sn.head.Removed, sn.log = removed, log
+	} else {
+		c.id, c.seq = rand.Uint64()|1, 0
+		c.deltaBytes.Store(0)
+	}
+	sn.head.Chain, sn.head.Seq = c.id, c.seq
+	c.unpublished.Store(true)
+}
+
+// holds reports whether the snapshot writes p: a full one every profile of
+// its moment, a delta those changed since the snapshot before (marks past
+// gen are changes after the moment, which the next one writes).
+func (sn *Snapshot) holds(p *Profile) bool {
+	return !sn.delta || p.changed > sn.since && p.changed <= sn.gen
+}
+
+// Delta reports whether the snapshot is a delta.
+func (sn *Snapshot) Delta() bool { return sn.delta }
+
+// Publish makes tmp, where the snapshot was written (WriteCheckpointTemp,
+// n bytes), the store's checkpoint: a full one replaces CheckpointFile
+// and removes the deltas of the chain before; a delta goes beside it.
+// Either is durable once renamed (PublishCheckpoint).
+func (sn *Snapshot) Publish(dir, tmp string, n int64) error {
+	name := CheckpointFile
+	if sn.delta {
+		name = deltaName(sn.head.Seq)
+	}
+	if err := publishAs(dir, tmp, name); err != nil {
+		return err
+	}
+	c := &sn.s.chain
+	if sn.delta {
+		c.deltaBytes.Add(n)
+	} else {
+		c.baseBytes.Store(n)
+		// A crash before these are gone leaves deltas of another chain,
+		// which loads pass over and starts remove.
+		if _, err := RemoveDeltas(dir, 0); err != nil {
+			return err
+		}
+	}
+	c.unpublished.Store(false)
+	return nil
+}
+
+// packLog packs the keys of log by generation, for a delta: the
+// generations of its moment (oldest first; older ones have gone) with the
+// keys each got since the snapshot before.
+func packLog(gens []dedupeGen, log []loggedKey) []dedupeGenFile {
+	fs := make([]dedupeGenFile, len(gens))
+	at := make(map[int64]int, len(gens))
+	for i, g := range gens {
+		fs[i] = dedupeGenFile{Index: g.Index, Serial: g.Serial}
+		at[g.Serial] = i
+	}
+	for _, l := range log {
+		if i, ok := at[l.serial]; ok { // else its generation went since
+			fs[i].Packed = appendKey(fs[i].Packed, l.k)
+		}
+	}
+	return fs
+}
+
+// applyLog makes the dedupe set the one of a delta's moment: its
+// generations, with the keys each got in the delta added.
+func (d *dedupe) applyLog(fs []dedupeGenFile) error {
+	old := make(map[int64]dedupeGen, len(d.gens))
+	for _, g := range d.gens {
+		old[g.Serial] = g
+	}
+	d.gens, d.n = nil, 0
+	for _, f := range fs {
+		g, ok := old[f.Serial]
+		if !ok {
+			g = dedupeGen{Index: f.Index, Serial: f.Serial, Set: &keySet{}}
+		} else if g.Index != f.Index {
+			return fmt.Errorf("dedupe generation %d: index %d, the delta says %d: %w", f.Serial, g.Index, f.Index, errCorrupt)
+		}
+		if len(f.Packed)%16 != 0 {
+			return fmt.Errorf("dedupe keys: %d bytes is not a multiple of 16: %w", len(f.Packed), errCorrupt)
+		}
+		g.Set.reserve(len(f.Packed) / 16)
+		for b := f.Packed; len(b) > 0; b = b[16:] {
+			g.Set.add(msgKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])})
+		}
+		g.n = g.Set.len()
+		d.gens = append(d.gens, g)
+		d.n += g.n
+		d.serial = max(d.serial, g.Serial)
+	}
+	return nil
+}
+
+// errStaleDelta is a delta of another chain, or of none: what a crash
+// between a full checkpoint's rename and RemoveDeltas leaves.
+var errStaleDelta = errors.New("delta checkpoint of another chain")
+
+// readDelta applies the delta r, which must be number seq of the store's
+// chain, to a store loaded from its full checkpoint and the deltas before
+// it. byID finds the handle of a cdp id (its key as a cdp_id identifier).
+func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) error {
+	br := &sumReader{r: bufio.NewReaderSize(r, 1<<20)}
+	dec := gob.NewDecoder(br)
+	var h checkpointHeader
+	if err := dec.Decode(&h); err != nil {
+		return fmt.Errorf("decode delta checkpoint header: %w", errors.Join(err, errCorrupt))
+	}
+	if h.Version < 5 || h.Version > checkpointVersion {
+		return fmt.Errorf("delta checkpoint version %d, this build reads 5 to %d: %w", h.Version, checkpointVersion, errCorrupt)
+	}
+	if h.Chain != s.chain.id || h.Seq != seq {
+		return errStaleDelta
+	}
+	// The small state, whole.
+	s.offsets = h.Offsets
+	if s.offsets == nil {
+		s.offsets = map[int]int64{}
+	}
+	s.dedupe.evicted = h.Evicted
+	if err := s.dedupe.applyLog(h.Dedupe); err != nil {
+		return err
+	}
+	clear(s.shared)
+	for _, k := range h.Shared {
+		s.shared[k] = true
+	}
+	s.ext.members.Store(nil)
+	s.ext.load(&h)
+
+	for _, r := range h.Removed {
+		k := idKeyOf(r.Workspace, IDCDP, r.CDPID)
+		hd, ok := byID[k]
+		if !ok {
+			continue // created and merged away between two checkpoints
+		}
+		slot := s.table.slot(hd)
+		s.stats.identifiers.Add(-int64(len((*slot).Identifiers)))
+		s.stats.profiles.Add(-1)
+		*slot = nil
+		delete(byID, k)
+	}
+	// Their identifiers now belong to the profiles they merged into,
+	// which the delta holds: put re-points them.
+	var buf []byte
+	n := 0
+	for ; ; n++ {
+		var err error
+		if buf, err = readRecord(br, buf[:0]); err != nil {
+			return fmt.Errorf("read delta checkpoint profile %d: %w", n+1, err)
+		}
+		if len(buf) == 0 {
+			break // the end of the records
+		}
+		p, err := decodeProfile(buf, s.intern)
+		if err != nil {
+			return fmt.Errorf("decode delta checkpoint profile %d: %w", n+1, errors.Join(err, errCorrupt))
+		}
+		s.put(p, byID)
+	}
+	if err := readTrailer(dec, br, h.Version, n); err != nil {
+		return err
+	}
+	if got := s.stats.profiles.Load(); got != int64(h.Profiles) {
+		return fmt.Errorf("delta checkpoint %d leaves %d profiles, its header says %d: %w", seq, got, h.Profiles, errCorrupt)
+	}
+	s.stats.shared.Store(int64(len(s.shared)))
+	s.stats.dedupeN.Store(int64(s.dedupe.n))
+	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
+	return nil
+}
+
+// put puts a profile read from a delta in place of the one of its cdp id,
+// or as a new one. Its identifiers include the old one's.
+func (s *Store) put(p *Profile, byID map[idKey]uint32) {
+	k := idKeyOf(p.Workspace, IDCDP, p.CDPID)
+	hd, ok := byID[k]
+	if ok {
+		s.stats.identifiers.Add(-int64(len(s.table.get(hd).Identifiers)))
+	} else {
+		s.next++
+		hd = s.next
+		byID[k] = hd
+		s.stats.profiles.Add(1)
+	}
+	*s.table.slot(hd) = p
+	for _, id := range p.Identifiers {
+		ik := idKeyOf(p.Workspace, id.Type, id.Value)
+		s.index[ik[0]%stripes].t.put(ik, hd)
+	}
+	s.stats.identifiers.Add(int64(len(p.Identifiers)))
+}
+
+// chainInfo is what a load found beside the store.
+type chainInfo struct {
+	head       checkpointHeader // the full checkpoint's
+	baseBytes  int64
+	deltas     int
+	deltaBytes int64
+}
+
+// loadChain loads dir's full checkpoint and its deltas; ok=false, with an
+// empty store, when there is none.
+func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
+	var info chainInfo
+	path := filepath.Join(dir, CheckpointFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		s, err := NewStore(cfg)
+		return s, info, false, err
+	}
+	if err != nil {
+		return nil, info, false, fmt.Errorf("open speed checkpoint: %w", err)
+	}
+	defer f.Close()
+	s, h, err := readStore(cfg, f)
+	if err != nil {
+		return nil, info, false, fmt.Errorf("load speed checkpoint %s: %w", path, err)
+	}
+	info.head = h
+	if fi, err := f.Stat(); err == nil {
+		info.baseBytes = fi.Size()
+	}
+	var byID map[idKey]uint32
+	for seq := 1; s.chain.id != 0; seq++ {
+		path := filepath.Join(dir, deltaName(seq))
+		df, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, info, false, fmt.Errorf("open speed checkpoint: %w", err)
+		}
+		if byID == nil {
+			byID = make(map[idKey]uint32, s.stats.profiles.Load())
+			for hd := uint32(1); hd <= s.next; hd++ {
+				if p := s.table.get(hd); p != nil {
+					byID[idKeyOf(p.Workspace, IDCDP, p.CDPID)] = hd
+				}
+			}
+		}
+		err = s.readDelta(df, seq, byID)
+		fi, serr := df.Stat()
+		df.Close()
+		if errors.Is(err, errStaleDelta) {
+			break
+		}
+		if err != nil {
+			return nil, info, false, fmt.Errorf("load speed checkpoint %s: %w", path, err)
+		}
+		info.deltas++
+		if serr == nil {
+			info.deltaBytes += fi.Size()
+		}
+	}
+	s.chain.seq = info.deltas
+	s.chain.baseBytes.Store(info.baseBytes)
+	s.chain.deltaBytes.Store(info.deltaBytes)
+	return s, info, true, nil
+}
+
+// RemoveDeltas removes the delta checkpoints past the first keep of dir's
+// chain: all of them once a full checkpoint replaced their own, and at
+// start those a load passed over. Only the directory's one consumer may
+// call it.
+func RemoveDeltas(dir string, keep int) (int, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, deltaPrefix+"*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, path := range paths {
+		seq, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(path), deltaPrefix))
+		if err == nil && seq <= keep {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("remove delta checkpoint: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
