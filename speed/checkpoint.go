@@ -54,8 +54,8 @@ type checkpointHeader struct {
 
 type dedupeGenFile struct {
 	Index  int64
-	Serial int64 // dedupeGen.Serial (version 5)
-	Keys  []msgKey // as written before Packed (still read)
+	Serial int64    // dedupeGen.Serial (version 5)
+	Keys   []msgKey // as written before Packed (still read)
 	// Packed holds the keys, 16 bytes each (little-endian halves): gob
 	// writes a byte slice in one go, but a slice of arrays value by value
 	// (a million keys took ~0.8 s of the apply loop's pause).
@@ -514,7 +514,7 @@ type CheckpointInfo struct {
 	Profiles      int64         `json:"profiles"`
 	Identifiers   int64         `json:"identifiers"`
 	DedupeEntries int64         `json:"dedupe_entries"`
-	Offsets       map[int]int64 `json:"offsets"` // next offset to apply, by partition of cdp.events
+	Offsets       map[int]int64 `json:"offsets"`     // next offset to apply, by partition of cdp.events
 	Deltas        int           `json:"deltas"`      // delta checkpoints loaded after the full one
 	DeltaBytes    int64         `json:"delta_bytes"` // their size
 	Load          time.Duration `json:"-"`           // how long loading it took

@@ -29,8 +29,8 @@ type dedupe struct {
 	gens    []dedupeGen // oldest first
 	n       int
 	evicted int64
-	room    int // keys to make room for in the first generation (reserve)
-	folds   int // calls of seen since the last fold step, while extras are folded
+	room    int   // keys to make room for in the first generation (reserve)
+	folds   int   // calls of seen since the last fold step, while extras are folded
 	serial  int64 // the last generation's Serial
 	// log holds the keys added since the last snapshot, for the next
 	// delta checkpoint (delta.go); nil unless logging.
@@ -47,8 +47,8 @@ type loggedKey struct {
 type dedupeGen struct {
 	Index  int64 // receivedAt / span of the generation's start
 	Serial int64 // numbers the generations in the order they were made
-	Set   *keySet
-	n     int // keys in Set and extra (a key being folded is in both)
+	Set    *keySet
+	n      int // keys in Set and extra (a key being folded is in both)
 	// While a snapshot packs Set (frozen), new keys go to extra; once it
 	// is written, extra is folded into Set a part at a time (foldStep).
 	frozen bool

@@ -202,8 +202,8 @@ type Store struct {
 	snap    *Snapshot // the checkpoint being written, if any (snapshot.go)
 	// gen is the change generation: a profile changed now gets it in
 	// Profile.changed, and each snapshot starts the next (delta.go).
-	gen, lastGen uint32 // lastGen: the previous snapshot's
-	changedN     int    // profiles changed in gen
+	gen, lastGen uint32      // lastGen: the previous snapshot's
+	changedN     int         // profiles changed in gen
 	removed      []removedID // cdp ids merged away since the last snapshot
 	chain        chainState
 	// warmSink keeps Warm's reads from being optimized away.
