@@ -522,7 +522,7 @@ type CheckpointInfo struct {
 
 // InspectCheckpoint loads dir/CheckpointFile and its deltas as a restart
 // would, checksums and all, and describes them; fs.ErrNotExist when there
-// is none. Written is the full checkpoint's time.
+// is none. Written is the last one's time.
 func InspectCheckpoint(dir string, cfg StoreConfig) (CheckpointInfo, error) {
 	path := filepath.Join(dir, CheckpointFile)
 	start := time.Now()
@@ -533,7 +533,7 @@ func InspectCheckpoint(dir string, cfg StoreConfig) (CheckpointInfo, error) {
 	if !ok {
 		return CheckpointInfo{}, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	}
-	info := CheckpointInfo{Path: path, Bytes: ch.baseBytes, Version: ch.head.Version, Written: ch.head.Written, Offsets: s.Offsets(),
+	info := CheckpointInfo{Path: path, Bytes: ch.baseBytes, Version: ch.head.Version, Written: ch.written, Offsets: s.Offsets(),
 		Deltas: ch.deltas, DeltaBytes: ch.deltaBytes, Load: time.Since(start)}
 	st := s.Stats()
 	info.Profiles, info.Identifiers, info.DedupeEntries = st.Profiles, st.Identifiers, st.DedupeEntries

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Delta checkpoints. A full checkpoint writes every profile: ~500 MB and
@@ -59,14 +60,14 @@ type chainState struct {
 // CheckpointSnapshot starts the next checkpoint of the store: a delta
 // when it can be, else a full one (Snapshot). A delta needs the snapshot
 // before it published, fewer than StoreConfig.CheckpointDeltas deltas
-// since the full one, and a chain that is still small beside that one:
-// its deltas under half its bytes, and under half the profiles changed
-// since the last (else a full one costs about the same to write, and a
-// load reads less). Apply goroutine only.
+// since the full one, and deltas smaller together than that one: so a
+// load reads at most about twice the full checkpoint, and a store whose
+// profiles all change between checkpoints writes every other one full.
+// Apply goroutine only.
 func (s *Store) CheckpointSnapshot() (*Snapshot, error) {
 	c := &s.chain
 	delta := c.id != 0 && !c.unpublished.Load() && c.seq < s.cfg.CheckpointDeltas &&
-		c.deltaBytes.Load() < c.baseBytes.Load()/2 && s.changedN < int(s.stats.profiles.Load())/2
+		c.deltaBytes.Load() < c.baseBytes.Load()
 	return s.snapshot(delta)
 }
 
@@ -77,7 +78,6 @@ func (s *Store) startGen(sn *Snapshot) {
 	sn.since, sn.gen = s.lastGen, s.gen
 	s.lastGen = s.gen
 	s.gen++
-	s.changedN = 0
 	removed, log := s.removed, s.dedupe.log
 	s.removed, s.dedupe.log = nil, nil
 	c := &s.chain
@@ -184,18 +184,18 @@ var errStaleDelta = errors.New("delta checkpoint of another chain")
 // readDelta applies the delta r, which must be number seq of the store's
 // chain, to a store loaded from its full checkpoint and the deltas before
 // it. byID finds the handle of a cdp id (its key as a cdp_id identifier).
-func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) error {
+func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Time, error) {
 	br := &sumReader{r: bufio.NewReaderSize(r, 1<<20)}
 	dec := gob.NewDecoder(br)
 	var h checkpointHeader
 	if err := dec.Decode(&h); err != nil {
-		return fmt.Errorf("decode delta checkpoint header: %w", errors.Join(err, errCorrupt))
+		return time.Time{}, fmt.Errorf("decode delta checkpoint header: %w", errors.Join(err, errCorrupt))
 	}
 	if h.Version < 5 || h.Version > checkpointVersion {
-		return fmt.Errorf("delta checkpoint version %d, this build reads 5 to %d: %w", h.Version, checkpointVersion, errCorrupt)
+		return time.Time{}, fmt.Errorf("delta checkpoint version %d, this build reads 5 to %d: %w", h.Version, checkpointVersion, errCorrupt)
 	}
 	if h.Chain != s.chain.id || h.Seq != seq {
-		return errStaleDelta
+		return time.Time{}, errStaleDelta
 	}
 	// The small state, whole.
 	s.offsets = h.Offsets
@@ -204,7 +204,7 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) error {
 	}
 	s.dedupe.evicted = h.Evicted
 	if err := s.dedupe.applyLog(h.Dedupe); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	clear(s.shared)
 	for _, k := range h.Shared {
@@ -232,27 +232,27 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) error {
 	for ; ; n++ {
 		var err error
 		if buf, err = readRecord(br, buf[:0]); err != nil {
-			return fmt.Errorf("read delta checkpoint profile %d: %w", n+1, err)
+			return time.Time{}, fmt.Errorf("read delta checkpoint profile %d: %w", n+1, err)
 		}
 		if len(buf) == 0 {
 			break // the end of the records
 		}
 		p, err := decodeProfile(buf, s.intern)
 		if err != nil {
-			return fmt.Errorf("decode delta checkpoint profile %d: %w", n+1, errors.Join(err, errCorrupt))
+			return time.Time{}, fmt.Errorf("decode delta checkpoint profile %d: %w", n+1, errors.Join(err, errCorrupt))
 		}
 		s.put(p, byID)
 	}
 	if err := readTrailer(dec, br, h.Version, n); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if got := s.stats.profiles.Load(); got != int64(h.Profiles) {
-		return fmt.Errorf("delta checkpoint %d leaves %d profiles, its header says %d: %w", seq, got, h.Profiles, errCorrupt)
+		return time.Time{}, fmt.Errorf("delta checkpoint %d leaves %d profiles, its header says %d: %w", seq, got, h.Profiles, errCorrupt)
 	}
 	s.stats.shared.Store(int64(len(s.shared)))
 	s.stats.dedupeN.Store(int64(s.dedupe.n))
 	s.stats.dedupeEvicted.Store(s.dedupe.evicted)
-	return nil
+	return h.Written, nil
 }
 
 // put puts a profile read from a delta in place of the one of its cdp id,
@@ -279,6 +279,7 @@ func (s *Store) put(p *Profile, byID map[idKey]uint32) {
 // chainInfo is what a load found beside the store.
 type chainInfo struct {
 	head       checkpointHeader // the full checkpoint's
+	written    time.Time        // when the last checkpoint of the chain was
 	baseBytes  int64
 	deltas     int
 	deltaBytes int64
@@ -302,7 +303,7 @@ func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
 	if err != nil {
 		return nil, info, false, fmt.Errorf("load speed checkpoint %s: %w", path, err)
 	}
-	info.head = h
+	info.head, info.written = h, h.Written
 	if fi, err := f.Stat(); err == nil {
 		info.baseBytes = fi.Size()
 	}
@@ -324,7 +325,7 @@ func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
 				}
 			}
 		}
-		err = s.readDelta(df, seq, byID)
+		written, err := s.readDelta(df, seq, byID)
 		fi, serr := df.Stat()
 		df.Close()
 		if errors.Is(err, errStaleDelta) {
@@ -334,6 +335,7 @@ func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
 			return nil, info, false, fmt.Errorf("load speed checkpoint %s: %w", path, err)
 		}
 		info.deltas++
+		info.written = written
 		if serr == nil {
 			info.deltaBytes += fi.Size()
 		}

@@ -172,8 +172,13 @@ func TestCheckpointIsFullWhenADeltaCannotBe(t *testing.T) {
 				}
 			}
 		}},
-		{"most profiles changed", nil, func(t *testing.T, dir string, s *Store, prep *Preparer) {
-			applyMix(s, prep, rng, 5000, 3000, 300)
+		{"deltas as large as the full one", nil, func(t *testing.T, dir string, s *Store, prep *Preparer) {
+			for k := 0; s.chain.deltaBytes.Load() < s.chain.baseBytes.Load(); k++ {
+				applyMix(s, prep, rng, 5000+1000*k, 1000, 300)
+				if sn, _, _ := checkpointTo(t, dir, s, nil); !sn.Delta() {
+					t.Fatal("not a delta")
+				}
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,7 +320,7 @@ func FuzzReadDelta(f *testing.F) {
 				byID[idKeyOf(p.Workspace, IDCDP, p.CDPID)] = h
 			}
 		}
-		if err := ls.readDelta(bytes.NewReader(b), 1, byID); err != nil {
+		if _, err := ls.readDelta(bytes.NewReader(b), 1, byID); err != nil {
 			return
 		}
 		var profiles, ids int64

@@ -125,10 +125,7 @@ func (s *Store) preserve(h uint32, p *Profile) {
 	if sn := s.snap; sn != nil && h <= sn.next && p.saved != sn.epoch && sn.holds(p) {
 		sn.write(p)
 	}
-	if p.changed != s.gen {
-		p.changed = s.gen
-		s.changedN++
-	}
+	p.changed = s.gen
 }
 
 // write adds p to the records the apply goroutine wrote.

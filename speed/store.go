@@ -203,7 +203,6 @@ type Store struct {
 	// gen is the change generation: a profile changed now gets it in
 	// Profile.changed, and each snapshot starts the next (delta.go).
 	gen, lastGen uint32      // lastGen: the previous snapshot's
-	changedN     int         // profiles changed in gen
 	removed      []removedID // cdp ids merged away since the last snapshot
 	chain        chainState
 	// warmSink keeps Warm's reads from being optimized away.
@@ -679,7 +678,6 @@ func (s *Store) create(ws string, ids []link) uint32 {
 	h := s.next
 	// NewCDPID's id, from the index key at hand: not hashed again.
 	p := &Profile{CDPID: identity.FormatCDPID(first.k[0], first.k[1]), Workspace: ws, changed: s.gen}
-	s.changedN++
 	s.insert(h, p)
 	s.stats.profiles.Add(1)
 	return h

@@ -78,6 +78,9 @@ type Lake struct {
 type Speed struct {
 	// CheckpointInterval is how often the profile store is written to <data_dir>/speed/.
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// CheckpointDeltas is how many delta checkpoints (the profiles changed
+	// since the checkpoint before) may follow a full one; 0: all full.
+	CheckpointDeltas int `yaml:"checkpoint_deltas"`
 	// Blocklist adds junk identifier values ("value" or "type:value") to the built-in list.
 	Blocklist []string `yaml:"blocklist,omitempty"`
 	// Caps is, per identifier type, how many distinct user ids one value may link
@@ -101,6 +104,7 @@ type Speed struct {
 func DefaultSpeed() Speed {
 	return Speed{
 		CheckpointInterval: 30 * time.Second,
+		CheckpointDeltas:   20,
 		Caps:               map[string]int{cdp.IDEmail: 5, cdp.IDPhone: 5},
 		IdentifierTraits:   map[string]string{"email": cdp.IDEmail, "phone": cdp.IDPhone},
 		RecentEvents:       20,
@@ -326,6 +330,9 @@ var typeRe = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 func (s Speed) validate() error {
 	if s.CheckpointInterval < time.Second || s.CheckpointInterval > time.Hour {
 		return &FieldError{"speed.checkpoint_interval", fmt.Sprintf("%s is outside 1s..1h", s.CheckpointInterval)}
+	}
+	if s.CheckpointDeltas < 0 || s.CheckpointDeltas > 1000 {
+		return &FieldError{"speed.checkpoint_deltas", fmt.Sprintf("%d is outside 0..1000", s.CheckpointDeltas)}
 	}
 	for typ, n := range s.Caps {
 		if !typeRe.MatchString(typ) {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,9 +200,11 @@ func TestKill9IsExact(t *testing.T) {
 	}
 
 	rng := rand.New(rand.NewPCG(42, 42))
+	var logs strings.Builder // of the killed processes
 	for k := range 4 {
 		time.Sleep(time.Duration(300+rng.IntN(1500)) * time.Millisecond)
 		proc.Kill()
+		logs.WriteString(proc.Log.String())
 		t.Logf("kill -9 #%d after %d batches", k+1, batches.Load())
 		proc = in.Serve(t)
 	}
@@ -240,6 +243,13 @@ func TestKill9IsExact(t *testing.T) {
 	check("after a clean restart")
 	if !strings.Contains(proc.Log.String(), "speed checkpoint loaded") {
 		t.Error("the restart did not load a checkpoint")
+	}
+	// Restarts loaded chains of delta checkpoints, not full ones alone.
+	logs.WriteString(proc.Log.String())
+	if loads := regexp.MustCompile(`speed checkpoint loaded.*deltas=[1-9]`).FindAllString(logs.String(), -1); len(loads) == 0 {
+		t.Errorf("no restart loaded a delta checkpoint: the test did not cover them\n%s", logs.String())
+	} else {
+		t.Logf("%d of 5 restarts loaded delta checkpoints", len(loads))
 	}
 }
 

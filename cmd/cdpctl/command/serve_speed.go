@@ -33,6 +33,7 @@ func speedConfig(cfg config.Config, brokers []string, reg prometheus.Registerer)
 	st.RecentEvents = cfg.Speed.RecentEvents
 	st.DedupeWindow = cfg.Speed.DedupeWindow
 	st.DedupeMaxEntries = cfg.Speed.DedupeMaxEntries
+	st.CheckpointDeltas = cfg.Speed.CheckpointDeltas
 	return sc
 }
 
