@@ -237,7 +237,15 @@ func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 	}
 	s.stats.shared.Store(int64(len(s.shared)))
 	s.ext.load(&h)
-	perr := s.loadProfiles(br, h.Profiles)
+	if h.Profiles > 0 {
+		// Two identifiers a profile, the common case, without growing;
+		// not past a million profiles on the word of a header that may be
+		// corrupt.
+		for i := range s.index {
+			s.index[i].t.reserve(2 * min(h.Profiles, 1_000_000) / stripes)
+		}
+	}
+	_, perr := s.loadProfiles(br, h.Profiles, s.loadNew)
 	if err := errors.Join(perr, <-dedupeErr); err != nil {
 		return nil, h, err
 	}
@@ -279,17 +287,27 @@ type loadBatch struct {
 	first int    // the index of its first record in the file
 	buf   []byte // the records, back to back
 	ends  []int  // record i ends at ends[i]
+	last  bool   // the records end after it (a delta's end mark was read)
 	ps    []*Profile
 	err   error
 	done  chan struct{} // closed once decoded (or failed)
 }
 
-// read reads n records of total from br.
+// read reads n records of total from br; a total below 0 reads up to the
+// end mark (an empty record) instead, of a delta.
 func (b *loadBatch) read(br *sumReader, n, total int) error {
 	for i := range n {
 		var err error
+		start := len(b.buf)
 		if b.buf, err = readRecord(br, b.buf); err != nil {
+			if total < 0 {
+				return fmt.Errorf("read delta checkpoint profile %d: %w", b.first+i+1, err)
+			}
 			return fmt.Errorf("read checkpoint profile %d of %d: %w", b.first+i+1, total, err)
+		}
+		if total < 0 && len(b.buf) == start {
+			b.last = true
+			return nil
 		}
 		b.ends = append(b.ends, len(b.buf))
 	}
@@ -315,13 +333,13 @@ func readRecord(br *sumReader, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
-func (b *loadBatch) decode(intern func(string) string, total int) {
+func (b *loadBatch) decode(intern func(string) string) {
 	defer close(b.done)
 	start := 0
 	for i, end := range b.ends {
 		p, err := decodeProfile(b.buf[start:end], intern)
 		if err != nil {
-			b.err = fmt.Errorf("decode checkpoint profile %d of %d: %w", b.first+i+1, total, errors.Join(err, errCorrupt))
+			b.err = fmt.Errorf("decode checkpoint profile %d: %w", b.first+i+1, errors.Join(err, errCorrupt))
 			return
 		}
 		b.ps = append(b.ps, p)
@@ -329,14 +347,11 @@ func (b *loadBatch) decode(intern func(string) string, total int) {
 	}
 }
 
-// loadProfiles reads the n profile records of a checkpoint into the
-// store. Decoding is most of a load and a restart waits for it, so it runs
-// on every core; the profiles still get handles 1..n in the file's order.
-// (Checkpoints before version 4 also held the store's next handle, and
-// loads numbered on from there: every restart left a hole as large as the
-// store in the handle space, which snapshots walk, and uint32 handles
-// would have run out.)
-func (s *Store) loadProfiles(br *sumReader, n int) error {
+// loadProfiles reads the n profile records of a checkpoint (n < 0: up to
+// a delta's end mark) and hands them to put in the file's order; it
+// returns how many. Decoding is most of a load and a restart waits for
+// it, so it runs on every core.
+func (s *Store) loadProfiles(br *sumReader, n int, put func(p *Profile)) (int, error) {
 	const per = 256
 	workers := runtime.GOMAXPROCS(0)
 	read := make(chan *loadBatch, 2*workers)   // in the file's order
@@ -347,7 +362,7 @@ func (s *Store) loadProfiles(br *sumReader, n int) error {
 	go func() {
 		defer close(read)
 		defer close(decode)
-		for first := 0; first < n; first += per {
+		for first := 0; n < 0 || first < n; first += per {
 			b := &loadBatch{first: first, done: make(chan struct{})}
 			select {
 			case <-quit: // the load failed: read no further
@@ -355,7 +370,11 @@ func (s *Store) loadProfiles(br *sumReader, n int) error {
 			case b.buf = <-free:
 			default:
 			}
-			b.err = b.read(br, min(per, n-first), n)
+			k := per
+			if n >= 0 {
+				k = min(per, n-first)
+			}
+			b.err = b.read(br, k, n)
 			select {
 			case read <- b:
 			case <-quit:
@@ -366,6 +385,9 @@ func (s *Store) loadProfiles(br *sumReader, n int) error {
 				return
 			}
 			decode <- b
+			if b.last {
+				return
+			}
 		}
 	}()
 	names := make([]map[string]string, workers)
@@ -375,34 +397,20 @@ func (s *Store) loadProfiles(br *sumReader, n int) error {
 		intern := func(v string) string { return internIn(m, v) }
 		go func() {
 			for b := range decode {
-				b.decode(intern, n)
+				b.decode(intern)
 			}
 		}()
 	}
-	if n > 0 {
-		// Two identifiers a profile, the common case, without growing;
-		// not past a million profiles on the word of a header that may be
-		// corrupt.
-		for i := range s.index {
-			s.index[i].t.reserve(2 * min(n, 1_000_000) / stripes)
-		}
-	}
+	got := 0
 	for b := range read {
 		<-b.done
 		if b.err != nil {
-			return b.err
+			return got, b.err
 		}
 		for _, p := range b.ps {
-			s.next++
-			hd := s.next
-			*s.table.slot(hd) = p
-			for _, id := range p.Identifiers {
-				k := idKeyOf(p.Workspace, id.Type, id.Value)
-				s.index[k[0]%stripes].t.put(k, hd)
-			}
-			s.stats.identifiers.Add(int64(len(p.Identifiers)))
+			put(p)
 		}
-		s.stats.profiles.Add(int64(len(b.ps)))
+		got += len(b.ps)
 		select {
 		case free <- b.buf[:0]:
 		default:
@@ -417,7 +425,24 @@ func (s *Store) loadProfiles(br *sumReader, n int) error {
 			}
 		}
 	}
-	return nil
+	return got, nil
+}
+
+// loadNew is loadProfiles' put of a full checkpoint: the profiles get
+// handles 1..n in the file's order. (Checkpoints before version 4 also
+// held the store's next handle, and loads numbered on from there: every
+// restart left a hole as large as the store in the handle space, which
+// snapshots walk, and uint32 handles would have run out.)
+func (s *Store) loadNew(p *Profile) {
+	s.next++
+	hd := s.next
+	*s.table.slot(hd) = p
+	for _, id := range p.Identifiers {
+		k := idKeyOf(p.Workspace, id.Type, id.Value)
+		s.index[k[0]%stripes].t.put(k, hd)
+	}
+	s.stats.identifiers.Add(int64(len(p.Identifiers)))
+	s.stats.profiles.Add(1)
 }
 
 // SaveCheckpoint writes the store to dir/CheckpointFile: a temp file,

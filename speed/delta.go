@@ -227,21 +227,9 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Tim
 	}
 	// Their identifiers now belong to the profiles they merged into,
 	// which the delta holds: put re-points them.
-	var buf []byte
-	n := 0
-	for ; ; n++ {
-		var err error
-		if buf, err = readRecord(br, buf[:0]); err != nil {
-			return time.Time{}, fmt.Errorf("read delta checkpoint profile %d: %w", n+1, err)
-		}
-		if len(buf) == 0 {
-			break // the end of the records
-		}
-		p, err := decodeProfile(buf, s.intern)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("decode delta checkpoint profile %d: %w", n+1, errors.Join(err, errCorrupt))
-		}
-		s.put(p, byID)
+	n, err := s.loadProfiles(br, -1, func(p *Profile) { s.put(p, byID) })
+	if err != nil {
+		return time.Time{}, err
 	}
 	if err := readTrailer(dec, br, h.Version, n); err != nil {
 		return time.Time{}, err

@@ -860,7 +860,7 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 		return w.err
 	}
 	start = time.Now()
-	if err := speed.PublishCheckpoint(dir, w.tmp); err != nil {
+	if err := sn.Publish(dir, w.tmp, w.n); err != nil {
 		return err
 	}
 	publish := time.Since(start)
@@ -869,6 +869,7 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	load := time.Since(start)
 	// The checkpoint is of the moment: the events applied before it, not after.
 	if got := ls.Stats(); got.Profiles != st.Profiles || got.DedupeEntries != st.DedupeEntries+int64(baseN) {
 		return fmt.Errorf("the checkpoint holds %d profiles and %d dedupe entries, the store had %d and %d",
@@ -880,7 +881,61 @@ func (o *benchSpeedOptions) rssChild(out io.Writer) error {
 		st.Profiles, mib(w.n), pause.Round(time.Microsecond), w.d.Round(time.Millisecond),
 		applied-baseN, during, during/baseRate, baseRate, q(lat, .99).Round(time.Microsecond), q(lat, 1).Round(time.Microsecond),
 		q(baseLat, .99).Round(time.Microsecond), q(baseLat, 1).Round(time.Microsecond),
-		publish.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		publish.Round(time.Millisecond), load.Round(time.Millisecond))
+	ls = nil
+	return o.rssDelta(out, dir, cfg, s, applied-baseN, track, w.n, w.d+publish, load)
+}
+
+// rssDelta writes a delta of the events applied while the full
+// checkpoint was written, then changes 1 % of the store's profiles (one
+// track event each) and writes the next delta, timed; then it loads the
+// chain. Bytes and times against the full checkpoint's.
+func (o *benchSpeedOptions) rssDelta(out io.Writer, dir string, cfg speed.StoreConfig, s *speed.Store, since int, track func(),
+	fullBytes int64, full, fullLoad time.Duration) error {
+	delta := func() (int64, time.Duration, error) {
+		start := time.Now()
+		sn, err := s.CheckpointSnapshot()
+		if err != nil {
+			return 0, 0, err
+		}
+		if !sn.Delta() {
+			return 0, 0, errors.New("the checkpoint after a full one is not a delta")
+		}
+		tmp, n, err := speed.WriteCheckpointTemp(dir, sn)
+		if err != nil {
+			return 0, 0, err
+		}
+		return n, time.Since(start), sn.Publish(dir, tmp, n)
+	}
+	first, _, err := delta()
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	changed := o.rssProfiles / 100
+	for range changed {
+		track()
+	}
+	n, took, err := delta()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	ls, _, err := speed.LoadCheckpoint(dir, cfg)
+	if err != nil {
+		return err
+	}
+	load := time.Since(start)
+	if got, want := ls.Stats(), s.Stats(); got.Profiles != want.Profiles || got.Identifiers != want.Identifiers || got.DedupeEntries != want.DedupeEntries {
+		return fmt.Errorf("the chain loads %d profiles, %d identifiers and %d dedupe entries, the store has %d, %d and %d",
+			got.Profiles, got.Identifiers, got.DedupeEntries, want.Profiles, want.Identifiers, want.DedupeEntries)
+	}
+	fmt.Fprintf(out, "delta checkpoints: of the %d events applied while the full one was written, %s; then of %d events for as many profiles (%.1f %%), "+
+		"%s written, fsynced and renamed in %s: %.4f of the full checkpoint's bytes and %.3f of its time (%s, %s); "+
+		"the chain (full + 2 deltas) loads in %s (the full one alone %s)\n",
+		since, mib(first), changed, 100*float64(changed)/float64(o.rssProfiles),
+		mib(n), took.Round(time.Millisecond), float64(n)/float64(fullBytes), took.Seconds()/full.Seconds(), mib(fullBytes), full.Round(time.Millisecond),
+		load.Round(time.Millisecond), fullLoad.Round(time.Millisecond))
 	return nil
 }
 
