@@ -91,6 +91,13 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 	if age := value(t, reg, "tributary_speed_checkpoint_age_seconds", ""); age < 0 || age > 5 {
 		t.Errorf("checkpoint age %v s with a checkpoint every 100 ms", age)
 	}
+	// The first checkpoint is full, the ones after it deltas.
+	waitFor(t, "a delta checkpoint", 10*time.Second, func() bool {
+		return value(t, reg, "tributary_speed_checkpoints_total", "kind=delta") > 0
+	})
+	if got := value(t, reg, "tributary_speed_checkpoints_total", "kind=full"); got < 1 {
+		t.Errorf("%v full checkpoints, want one before the deltas", got)
+	}
 }
 
 // value is the metric name{labels} ("k=v,k=v") of reg: a counter's or

@@ -14,8 +14,9 @@ import (
 )
 
 // TestCheckpointCommand: after serve stops, `cdpctl checkpoint` describes
-// the checkpoint it left; one with a byte changed exits non-zero, and so
-// does serve, both naming the checksum.
+// the checkpoint it left, and after a second run the delta checkpoint
+// beside it; one with a byte changed exits non-zero, and so does serve,
+// both naming the checksum.
 func TestCheckpointCommand(t *testing.T) {
 	in := testenv.Init(t)
 	p := in.Serve(t)
@@ -31,22 +32,34 @@ func TestCheckpointCommand(t *testing.T) {
 		DedupeEntries int64         `json:"dedupe_entries"`
 		Offsets       map[int]int64 `json:"offsets"`
 		Written       time.Time     `json:"written"`
+		Deltas        int           `json:"deltas"`
 	}
-	if err := json.Unmarshal([]byte(cdpctl(t, in, "", append([]string{"checkpoint", "--json"}, dd...)...)), &info); err != nil {
-		t.Fatal(err)
+	inspect := func(n, deltas int, sent int64) { // sent: messages, the duplicates may not all be applied yet
+		t.Helper()
+		if err := json.Unmarshal([]byte(cdpctl(t, in, "", append([]string{"checkpoint", "--json"}, dd...)...)), &info); err != nil {
+			t.Fatal(err)
+		}
+		var next int64
+		for _, o := range info.Offsets {
+			next += o
+		}
+		if info.Version != 5 || info.Profiles != int64(n) || info.Identifiers != int64(n) || info.DedupeEntries != int64(n) || next < int64(n) || next > sent ||
+			info.Deltas != deltas || time.Since(info.Written) > time.Minute {
+			t.Errorf("checkpoint after %d orders of %d users: %+v, want %d deltas", n, n, info, deltas)
+		}
 	}
-	var next int64
-	for _, o := range info.Offsets {
-		next += o
-	}
-	if info.Version != 4 || info.Profiles != 4 || info.Identifiers != 4 || info.DedupeEntries != 4 || next != 4 ||
-		time.Since(info.Written) > time.Minute {
-		t.Errorf("checkpoint after 4 orders of 4 users: %+v", info)
-	}
+	inspect(4, 0, 4)
 	text := cdpctl(t, in, "", append([]string{"checkpoint"}, dd...)...)
-	if !strings.Contains(text, "checksum OK") || !strings.Contains(text, "4 profiles, 4 identifiers, 4 message ids") {
+	if !strings.Contains(text, "checksums OK") || !strings.Contains(text, "4 profiles, 4 identifiers, 4 message ids") {
 		t.Errorf("checkpoint output:\n%s", text)
 	}
+	// The same 4 orders again (duplicates) and 2 more: the stop writes a
+	// delta, and the chain holds 6.
+	p = in.Serve(t)
+	sendOrders(t, in, 6)
+	segmentAwaiter(t, in, "u5")("u5's profile visible", func([]string) bool { return true })
+	p.Stop(t)
+	inspect(6, 1, 10)
 
 	file := filepath.Join(in.DataDir, "speed", "checkpoint.gob")
 	b, err := os.ReadFile(file)
