@@ -34,8 +34,20 @@ func checkpointDump(s *Store) string {
 	})
 	slices.Sort(recs)
 	st := s.Stats()
-	return fmt.Sprintf("offsets %v\ndedupe %d\n%s\nprofiles %d identifiers %d\n%s",
-		s.Offsets(), st.DedupeEntries, dedupeDump(s.dedupe), st.Profiles, st.Identifiers, strings.Join(recs, "\n"))
+	// The index: its size, and its entries that find no profile (a load
+	// rebuilds it from the records, deltas re-point it).
+	entries, dangling := 0, 0
+	for i := range s.index {
+		s.index[i].t.each(func(_ [2]uint64, h uint32) bool {
+			entries++
+			if s.table.get(h) == nil {
+				dangling++
+			}
+			return true
+		})
+	}
+	return fmt.Sprintf("offsets %v\ndedupe %d\n%s\nprofiles %d identifiers %d index %d (%d without a profile)\n%s",
+		s.Offsets(), st.DedupeEntries, dedupeDump(s.dedupe), st.Profiles, st.Identifiers, entries, dangling, strings.Join(recs, "\n"))
 }
 
 // dedupeDump lists each generation's keys, sorted, those of its set and
