@@ -32,21 +32,15 @@ type dedupe struct {
 	room    int   // keys to make room for in the first generation (reserve)
 	folds   int   // calls of seen since the last fold step, while extras are folded
 	serial  int64 // the last generation's Serial
-	// log holds the keys added since the last snapshot, for the next
-	// delta checkpoint (delta.go); nil unless logging.
-	log     []loggedKey
+	// logging: each generation logs the keys it gets between two
+	// snapshots, for the next delta checkpoint (delta.go).
 	logging bool
 }
 
-// loggedKey is a key added to the generation of that Serial.
-type loggedKey struct {
-	serial int64
-	k      msgKey
-}
-
 type dedupeGen struct {
-	Index  int64 // receivedAt / span of the generation's start
-	Serial int64 // numbers the generations in the order they were made
+	Index  int64    // receivedAt / span of the generation's start
+	Serial int64    // numbers the generations in the order they were made
+	log    []msgKey // the keys added since the last snapshot (dedupe.logging)
 	Set    *keySet
 	n      int // keys in Set and extra (a key being folded is in both)
 	// While a snapshot packs Set (frozen), new keys go to extra; once it
@@ -144,7 +138,7 @@ func (d *dedupe) newGen(index int64, set *keySet) {
 
 func (d *dedupe) logKey(gen int, k msgKey) {
 	if d.logging {
-		d.log = append(d.log, loggedKey{d.gens[gen].Serial, k})
+		d.gens[gen].log = append(d.gens[gen].log, k)
 	}
 }
 
@@ -170,6 +164,16 @@ func (d *dedupe) generations() []dedupeGen {
 	gens := make([]dedupeGen, len(d.gens))
 	for i, g := range d.gens {
 		gens[i] = dedupeGen{Index: g.Index, Serial: g.Serial, Set: g.Set}
+	}
+	return gens
+}
+
+// takeLogs returns the generations with the keys each logged since the
+// last call, and starts their logs anew.
+func (d *dedupe) takeLogs() []dedupeGen {
+	gens := d.generations()
+	for i := range d.gens {
+		gens[i].log, d.gens[i].log = d.gens[i].log, nil
 	}
 	return gens
 }

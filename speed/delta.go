@@ -78,12 +78,12 @@ func (s *Store) startGen(sn *Snapshot) {
 	sn.since, sn.gen = s.lastGen, s.gen
 	s.lastGen = s.gen
 	s.gen++
-	removed, log := s.removed, s.dedupe.log
-	s.removed, s.dedupe.log = nil, nil
+	removed, gens := s.removed, s.dedupe.takeLogs()
+	s.removed = nil
 	c := &s.chain
 	if sn.delta {
 		c.seq++
-		sn.head.Removed, sn.log = removed, log
+		sn.head.Removed, sn.gens = removed, gens
 	} else {
 		c.id, c.seq = rand.Uint64()|1, 0
 		c.deltaBytes.Store(0)
@@ -129,19 +129,15 @@ func (sn *Snapshot) Publish(dir, tmp string, n int64) error {
 	return nil
 }
 
-// packLog packs the keys of log by generation, for a delta: the
-// generations of its moment (oldest first; older ones have gone) with the
-// keys each got since the snapshot before.
-func packLog(gens []dedupeGen, log []loggedKey) []dedupeGenFile {
+// packLog packs, for a delta, the generations of its moment (oldest
+// first; older ones have gone) with the keys each logged since the
+// snapshot before.
+func packLog(gens []dedupeGen) []dedupeGenFile {
 	fs := make([]dedupeGenFile, len(gens))
-	at := make(map[int64]int, len(gens))
 	for i, g := range gens {
-		fs[i] = dedupeGenFile{Index: g.Index, Serial: g.Serial}
-		at[g.Serial] = i
-	}
-	for _, l := range log {
-		if i, ok := at[l.serial]; ok { // else its generation went since
-			fs[i].Packed = appendKey(fs[i].Packed, l.k)
+		fs[i] = dedupeGenFile{Index: g.Index, Serial: g.Serial, Packed: make([]byte, 0, 16*len(g.log))}
+		for _, k := range g.log {
+			fs[i].Packed = appendKey(fs[i].Packed, k)
 		}
 	}
 	return fs

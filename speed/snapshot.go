@@ -50,11 +50,10 @@ type Snapshot struct {
 	edit    func(*checkpointHeader) // Store.writeTo's
 
 	// A delta (delta.go) holds the profiles changed in generations
-	// since+1..gen, the dedupe keys added meanwhile (log) and the cdp ids
-	// merged away (in head); a full checkpoint, gen alone.
+	// since+1..gen, the dedupe keys added meanwhile (gens' logs) and the
+	// cdp ids merged away (in head); a full checkpoint, gen alone.
 	delta      bool
 	since, gen uint32
-	log        []loggedKey
 }
 
 // snapshots numbers the snapshots of all stores: a profile a reconcile
@@ -81,9 +80,7 @@ func (s *Store) snapshot(delta bool) (*Snapshot, error) {
 	sn.head.Offsets = maps.Clone(sn.head.Offsets)
 	sn.head.Rejected = maps.Clone(sn.head.Rejected)
 	s.startGen(sn)
-	if delta {
-		sn.gens = s.dedupe.generations()
-	} else {
+	if !delta {
 		sn.gens = s.dedupe.freeze()
 	}
 	if m := s.ext.members.Load(); m != nil {
@@ -150,7 +147,7 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	enc := gob.NewEncoder(bw)
 	if sn.delta {
-		sn.head.Dedupe = packLog(sn.gens, sn.log)
+		sn.head.Dedupe = packLog(sn.gens)
 	} else {
 		sn.head.Dedupe = packGens(sn.gens)
 	}
