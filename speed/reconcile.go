@@ -36,11 +36,12 @@ type ReconcileReport struct {
 	AppliedAt time.Time
 	// LoadSeconds is reading the base; ReplaySeconds re-reading cdp.events
 	// from the watermark; SwapSeconds the pause of the apply loop at the
-	// swap (look-ups never pause).
-	LoadSeconds, ReplaySeconds, SwapSeconds float64
-	BaseProfiles                            int64
-	ReplayedEvents                          int64 // deltas replayed from W, and applied during the replay
-	Profiles                                int64 // after the swap
+	// swap (look-ups never pause); SweepSeconds re-evaluating the segments
+	// of every profile of the new store after it.
+	LoadSeconds, ReplaySeconds, SwapSeconds, SweepSeconds float64
+	BaseProfiles                                          int64
+	ReplayedEvents                                        int64 // deltas replayed from W, and applied during the replay
+	Profiles                                              int64 // after the swap
 	// Heap in use (HeapAlloc, read through runtime/metrics) before, at the peak of, and
 	// after the reconcile (before and after measured after a GC).
 	MemBeforeBytes, MemPeakBytes, MemAfterBytes int64
@@ -158,7 +159,7 @@ func (r *Reconciler) poll(ctx context.Context) error {
 		r.lastFail = b.RequestedAt
 	} else {
 		slog.Info("speed reconcile done", "version", b.Version, "load_s", rep.LoadSeconds, "replay_s", rep.ReplaySeconds,
-			"swap_ms", rep.SwapSeconds*1000, "replayed", rep.ReplayedEvents, "profiles", rep.Profiles,
+			"swap_ms", rep.SwapSeconds*1000, "sweep_s", rep.SweepSeconds, "replayed", rep.ReplayedEvents, "profiles", rep.Profiles,
 			"mem_before", rep.MemBeforeBytes, "mem_peak", rep.MemPeakBytes, "mem_after", rep.MemAfterBytes)
 	}
 	if err := r.cfg.Source.Acknowledge(ctx, rep); err != nil {
@@ -350,9 +351,11 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	// Membership as published moved with the store; publish what the new
 	// base changes, and exits for cdp ids the build merged away.
 	if c.segs != nil {
+		t0 := time.Now()
 		if err := c.segs.sweep(ctx, fmt.Sprintf("r%d", b.Version), false); err != nil {
 			return fail(err)
 		}
+		rep.SweepSeconds = time.Since(t0).Seconds()
 	}
 	return rep
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -148,34 +150,75 @@ func (e *segments) evaluate(s *Store, p *Profile, version string, now time.Time)
 // set makes after the membership of (workspace, cdpID), publishing the difference.
 func (e *segments) set(s *Store, workspace, cdpID string, after []string, version string, now time.Time) {
 	m := s.members()
-	before := m.get(workspace, cdpID)
+	if msgs, changed := changeMessages(workspace, cdpID, m.get(workspace, cdpID), after, version, now); changed {
+		e.pub.enqueue(msgs)
+		m.set(workspace, cdpID, after)
+	}
+}
+
+// changeMessages are the messages that publish a change of membership
+// from before to after; changed is false when they are the same. Any goroutine.
+func changeMessages(workspace, cdpID string, before, after []string, version string, now time.Time) (msgs []kafka.Message, changed bool) {
 	if slices.Equal(before, after) {
-		return
+		return nil, false
 	}
 	changes := cdp.DiffMembership(workspace, cdpID, before, after, version, now.UTC())
-	msgs := make([]kafka.Message, len(changes))
+	msgs = make([]kafka.Message, len(changes))
 	for i := range changes {
 		v, _ := json.Marshal(&changes[i])
 		msgs[i] = kafka.Message{Key: []byte(changes[i].MessageKey()), Value: v}
 	}
-	e.pub.enqueue(msgs)
-	m.set(workspace, cdpID, after)
+	return msgs, true
 }
 
 // sweep re-evaluates every profile (only those of workspaces with
 // time-sensitive segments when timeOnly), one stripe per turn of the apply
 // loop, then drops the membership of cdp ids that no longer name a profile
-// (merged away by a reconcile) with exits.
+// (merged away by a reconcile) with exits. In each turn the evaluations
+// run on every core while the apply goroutine waits, so the store holds
+// still; then the apply goroutine publishes and records the changes in
+// handle order, as evaluating one profile after the other would.
 func (e *segments) sweep(ctx context.Context, version string, timeOnly bool) error {
+	var ps []*Profile
+	var out []sweepResult
 	for i := range stripes {
 		err := e.c.Do(ctx, func(s *Store) {
 			now := e.cfg.Now()
+			ps = ps[:0]
 			s.table.each(i, func(p *Profile) bool {
 				if !timeOnly || e.timeWS[p.Workspace] {
-					e.evaluate(s, p, version, now)
+					ps = append(ps, p)
 				}
 				return true
 			})
+			out = slices.Grow(out[:0], len(ps))[:len(ps)]
+			m := s.ext.members.Load()
+			onCores(len(ps), func(j int) { out[j] = e.sweepOne(m, ps[j], version, now) })
+			// The results hold for membership as it was before the turn: a
+			// cdp id twice in the stripe (not expected) is evaluated again
+			// after its first change is recorded.
+			var recorded map[[2]string]bool
+			for j, r := range out {
+				k := [2]string{ps[j].Workspace, ps[j].CDPID}
+				if recorded[k] {
+					e.evaluate(s, ps[j], version, now)
+					continue
+				}
+				if !r.evaluated {
+					continue
+				}
+				m := s.members() // created on first use, as set does
+				if !r.changed {
+					continue
+				}
+				e.pub.enqueue(r.msgs)
+				m.set(k[0], k[1], r.after)
+				if recorded == nil {
+					recorded = map[[2]string]bool{}
+				}
+				recorded[k] = true
+			}
+			clear(out)
 		})
 		if err != nil {
 			return err
@@ -189,18 +232,79 @@ func (e *segments) sweep(ctx context.Context, version string, timeOnly bool) err
 		if m == nil {
 			return
 		}
-		type stale struct{ ws, id string }
-		var gone []stale
-		m.each(func(ws, id string, _ []string) {
-			if p := s.profileByCDPID(ws, id); p == nil || p.CDPID != id {
-				gone = append(gone, stale{ws, id})
-			}
-		})
+		type stale struct {
+			ws, id string
+			msgs   []kafka.Message
+		}
 		now := e.cfg.Now()
+		var gone [len(m.stripes)][]stale
+		onCores(len(m.stripes), func(i int) {
+			m.each(i, func(ws, id string, before []string) {
+				if p := s.profileByCDPID(ws, id); p == nil || p.CDPID != id {
+					msgs, _ := changeMessages(ws, id, before, nil, version, now)
+					gone[i] = append(gone[i], stale{ws, id, msgs})
+				}
+			})
+		})
 		for _, g := range gone {
-			e.set(s, g.ws, g.id, nil, version, now)
+			for _, x := range g {
+				e.pub.enqueue(x.msgs)
+				m.set(x.ws, x.id, nil)
+			}
 		}
 	})
+}
+
+// sweepResult is what evaluate would do to a profile: nothing unless
+// evaluated; publish msgs and record after when changed.
+type sweepResult struct {
+	evaluated, changed bool
+	after              []string
+	msgs               []kafka.Message
+}
+
+// sweepOne evaluates p as evaluate does, against m (nil: no membership
+// yet), but changes nothing. Any goroutine, while the apply goroutine waits.
+func (e *segments) sweepOne(m *membership, p *Profile, version string, now time.Time) sweepResult {
+	segs := e.byWS[p.Workspace]
+	var before []string
+	if m != nil {
+		before = m.get(p.Workspace, p.CDPID)
+	}
+	if len(segs) == 0 && before == nil {
+		return sweepResult{}
+	}
+	r := sweepResult{evaluated: true, after: cdp.MemberOf(segs, p.Workspace, p, now)}
+	r.msgs, r.changed = changeMessages(p.Workspace, p.CDPID, before, r.after, version, now)
+	return r
+}
+
+// onCores calls fn for 0..n-1 on GOMAXPROCS goroutines, the caller's
+// among them, a block of indexes at a time, and returns when all have.
+func onCores(n int, fn func(i int)) {
+	const block = 16
+	var next atomic.Int64
+	work := func() {
+		for {
+			lo := int(next.Add(block)) - block
+			if lo >= n {
+				return
+			}
+			for i := lo; i < min(lo+block, n); i++ {
+				fn(i)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), (n+block-1)/block) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
 }
 
 // nextChange is the earliest time a time-sensitive segment may change after now.

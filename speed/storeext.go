@@ -156,13 +156,12 @@ func (m *membership) intern(ids []string) []string {
 	return v
 }
 
-// each calls fn for every entry. Apply goroutine only; fn must not call set.
-func (m *membership) each(fn func(workspace, cdpID string, ids []string)) {
-	for i := range m.stripes {
-		for k, v := range m.stripes[i].m {
-			ws, id, _ := strings.Cut(k, "\x00")
-			fn(ws, id, v)
-		}
+// each calls fn for every entry of stripe i. Apply goroutine only (or
+// goroutines it waits for); fn must not call set.
+func (m *membership) each(i int, fn func(workspace, cdpID string, ids []string)) {
+	for k, v := range m.stripes[i].m {
+		ws, id, _ := strings.Cut(k, "\x00")
+		fn(ws, id, v)
 	}
 }
 
