@@ -32,7 +32,9 @@
 //     can be swapped in.
 //   - Real-time segments (segments.go) are evaluated in the apply
 //     goroutine on every profile change, in sweeps when time passes a
-//     window edge (UTC midnight), at start and after a reconcile.
+//     window edge (UTC midnight), at start and after a reconcile (a
+//     sweep evaluates a stripe at a time on every core while the apply
+//     goroutine waits, which then publishes in handle order).
 //     Membership as published is kept per cdp id in the store and its
 //     checkpoint; every enter/exit goes to cdp.segment-changes (key
 //     "<workspace>/<cdp_id>", idempotency key from cdp.DiffMembership,
