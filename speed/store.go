@@ -280,7 +280,8 @@ func (s *Store) Stats() Stats {
 func (s *Store) View(workspace string, id cdp.Identifier, fn func(p *Profile)) error {
 	if id.Type == IDCDP {
 		// The key the id was derived from, else a batch build's cdp_id identifier.
-		for _, k := range cdpKeys(workspace, id.Value) {
+		var kb [2]idKey
+		for _, k := range cdpKeys(kb[:0], workspace, id.Value) {
 			if err := s.view(workspace, k, fn); err == nil {
 				return nil
 			}

@@ -98,22 +98,22 @@ type memberStripe struct {
 
 func memberKey(workspace, cdpID string) string { return workspace + "\x00" + cdpID }
 
-func (m *membership) stripe(k string) *memberStripe { return &m.stripes[m.stripeOf(k)] }
-
-func (m *membership) stripeOf(k string) int {
+func memberStripeOf[K string | []byte](k K) int {
 	var h uint32 = 2166136261
 	for i := 0; i < len(k); i++ {
 		h = (h ^ uint32(k[i])) * 16777619
 	}
-	return int(h % uint32(len(m.stripes)))
+	return int(h % uint32(len(membership{}.stripes)))
 }
 
-// get returns the segment ids of a profile; safe from any goroutine.
+// get returns the segment ids of a profile; safe from any goroutine. The
+// key is built on the stack: look-ups and sweeps call get for every profile.
 func (m *membership) get(workspace, cdpID string) []string {
-	k := memberKey(workspace, cdpID)
-	st := m.stripe(k)
+	var buf [128]byte
+	k := append(append(append(buf[:0], workspace...), 0), cdpID...)
+	st := &m.stripes[memberStripeOf(k)]
 	st.mu.RLock()
-	v := st.m[k]
+	v := st.m[string(k)]
 	st.mu.RUnlock()
 	return v
 }
@@ -121,7 +121,7 @@ func (m *membership) get(workspace, cdpID string) []string {
 // set records the ids (sorted; empty removes the entry). Apply goroutine only.
 func (m *membership) set(workspace, cdpID string, ids []string) {
 	k := memberKey(workspace, cdpID)
-	i := m.stripeOf(k)
+	i := memberStripeOf(k)
 	st := &m.stripes[i]
 	if len(ids) > 0 {
 		ids = m.intern(ids)
@@ -236,9 +236,10 @@ func (x *storeExt) load(h *checkpointHeader) {
 }
 
 // profileByCDPID finds the profile a cdp id names (its own or one merged
-// into it); nil when none. Apply goroutine only.
+// into it); nil when none. Apply goroutine only (or goroutines it waits for).
 func (s *Store) profileByCDPID(workspace, id string) *Profile {
-	for _, k := range cdpKeys(workspace, id) {
+	var kb [2]idKey
+	for _, k := range cdpKeys(kb[:0], workspace, id) {
 		if h, ok := s.lookupID(k); ok {
 			if p := s.table.get(h); p != nil && p.Workspace == workspace {
 				return p
@@ -250,11 +251,11 @@ func (s *Store) profileByCDPID(workspace, id string) *Profile {
 
 // cdpKeys are the index keys a cdp id may be found under: the key it was
 // derived from (NewCDPID) and, for ids that came from a batch build, the
-// cdp_id identifier the base loader adds.
-func cdpKeys(workspace, id string) []idKey {
-	own := idKeyOf(workspace, IDCDP, id)
+// cdp_id identifier the base loader adds; appended to dst, which a caller
+// keeps on its stack (sweeps look every cdp id with a membership up).
+func cdpKeys(dst []idKey, workspace, id string) []idKey {
 	if k, ok := parseCDPID(id); ok {
-		return []idKey{k, own}
+		dst = append(dst, k)
 	}
-	return []idKey{own}
+	return append(dst, idKeyOf(workspace, IDCDP, id))
 }
