@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,20 +17,15 @@ import (
 )
 
 // sweepHarness runs segments over s without Kafka: a goroutine of its own
-// stands for the apply loop (Do), on a thread of its own whose CPU time in
-// Do's functions it adds to applyCPU (ns); changes stay in the publisher's queue.
-func sweepHarness(tb testing.TB, s *Store, segs []string, now *time.Time, applyCPU *atomic.Int64) *segments {
+// stands for the apply loop (Do), and changes stay in the publisher's queue.
+func sweepHarness(tb testing.TB, s *Store, segs []string, now *time.Time) *segments {
 	tb.Helper()
 	c := &Consumer{control: make(chan func(*Store))}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		for fn := range c.control {
-			t0 := cpuTime(syscall.RUSAGE_THREAD)
 			fn(s)
-			applyCPU.Add(int64(cpuTime(syscall.RUSAGE_THREAD) - t0))
 		}
 	}()
 	cfg := DefaultSegmentsConfig()
@@ -139,8 +133,7 @@ func TestSweepPublishesAsSequential(t *testing.T) {
 		t.Fatalf("%d profiles: too few to fill every stripe", n)
 	}
 	clock := now
-	var cpu atomic.Int64
-	ep, es := sweepHarness(t, par, v1, &clock, &cpu), sweepHarness(t, seq, v1, &clock, &cpu)
+	ep, es := sweepHarness(t, par, v1, &clock), sweepHarness(t, seq, v1, &clock)
 	ctx := context.Background()
 
 	step := func(name, version string, timeOnly bool) {
@@ -228,9 +221,7 @@ var sweepSegments = []string{
 // `cdpctl bench speed` over -sweep.people people in each of 4 workspaces
 // (5 events each: about 4 × -sweep.people profiles), with sweepSegments,
 // when nothing changes (after a reconcile, most profiles): its wall time
-// (ns/op), the CPU time of the whole process (cpu-ns/op) and of the apply
-// goroutine's thread (apply-cpu-ns/op: its share, and how long the apply
-// loop is held on a machine with cores to spare).
+// (ns/op) and the CPU time of the whole process (cpu-ns/op).
 //
 //	go test ./speed -run '^$' -bench BenchmarkSegmentsSweep -benchtime 3x
 func BenchmarkSegmentsSweep(b *testing.B) {
@@ -241,8 +232,7 @@ func BenchmarkSegmentsSweep(b *testing.B) {
 			ys = append(ys, strings.Replace(y, "\ncondition:", "\nworkspace: "+ws+"\ncondition:", 1))
 		}
 	}
-	var applyCPU atomic.Int64
-	e := sweepHarness(b, s, ys, &now, &applyCPU)
+	e := sweepHarness(b, s, ys, &now)
 	ctx := context.Background()
 	if err := e.sweep(ctx, "t0", false); err != nil {
 		b.Fatal(err)
@@ -252,16 +242,12 @@ func BenchmarkSegmentsSweep(b *testing.B) {
 	runtime.GC()
 	b.ResetTimer()
 	cpu0 := cpuTime(syscall.RUSAGE_SELF)
-	e.c.Do(ctx, func(*Store) {}) // the first sweep's time is added by now
-	apply0 := applyCPU.Load()
 	for i := 0; i < b.N; i++ {
 		if err := e.sweep(ctx, "t0", false); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64((cpuTime(syscall.RUSAGE_SELF)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	e.c.Do(ctx, func(*Store) {})
-	b.ReportMetric(float64(applyCPU.Load()-apply0)/float64(b.N), "apply-cpu-ns/op")
 	b.ReportMetric(float64(s.Stats().Profiles), "profiles")
 	b.ReportMetric(float64(first), "changes-first")
 	if len(e.pub.q) != 0 {
