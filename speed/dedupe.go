@@ -38,9 +38,9 @@ type dedupe struct {
 }
 
 type dedupeGen struct {
-	Index  int64    // receivedAt / span of the generation's start
-	Serial int64    // numbers the generations in the order they were made
-	log    []msgKey // the keys added since the last snapshot (dedupe.logging)
+	Index  int64  // receivedAt / span of the generation's start
+	Serial int64  // numbers the generations in the order they were made
+	log    keyLog // the keys added since the last snapshot (dedupe.logging)
 	Set    *keySet
 	n      int // keys in Set and extra (a key being folded is in both)
 	// While a snapshot packs Set (frozen), new keys go to extra; once it
@@ -138,7 +138,7 @@ func (d *dedupe) newGen(index int64, set *keySet) {
 
 func (d *dedupe) logKey(gen int, k msgKey) {
 	if d.logging {
-		d.gens[gen].log = append(d.gens[gen].log, k)
+		d.gens[gen].log.add(k)
 	}
 }
 
@@ -173,7 +173,7 @@ func (d *dedupe) generations() []dedupeGen {
 func (d *dedupe) takeLogs() []dedupeGen {
 	gens := d.generations()
 	for i := range d.gens {
-		gens[i].log, d.gens[i].log = d.gens[i].log, nil
+		gens[i].log, d.gens[i].log = d.gens[i].log, keyLog{}
 	}
 	return gens
 }
@@ -253,3 +253,22 @@ func (d *dedupe) drop() {
 }
 
 func (d *dedupe) len() int { return d.n }
+
+// keyLog is a list of keys in blocks: it grows by a block, never copying
+// (a slice grows by 1.25× past a few hundred entries, so appends to one
+// allocated ~5 times the keys' bytes, which paced the GC).
+type keyLog struct {
+	blocks [][]msgKey
+	n      int
+}
+
+const keyLogBlock = 4096
+
+func (l *keyLog) add(k msgKey) {
+	if l.n%keyLogBlock == 0 {
+		l.blocks = append(l.blocks, make([]msgKey, 0, keyLogBlock))
+	}
+	b := &l.blocks[len(l.blocks)-1]
+	*b = append(*b, k)
+	l.n++
+}

@@ -135,9 +135,11 @@ func (sn *Snapshot) Publish(dir, tmp string, n int64) error {
 func packLog(gens []dedupeGen) []dedupeGenFile {
 	fs := make([]dedupeGenFile, len(gens))
 	for i, g := range gens {
-		fs[i] = dedupeGenFile{Index: g.Index, Serial: g.Serial, Packed: make([]byte, 0, 16*len(g.log))}
-		for _, k := range g.log {
-			fs[i].Packed = appendKey(fs[i].Packed, k)
+		fs[i] = dedupeGenFile{Index: g.Index, Serial: g.Serial, Packed: make([]byte, 0, 16*g.log.n)}
+		for _, b := range g.log.blocks {
+			for _, k := range b {
+				fs[i].Packed = appendKey(fs[i].Packed, k)
+			}
 		}
 	}
 	return fs
