@@ -21,6 +21,8 @@ FROM cur_idmap GROUP BY workspace, cdp_id;
 CREATE OR REPLACE TEMP TABLE cur_idmap_k AS
 SELECT m.workspace, m.id_type, m.id_value, i.pid
 FROM cur_idmap AS m JOIN cur_ids AS i USING (workspace, cdp_id);
+-- The map by pid is what curate reads from here on.
+DROP TABLE cur_idmap;
 
 -- One read of the events, only the columns curate uses, each with its
 -- profile: by user id first, else by anonymous id. The e-commerce amount

@@ -1,56 +1,13 @@
--- Curate, step 2: golden profiles.
+-- Curate, step 3: golden profiles.
 -- Inputs: the tables of curate_events.sql, plus
---   cur_candidates  (pid, attr, value JSON, source, record, ts TIMESTAMP):
---                   every attribute value any source offers for a profile
---   cur_rules       (attr, rule, priority VARCHAR[]): survivorship per attribute
--- Parameters: $default_rule, $as_of.
-
--- Survivorship. Rules: most_recent, first_non_empty (oldest non-empty),
--- most_frequent (ties: most recent), source_priority (list order; ties:
--- most recent). Empty strings and JSON nulls never win. The winner is the
--- least candidate by (rule key, source, record), one aggregate per
--- profile and attribute; only the candidates of most_frequent attributes
--- are counted (a window over every candidate cost as much as the rest).
-CREATE OR REPLACE TEMP TABLE cur_winners AS
-SELECT pid, attr, w.value, w.source, w.record, w.ts FROM (
-  SELECT pid, attr,
-    arg_min({'value': value, 'source': source, 'record': record, 'ts': ts},
-      {'p': CASE rule WHEN 'source_priority' THEN prio ELSE 0 END,
-       'f': CASE rule WHEN 'most_frequent' THEN -freq ELSE 0 END,
-       't': CASE rule WHEN 'first_non_empty' THEN epoch_us(ts) ELSE -epoch_us(ts) END,
-       's': source, 'r': record}) AS w
-  FROM (
-    -- JSON text here is compact (json_extract, to_json), so null is 'null'.
-    SELECT c.*, coalesce(r.rule, $default_rule) AS rule, coalesce(list_position(r.priority, c.source), 1000) AS prio, 0 AS freq
-    FROM cur_candidates AS c LEFT JOIN cur_rules AS r ON r.attr = c.attr
-    WHERE c.value IS NOT NULL AND CAST(c.value AS VARCHAR) NOT IN ('null', '""') AND coalesce(r.rule, $default_rule) <> 'most_frequent'
-    UNION ALL
-    SELECT *, count(*) OVER (PARTITION BY pid, attr, CAST(value AS VARCHAR)) AS freq FROM (
-      SELECT c.*, coalesce(r.rule, $default_rule) AS rule, coalesce(list_position(r.priority, c.source), 1000) AS prio
-      FROM cur_candidates AS c LEFT JOIN cur_rules AS r ON r.attr = c.attr
-      WHERE c.value IS NOT NULL AND CAST(c.value AS VARCHAR) NOT IN ('null', '""') AND coalesce(r.rule, $default_rule) = 'most_frequent'
-    )
-  )
-  GROUP BY pid, attr
-);
+--   cur_golden  (pid, traits, provenance): the winners' JSON objects (curate.go)
+-- Parameter: $as_of.
 
 -- The profiles, keyed by pid (curate exports them without it).
 CREATE OR REPLACE TEMP TABLE cur_profiles AS
-WITH golden AS (
-  SELECT pid,
-    -- json_group_object (a macro over string_agg) with the keys in name
-    -- order: the winners' row order depends on how the events were read
-    -- and joined (threads), and a build must not. Sorted lists, as for the
-    -- identifiers (curate_events.sql);
-    -- attributes are unique per profile, so the key alone orders.
-    list_sort(list({'k': attr, 'v': coalesce(to_json(value), 'null'),
-        -- {"source":…,"record":…,"time":…} as json_object writes it; the
-        -- time in UTC (strftime of a TIMESTAMPTZ goes through ICU, 2× the cost).
-        'p': '{"source":' || coalesce(to_json(source), 'null') || ',"record":' || coalesce(to_json(record), 'null') ||
-             ',"time":' || coalesce('"' || strftime(make_timestamp(epoch_us(ts)), '%Y-%m-%dT%H:%M:%S.%fZ') || '"', 'null') || '}'})) AS kv
-  FROM cur_winners GROUP BY pid
-), counts AS (
-  -- json_group_object with the keys in name order, as above.
+WITH counts AS (
+  -- json_group_object (a macro over string_agg) with the keys in name
+  -- order: the rows' order depends on threads, and a build must not.
   SELECT pid,
     CAST('{' || array_to_string(list_transform(list_sort(list({'k': event, 'n': n})), x -> to_json(x.k) || ':' || to_json(x.n)), ',') || '}' AS JSON) AS event_counts
   FROM (SELECT pid, event, CAST(sum(n) AS BIGINT) AS n FROM cur_event_days GROUP BY ALL)
@@ -70,8 +27,8 @@ WITH golden AS (
   FROM cur_computed JOIN cur_ids AS i USING (pid) WHERE orders_total > 0
 )
 SELECT i.workspace, i.cdp_id, i.identifiers,
-  coalesce('{' || array_to_string(list_transform(golden.kv, x -> to_json(x.k) || ':' || x.v), ',') || '}', '{}') AS traits,
-  coalesce('{' || array_to_string(list_transform(golden.kv, x -> to_json(x.k) || ':' || x.p), ',') || '}', '{}') AS provenance,
+  coalesce(golden.traits, '{}') AS traits,
+  coalesce(golden.provenance, '{}') AS provenance,
   coalesce(c.events_total, 0) AS events_total,
   coalesce(CAST(counts.event_counts AS VARCHAR), '{}') AS event_counts,
   coalesce(c.page_views, 0) AS page_views,
@@ -86,7 +43,7 @@ SELECT i.workspace, i.cdp_id, i.identifiers,
   CAST($as_of AS TIMESTAMP) AS updated_at,
   i.pid
 FROM cur_ids AS i
-LEFT JOIN golden USING (pid)
+LEFT JOIN cur_golden AS golden USING (pid)
 LEFT JOIN cur_computed AS c USING (pid)
 LEFT JOIN counts USING (pid)
 LEFT JOIN days USING (pid)

@@ -203,8 +203,19 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 	if err := createRules(ctx, sess, cfg.Rules); err != nil {
 		return res, err
 	}
-	if err := sess.Run(ctx, "curate_profiles.sql", map[string]any{"default_rule": cfg.DefaultRule, "as_of": asOf}); err != nil {
+	if err := sess.Run(ctx, "curate_winners.sql", map[string]any{"default_rule": cfg.DefaultRule}); err != nil {
+		return res, fmt.Errorf("curate winners: %w", err)
+	}
+	if err := createGolden(ctx, sess); err != nil {
+		return res, err
+	}
+	if err := sess.Run(ctx, "curate_profiles.sql", map[string]any{"as_of": asOf}); err != nil {
 		return res, fmt.Errorf("curate profiles: %w", err)
+	}
+	// Only the profiles, the events and the identifiers are read from here
+	// on: what else the build held would spill them at scale.
+	if err := sess.Exec(ctx, `DROP TABLE cur_golden`); err != nil {
+		return res, err
 	}
 	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_membership (workspace VARCHAR, cdp_id VARCHAR, segment_id VARCHAR, as_of TIMESTAMP)`); err != nil {
 		return res, err
@@ -400,7 +411,62 @@ func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Sourc
 	if err := sess.Exec(ctx, "INSERT INTO cur_candidates "+strings.Join(sel, "\nUNION ALL\n")); err != nil {
 		return fmt.Errorf("curate: candidates of source %s: %w", src.Name, err)
 	}
+	return sess.Exec(ctx, `DROP TABLE cur_src`)
+}
+
+// goldenRadix is how many ranks one aggregate of goldenSQL orders.
+const goldenRadix = 16
+
+// createGolden creates cur_golden (pid, traits, provenance) from the
+// winners' fragments, and drops what only the winners needed.
+func createGolden(ctx context.Context, sess *tsql.Session) error {
+	var attrs int
+	if err := sess.QueryRow(ctx, `SELECT count(*) FROM cur_attrs`).Scan(&attrs); err != nil {
+		return fmt.Errorf("curate: attributes: %w", err)
+	}
+	if err := sess.Exec(ctx, goldenSQL(attrs)); err != nil {
+		return fmt.Errorf("curate: golden traits: %w", err)
+	}
+	for _, t := range []string{"cur_winners", "cur_candidates", "cur_event_traits"} {
+		if err := sess.Exec(ctx, "DROP TABLE "+t); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// goldenSQL joins each profile's fragments (cur_winners) into JSON objects
+// with the keys in name order, whatever order threads give the rows. One
+// filtered aggregate per rank picks a profile's fragment of that rank and
+// concat_ws joins those present: half the CPU of sorting a list per
+// profile (list_sort(list(struct))), and unlike lists it spills under
+// memory pressure. Past goldenRadix attributes, each level orders
+// goldenRadix ranks and the next one the groups of the level below.
+func goldenSQL(attrs int) string {
+	var b strings.Builder
+	b.WriteString("CREATE OR REPLACE TEMP TABLE cur_golden AS\nWITH l0 AS (SELECT pid, r, t, p FROM cur_winners)")
+	level := 0
+	for n := attrs; ; n = (n + goldenRadix - 1) / goldenRadix {
+		k := max(min(n, goldenRadix), 1)
+		ts, ps := make([]string, k), make([]string, k)
+		for i := range k {
+			ts[i] = fmt.Sprintf("any_value(t) FILTER (WHERE i = %d)", i)
+			ps[i] = fmt.Sprintf("any_value(p) FILTER (WHERE i = %d)", i)
+		}
+		last := n <= goldenRadix
+		cols, group := "pid", "pid"
+		if !last {
+			cols, group = "pid, g AS r", "pid, g"
+		}
+		fmt.Fprintf(&b, ",\nl%d AS (SELECT %s, concat_ws(',', %s) AS t, concat_ws(',', %s) AS p\n  FROM (SELECT pid, r // %d AS g, r %% %d AS i, t, p FROM l%d) GROUP BY %s)",
+			level+1, cols, strings.Join(ts, ", "), strings.Join(ps, ", "), goldenRadix, goldenRadix, level, group)
+		level++
+		if last {
+			break
+		}
+	}
+	fmt.Fprintf(&b, "\nSELECT pid, '{' || t || '}' AS traits, '{' || p || '}' AS provenance FROM l%d", level)
+	return b.String()
 }
 
 func createRules(ctx context.Context, sess *tsql.Session, rules []Rule) error {
