@@ -80,10 +80,12 @@ SELECT pid,
 FROM cur_ev
 GROUP BY pid;
 
--- Track events per profile, name and day: the event_days trait, and
--- summed, event_counts.
+-- Track events per profile, name and UTC day, as the speed layer counts
+-- them: the event_days trait, summed, event_counts, and what segments count
+-- (segment_event_days, curate_profiles.sql). The UTC date by make_timestamp:
+-- a cast of the TIMESTAMPTZ goes through ICU, in the session's time zone.
 CREATE OR REPLACE TEMP TABLE cur_event_days AS
-SELECT pid, event, CAST("timestamp" AS DATE) AS day, count(*) AS n
+SELECT pid, event, CAST(make_timestamp(epoch_us("timestamp")) AS DATE) AS day, count(*) AS n
 FROM cur_ev WHERE type = 'track' AND event IS NOT NULL
 GROUP BY ALL;
 

@@ -19,7 +19,8 @@ WITH counts AS (
   -- pid breaks ties (it is in cdp_id order), so a build's buckets are its
   -- own and the same every run.
   SELECT pid,
-    date_diff('day', last_order_at, CAST($as_of AS TIMESTAMP)) AS days_since_last_order,
+    -- UTC days; date_diff of a TIMESTAMPTZ goes through ICU (5 µs a row).
+    CAST(CAST($as_of AS TIMESTAMP) AS DATE) - CAST(make_timestamp(epoch_us(last_order_at)) AS DATE) AS days_since_last_order,
     ntile(5) OVER (PARTITION BY i.workspace ORDER BY last_order_at, pid) AS rfm_recency,
     ntile(5) OVER (PARTITION BY i.workspace ORDER BY orders_total, pid) AS rfm_frequency,
     ntile(5) OVER (PARTITION BY i.workspace ORDER BY revenue_total, pid) AS rfm_monetary,
@@ -61,3 +62,5 @@ CREATE OR REPLACE TEMP VIEW segment_events AS
 SELECT workspace, pid AS cdp_id, type, event, "timestamp" FROM cur_ev;
 CREATE OR REPLACE TEMP VIEW segment_identifiers AS
 SELECT DISTINCT workspace, pid AS cdp_id, id_type AS type FROM cur_idmap_k;
+CREATE OR REPLACE TEMP VIEW segment_event_days AS
+SELECT i.workspace, d.pid AS cdp_id, d.event, d.day - DATE '1970-01-01' AS day, d.n FROM cur_event_days AS d JOIN cur_ids AS i USING (pid);

@@ -43,6 +43,7 @@ const (
 	SegmentProfilesRelation    = "segment_profiles"
 	SegmentEventsRelation      = "segment_events"
 	SegmentIdentifiersRelation = "segment_identifiers"
+	SegmentEventDaysRelation   = "segment_event_days" // CompileSegmentsOverDays
 )
 
 // SegmentQuery is compiled SQL with its arguments for the numbered
@@ -67,6 +68,26 @@ func CompileSegment(seg *cdp.Segment, now time.Time) (SegmentQuery, error) {
 // every event condition then reads: windows start at UTC midnight
 // (cdp.WindowStart), so day counts answer them exactly.
 func CompileSegments(segs []*cdp.Segment, now time.Time) (SegmentQuery, error) {
+	q, err := CompileSegmentsOverDays(segs, now)
+	if err != nil {
+		return q, err
+	}
+	q.SQL = eventDaysCTE + q.SQL
+	return q, nil
+}
+
+// CompileSegmentsOverDays is CompileSegments for a caller that has counted
+// the days already: the SQL reads a relation segment_event_days instead of
+// counting segment_events itself (curate counts them for the event_days
+// trait).
+//
+//	segment_event_days   one row per profile, track event name and UTC day
+//	  workspace      VARCHAR
+//	  cdp_id         VARCHAR
+//	  event          VARCHAR
+//	  day            integer: days since 1970-01-01
+//	  n              numeric: the events of that day
+func CompileSegmentsOverDays(segs []*cdp.Segment, now time.Time) (SegmentQuery, error) {
 	if len(segs) == 0 {
 		return SegmentQuery{}, fmt.Errorf("compile segments: no segment")
 	}
@@ -83,12 +104,12 @@ func CompileSegments(segs []*cdp.Segment, now time.Time) (SegmentQuery, error) {
 		fmt.Fprintf(&sb, "SELECT p.workspace, p.cdp_id, CAST(%s AS VARCHAR) AS segment_id\nFROM %s AS p\nWHERE p.workspace = %s\n  AND (%s)",
 			c.arg(seg.ID), SegmentProfilesRelation, c.arg(seg.Workspace), expr)
 	}
-	return SegmentQuery{SQL: eventDaysCTE + sb.String(), Args: c.args}, nil
+	return SegmentQuery{SQL: sb.String(), Args: c.args}, nil
 }
 
 // eventDaysCTE counts track events per profile, name and UTC day (days
 // since 1970-01-01, floored also before 1970).
-const eventDaysCTE = `WITH segment_event_days AS MATERIALIZED (
+const eventDaysCTE = `WITH ` + SegmentEventDaysRelation + ` AS MATERIALIZED (
   SELECT workspace, cdp_id, event,
     epoch_us(e."timestamp") // 86400000000 - CASE WHEN epoch_us(e."timestamp") % 86400000000 < 0 THEN 1 ELSE 0 END AS day,
     count(*) AS n
@@ -186,7 +207,7 @@ func (c *segCompiler) condition(n *cdp.Condition, path string) (string, error) {
 // time when since is zero; since is always a UTC midnight).
 func (c *segCompiler) eventCount(name string, since time.Time) string {
 	if c.days {
-		s := "(SELECT COALESCE(sum(d.n), 0) FROM segment_event_days AS d WHERE d.workspace = p.workspace AND d.cdp_id = p.cdp_id AND d.event = " + c.arg(name)
+		s := "(SELECT COALESCE(sum(d.n), 0) FROM " + SegmentEventDaysRelation + " AS d WHERE d.workspace = p.workspace AND d.cdp_id = p.cdp_id AND d.event = " + c.arg(name)
 		if !since.IsZero() {
 			s += " AND d.day >= " + c.arg(since.Unix()/86400)
 		}

@@ -302,6 +302,8 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	overDays := segOverDays(t, db, segs)
+
 	byID := map[string]*segProfile{}
 	for _, p := range profiles {
 		byID[p.workspace+"/"+p.cdpID] = p
@@ -324,6 +326,9 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 		if len(fromGo) == 0 || len(fromGo) == inWorkspace {
 			t.Errorf("%s: %d members of %d; the test data does not exercise it", s.ID, len(fromGo), inWorkspace)
 		}
+		if d := overDays[s.Workspace+"/"+s.ID]; !slices.Equal(d, got) {
+			t.Errorf("%s: CompileSegmentsOverDays finds %d members, CompileSegments %d", s.ID, len(d), len(got))
+		}
 		if embedded := segEmbedded(t, db, s); !slices.Equal(embedded, got) {
 			t.Errorf("%s: CompileSegmentCondition finds %d members, CompileSegments %d", s.ID, len(embedded), len(got))
 		}
@@ -335,6 +340,42 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 			}
 		}
 	}
+}
+
+// segOverDays runs the segments through CompileSegmentsOverDays over days
+// counted as curate counts them (sql/curate_events.sql), sorted members by
+// "<workspace>/<segment>".
+func segOverDays(t *testing.T, db *dsql.DB, segs []*cdp.Segment) map[string][]string {
+	t.Helper()
+	if _, err := db.Exec(`CREATE OR REPLACE TABLE segment_event_days AS
+		SELECT workspace, cdp_id, event, CAST(make_timestamp(epoch_us("timestamp")) AS DATE) - DATE '1970-01-01' AS day, count(*) AS n
+		FROM segment_events WHERE "type" = 'track' AND event IS NOT NULL GROUP BY ALL`); err != nil {
+		t.Fatal(err)
+	}
+	q, err := sql.CompileSegmentsOverDays(segs, segNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(q.SQL, q.Args...)
+	if err != nil {
+		t.Fatalf("run compiled SQL: %v\n%s", err, q.SQL)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var ws, id, seg string
+		if err := rows.Scan(&ws, &id, &seg); err != nil {
+			t.Fatal(err)
+		}
+		out[ws+"/"+seg] = append(out[ws+"/"+seg], ws+"/"+id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range out {
+		slices.Sort(m)
+	}
+	return out
 }
 
 // segEmbedded runs the segment through CompileSegmentCondition, which reads

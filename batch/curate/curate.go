@@ -221,7 +221,7 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 		return res, err
 	}
 	if len(cfg.Segments) > 0 {
-		q, err := tsql.CompileSegments(cfg.Segments, asOf)
+		q, err := tsql.CompileSegmentsOverDays(cfg.Segments, asOf)
 		if err != nil {
 			return res, err
 		}
