@@ -3,8 +3,13 @@
 --   cur_golden  (pid, traits, provenance): the winners' JSON objects (curate.go)
 -- Parameter: $as_of.
 
--- The profiles, keyed by pid (curate exports them without it).
-CREATE OR REPLACE TEMP TABLE cur_profiles AS
+-- The build's time, for the view below (a view takes no parameters).
+CREATE OR REPLACE TEMP TABLE cur_as_of AS SELECT CAST($as_of AS TIMESTAMP) AS as_of;
+
+-- The profiles, keyed by pid (curate exports them without it). A view: the
+-- export computes it once, straight into Parquet; a table of it was a copy
+-- of every JSON column (500 MB at 300k customers) that spilled at scale.
+CREATE OR REPLACE TEMP VIEW cur_profiles AS
 WITH counts AS (
   -- json_group_object (a macro over string_agg) with the keys in name
   -- order: the rows' order depends on threads, and a build must not.
@@ -20,12 +25,12 @@ WITH counts AS (
   -- own and the same every run.
   SELECT pid,
     -- UTC days; date_diff of a TIMESTAMPTZ goes through ICU (5 µs a row).
-    CAST(CAST($as_of AS TIMESTAMP) AS DATE) - CAST(make_timestamp(epoch_us(last_order_at)) AS DATE) AS days_since_last_order,
+    CAST(b.as_of AS DATE) - CAST(make_timestamp(epoch_us(last_order_at)) AS DATE) AS days_since_last_order,
     ntile(5) OVER (PARTITION BY i.workspace ORDER BY last_order_at, pid) AS rfm_recency,
     ntile(5) OVER (PARTITION BY i.workspace ORDER BY orders_total, pid) AS rfm_frequency,
     ntile(5) OVER (PARTITION BY i.workspace ORDER BY revenue_total, pid) AS rfm_monetary,
     revenue_total / orders_total AS avg_order_value
-  FROM cur_computed JOIN cur_ids AS i USING (pid) WHERE orders_total > 0
+  FROM cur_computed JOIN cur_ids AS i USING (pid), cur_as_of AS b WHERE orders_total > 0
 )
 SELECT i.workspace, i.cdp_id, i.identifiers,
   coalesce(golden.traits, '{}') AS traits,
@@ -41,9 +46,10 @@ SELECT i.workspace, i.cdp_id, i.identifiers,
   CASE WHEN rfm.rfm_recency IS NOT NULL THEN concat(rfm.rfm_recency, rfm.rfm_frequency, rfm.rfm_monetary) END AS rfm_score,
   rfm.days_since_last_order, rfm.avg_order_value,
   coalesce(days.event_days, '[]') AS event_days,
-  CAST($as_of AS TIMESTAMP) AS updated_at,
+  b.as_of AS updated_at,
   i.pid
 FROM cur_ids AS i
+CROSS JOIN cur_as_of AS b
 LEFT JOIN cur_golden AS golden USING (pid)
 LEFT JOIN cur_computed AS c USING (pid)
 LEFT JOIN counts USING (pid)
@@ -55,9 +61,11 @@ CREATE OR REPLACE TEMP VIEW cur_profiles_out AS SELECT * EXCLUDE (pid) FROM cur_
 
 -- The relations segment SQL reads (sql/segment.go). Their cdp_id is the
 -- pid: the compiled SQL only compares it between these relations, and
--- curate maps the members back to cdp_ids.
-CREATE OR REPLACE TEMP VIEW segment_profiles AS
-SELECT workspace, pid AS cdp_id, traits, events_total, page_views, revenue_total, orders_total, first_seen, last_seen FROM cur_profiles;
+-- curate maps the members back to cdp_ids. The profiles' columns it reads
+-- only, NULLs as the compiler takes them (no trait, no events).
+CREATE OR REPLACE TEMP TABLE segment_profiles AS
+SELECT i.workspace, i.pid AS cdp_id, g.traits, c.events_total, c.page_views, c.revenue_total, c.orders_total, c.first_seen, c.last_seen
+FROM cur_ids AS i LEFT JOIN cur_golden AS g USING (pid) LEFT JOIN cur_computed AS c USING (pid);
 CREATE OR REPLACE TEMP VIEW segment_events AS
 SELECT workspace, pid AS cdp_id, type, event, "timestamp" FROM cur_ev;
 CREATE OR REPLACE TEMP VIEW segment_identifiers AS

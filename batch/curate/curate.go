@@ -212,11 +212,6 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 	if err := sess.Run(ctx, "curate_profiles.sql", map[string]any{"as_of": asOf}); err != nil {
 		return res, fmt.Errorf("curate profiles: %w", err)
 	}
-	// Only the profiles, the events and the identifiers are read from here
-	// on: what else the build held would spill them at scale.
-	if err := sess.Exec(ctx, `DROP TABLE cur_golden`); err != nil {
-		return res, err
-	}
 	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_membership (workspace VARCHAR, cdp_id VARCHAR, segment_id VARCHAR, as_of TIMESTAMP)`); err != nil {
 		return res, err
 	}
@@ -232,7 +227,7 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 			return res, fmt.Errorf("curate segment membership: %w", err)
 		}
 	}
-	if err := sess.QueryRow(ctx, `SELECT (SELECT count(*) FROM cur_profiles), (SELECT count(*) FROM cur_ev), (SELECT count(*) FROM cur_membership)`).
+	if err := sess.QueryRow(ctx, `SELECT (SELECT count(*) FROM cur_ids), (SELECT count(*) FROM cur_ev), (SELECT count(*) FROM cur_membership)`).
 		Scan(&res.Profiles, &res.Events, &res.Memberships); err != nil {
 		return res, err
 	}
