@@ -286,22 +286,7 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.QueryContext(context.Background(), q.SQL, q.Args...)
-	if err != nil {
-		t.Fatalf("run compiled SQL: %v\n%s", err, q.SQL)
-	}
-	fromSQL := map[string][]string{}
-	for rows.Next() {
-		var ws, id, seg string
-		if err := rows.Scan(&ws, &id, &seg); err != nil {
-			t.Fatal(err)
-		}
-		fromSQL[ws+"/"+seg] = append(fromSQL[ws+"/"+seg], ws+"/"+id)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-
+	fromSQL := segMembers(t, db, q)
 	overDays := segOverDays(t, db, segs)
 
 	byID := map[string]*segProfile{}
@@ -321,7 +306,6 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 			}
 		}
 		got := fromSQL[s.Workspace+"/"+s.ID]
-		slices.Sort(got)
 		t.Logf("%-8s %-22s %3d of %3d", s.Workspace, s.ID, len(fromGo), inWorkspace)
 		if len(fromGo) == 0 || len(fromGo) == inWorkspace {
 			t.Errorf("%s: %d members of %d; the test data does not exercise it", s.ID, len(fromGo), inWorkspace)
@@ -343,8 +327,7 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 }
 
 // segOverDays runs the segments through CompileSegmentsOverDays over days
-// counted as curate counts them (sql/curate_events.sql), sorted members by
-// "<workspace>/<segment>".
+// counted as curate counts them (sql/curate_events.sql).
 func segOverDays(t *testing.T, db *dsql.DB, segs []*cdp.Segment) map[string][]string {
 	t.Helper()
 	if _, err := db.Exec(`CREATE OR REPLACE TABLE segment_event_days AS
@@ -356,7 +339,14 @@ func segOverDays(t *testing.T, db *dsql.DB, segs []*cdp.Segment) map[string][]st
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Query(q.SQL, q.Args...)
+	return segMembers(t, db, q)
+}
+
+// segMembers runs compiled segments: the sorted members by
+// "<workspace>/<segment>".
+func segMembers(t *testing.T, db *dsql.DB, q sql.SegmentQuery) map[string][]string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), q.SQL, q.Args...)
 	if err != nil {
 		t.Fatalf("run compiled SQL: %v\n%s", err, q.SQL)
 	}
