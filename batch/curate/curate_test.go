@@ -138,6 +138,17 @@ fields:
 	if prov["plan"]["source"] != "crm" || prov["plan"]["record"] != "C1" || prov["nick"]["source"] != "events" || prov["nick"]["record"] != "m3" {
 		t.Fatalf("cdp-1 provenance: %s", p1.prov)
 	}
+	// Keys in name order, days by UTC date (curate_events.sql), as the
+	// speed layer reads them back.
+	var counts, days string
+	var since int64
+	if err := sess.QueryRow(ctx, `SELECT event_counts, event_days, days_since_last_order FROM profiles WHERE cdp_id = 'cdp-1'`).Scan(&counts, &days, &since); err != nil {
+		t.Fatal(err)
+	}
+	if counts != `{"Order Completed":2}` || since != 1 ||
+		days != `[{"event":"Order Completed","day":"2026-11-14","n":1},{"event":"Order Completed","day":"2026-11-21","n":1}]` {
+		t.Fatalf("cdp-1 event_counts %s, event_days %s, days_since_last_order %d", counts, days, since)
+	}
 	if p2 := get("cdp-2"); p2.events != 1 || p2.revenue != 50 {
 		t.Fatalf("cdp-2: %+v", p2)
 	}
