@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -301,6 +302,27 @@ func FuzzReadStore(f *testing.F) {
 		}
 		if a, b := checkpointDump(got), checkpointDump(back); a != b {
 			t.Fatalf("written and loaded again, the store differs:\n%.1000s\n%.1000s", a, b)
+		}
+	})
+}
+
+// FuzzTraitScalar: what the scalar fast path of Profile.Trait decodes,
+// encoding/json decodes to the same value.
+func FuzzTraitScalar(f *testing.F) {
+	for _, s := range []string{`"pro"`, `""`, `"a\"b"`, `"é"`, `42`, `-0.5e3`, `1e400`, `01`, `-`, `true`, `null`, `nul`, ` 1`, `1 `, `"\t"`, `{"a":1}`, `[1]`, `0x10`, `Inf`, `1_0`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, ok := scalar(raw)
+		if !ok {
+			return
+		}
+		var want any
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatalf("scalar(%q) = %#v, encoding/json: %v", raw, got, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("scalar(%q) = %#v, encoding/json %#v", raw, got, want)
 		}
 	})
 }

@@ -6,12 +6,14 @@ import (
 	"hash/maphash"
 	"iter"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unique"
 	"unsafe"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 )
 
 // Trait is one top-level trait, last-writer-wins by (TS, Seq). A store
@@ -243,11 +245,41 @@ func (p *Profile) Trait(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
+	raw := p.Traits[i].Value()
+	if v, ok := scalar(raw); ok {
+		return v, true
+	}
 	var v any
-	if err := json.Unmarshal([]byte(p.Traits[i].Value()), &v); err != nil {
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		return nil, false
 	}
 	return v, true
+}
+
+// scalar decodes a JSON string without escapes, a number, a boolean or
+// null as encoding/json would into an any, without its allocations:
+// segment conditions read traits at every change of a profile, and most
+// traits are such scalars. ok=false for anything else.
+func scalar(raw string) (any, bool) {
+	switch raw {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	case "null":
+		return nil, true
+	}
+	if s, end, ok := cdp.PlainString(unsafe.Slice(unsafe.StringData(raw), len(raw)), 0); ok && end == len(raw) {
+		return s, true
+	}
+	if raw != "" && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		if end, ok := jsonx.End(unsafe.Slice(unsafe.StringData(raw), len(raw)), 0); ok && end == len(raw) {
+			if f, err := strconv.ParseFloat(raw, 64); err == nil {
+				return f, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // Computed returns a computed trait: events_total, page_views,
