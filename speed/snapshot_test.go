@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -283,4 +284,35 @@ func TestSnapshotKeepsMembershipOfItsMoment(t *testing.T) {
 	if m.snap.Load() != nil {
 		t.Error("the written snapshot still copies the membership's stripes")
 	}
+}
+
+// TestSnapshotAfterAReconcileSwap: a reconcile's new store takes over the
+// live store's dedupe set (Reconciler.Apply), frozen when a full snapshot
+// of the live store was being written. The new store's first checkpoint
+// must still hold the keys the set got meanwhile, in the extras.
+func TestSnapshotAfterAReconcileSwap(t *testing.T) {
+	live, prep := newTestStore(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	applyMix(live, prep, rng, 0, 500, 100)
+	sn, err := live.Snapshot() // its write is held while the swap happens
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := newTestStore(t)
+	applyMix(ns, prep, rand.New(rand.NewPCG(25, 26)), 0, 500, 100) // as the replay would
+	ns.dedupe = live.dedupe                                        // as the swap does
+	applyMix(ns, prep, rng, 500, 100, 100)
+	if _, err := sn.WriteTo(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	applyMix(ns, prep, rng, 600, 10, 100)
+	var b bytes.Buffer
+	if _, err := ns.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := ReadStore(ns.cfg, bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reapply(t, ls, prep, 0, 610)
 }
