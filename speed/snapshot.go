@@ -67,12 +67,13 @@ var snapshots atomic.Uint32
 func (s *Store) Snapshot() (*Snapshot, error) { return s.snapshot(false) }
 
 func (s *Store) snapshot(delta bool) (*Snapshot, error) {
-	if sn := s.snap; sn != nil {
-		if !sn.done.Load() {
-			return nil, errors.New("a checkpoint snapshot is still being written")
-		}
-		s.endSnapshot()
+	if sn := s.snap; sn != nil && !sn.done.Load() {
+		return nil, errors.New("a checkpoint snapshot is still being written")
 	}
+	// Also thaws a dedupe set a reconcile's swap took over frozen, by the
+	// old store's snapshot: written by now (one at a time), but that store
+	// applies no more to end it, and its extras would not be written.
+	s.endSnapshot()
 	sn := &Snapshot{s: s, epoch: snapshots.Add(1), next: s.next, count: int(s.stats.profiles.Load()), delta: delta}
 	sn.head = s.headerBeside()
 	// The header is encoded by the writer: what the apply goroutine goes
