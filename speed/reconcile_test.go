@@ -520,3 +520,63 @@ func TestReconcilePublishesOnlyRealSegmentChanges(t *testing.T) {
 		t.Errorf("u1's segments after the swap: %v", segs)
 	}
 }
+
+// TestReconcileDuringACheckpointWrite: a reconcile swaps its store in
+// while a full checkpoint of the live store is being written, the dedupe
+// set (which the new store takes over) frozen for it. The new store's
+// checkpoint still holds the messages applied meanwhile: after a restart
+// their retries are duplicates.
+func TestReconcileDuringACheckpointWrite(t *testing.T) {
+	b := startBroker(t)
+	dir := filepath.Join(t.TempDir(), "speed")
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	c, stop := runConsumer(t, b.Addr(), dir, func(cfg *Config) {
+		cfg.beforeWrite = func() { once.Do(func() { close(held); <-release }) }
+	})
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	tr := newTraffic(40)
+	produce(t, b.Addr(), tr.batch(300)...)
+	awaitApplied(t, c, b.Addr())
+	w := offsetsOf(t, c)
+	if err := c.Do(context.Background(), func(*Store) {
+		if err := c.checkpoint(checkpointNow); err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-held
+	produce(t, b.Addr(), tr.batch(200)...) // into the frozen set's extras
+	awaitApplied(t, c, b.Addr())
+	src := &testSource{acks: make(chan ReconcileReport, 16)}
+	rc := DefaultReconcilerConfig()
+	rc.Lake, rc.Source, rc.Interval = st, src, 20*time.Millisecond
+	rec, err := NewReconciler(c, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	recDone := make(chan error, 1)
+	go func() { recDone <- rec.Run(ctx) }()
+	src.publish(curate(t, b.Addr(), st, 1, w, pairs))
+	src.await(t, 1)
+	cancel()
+	<-recDone
+	free()
+	stop() // the final checkpoint is the new store's first: full
+
+	c2, _ := runConsumer(t, b.Addr(), dir)
+	var retries [][]byte
+	for _, m := range tr.sent[300:] {
+		retries = append(retries, m.value())
+	}
+	produce(t, b.Addr(), retries...)
+	awaitApplied(t, c2, b.Addr())
+	checkExact(t, c2, tr)
+}
