@@ -172,6 +172,25 @@ func curate(t *testing.T, addr string, st lake.Storage, version int64, w map[int
 	}
 }
 
+// startReconciler runs a reconciler of c on the builds of src; stop
+// (also at cleanup) ends it.
+func startReconciler(t *testing.T, c *Consumer, st lake.Storage, src *testSource) (rc ReconcilerConfig, stop func()) {
+	t.Helper()
+	rc = DefaultReconcilerConfig()
+	rc.Lake, rc.Source, rc.Interval = st, src, 20*time.Millisecond
+	rec, err := NewReconciler(c, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return rc, stop
+}
+
 // testSource hands builds to a reconciler and collects its reports.
 type testSource struct {
 	mu   sync.Mutex
@@ -325,18 +344,7 @@ func TestReconcileSwapIsExact(t *testing.T) {
 	produce(t, b.Addr(), tr.batch(400)...)
 	awaitApplied(t, c, b.Addr())
 	src := &testSource{acks: make(chan ReconcileReport, 16)}
-	rc := DefaultReconcilerConfig()
-	rc.Lake, rc.Source, rc.Interval = st, src, 20*time.Millisecond
-	rec, err := NewReconciler(c, rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	recDone := make(chan error, 1)
-	go func() { recDone <- rec.Run(ctx) }()
-	var once sync.Once
-	stopRec := func() { once.Do(func() { cancel(); <-recDone }) }
-	defer stopRec()
+	rc, stopRec := startReconciler(t, c, st, src)
 
 	// Look-ups and traffic go on during the swap; a user is never missing
 	// and its count never goes down.
@@ -555,19 +563,10 @@ func TestReconcileDuringACheckpointWrite(t *testing.T) {
 	produce(t, b.Addr(), tr.batch(200)...) // into the frozen set's extras
 	awaitApplied(t, c, b.Addr())
 	src := &testSource{acks: make(chan ReconcileReport, 16)}
-	rc := DefaultReconcilerConfig()
-	rc.Lake, rc.Source, rc.Interval = st, src, 20*time.Millisecond
-	rec, err := NewReconciler(c, rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	recDone := make(chan error, 1)
-	go func() { recDone <- rec.Run(ctx) }()
+	_, stopRec := startReconciler(t, c, st, src)
 	src.publish(curate(t, b.Addr(), st, 1, w, pairs))
 	src.await(t, 1)
-	cancel()
-	<-recDone
+	stopRec()
 	free()
 	stop() // the final checkpoint is the new store's first: full
 
