@@ -158,9 +158,11 @@ func modelDump(s *Store) string {
 	fmt.Fprintf(&b, " (last %d), evicted %d\n", s.dedupe.serial, s.dedupe.evicted)
 	var lines []string
 	if m := s.ext.members.Load(); m != nil {
-		m.each(func(ws, id string, segs []string) {
-			lines = append(lines, fmt.Sprintf("member %s %s %v", ws, id, segs))
-		})
+		for i := range m.stripes {
+			m.each(i, func(ws, id string, segs []string) {
+				lines = append(lines, fmt.Sprintf("member %s %s %v", ws, id, segs))
+			})
+		}
 	}
 	for k, v := range s.shared {
 		lines = append(lines, fmt.Sprintf("shared %x %v", k, v))
