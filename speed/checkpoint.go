@@ -524,8 +524,10 @@ func RemoveTempCheckpoints(dir string) (int, error) {
 
 // LoadCheckpoint reads dir/CheckpointFile and the deltas after it
 // (delta.go); with no checkpoint it returns an empty store and ok=false.
+// A delta that does not load is set aside, and the store is the one of
+// the checkpoint before it (loadChain).
 func LoadCheckpoint(dir string, cfg StoreConfig) (s *Store, ok bool, err error) {
-	s, _, ok, err = loadChain(dir, cfg)
+	s, _, ok, err = loadChain(dir, cfg, -1, true)
 	return s, ok, err
 }
 
@@ -551,7 +553,7 @@ type CheckpointInfo struct {
 func InspectCheckpoint(dir string, cfg StoreConfig) (CheckpointInfo, error) {
 	path := filepath.Join(dir, CheckpointFile)
 	start := time.Now()
-	s, ch, ok, err := loadChain(dir, cfg)
+	s, ch, ok, err := loadChain(dir, cfg, -1, false)
 	if err != nil {
 		return CheckpointInfo{}, err
 	}

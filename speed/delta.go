@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -271,9 +272,17 @@ type chainInfo struct {
 	deltaBytes int64
 }
 
-// loadChain loads dir's full checkpoint and its deltas; ok=false, with an
-// empty store, when there is none.
-func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
+// loadChain loads dir's full checkpoint and its deltas, up to number upTo
+// (all when upTo < 0); ok=false, with an empty store, when there is none.
+//
+// With fallback, a delta that does not load (corrupt, or one that does
+// not fit the store: two profiles of one cdp id, which deltas, applied by
+// cdp id, cannot tell apart) does not stop a start. The chain before it
+// is a checkpoint of its own moment, which Kafka replays on from as from
+// any: the delta is logged, renamed to checkpoint.gob.refused-NNNNNN
+// and the next checkpoint is full. Without, it is an error (cdpctl
+// checkpoint).
+func loadChain(dir string, cfg StoreConfig, upTo int, fallback bool) (*Store, chainInfo, bool, error) {
 	var info chainInfo
 	path := filepath.Join(dir, CheckpointFile)
 	f, err := os.Open(path)
@@ -294,7 +303,7 @@ func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
 		info.baseBytes = fi.Size()
 	}
 	var byID map[idKey]uint32
-	for seq := 1; s.chain.id != 0; seq++ {
+	for seq := 1; s.chain.id != 0 && (upTo < 0 || seq <= upTo); seq++ {
 		path := filepath.Join(dir, deltaName(seq))
 		df, err := os.Open(path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -304,18 +313,28 @@ func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
 			return nil, info, false, fmt.Errorf("open speed checkpoint: %w", err)
 		}
 		if byID == nil {
-			byID = make(map[idKey]uint32, s.stats.profiles.Load())
-			for hd := uint32(1); hd <= s.next; hd++ {
-				if p := s.table.get(hd); p != nil {
-					byID[idKeyOf(p.Workspace, IDCDP, p.CDPID)] = hd
-				}
-			}
+			byID, err = cdpHandles(s)
 		}
-		written, err := s.readDelta(df, seq, byID)
+		var written time.Time
+		if err == nil {
+			written, err = s.readDelta(df, seq, byID)
+		}
 		fi, serr := df.Stat()
 		df.Close()
 		if errors.Is(err, errStaleDelta) {
 			break
+		}
+		if err != nil && fallback {
+			slog.Error("speed checkpoint: a delta checkpoint does not load; starting from the checkpoint before it, which Kafka replays on from",
+				"file", path, "err", err)
+			if err := os.Rename(path, filepath.Join(dir, fmt.Sprintf("%s.refused-%06d", CheckpointFile, seq))); err != nil {
+				return nil, info, false, fmt.Errorf("set aside speed checkpoint %s: %w", path, err)
+			}
+			s, info, ok, err := loadChain(dir, cfg, seq-1, false)
+			if err == nil {
+				s.chain.id = 0 // the next checkpoint is full
+			}
+			return s, info, ok, err
 		}
 		if err != nil {
 			return nil, info, false, fmt.Errorf("load speed checkpoint %s: %w", path, err)
@@ -330,6 +349,23 @@ func loadChain(dir string, cfg StoreConfig) (*Store, chainInfo, bool, error) {
 	s.chain.baseBytes.Store(info.baseBytes)
 	s.chain.deltaBytes.Store(info.deltaBytes)
 	return s, info, true, nil
+}
+
+// cdpHandles maps the key of every profile's cdp id (as a cdp_id
+// identifier) to its handle, for deltas to apply by; an error when two
+// profiles hold one id.
+func cdpHandles(s *Store) (map[idKey]uint32, error) {
+	byID := make(map[idKey]uint32, s.stats.profiles.Load())
+	for hd := uint32(1); hd <= s.next; hd++ {
+		if p := s.table.get(hd); p != nil {
+			k := idKeyOf(p.Workspace, IDCDP, p.CDPID)
+			if _, dup := byID[k]; dup {
+				return nil, fmt.Errorf("cdp id %s of workspace %s is held by two profiles, and deltas apply by cdp id: %w", p.CDPID, p.Workspace, errCorrupt)
+			}
+			byID[k] = hd
+		}
+	}
+	return byID, nil
 }
 
 // RemoveDeltas removes the delta checkpoints past the first keep of dir's

@@ -258,8 +258,11 @@ func TestStaleDeltasArePassedOver(t *testing.T) {
 	}
 }
 
-// TestCorruptDeltaIsRefused: a flipped bit in a delta fails the load,
-// naming the file and the checksum, as in a full checkpoint.
+// TestCorruptDeltaIsRefused: a flipped bit in a delta fails it, naming
+// the file and the checksum, as in a full checkpoint. cdpctl checkpoint
+// says so; a start sets it and the deltas after it aside and loads the
+// chain before it (from which Kafka replays), and the next checkpoint is
+// full.
 func TestCorruptDeltaIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	s, prep := newTestStore(t)
@@ -267,8 +270,12 @@ func TestCorruptDeltaIsRefused(t *testing.T) {
 	applyMix(s, prep, rng, 0, 1000, 300)
 	checkpointTo(t, dir, s, nil)
 	applyMix(s, prep, rng, 1000, 50, 300)
-	checkpointTo(t, dir, s, nil)
-	path := filepath.Join(dir, deltaName(1))
+	_, want, _ := checkpointTo(t, dir, s, nil)
+	for k := range 2 {
+		applyMix(s, prep, rng, 1050+50*k, 50, 300)
+		checkpointTo(t, dir, s, nil)
+	}
+	path := filepath.Join(dir, deltaName(2))
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -277,9 +284,48 @@ func TestCorruptDeltaIsRefused(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = LoadCheckpoint(dir, s.cfg)
-	if err == nil || !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), deltaName(1)) {
-		t.Fatalf("load of a corrupt delta: %v", err)
+	if _, err := InspectCheckpoint(dir, s.cfg); err == nil || !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), deltaName(2)) ||
+		!strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("inspecting a chain with a corrupt delta: %v", err)
+	}
+	got, ls := loadChainDump(t, dir, s.cfg)
+	if got != want || ls.chain.seq != 1 {
+		t.Fatalf("a start over a corrupt delta 2 loads %d deltas, or not as the store was at delta 1", ls.chain.seq)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CheckpointFile+".refused-000002")); err != nil {
+		t.Errorf("the corrupt delta is not set aside: %v", err)
+	}
+	if n, err := RemoveDeltas(dir, ls.chain.seq); err != nil || n != 1 {
+		t.Errorf("a start removes %d deltas after the refused one (%v), want 1", n, err)
+	}
+	if sn, err := ls.CheckpointSnapshot(); err != nil || sn.Delta() {
+		t.Errorf("the checkpoint after a refused delta is a delta (%v)", err)
+	}
+}
+
+// TestDeltaOverACDPIDHeldTwice: deltas apply by cdp id, so a store where
+// two profiles hold one (no path of the speed layer makes one, but a
+// batch build might) cannot take them: a start loads the full checkpoint
+// alone, which Kafka replays on from.
+func TestDeltaOverACDPIDHeldTwice(t *testing.T) {
+	dir := t.TempDir()
+	s, prep := newTestStore(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	applyMix(s, prep, rng, 0, 1000, 300)
+	var ps []*Profile
+	s.Range(func(p *Profile) bool { ps = append(ps, p); return len(ps) < 2 })
+	ps[1].CDPID = ps[0].CDPID
+	_, want, _ := checkpointTo(t, dir, s, nil)
+	applyMix(s, prep, rng, 1000, 50, 300)
+	if sn, _, _ := checkpointTo(t, dir, s, nil); !sn.Delta() {
+		t.Fatal("not a delta")
+	}
+	if _, err := InspectCheckpoint(dir, s.cfg); err == nil || !strings.Contains(err.Error(), "held by two profiles") {
+		t.Fatalf("inspecting: %v", err)
+	}
+	got, ls := loadChainDump(t, dir, s.cfg)
+	if got != want || ls.chain.seq != 0 || ls.chain.id != 0 {
+		t.Fatal("a start does not load the full checkpoint alone")
 	}
 }
 
@@ -314,11 +360,9 @@ func FuzzReadDelta(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		byID := map[idKey]uint32{}
-		for h := uint32(1); h <= ls.next; h++ {
-			if p := ls.table.get(h); p != nil {
-				byID[idKeyOf(p.Workspace, IDCDP, p.CDPID)] = h
-			}
+		byID, err := cdpHandles(ls)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if _, err := ls.readDelta(bytes.NewReader(b), 1, byID); err != nil {
 			return
