@@ -677,7 +677,9 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 			return err
 		}
 		c.m.checkpointBytes.Set(float64(n))
-		c.m.storeBytes.Set(float64(sn.MemoryEstimate()))
+		if mem, ok := sn.MemoryEstimate(); ok {
+			c.m.storeBytes.Set(float64(mem))
+		}
 		pstart := time.Now()
 		if err := sn.Publish(c.cfg.Dir, tmp, n); err != nil {
 			return err

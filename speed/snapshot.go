@@ -105,8 +105,9 @@ func (sn *Snapshot) Drop() {
 
 // MemoryEstimate is the store's Store.MemoryEstimate at the moment of the
 // snapshot, once WriteTo has returned: walking a million profiles for it
-// would stop the apply loop again.
-func (sn *Snapshot) MemoryEstimate() int64 { return sn.mem.Load() }
+// would stop the apply loop again. A delta does not size the profiles it
+// does not write (that was most of its time): ok=false.
+func (sn *Snapshot) MemoryEstimate() (n int64, ok bool) { return sn.mem.Load(), !sn.delta }
 
 // endSnapshot lets the store go on without the snapshot, once written.
 // Apply goroutine only.
@@ -177,10 +178,6 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			p.saved = sn.epoch
 			sn.mem.Add(int64(p.memSize()))
 			rec = encodeProfile(rec[:0], p)
-		} else if p != nil && sn.delta && p.saved != sn.epoch {
-			// Not in the delta: its size as of now (the estimate of a
-			// delta is not exact to the moment).
-			sn.mem.Add(int64(p.memSize()))
 		}
 		ps.mu.RUnlock()
 		if ok {
