@@ -3,6 +3,8 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +17,10 @@ import (
 
 // TestCheckpointCommand: after serve stops, `cdpctl checkpoint` describes
 // the checkpoint it left, and after a second run the delta checkpoint
-// beside it; one with a byte changed exits non-zero, and so does serve,
-// both naming the checksum.
+// beside it. A delta with a byte changed: the command exits non-zero,
+// naming the checksum, and serve starts from the full checkpoint and
+// replays, every count exact. A full checkpoint with a byte changed: both
+// exit non-zero, naming the checksum.
 func TestCheckpointCommand(t *testing.T) {
 	in := testenv.Init(t)
 	p := in.Serve(t)
@@ -61,20 +65,41 @@ func TestCheckpointCommand(t *testing.T) {
 	p.Stop(t)
 	inspect(6, 1, 10)
 
-	file := filepath.Join(in.DataDir, "speed", "checkpoint.gob")
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
+	// A corrupt delta: the command refuses it; serve sets it aside, starts
+	// from the full checkpoint and replays from Kafka, exactly.
+	corrupt := func(name string) {
+		t.Helper()
+		file := filepath.Join(in.DataDir, "speed", name)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, []byte("Order Completed"))
+		if i < 0 {
+			t.Fatalf("no event name in %s", name)
+		}
+		b[i] = 'o' // order Completed: a record that still decodes
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	i := bytes.Index(b, []byte("Order Completed"))
-	if i < 0 {
-		t.Fatal("no event name in the checkpoint")
-	}
-	b[i] = 'o' // order Completed: a record that still decodes
-	if err := os.WriteFile(file, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	corrupt("checkpoint.gob.delta-000001")
 	out, err := exec.Command(in.Bin, append([]string{"checkpoint"}, dd...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "checksum") || !strings.Contains(string(out), "delta-000001") {
+		t.Errorf("corrupt delta checkpoint: %v\n%s", err, out)
+	}
+	p = in.Serve(t)
+	for u := range 6 {
+		awaitEvents(t, in, fmt.Sprintf("u%d", u), 1)
+	}
+	if !strings.Contains(p.Log.String(), "delta checkpoint does not load") {
+		t.Errorf("serve did not say it set the delta aside:\n%s", p.Log.String())
+	}
+	p.Stop(t)
+	inspect(6, 0, 10) // the stop's checkpoint is full
+
+	corrupt("checkpoint.gob")
+	out, err = exec.Command(in.Bin, append([]string{"checkpoint"}, dd...)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "checksum") {
 		t.Errorf("corrupt checkpoint: %v\n%s", err, out)
 	}
@@ -83,11 +108,40 @@ func TestCheckpointCommand(t *testing.T) {
 		t.Errorf("serve over a corrupt checkpoint: %v\n%s", err, out)
 	}
 
-	if err := os.Remove(file); err != nil {
+	if err := os.Remove(filepath.Join(in.DataDir, "speed", "checkpoint.gob")); err != nil {
 		t.Fatal(err)
 	}
 	out, err = exec.Command(in.Bin, append([]string{"checkpoint"}, dd...)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no speed checkpoint") {
 		t.Errorf("no checkpoint: %v\n%s", err, out)
 	}
+}
+
+// awaitEvents waits until user's profile counts want events, failing past
+// it or after 20 s.
+func awaitEvents(t *testing.T, in *testenv.Instance, user string, want int64) {
+	t.Helper()
+	var got int64
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:"+user, nil)
+		req.Header.Set("Authorization", "Bearer "+in.APIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Computed struct {
+				EventsTotal int64 `json:"events_total"`
+			} `json:"computed"`
+		}
+		ok := resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&p) == nil
+		resp.Body.Close()
+		if got = p.Computed.EventsTotal; ok && got > want {
+			t.Fatalf("%s counts %d events, want %d: counted twice", user, got, want)
+		}
+		if ok && got == want {
+			return
+		}
+	}
+	t.Fatalf("%s counts %d events after 20 s, want %d", user, got, want)
 }
