@@ -50,6 +50,9 @@ type checkpointHeader struct {
 	Chain   uint64
 	Seq     int
 	Removed []removedID
+	// MemberChanges is a delta's segment membership: the entries set since
+	// the checkpoint before (an empty list for one removed), not Members.
+	MemberChanges map[string][]string
 }
 
 type dedupeGenFile struct {

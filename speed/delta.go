@@ -24,8 +24,9 @@ import (
 // (CheckpointFile) starts a chain, and the checkpoints after it are deltas
 // (checkpoint.gob.delta-NNNNNN, 1, 2, …): each holds the profiles changed
 // since the one before, whole, the cdp ids merged away meanwhile, the
-// dedupe keys added meanwhile, and the small state whole (offsets,
-// hygiene, reconcile and segment state, as a full one holds them). A load
+// dedupe keys added meanwhile, the segment membership entries set
+// meanwhile, and the small state whole (offsets, hygiene and reconcile
+// state, as a full one holds them). A load
 // reads the full one, then its deltas in order.
 //
 // Changes are counted in generations: each snapshot starts one (Store.gen),
@@ -209,8 +210,17 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Tim
 	for _, k := range h.Shared {
 		s.shared[k] = true
 	}
-	s.ext.members.Store(nil)
+	if len(h.Members) > 0 {
+		s.ext.members.Store(nil)
+	}
 	s.ext.load(&h)
+	if len(h.MemberChanges) > 0 {
+		m := s.members()
+		for k, ids := range h.MemberChanges {
+			ws, id, _ := strings.Cut(k, "\x00")
+			m.set(ws, id, ids)
+		}
+	}
 
 	for _, r := range h.Removed {
 		k := idKeyOf(r.Workspace, IDCDP, r.CDPID)
@@ -344,6 +354,9 @@ func loadChain(dir string, cfg StoreConfig, upTo int, fallback bool) (*Store, ch
 		if serr == nil {
 			info.deltaBytes += fi.Size()
 		}
+	}
+	if m := s.ext.members.Load(); m != nil {
+		m.changed = nil // as loaded, not changed
 	}
 	s.chain.seq = info.deltas
 	s.chain.baseBytes.Store(info.baseBytes)

@@ -18,7 +18,7 @@ import (
 // store's dump at its moment.
 func checkpointTo(t *testing.T, dir string, s *Store, more func()) (*Snapshot, string, int64) {
 	t.Helper()
-	want := checkpointDump(s)
+	want := modelDump(s)
 	sn, err := s.CheckpointSnapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func loadChainDump(t *testing.T, dir string, cfg StoreConfig) (string, *Store) {
 	if err != nil || !ok {
 		t.Fatalf("load: ok %v, %v", ok, err)
 	}
-	return checkpointDump(s), s
+	return modelDump(s), s
 }
 
 // TestDeltaChainLoadsAsTheStore: a full checkpoint, then deltas after
@@ -236,7 +236,7 @@ func TestStaleDeltasArePassedOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := checkpointDump(s)
+	want := modelDump(s)
 	tmp, n, err := WriteCheckpointTemp(dir, sn)
 	if err != nil {
 		t.Fatal(err)
@@ -388,7 +388,7 @@ func TestDeltaWhileApplying(t *testing.T) {
 	applyMix(s, prep, rng, 0, 20000, 3000)
 	checkpointTo(t, dir, s, nil)
 	applyMix(s, prep, rng, 20000, 1000, 3000)
-	want := checkpointDump(s)
+	want := modelDump(s)
 	sn, err := s.CheckpointSnapshot()
 	if err != nil || !sn.Delta() {
 		t.Fatal("no delta", err)

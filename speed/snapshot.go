@@ -85,8 +85,13 @@ func (s *Store) snapshot(delta bool) (*Snapshot, error) {
 		sn.gens = s.dedupe.freeze()
 	}
 	if m := s.ext.members.Load(); m != nil {
-		sn.members, sn.msnap = m, &memberSnap{}
-		m.snap.Store(sn.msnap)
+		if delta {
+			sn.head.MemberChanges = m.takeChanges()
+		} else { // a full one holds them all
+			m.changed = nil
+			sn.members, sn.msnap = m, &memberSnap{}
+			m.snap.Store(sn.msnap)
+		}
 	}
 	sn.mem.Store(s.memoryBesideProfiles())
 	s.snap = sn

@@ -89,6 +89,9 @@ type membership struct {
 	stripes [64]memberStripe
 	sets    map[string][]string        // interned membership lists, apply goroutine only
 	snap    atomic.Pointer[memberSnap] // of the snapshot being written, if any
+	// changed holds the keys set since the last snapshot, for the next
+	// delta checkpoint (delta.go). Apply goroutine only.
+	changed map[string]bool
 }
 
 type memberStripe struct {
@@ -139,6 +142,21 @@ func (m *membership) set(workspace, cdpID string, ids []string) {
 		st.m[k] = ids
 	}
 	st.mu.Unlock()
+	if m.changed == nil {
+		m.changed = map[string]bool{}
+	}
+	m.changed[k] = true
+}
+
+// takeChanges returns the entries set since the last call (an empty list
+// for one removed) and forgets them. Apply goroutine only.
+func (m *membership) takeChanges() map[string][]string {
+	out := make(map[string][]string, len(m.changed))
+	for k := range m.changed {
+		out[k] = m.stripes[memberStripeOf(k)].m[k] // the writer reads its own writes
+	}
+	m.changed = nil
+	return out
 }
 
 func (m *membership) intern(ids []string) []string {
