@@ -1,11 +1,16 @@
 package speed
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -578,4 +583,71 @@ func TestReconcileDuringACheckpointWrite(t *testing.T) {
 	produce(t, b.Addr(), retries...)
 	awaitApplied(t, c2, b.Addr())
 	checkExact(t, c2, tr)
+}
+
+// TestReconcileInAChainOfDeltas: a reconcile swaps in a new store while
+// the live one checkpoints in deltas; the new store's first checkpoint is
+// full and ends the old chain, deltas follow on the new one, and a restart
+// from it, with every message retried, counts each exactly once.
+func TestReconcileInAChainOfDeltas(t *testing.T) {
+	b := startBroker(t)
+	dir := filepath.Join(t.TempDir(), "speed")
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, stop := runConsumer(t, b.Addr(), dir, func(cfg *Config) { cfg.CheckpointInterval = 20 * time.Millisecond })
+	tr := newTraffic(40)
+	produce(t, b.Addr(), tr.batch(300)...)
+	awaitApplied(t, c, b.Addr())
+	w := offsetsOf(t, c)
+	// awaitDelta applies events until a chain other than not has two
+	// deltas, and returns its id.
+	awaitDelta := func(what string, not uint64) uint64 {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			produce(t, b.Addr(), tr.batch(5)...)
+			awaitApplied(t, c, b.Addr())
+			h, err := readHeaderOf(filepath.Join(dir, CheckpointFile))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			d, err := readHeaderOf(filepath.Join(dir, deltaName(2)))
+			if err == nil && h.Chain != not && d.Chain == h.Chain {
+				return h.Chain
+			}
+		}
+		t.Fatalf("no chain of two deltas %s", what)
+		return 0
+	}
+	before := awaitDelta("before the reconcile", 0)
+
+	src := &testSource{acks: make(chan ReconcileReport, 16)}
+	_, stopRec := startReconciler(t, c, st, src)
+	src.publish(curate(t, b.Addr(), st, 1, w, pairs))
+	src.await(t, 1)
+	stopRec()
+	awaitDelta("after the reconcile", before) // a full checkpoint of the new store started it
+	stop()
+
+	c2, _ := runConsumer(t, b.Addr(), dir)
+	var retries [][]byte
+	for _, m := range tr.sent {
+		retries = append(retries, m.value())
+	}
+	produce(t, b.Addr(), retries...)
+	awaitApplied(t, c2, b.Addr())
+	checkExact(t, c2, tr)
+}
+
+// readHeaderOf reads the header of a checkpoint file.
+func readHeaderOf(path string) (checkpointHeader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return checkpointHeader{}, err
+	}
+	defer f.Close()
+	var h checkpointHeader
+	err = gob.NewDecoder(bufio.NewReader(f)).Decode(&h)
+	return h, err
 }
