@@ -51,8 +51,10 @@ type checkpointHeader struct {
 	Seq     int
 	Removed []removedID
 	// MemberChanges is a delta's segment membership: the entries set since
-	// the checkpoint before (an empty list for one removed), not Members.
+	// the checkpoint before (an empty list for one removed), not Members;
+	// RejectedOps its rejected positions, the changes since, not Rejected.
 	MemberChanges map[string][]string
+	RejectedOps   []rejectedOp
 }
 
 type dedupeGenFile struct {

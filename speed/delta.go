@@ -24,9 +24,9 @@ import (
 // (CheckpointFile) starts a chain, and the checkpoints after it are deltas
 // (checkpoint.gob.delta-NNNNNN, 1, 2, …): each holds the profiles changed
 // since the one before, whole, the cdp ids merged away meanwhile, the
-// dedupe keys added meanwhile, the segment membership entries set
-// meanwhile, and the small state whole (offsets, hygiene and reconcile
-// state, as a full one holds them). A load
+// dedupe keys added meanwhile, the segment membership entries set and
+// the positions of rejected duplicates added (or cut) meanwhile, and the
+// small state whole (offsets, hygiene state). A load
 // reads the full one, then its deltas in order.
 //
 // Changes are counted in generations: each snapshot starts one (Store.gen),
@@ -80,12 +80,12 @@ func (s *Store) startGen(sn *Snapshot) {
 	sn.since, sn.gen = s.lastGen, s.gen
 	s.lastGen = s.gen
 	s.gen++
-	removed, gens := s.removed, s.dedupe.takeLogs()
-	s.removed = nil
+	removed, gens, ops := s.removed, s.dedupe.takeLogs(), s.ext.rejectedOps
+	s.removed, s.ext.rejectedOps = nil, nil
 	c := &s.chain
 	if sn.delta {
 		c.seq++
-		sn.head.Removed, sn.gens = removed, gens
+		sn.head.Removed, sn.gens, sn.head.RejectedOps = removed, gens, ops
 	} else {
 		c.id, c.seq = rand.Uint64()|1, 0
 		c.deltaBytes.Store(0)
@@ -213,7 +213,11 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Tim
 	if len(h.Members) > 0 {
 		s.ext.members.Store(nil)
 	}
+	if h.Rejected == nil { // the changes since the checkpoint before
+		h.Rejected = s.ext.rejected
+	}
 	s.ext.load(&h)
+	s.ext.loadOps(h.RejectedOps)
 	if len(h.MemberChanges) > 0 {
 		m := s.members()
 		for k, ids := range h.MemberChanges {
@@ -358,6 +362,7 @@ func loadChain(dir string, cfg StoreConfig, upTo int, fallback bool) (*Store, ch
 	if m := s.ext.members.Load(); m != nil {
 		m.changed = nil // as loaded, not changed
 	}
+	s.ext.rejectedOps = nil
 	s.chain.seq = info.deltas
 	s.chain.baseBytes.Store(info.baseBytes)
 	s.chain.deltaBytes.Store(info.deltaBytes)

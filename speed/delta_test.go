@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tributary-cdp/tributary/speed/speedtest"
 )
 
 // checkpointTo writes the store's next checkpoint (CheckpointSnapshot) to
@@ -413,5 +415,51 @@ func TestDeltaWhileApplying(t *testing.T) {
 	}
 	if got, _ := loadChainDump(t, dir, s.cfg); got != want {
 		t.Fatal("the delta written while applying does not load as the store was when it was taken")
+	}
+}
+
+// TestDeltaRejectedPositions: a delta holds the rejected positions added
+// and cut since the checkpoint before, in order; past the bound, a cut
+// that leaves most positions waits for them to double before it scans
+// again.
+func TestDeltaRejectedPositions(t *testing.T) {
+	defer func(n int) { maxRejected = n }(maxRejected)
+	maxRejected = 100
+	dir := t.TempDir()
+	s, prep := newTestStore(t, func(c *StoreConfig) { c.DedupeWindow = time.Minute })
+	rng := rand.New(rand.NewPCG(27, 28))
+	off := int64(0)
+	send := func(i int) { // message i, at the next position
+		e := speedtest.Event(rng, i, 50, t0.Add(time.Duration(i)*time.Second))
+		s.Apply(prep.Prepare(0, off, e.AppendJSON(nil)))
+		off++
+	}
+	for i := range 20000 { // a store large beside the deltas
+		e := speedtest.Event(rng, -1-i, 5000, t0)
+		s.Apply(prep.Prepare(1, int64(i), e.AppendJSON(nil)))
+	}
+	cuts := 0 // in deltas
+	for round := range 12 {
+		for i := round * 100; i < round*100+100; i++ {
+			send(i)
+		}
+		for i := round*100 + 40; i < round*100+100; i++ {
+			send(i) // a retry: rejected, its position remembered
+		}
+		sn, want, _ := checkpointTo(t, dir, s, func() { send(round*100 + 99) })
+		for _, op := range sn.head.RejectedOps {
+			if op.Cut && sn.Delta() {
+				cuts++
+			}
+		}
+		if got, _ := loadChainDump(t, dir, s.cfg); got != want {
+			t.Fatalf("after round %d the chain loads as\n%.2000s\nthe store was\n%.2000s", round, got, want)
+		}
+	}
+	if cuts == 0 {
+		t.Fatal("no delta held a cut: the test tests too little")
+	}
+	if n := len(s.ext.rejected); n > 4*maxRejected {
+		t.Errorf("%d rejected positions kept, bound %d", n, maxRejected)
 	}
 }

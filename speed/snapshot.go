@@ -79,7 +79,11 @@ func (s *Store) snapshot(delta bool) (*Snapshot, error) {
 	// The header is encoded by the writer: what the apply goroutine goes
 	// on changing is copied.
 	sn.head.Offsets = maps.Clone(sn.head.Offsets)
-	sn.head.Rejected = maps.Clone(sn.head.Rejected)
+	if delta {
+		sn.head.Rejected = nil // its changes instead (startGen)
+	} else {
+		sn.head.Rejected = maps.Clone(sn.head.Rejected)
+	}
 	s.startGen(sn)
 	if !delta {
 		sn.gens = s.dedupe.freeze()

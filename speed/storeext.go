@@ -26,11 +26,24 @@ type storeExt struct {
 	// members is shared by the stores of a reconcile swap (the published
 	// state does not change when the store does); nil until first used.
 	members atomic.Pointer[membership]
+	// rejectedOps are the changes to rejected since the last snapshot, in
+	// order, for the next delta checkpoint (delta.go).
+	rejectedOps []rejectedOp
+	// pruneAt: rejected is pruned when it holds more than this (or
+	// maxRejected) positions.
+	pruneAt int
+}
+
+// rejectedOp is a position added to rejected or, with Cut, the removal of
+// every position received before Recv.
+type rejectedOp struct {
+	Seq, Recv int64
+	Cut       bool
 }
 
 // maxRejected bounds the rejected positions kept; past it, positions older
 // than twice the dedupe window go (a reconcile never replays that far).
-const maxRejected = 1 << 20
+var maxRejected = 1 << 20 // a variable for tests
 
 // duplicate reports whether o repeats a message already applied. While a
 // reconcile replays, the answer is the live store's: o is a duplicate iff
@@ -47,24 +60,50 @@ func (s *Store) duplicate(o *Op) bool {
 		return false
 	}
 	x.addRejected(o.seq(), recv.UnixNano())
-	if len(x.rejected) > maxRejected {
+	if len(x.rejected) > max(maxRejected, x.pruneAt) {
 		cut := x.newestRecv - 2*int64(s.cfg.DedupeWindow)
-		for k, v := range x.rejected {
-			if v < cut {
-				delete(x.rejected, k)
-			}
-		}
+		x.cutRejected(cut)
+		x.rejectedOps = append(x.rejectedOps, rejectedOp{Recv: cut, Cut: true})
+		// When most positions are newer than the cut, the next scan waits
+		// until they doubled: a scan at every duplicate past the bound
+		// would walk a million positions each time.
+		x.pruneAt = 2 * len(x.rejected)
 	}
 	return true
 }
 
 // addRejected records that the message at position seq was rejected.
 func (x *storeExt) addRejected(seq, recv int64) {
+	x.putRejected(seq, recv)
+	x.rejectedOps = append(x.rejectedOps, rejectedOp{Seq: seq, Recv: recv})
+}
+
+func (x *storeExt) putRejected(seq, recv int64) {
 	if x.rejected == nil {
 		x.rejected = map[int64]int64{}
 	}
 	x.rejected[seq] = recv
 	x.newestRecv = max(x.newestRecv, recv)
+}
+
+// cutRejected forgets the positions received before cut.
+func (x *storeExt) cutRejected(cut int64) {
+	for k, v := range x.rejected {
+		if v < cut {
+			delete(x.rejected, k)
+		}
+	}
+}
+
+// loadOps applies a delta's rejectedOps.
+func (x *storeExt) loadOps(ops []rejectedOp) {
+	for _, op := range ops {
+		if op.Cut {
+			x.cutRejected(op.Recv)
+		} else {
+			x.putRejected(op.Seq, op.Recv)
+		}
+	}
 }
 
 // pruneRejected forgets rejected positions below the watermark w: a later
