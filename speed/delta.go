@@ -22,12 +22,12 @@ import (
 // 2–3 s of a core at a million profiles, ~5 GB at ten million, every
 // interval, though most profiles did not change in it. So a full one
 // (CheckpointFile) starts a chain, and the checkpoints after it are deltas
-// (checkpoint.gob.delta-NNNNNN, 1, 2, …): each holds the profiles changed
-// since the one before, whole, the cdp ids merged away meanwhile, the
-// dedupe keys added meanwhile, the segment membership entries set and
-// the positions of rejected duplicates added (or cut) meanwhile, and the
-// small state whole (offsets, hygiene state). A load
-// reads the full one, then its deltas in order.
+// (checkpoint.gob.delta-NNNNNN, 1, 2, …). Each holds what changed since
+// the one before: the profiles changed (whole), the cdp ids merged away,
+// the dedupe keys added, the segment membership entries set, the
+// positions of rejected duplicates added (or cut); and the small state
+// whole (offsets, shared identifiers). A load reads the full one, then its
+// deltas in order.
 //
 // Changes are counted in generations: each snapshot starts one (Store.gen),
 // and a profile's last change is marked with its generation
