@@ -210,21 +210,7 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Tim
 	for _, k := range h.Shared {
 		s.shared[k] = true
 	}
-	if len(h.Members) > 0 {
-		s.ext.members.Store(nil)
-	}
-	if h.Rejected == nil { // the changes since the checkpoint before
-		h.Rejected = s.ext.rejected
-	}
-	s.ext.load(&h)
-	s.ext.loadOps(h.RejectedOps)
-	if len(h.MemberChanges) > 0 {
-		m := s.members()
-		for k, ids := range h.MemberChanges {
-			ws, id, _ := strings.Cut(k, "\x00")
-			m.set(ws, id, ids)
-		}
-	}
+	s.loadExtDelta(&h)
 
 	for _, r := range h.Removed {
 		k := idKeyOf(r.Workspace, IDCDP, r.CDPID)

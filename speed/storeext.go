@@ -292,6 +292,21 @@ func (x *storeExt) load(h *checkpointHeader) {
 	}
 }
 
+// loadExtDelta applies a delta's reconcile and segment state: the build,
+// and the rejected positions and membership entries changed since the
+// checkpoint before.
+func (s *Store) loadExtDelta(h *checkpointHeader) {
+	s.ext.baseVersion = h.BaseVersion
+	s.ext.loadOps(h.RejectedOps)
+	if len(h.MemberChanges) > 0 {
+		m := s.members()
+		for k, ids := range h.MemberChanges {
+			ws, id, _ := strings.Cut(k, "\x00")
+			m.set(ws, id, ids)
+		}
+	}
+}
+
 // profileByCDPID finds the profile a cdp id names (its own or one merged
 // into it); nil when none. Apply goroutine only (or goroutines it waits for).
 func (s *Store) profileByCDPID(workspace, id string) *Profile {
