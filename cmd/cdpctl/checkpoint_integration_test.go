@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,19 +122,7 @@ func awaitEvents(t *testing.T, in *testenv.Instance, user string, want int64) {
 	t.Helper()
 	var got int64
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		req, _ := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:"+user, nil)
-		req.Header.Set("Authorization", "Bearer "+in.APIKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p struct {
-			Computed struct {
-				EventsTotal int64 `json:"events_total"`
-			} `json:"computed"`
-		}
-		ok := resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&p) == nil
-		resp.Body.Close()
+		p, ok := profileOf(t, in, user)
 		if got = p.Computed.EventsTotal; ok && got > want {
 			t.Fatalf("%s counts %d events, want %d: counted twice", user, got, want)
 		}

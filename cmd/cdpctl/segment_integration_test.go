@@ -42,27 +42,40 @@ func TestSegmentAddTakesEffectWhileServing(t *testing.T) {
 	await("after segment remove", func(s []string) bool { return !slices.Contains(s, "live_pros") })
 }
 
+// testProfile is what the integration tests read of a profile.
+type testProfile struct {
+	Segments []string `json:"segments"`
+	Computed struct {
+		EventsTotal int64 `json:"events_total"`
+	} `json:"computed"`
+}
+
+// profileOf looks up user's profile through the activation API; found is
+// false when it is not there (yet).
+func profileOf(t *testing.T, in *testenv.Instance, user string) (p testProfile, found bool) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:"+user, nil)
+	req.Header.Set("Authorization", "Bearer "+in.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return p, false
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p, true
+}
+
 // segmentAwaiter returns a function that waits (20 s at most) until the
 // segments of the profile of user look as ok says.
 func segmentAwaiter(t *testing.T, in *testenv.Instance, user string) func(what string, ok func([]string) bool) {
 	segmentsOf := func() ([]string, bool) {
-		req, _ := http.NewRequest(http.MethodGet, in.URL()+"/v1/profiles/user_id:"+user, nil)
-		req.Header.Set("Authorization", "Bearer "+in.APIKey)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return nil, false
-		}
-		var p struct {
-			Segments []string `json:"segments"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-		return p.Segments, true
+		p, found := profileOf(t, in, user)
+		return p.Segments, found
 	}
 	return func(what string, ok func([]string) bool) {
 		t.Helper()
