@@ -69,10 +69,15 @@ func (k *Keys) API(key string) (cdp.Principal, bool) {
 }
 
 // Bearer extracts the token of "Authorization: Bearer <token>".
-func Bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(t)
+func Bearer(r *http.Request) string { return BearerToken(r.Header.Get("Authorization")) }
+
+// BearerToken extracts the token of an Authorization value "Bearer
+// <token>". The scheme is case-insensitive (RFC 9110 §11.1): some
+// clients send "bearer".
+func BearerToken(authorization string) string {
+	const scheme = "Bearer "
+	if len(authorization) > len(scheme) && strings.EqualFold(authorization[:len(scheme)], scheme) {
+		return strings.TrimSpace(authorization[len(scheme):])
 	}
 	return ""
 }

@@ -29,9 +29,16 @@ func TestAPIKeysByHash(t *testing.T) {
 		}
 	}
 	r, _ := http.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("Authorization", "Bearer  secret-1 ")
-	if p, err := k.Principal(r); err != nil || p.KeyName != "plain" {
-		t.Errorf("Principal = %+v, %v", p, err)
+	for _, h := range []string{"Bearer  secret-1 ", "bearer secret-1", "BEARER secret-1"} {
+		r.Header.Set("Authorization", h)
+		if p, err := k.Principal(r); err != nil || p.KeyName != "plain" {
+			t.Errorf("Principal with %q = %+v, %v", h, p, err)
+		}
+	}
+	for _, h := range []string{"secret-1", "Basic secret-1", "Bearer", "Bearersecret-1"} {
+		if tok := BearerToken(h); tok != "" {
+			t.Errorf("BearerToken(%q) = %q, want none", h, tok)
+		}
 	}
 	if allocs := testing.AllocsPerRun(100, func() { k.API("secret-1") }); allocs != 0 {
 		t.Errorf("API allocates %v times a call, want 0", allocs)

@@ -155,10 +155,11 @@ func includeEvents(rawQuery string) bool {
 // document (or with eventsOnly the events document), or a JSON error, to
 // dst and returns it with the status.
 func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOnly bool) (body []byte, status int) {
-	p, ok := a.cfg.Keys.API(bearer(authorization))
+	key := auth.BearerToken(authorization)
+	p, ok := a.cfg.Keys.API(key)
 	if !ok {
 		msg := "unknown API key"
-		if bearer(authorization) == "" {
+		if key == "" {
 			msg = "no API key: send Authorization: Bearer <api key>"
 		}
 		return appendError(dst, http.StatusUnauthorized, "unauthorized", msg)
@@ -183,14 +184,6 @@ func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOn
 	return append(dst, '\n'), http.StatusOK
 }
 
-// bearer extracts the token of "Bearer <token>" (auth.Bearer's rule).
-func bearer(authorization string) string {
-	if t, ok := strings.CutPrefix(authorization, "Bearer "); ok {
-		return strings.TrimSpace(t)
-	}
-	return ""
-}
-
 // appendError appends the body httpx.WriteError writes:
 // {"success":false,"code":…,"message":…} and a newline.
 func appendError(b []byte, status int, code, msg string) ([]byte, int) {
@@ -210,16 +203,32 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", func(w http.ResponseWriter, r *http.Request) {
 		a.serveHTTP(w, r, true, true)
 	})
+	// The rest of /v1/profiles/ (other methods, other paths) gets Serve's
+	// JSON 405 or 404, as on the activation listener, not the mux's text.
+	mux.HandleFunc("/v1/profiles/", func(w http.ResponseWriter, r *http.Request) {
+		bp := a.getBuf()
+		body, status := a.Serve((*bp)[:0], r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization"))
+		a.writeHTTP(w, bp, body, status)
+	})
 }
 
 func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {
 	bp := a.getBuf()
 	body, status := a.Lookup((*bp)[:0], r.PathValue("ref"), r.Header.Get("Authorization"), withEvents, eventsOnly)
+	a.writeHTTP(w, bp, body, status)
+}
+
+// writeHTTP writes an answer of Serve or Lookup, body in *bp's buffer,
+// and hands the buffer back.
+func (a *API) writeHTTP(w http.ResponseWriter, bp *[]byte, body []byte, status int) {
 	h := w.Header()
 	// Shared header values: net/http only reads them.
 	h["Content-Type"] = jsonContentType
-	if status == http.StatusOK {
+	switch status {
+	case http.StatusOK:
 		h["Cache-Control"] = noStore
+	case http.StatusMethodNotAllowed:
+		h["Allow"] = allowGet
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
@@ -267,6 +276,7 @@ func validType(s string) bool {
 var (
 	jsonContentType = []string{ContentType}
 	noStore         = []string{"no-store"}
+	allowGet        = []string{"GET, HEAD"}
 )
 
 // appendProfile writes the stable response contract:

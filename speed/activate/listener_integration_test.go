@@ -40,11 +40,11 @@ func TestActivationListener(t *testing.T) {
 		status                                 int
 		body, ctype, clen, cacheControl, allow string
 	}
-	get := func(method, base, path, key string) answer {
+	get := func(method, base, path, authorization string) answer {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, nil)
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
 		}
 		resp, err := client.Do(req)
 		if err != nil {
@@ -55,28 +55,35 @@ func TestActivationListener(t *testing.T) {
 		return answer{resp.StatusCode, string(b), resp.Header.Get("Content-Type"), resp.Header.Get("Content-Length"),
 			resp.Header.Get("Cache-Control"), resp.Header.Get("Allow")}
 	}
+	bearer := "Bearer " + in.APIKey
 	for _, c := range []struct {
-		path, key string
-		status    int
+		method, path, authorization string
+		status                      int
 	}{
-		{"/v1/profiles/email:%20fast@EXAMPLE.com", in.APIKey, 200},
-		{"/v1/profiles/user_id:u-fast?include=events", in.APIKey, 200},
-		{"/v1/profiles/user_id:u-fast/events", in.APIKey, 200},
-		{"/v1/profiles/user_id:nobody", in.APIKey, 404},
-		{"/v1/profiles/user_id:u-fast", "", 401},
-		{"/v1/profiles/user_id:u-fast", in.WriteKey, 401},
-		{"/v1/profiles/nope", in.APIKey, 400},
+		{"GET", "/v1/profiles/email:%20fast@EXAMPLE.com", bearer, 200},
+		{"GET", "/v1/profiles/user_id:u-fast?include=events", bearer, 200},
+		{"GET", "/v1/profiles/user_id:u-fast/events", bearer, 200},
+		{"GET", "/v1/profiles/user_id:u-fast", "bearer " + in.APIKey, 200}, // the scheme is case-insensitive
+		{"GET", "/v1/profiles/user_id:nobody", bearer, 404},
+		{"GET", "/v1/profiles/user_id:u-fast", "", 401},
+		{"GET", "/v1/profiles/user_id:u-fast", "Bearer " + in.WriteKey, 401},
+		{"GET", "/v1/profiles/nope", bearer, 400},
+		// The rest of /v1/profiles/ answers in JSON on both ports.
+		{"GET", "/v1/profiles/", bearer, 404},
+		{"GET", "/v1/profiles/user_id:u-fast/other", bearer, 404},
+		{"POST", "/v1/profiles/user_id:u-fast", bearer, 405},
+		{"DELETE", "/v1/profiles/user_id:u-fast/events", bearer, 405},
 	} {
-		main, fast := get("GET", in.URL(), c.path, c.key), get("GET", "http://"+addr, c.path, c.key)
+		main, fast := get(c.method, in.URL(), c.path, c.authorization), get(c.method, "http://"+addr, c.path, c.authorization)
 		if fast != main || fast.status != c.status || fast.ctype != "application/json" || fast.clen == "" {
-			t.Errorf("%s:\nmain       %+v\nactivation %+v\nwant %d", c.path, main, fast, c.status)
+			t.Errorf("%s %s:\nmain       %+v\nactivation %+v\nwant %d", c.method, c.path, main, fast, c.status)
 		}
 	}
 	// Only look-ups there: the collector and operations stay on the main port.
 	if a := get("GET", "http://"+addr, "/healthz", ""); a.status != 404 {
 		t.Errorf("/healthz on the activation listener: %+v", a)
 	}
-	if a := get("POST", "http://"+addr, "/v1/profiles/user_id:u-fast", in.APIKey); a.status != 405 || a.allow != "GET, HEAD" {
+	if a := get("POST", "http://"+addr, "/v1/profiles/user_id:u-fast", bearer); a.status != 405 || a.allow != "GET, HEAD" {
 		t.Errorf("POST on the activation listener: %+v", a)
 	}
 	proc.Stop(t)
