@@ -488,6 +488,10 @@ func (c *Consumer) apply(ctx context.Context, ops *opQueue) error {
 	defer t.Stop()
 	a := applier{c: c}
 	var spare []*Op
+	// The store a start loaded is sized here, as full checkpoints size it
+	// (MemoryEstimate is for the apply goroutine): else the gauge read 0
+	// until the next full one, up to speed.checkpoint_deltas intervals.
+	c.m.storeBytes.Set(float64(c.store.Load().MemoryEstimate()))
 	for {
 		select {
 		case <-ctx.Done():

@@ -17,7 +17,8 @@ import (
 func TestMetricsReportTheSpeedLayer(t *testing.T) {
 	b := startBroker(t)
 	reg := prometheus.NewRegistry()
-	c, _ := runConsumer(t, b.Addr(), t.TempDir(), func(cfg *Config) {
+	dir := t.TempDir()
+	c, stop := runConsumer(t, b.Addr(), dir, func(cfg *Config) {
 		cfg.Registerer = reg
 		cfg.CheckpointInterval = 100 * time.Millisecond
 	})
@@ -97,6 +98,17 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 	})
 	if got := value(t, reg, "tributary_speed_checkpoints_total", "kind=full"); got < 1 {
 		t.Errorf("%v full checkpoints, want one before the deltas", got)
+	}
+
+	// A restart sizes the store it loaded at once, not at its first full checkpoint.
+	stop()
+	reg = prometheus.NewRegistry()
+	c, _ = runConsumer(t, b.Addr(), dir, func(cfg *Config) { cfg.Registerer = reg })
+	waitFor(t, "the store memory after a restart", 10*time.Second, func() bool {
+		return value(t, reg, "tributary_speed_store_memory_bytes", "") > 0
+	})
+	if got := value(t, reg, "tributary_speed_profiles", ""); got != 5 {
+		t.Errorf("%v profiles after a restart, want 5", got)
 	}
 }
 
