@@ -204,12 +204,15 @@ func (a *API) Register(mux *http.ServeMux) {
 		a.serveHTTP(w, r, true, true)
 	})
 	// The rest of /v1/profiles/ (other methods, other paths) gets Serve's
-	// JSON 405 or 404, as on the activation listener, not the mux's text.
-	mux.HandleFunc("/v1/profiles/", func(w http.ResponseWriter, r *http.Request) {
+	// JSON 405 or 404, as on the activation listener, not the mux's text;
+	// /v1/profiles too, not the mux's redirect to /v1/profiles/.
+	rest := func(w http.ResponseWriter, r *http.Request) {
 		bp := a.getBuf()
 		body, status := a.Serve((*bp)[:0], r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization"))
 		a.writeHTTP(w, bp, body, status)
-	})
+	}
+	mux.HandleFunc("/v1/profiles/", rest)
+	mux.HandleFunc("/v1/profiles", rest)
 }
 
 func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {

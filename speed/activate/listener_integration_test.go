@@ -69,6 +69,7 @@ func TestActivationListener(t *testing.T) {
 		{"GET", "/v1/profiles/user_id:u-fast", "Bearer " + in.WriteKey, 401},
 		{"GET", "/v1/profiles/nope", bearer, 400},
 		// The rest of /v1/profiles/ answers in JSON on both ports.
+		{"GET", "/v1/profiles", bearer, 404},
 		{"GET", "/v1/profiles/", bearer, 404},
 		{"GET", "/v1/profiles/user_id:u-fast/other", bearer, 404},
 		{"POST", "/v1/profiles/user_id:u-fast", bearer, 405},
