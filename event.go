@@ -1,8 +1,10 @@
 package cdp
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // EventType is one of the Segment spec's call types.
@@ -117,8 +119,21 @@ type Rejection struct {
 	Message    string    `json:"message"`
 	ReceivedAt time.Time `json:"receivedAt"`
 	// Payload is the refused input as received (JSON text when it was JSON).
-	Payload string `json:"payload"`
+	// JSON text cannot carry bytes that are not UTF-8: it has U+FFFD in their
+	// place, and PayloadBase64 the input byte for byte (WithPayload).
+	Payload       string `json:"payload"`
+	PayloadBase64 string `json:"payloadBase64,omitempty"`
 	// Partition and Offset locate a poison message in cdp.events (speed layer only).
 	Partition *int   `json:"partition,omitempty"`
 	Offset    *int64 `json:"offset,omitempty"`
+}
+
+// WithPayload sets the refused input b: as text, and also in base64 when it
+// is not valid UTF-8, so the rejection keeps every byte.
+func (r Rejection) WithPayload(b []byte) Rejection {
+	r.Payload = string(b)
+	if !utf8.Valid(b) {
+		r.PayloadBase64 = base64.StdEncoding.EncodeToString(b)
+	}
+	return r
 }

@@ -464,8 +464,8 @@ func (c *Consumer) reject(ctx context.Context, p int, m kafka.Message, cause err
 	off := m.Offset
 	val, _ := json.Marshal(cdp.Rejection{
 		Workspace: ws, Source: "speed", Code: code, Message: cause.Error(), ReceivedAt: time.Now().UTC(),
-		Payload: string(m.Value), Partition: &p, Offset: &off,
-	})
+		Partition: &p, Offset: &off,
+	}.WithPayload(m.Value))
 	slog.Warn("speed layer skips a poison message", "partition", p, "offset", off, "err", cause)
 	c.m.poison.WithLabelValues(code).Inc()
 	for {

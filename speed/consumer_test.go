@@ -1,12 +1,15 @@
 package speed
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,7 +115,7 @@ func tracks(from, to int, users int) [][]byte {
 func TestConsumerCheckpointRestartIsExact(t *testing.T) {
 	b := startBroker(t)
 	dir := filepath.Join(t.TempDir(), "speed")
-	poison := []byte(`{"workspace":"default","type":"track"`)
+	poison := []byte("{\"workspace\":\"default\",\"type\":\"track\xff\"") // not UTF-8 either
 	produce(t, b.Addr(), append(tracks(0, 200, 10), poison)...)
 
 	c, stop := runConsumer(t, b.Addr(), dir)
@@ -129,9 +132,12 @@ func TestConsumerCheckpointRestartIsExact(t *testing.T) {
 		t.Fatalf("no checkpoint after a clean stop: %v", err)
 	}
 
-	// The poison message was copied to cdp.events.rejected with its position.
+	// The poison message was copied to cdp.events.rejected with its position,
+	// byte for byte.
 	rej := readRejected(t, b.Addr())
-	if rej.Source != "speed" || rej.Partition == nil || rej.Offset == nil || rej.Payload != string(poison) {
+	exact, err := base64.StdEncoding.DecodeString(rej.PayloadBase64)
+	if rej.Source != "speed" || rej.Partition == nil || rej.Offset == nil || err != nil || !bytes.Equal(exact, poison) ||
+		rej.Payload != strings.ToValidUTF8(string(poison), "\uFFFD") {
 		t.Errorf("rejection %+v", rej)
 	}
 

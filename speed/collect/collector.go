@@ -252,7 +252,7 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 			}
 			rejected = append(rejected, rejectedEvent{Index: i, Code: ve.Code, Message: ve.Error()})
 			rej, _ := json.Marshal(cdp.Rejection{Workspace: workspace, Source: "collector", Code: ve.Code, Field: ve.Field,
-				Message: ve.Error(), ReceivedAt: receivedAt, Payload: string(raw)})
+				Message: ve.Error(), ReceivedAt: receivedAt}.WithPayload(raw))
 			rejMsgs = append(rejMsgs, kafka.Message{Key: []byte(workspace + "/rejected"), Value: rej})
 			continue
 		}
