@@ -198,7 +198,10 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 		e.Event = p.names.handle(e.Event).Value()
 	}
 	ts := e.Timestamp
-	if ts.IsZero() {
+	// 0 ns is a profile's "never seen" (Profile.seen): an event at the
+	// Unix epoch, a client's unset clock, counts as received, else its
+	// profile's first_seen would depend on arrival order.
+	if ts.IsZero() || ts.UnixNano() == 0 {
 		ts = e.ReceivedAt
 	}
 	e.Timestamp = ts.UTC()

@@ -32,6 +32,7 @@ type msg struct {
 	name      string
 	group     string
 	at        time.Duration // after t0
+	recv      time.Duration // receivedAt after t0 when not at
 	traits    string
 	props     string
 	partition int
@@ -43,8 +44,12 @@ func (m msg) value() []byte {
 	if ws == "" {
 		ws = "default"
 	}
+	recv := m.at
+	if m.recv != 0 {
+		recv = m.recv
+	}
 	e := cdp.Event{Workspace: ws, MessageID: m.id, Type: m.typ, UserID: m.user, AnonymousID: m.anon, PreviousID: m.prev,
-		Event: m.event, Name: m.name, GroupID: m.group, Timestamp: t0.Add(m.at), ReceivedAt: t0.Add(m.at)}
+		Event: m.event, Name: m.name, GroupID: m.group, Timestamp: t0.Add(m.at), ReceivedAt: t0.Add(recv)}
 	if m.traits != "" {
 		e.Traits = json.RawMessage(m.traits)
 	}
@@ -202,6 +207,28 @@ func TestLateTraitsDoNotOverwrite(t *testing.T) {
 	}
 	if pr.FirstSeen != t0.Add(time.Hour).UnixNano() || pr.LastSeen != t0.Add(2*time.Hour).UnixNano() {
 		t.Errorf("first/last seen %v %v", time.Unix(0, pr.FirstSeen), time.Unix(0, pr.LastSeen))
+	}
+}
+
+// TestEpochTimestampCountsAsReceived: 0 ns is a profile's "never seen", so
+// an event stamped at the Unix epoch counts at its receivedAt; else
+// first_seen was the next event's or 0 by arrival order.
+func TestEpochTimestampCountsAsReceived(t *testing.T) {
+	epoch := time.Unix(0, 0).Sub(t0)
+	msgs := []msg{
+		{typ: cdp.Track, user: "u1", event: "A", at: epoch, recv: time.Hour},
+		{typ: cdp.Track, user: "u1", event: "A", at: 2 * time.Hour},
+	}
+	for _, reversed := range []bool{false, true} {
+		s, p := newTestStore(t)
+		prepared := ops(p, msgs)
+		if reversed {
+			slices.Reverse(prepared)
+		}
+		apply(s, prepared)
+		if pr := view(t, s, cdp.IDUserID, "u1"); pr.FirstSeen != t0.Add(time.Hour).UnixNano() {
+			t.Errorf("reversed %v: first_seen %s, want the epoch event's receivedAt", reversed, time.Unix(0, pr.FirstSeen).UTC())
+		}
 	}
 }
 
