@@ -65,9 +65,10 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 		{"tributary_speed_events_applied_total", "type=page", 1},
 		{"tributary_speed_events_applied_total", "type=alias", 1},
 		{"tributary_speed_events_duplicate_total", "", 1},
-		// {a1, u1, ann@example.com}, {a2, u2}, {a3}, {c1..c5, shared@example.com}, {c6}
+		// {a1, u1, ann@example.com}, {a2, u2, a2 as a user id (the alias's previous id)}, {a3},
+		// {c1..c5, shared@example.com}, {c6}
 		{"tributary_speed_profiles", "", 5},
-		{"tributary_speed_identifiers", "", 13},
+		{"tributary_speed_identifiers", "", 14},
 		{"tributary_speed_merges_total", "", 1},
 		{"tributary_speed_links_blocked_total", "type=user_id", 1},
 		{"tributary_speed_links_capped_total", "type=email", 1},

@@ -30,11 +30,8 @@ type Op struct {
 	Offset    int64
 	Event     *cdp.Event
 	// IDs are the normalized, non-blocked identifiers the event links.
-	IDs []cdp.Identifier
-	// AliasPrev is the previousId of an alias call; its type (user_id or
-	// anonymous_id) is resolved against the store when applied.
-	AliasPrev string
-	Traits    []Trait
+	IDs    []cdp.Identifier
+	Traits []Trait
 	// Revenue (millionths) and Orders of Segment e-commerce events.
 	Revenue int64
 	Orders  int64
@@ -47,9 +44,8 @@ type Op struct {
 	alloc *opAlloc // what Release recycles
 
 	// Hashes computed here, in parallel, so the apply goroutine only looks up.
-	links     []link
-	msgKey    msgKey
-	aliasKeys [2]idKey // AliasPrev as user_id, as anonymous_id
+	links  []link
+	msgKey msgKey
 	// recent is the event's record for the recent-events list, written
 	// here while the message is in cache: applying copies it in one move.
 	recent []byte
@@ -218,12 +214,11 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 			return o
 		}
 	case cdp.Alias:
-		prev := strings.TrimSpace(e.PreviousID)
-		if p.block.Blocked(cdp.IDAnonymousID, prev) {
-			o.Blocked = append(o.Blocked, cdp.IDAnonymousID)
-		} else {
-			o.AliasPrev = prev
-		}
+		// previousId was a user id or an anonymous id: it links as both, as
+		// in the resolve job. Typed by which of the two the store knew when
+		// the alias came, the profiles would depend on arrival order.
+		p.addID(o, cdp.IDUserID, e.PreviousID)
+		p.addID(o, cdp.IDAnonymousID, e.PreviousID)
 	case cdp.Track:
 		commerce(o, e.Event, e.Properties, p.general)
 		r.Name = e.Event
@@ -249,9 +244,6 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	o.links = a.links[:0]
 	for _, id := range o.IDs {
 		o.links = append(o.links, link{id, idKeyOf(e.Workspace, id.Type, id.Value)})
-	}
-	if o.AliasPrev != "" {
-		o.aliasKeys = [2]idKey{idKeyOf(e.Workspace, cdp.IDUserID, o.AliasPrev), idKeyOf(e.Workspace, cdp.IDAnonymousID, o.AliasPrev)}
 	}
 	return o
 }
@@ -284,7 +276,7 @@ func decodeGeneral(value []byte, w *wireEvent) error {
 // bytes, not whole messages. Traits get their own (packTraits), recent
 // events their record (Op.recent).
 func (o *Op) own(traits []traitSpec) {
-	n := len(o.Page) + len(o.AliasPrev)
+	n := len(o.Page)
 	for _, id := range o.IDs {
 		n += len(id.Value)
 	}
@@ -295,7 +287,6 @@ func (o *Op) own(traits []traitSpec) {
 		return rawString(buf[at:len(buf):len(buf)])
 	}
 	o.Page = keep(o.Page)
-	o.AliasPrev = keep(o.AliasPrev)
 	for i := range o.IDs {
 		o.IDs[i].Value = keep(o.IDs[i].Value)
 	}

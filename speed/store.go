@@ -418,15 +418,7 @@ func (s *Store) ApplyAt(o *Op, now int64) {
 		return
 	}
 	var buf [8]link
-	ids := append(buf[:0], o.links...)
-	if o.AliasPrev != "" {
-		l := link{cdp.Identifier{Type: cdp.IDAnonymousID, Value: o.AliasPrev}, o.aliasKeys[1]}
-		if _, ok := s.lookupID(o.aliasKeys[0]); ok {
-			l = link{cdp.Identifier{Type: cdp.IDUserID, Value: o.AliasPrev}, o.aliasKeys[0]}
-		}
-		ids = append(ids, l)
-	}
-	ids = s.applyCaps(ws, ids)
+	ids := s.applyCaps(ws, append(buf[:0], o.links...))
 	if len(ids) == 0 {
 		s.stats.unattributed.Add(1)
 		return
@@ -571,8 +563,13 @@ func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
 	p := s.table.get(h)
 	n := 0
 	for _, id := range p.Identifiers {
+		// An alias's previous id is on the profile as an anonymous id
+		// and a user id alike (Preparer.Prepare): the person's earlier
+		// id or device, not another user.
 		if id.Type == cdp.IDUserID {
-			n++
+			if _, prev := slices.BinarySearchFunc(p.Identifiers, cdp.Identifier{Type: cdp.IDAnonymousID, Value: id.Value}, cmpIdentifier); !prev {
+				n++
+			}
 		}
 	}
 	for _, u := range users {

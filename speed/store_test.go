@@ -326,6 +326,56 @@ func TestStitchingMergesAndKeepsOlderID(t *testing.T) {
 	}
 }
 
+// TestAliasLinksPreviousIDAsBoth: an alias's previous id links as a user id
+// and as an anonymous id, so it joins the events of that id that came
+// before it and after it alike. (Typed by what the store knew, an alias
+// before the old user id's first event left that user a profile of their
+// own.)
+func TestAliasLinksPreviousIDAsBoth(t *testing.T) {
+	msgs := []msg{
+		{typ: cdp.Track, user: "u1-old", event: "Signed Up"},
+		{typ: cdp.Alias, prev: "u1-old", user: "u1", at: time.Minute},
+		{typ: cdp.Track, anon: "a1", event: "Product Viewed", at: 2 * time.Minute},
+		{typ: cdp.Alias, prev: " a1 ", user: "u1", at: 3 * time.Minute},
+		{typ: cdp.Alias, prev: "null", user: "u1", at: 4 * time.Minute}, // junk links nothing
+	}
+	want := []cdp.Identifier{{Type: cdp.IDAnonymousID, Value: "a1"}, {Type: cdp.IDAnonymousID, Value: "u1-old"},
+		{Type: cdp.IDUserID, Value: "a1"}, {Type: cdp.IDUserID, Value: "u1"}, {Type: cdp.IDUserID, Value: "u1-old"}}
+	for _, reversed := range []bool{false, true} {
+		s, p := newTestStore(t)
+		prepared := ops(p, msgs)
+		if reversed {
+			slices.Reverse(prepared)
+		}
+		apply(s, prepared)
+		if n := s.Stats().Profiles; n != 1 {
+			t.Fatalf("reversed %v: %d profiles, want 1", reversed, n)
+		}
+		if got := view(t, s, cdp.IDUserID, "u1").Identifiers; !slices.Equal(got, want) {
+			t.Errorf("reversed %v: identifiers %v, want %v", reversed, got, want)
+		}
+		if got := s.Stats().Blocked; got[cdp.IDUserID] != 1 || got[cdp.IDAnonymousID] != 1 {
+			t.Errorf("reversed %v: blocked %v, want the junk previous id once as each type", reversed, got)
+		}
+	}
+}
+
+// TestAliasedDevicesAreNotUsers: the devices aliased to a user id are on
+// the profile as user ids too, but the cap of an email counts users, not
+// them.
+func TestAliasedDevicesAreNotUsers(t *testing.T) {
+	s, p := newTestStore(t)
+	msgs := []msg{{typ: cdp.Identify, user: "u1", traits: `{"email":"ann@example.com"}`}}
+	for i := range 6 {
+		msgs = append(msgs, msg{typ: cdp.Alias, prev: fmt.Sprintf("device-%d", i), user: "u1", at: time.Duration(i) * time.Minute})
+	}
+	msgs = append(msgs, msg{typ: cdp.Identify, user: "u1", anon: "device-9", traits: `{"email":"ann@example.com"}`, at: time.Hour})
+	apply(s, ops(p, msgs))
+	if st := s.Stats(); st.Shared != 0 || st.Profiles != 1 {
+		t.Errorf("%d shared identifiers, %d profiles: the aliased devices counted as users", st.Shared, st.Profiles)
+	}
+}
+
 func TestHygiene(t *testing.T) {
 	s, p := newTestStore(t, func(c *StoreConfig) { c.Blocklist = []string{"email:shared@corp.example"} })
 	var msgs []msg
