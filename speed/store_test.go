@@ -219,6 +219,16 @@ func TestEpochTimestampCountsAsReceived(t *testing.T) {
 		{typ: cdp.Track, user: "u1", event: "A", at: epoch, recv: time.Hour},
 		{typ: cdp.Track, user: "u1", event: "A", at: 2 * time.Hour},
 	}
+	inBothOrders(t, msgs, func(s *Store, reversed bool) {
+		if pr := view(t, s, cdp.IDUserID, "u1"); pr.FirstSeen != t0.Add(time.Hour).UnixNano() {
+			t.Errorf("reversed %v: first_seen %s, want the epoch event's receivedAt", reversed, time.Unix(0, pr.FirstSeen).UTC())
+		}
+	})
+}
+
+// inBothOrders applies msgs in order and reversed, each into a new store,
+// and checks the store.
+func inBothOrders(t *testing.T, msgs []msg, check func(s *Store, reversed bool)) {
 	for _, reversed := range []bool{false, true} {
 		s, p := newTestStore(t)
 		prepared := ops(p, msgs)
@@ -226,9 +236,7 @@ func TestEpochTimestampCountsAsReceived(t *testing.T) {
 			slices.Reverse(prepared)
 		}
 		apply(s, prepared)
-		if pr := view(t, s, cdp.IDUserID, "u1"); pr.FirstSeen != t0.Add(time.Hour).UnixNano() {
-			t.Errorf("reversed %v: first_seen %s, want the epoch event's receivedAt", reversed, time.Unix(0, pr.FirstSeen).UTC())
-		}
+		check(s, reversed)
 	}
 }
 
@@ -341,13 +349,7 @@ func TestAliasLinksPreviousIDAsBoth(t *testing.T) {
 	}
 	want := []cdp.Identifier{{Type: cdp.IDAnonymousID, Value: "a1"}, {Type: cdp.IDAnonymousID, Value: "u1-old"},
 		{Type: cdp.IDUserID, Value: "a1"}, {Type: cdp.IDUserID, Value: "u1"}, {Type: cdp.IDUserID, Value: "u1-old"}}
-	for _, reversed := range []bool{false, true} {
-		s, p := newTestStore(t)
-		prepared := ops(p, msgs)
-		if reversed {
-			slices.Reverse(prepared)
-		}
-		apply(s, prepared)
+	inBothOrders(t, msgs, func(s *Store, reversed bool) {
 		if n := s.Stats().Profiles; n != 1 {
 			t.Fatalf("reversed %v: %d profiles, want 1", reversed, n)
 		}
@@ -357,7 +359,7 @@ func TestAliasLinksPreviousIDAsBoth(t *testing.T) {
 		if got := s.Stats().Blocked; got[cdp.IDUserID] != 1 || got[cdp.IDAnonymousID] != 1 {
 			t.Errorf("reversed %v: blocked %v, want the junk previous id once as each type", reversed, got)
 		}
-	}
+	})
 }
 
 // TestAliasedDevicesAreNotUsers: the devices aliased to a user id are on
