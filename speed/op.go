@@ -51,6 +51,9 @@ type Op struct {
 	recent []byte
 }
 
+// seq is o's Kafka position, the tie-break of equal event times: by
+// offset, then partition. Offsets of two partitions are unrelated, but the
+// order is total and does not depend on arrival, up to 1024 partitions.
 func (o *Op) seq() int64 { return o.Offset<<10 | int64(o.Partition&1023) }
 
 type opAlloc struct {

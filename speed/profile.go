@@ -557,7 +557,12 @@ func (p *Profile) merge(q *Profile, maxRecent int) {
 }
 
 // older reports whether p is the older cluster: the smaller first_seen,
-// then the smaller cdp id. Its id survives a merge.
+// then the smaller cdp id. Its id survives a merge. Both are the clusters'
+// as they are at the merge, so unlike the rest of a profile the id may
+// depend on arrival order (which clusters a link found, which event of
+// each came first). No rule could be order-free and keep ids stable: an
+// event that adds an identifier to a cluster keeps its id, so whichever
+// of two linked identifiers arrives first names the cluster.
 func (p *Profile) older(q *Profile) bool {
 	if p.FirstSeen != q.FirstSeen {
 		return p.FirstSeen < q.FirstSeen

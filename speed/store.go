@@ -506,6 +506,9 @@ func canonicalType(t cdp.EventType) cdp.EventType {
 // a capped type (email, phone) is shared once the profile it belongs to
 // and the event's user ids add up to more than cap distinct user ids:
 // from then on it links nothing, and it stays on the profile it was on.
+// Which user ids it linked is the first ones to arrive, so unlike the rest
+// of the store caps depend on arrival order; a reconcile loads the batch
+// build's verdicts, counted over all of its events.
 func (s *Store) applyCaps(ws string, ids []link) []link {
 	var ubuf [2]string
 	users := ubuf[:0]
