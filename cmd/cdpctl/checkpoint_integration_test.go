@@ -24,7 +24,9 @@ func TestCheckpointCommand(t *testing.T) {
 	in := testenv.Init(t)
 	p := in.Serve(t)
 	sendOrders(t, in, 4)
-	segmentAwaiter(t, in, "u3")("u3's profile visible", func([]string) bool { return true })
+	for u := range 4 { // partitions are applied independently: wait for every user
+		awaitEvents(t, in, fmt.Sprintf("u%d", u), 1)
+	}
 	p.Stop(t)
 
 	dd := []string{"--data-dir", in.DataDir}
@@ -60,7 +62,9 @@ func TestCheckpointCommand(t *testing.T) {
 	// delta, and the chain holds 6.
 	p = in.Serve(t)
 	sendOrders(t, in, 6)
-	segmentAwaiter(t, in, "u5")("u5's profile visible", func([]string) bool { return true })
+	for u := range 6 {
+		awaitEvents(t, in, fmt.Sprintf("u%d", u), 1)
+	}
 	p.Stop(t)
 	inspect(6, 1, 10)
 
