@@ -330,6 +330,9 @@ func (c *Consumer) partitions(ctx context.Context) ([]int, error) {
 						ps = append(ps, p.ID)
 					}
 					sort.Ints(ps)
+					if last := ps[len(ps)-1]; last >= maxPartitions {
+						return nil, fmt.Errorf("topic %s: partition %d: the speed layer reads partitions 0 to %d", c.cfg.Topic, last, maxPartitions-1)
+					}
 					return ps, nil
 				}
 			}

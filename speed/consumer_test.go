@@ -310,3 +310,35 @@ func TestStartRemovesTempCheckpoints(t *testing.T) {
 		t.Errorf("u1 has %d events after the restart, want 2", n)
 	}
 }
+
+// TestRefusesTooManyPartitions: a Kafka position packs the partition in
+// partitionBits bits (Op.seq), so a topic with more partitions would tie
+// two partitions' events; the consumer refuses it at start, naming it.
+func TestRefusesTooManyPartitions(t *testing.T) {
+	b := startBroker(t)
+	client := &kafka.Client{Addr: kafka.TCP(b.Addr())}
+	res, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: "cdp.events.wide", NumPartitions: maxPartitions + 1, ReplicationFactor: 1},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range res.Errors {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Dir, cfg.Topic = []string{b.Addr()}, t.TempDir(), "cdp.events.wide"
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = c.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "partition 1024") || ctx.Err() != nil {
+		t.Fatalf("run over %d partitions: %v", maxPartitions+1, err)
+	}
+}

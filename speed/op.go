@@ -51,10 +51,23 @@ type Op struct {
 	recent []byte
 }
 
+// partitionBits is how many low bits of a Kafka position (Op.seq) hold
+// the partition: the speed layer reads a topic of up to maxPartitions
+// partitions, and refuses to start on a larger one (Consumer.partitions).
+const (
+	partitionBits = 10
+	maxPartitions = 1 << partitionBits
+)
+
 // seq is o's Kafka position, the tie-break of equal event times: by
 // offset, then partition. Offsets of two partitions are unrelated, but the
-// order is total and does not depend on arrival, up to 1024 partitions.
-func (o *Op) seq() int64 { return o.Offset<<10 | int64(o.Partition&1023) }
+// order is total and does not depend on arrival.
+func (o *Op) seq() int64 { return o.Offset<<partitionBits | int64(o.Partition) }
+
+// splitSeq returns the partition and offset of a Kafka position (Op.seq).
+func splitSeq(seq int64) (partition int, offset int64) {
+	return int(seq & (maxPartitions - 1)), seq >> partitionBits
+}
 
 type opAlloc struct {
 	op    Op

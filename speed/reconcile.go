@@ -475,9 +475,9 @@ func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
 		return
 	}
 	chunks := *d
-	var wm [1024]int64 // by partition (Seq & 1023); a partition w lacks carries nothing
+	var wm [maxPartitions]int64 // by partition; a partition w lacks carries nothing
 	for p, off := range w {
-		if p >= 0 && p < 1024 {
+		if p >= 0 && p < maxPartitions {
 			wm[p] = off
 		}
 	}
@@ -507,7 +507,7 @@ func (r *Reconciler) carryRecent(live, ns *Store, w map[int32]int64) {
 // carrier carries live state into new profiles; one per goroutine.
 type carrier struct {
 	live   *Store
-	wm     *[1024]int64
+	wm     *[maxPartitions]int64
 	max    int
 	seen   []*Profile
 	recent recentList // the live profiles' records from before the watermark
@@ -527,8 +527,10 @@ func (c *carrier) carry(p *Profile) {
 			}
 			c.seen = append(c.seen, lp)
 			for rec := range lp.recent.records() {
-				if _, seq := recTime(rec); seq >= 0 && seq>>10 < c.wm[seq&1023] {
-					c.recent.add(rec, c.max)
+				if _, seq := recTime(rec); seq >= 0 {
+					if p, off := splitSeq(seq); off < c.wm[p] {
+						c.recent.add(rec, c.max)
+					}
 				}
 			}
 			if x := lp.Extra; x != nil {

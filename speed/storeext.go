@@ -110,7 +110,7 @@ func (x *storeExt) loadOps(ops []rejectedOp) {
 // build's watermark does not go back, so they are never replayed again.
 func (x *storeExt) pruneRejected(w map[int]int64) {
 	for k := range x.rejected {
-		p, off := int(k&1023), k>>10
+		p, off := splitSeq(k)
 		if off < w[p] {
 			delete(x.rejected, k)
 		}
