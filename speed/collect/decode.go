@@ -316,6 +316,11 @@ func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, recei
 	if sent != nil && (ts != nil || orig != nil) {
 		e.Timestamp = e.Timestamp.Add(receivedAt.Sub(*sent))
 	}
+	if e.Timestamp.UnixNano() == 0 {
+		// The Unix epoch is a client's unset clock: the event counts as
+		// received, in the lake as in the speed layer (speed.Preparer).
+		e.Timestamp = receivedAt
+	}
 	e.Timestamp = e.Timestamp.UTC()
 	if err := e.Validate(); err != nil {
 		return nil, err

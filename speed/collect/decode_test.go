@@ -94,6 +94,8 @@ func TestDecodeEventTimes(t *testing.T) {
 		{"skew corrected", `{"userId":"u","timestamp":"2026-11-22T12:59:00Z","sentAt":"2026-11-22T13:00:00Z"}`, time.Date(2026, 11, 22, 11, 59, 0, 0, time.UTC)},
 		{"originalTimestamp corrected", `{"userId":"u","originalTimestamp":"2026-11-22T11:58:00+01:00","sentAt":"2026-11-22T12:00:00+01:00"}`, time.Date(2026, 11, 22, 11, 58, 0, 0, time.UTC)},
 		{"offset normalized to UTC", `{"userId":"u","timestamp":"2026-11-22T13:00:00+02:00"}`, time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)},
+		{"the Unix epoch (an unset clock) → receivedAt", `{"userId":"u","timestamp":"1970-01-01T00:00:00Z"}`, recv},
+		{"a second after it kept", `{"userId":"u","timestamp":"1970-01-01T00:00:01Z"}`, time.Unix(1, 0).UTC()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
