@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -11,6 +13,8 @@ type Blocklist struct {
 	// by the value alone, a lookup needs no "type:value" string built for
 	// it: the speed layer checks every identifier of every event.
 	values map[string][]string
+	// allowed, in the same form, are values blocked nowhere (nil: none).
+	allowed map[string][]string
 }
 
 // DefaultJunk are values seen in real data that identify nobody.
@@ -23,18 +27,60 @@ var DefaultJunk = []string{
 	"phone:+10000000000", "phone:+11111111111", "phone:+15555555555", "phone:+11234567890",
 }
 
-// NewBlocklist builds a blocklist from entries "value" (any type) or "type:value".
-func NewBlocklist(entries []string) *Blocklist {
-	b := &Blocklist{values: make(map[string][]string, len(entries))}
-	for _, e := range entries {
-		e = strings.ToLower(strings.TrimSpace(e))
-		if typ, v, ok := strings.Cut(e, ":"); ok && !strings.Contains(typ, "@") && typ != "" && !strings.ContainsAny(typ, " /") && isTypeName(typ) {
-			b.values[v] = append(b.values[v], typ)
-			continue
-		}
-		b.values[e] = append(b.values[e], "*")
+// NewBlocklist builds a blocklist from entries "value" (any type) or
+// "type:value". Allow entries, in the same form, are never blocked.
+func NewBlocklist(entries, allow []string) *Blocklist {
+	b := &Blocklist{values: entryMap(entries)}
+	if len(allow) > 0 {
+		b.allowed = entryMap(allow)
 	}
 	return b
+}
+
+// Junk is the blocklist both layers apply: DefaultJunk and the configured
+// blocklist, less the configured allow entries (CheckAllow).
+func Junk(blocklist, allow []string) *Blocklist {
+	return NewBlocklist(append(slices.Clone(DefaultJunk), blocklist...), allow)
+}
+
+// CheckAllow says what is wrong with an allow entry: it must take a value
+// off the built-in list (else it allows nothing: a typo?), and one that
+// blocklist does not block (the two would contradict).
+func CheckAllow(entry string, blocklist []string) error {
+	typ, v := parseEntry(entry)
+	switch {
+	case v == "":
+		return errors.New("an empty value never identifies anyone")
+	case !NewBlocklist(DefaultJunk, nil).blocks(typ, v):
+		return fmt.Errorf("%q is not blocked by the built-in list: nothing to allow", entry)
+	case listed(entryMap(blocklist)[v], typ):
+		return fmt.Errorf("%q is blocked by blocklist too: remove it from one of them", entry)
+	}
+	return nil
+}
+
+func entryMap(entries []string) map[string][]string {
+	m := make(map[string][]string, len(entries))
+	for _, e := range entries {
+		typ, v := parseEntry(e)
+		m[v] = append(m[v], typ)
+	}
+	return m
+}
+
+// parseEntry splits "type:value" or "value" (type "*": any), lower case.
+func parseEntry(e string) (typ, value string) {
+	e = strings.ToLower(strings.TrimSpace(e))
+	if typ, v, ok := strings.Cut(e, ":"); ok && !strings.Contains(typ, "@") && typ != "" && !strings.ContainsAny(typ, " /") && isTypeName(typ) {
+		return typ, v
+	}
+	return "*", e
+}
+
+// listed reports whether types (an entry map's) covers typ; typ "*" is
+// covered by an entry of any type.
+func listed(types []string, typ string) bool {
+	return slices.ContainsFunc(types, func(t string) bool { return t == "*" || t == typ || typ == "*" })
 }
 
 func isTypeName(s string) bool {
@@ -49,7 +95,16 @@ func isTypeName(s string) bool {
 // Blocked reports whether a normalized value must not be used as an identifier.
 func (b *Blocklist) Blocked(typ, value string) bool {
 	v := strings.ToLower(strings.TrimSpace(value))
-	if v == "" || slices.ContainsFunc(b.values[v], func(t string) bool { return t == "*" || t == typ }) {
+	if b.allowed != nil && v != "" && listed(b.allowed[v], typ) {
+		return false
+	}
+	return b.blocks(typ, v)
+}
+
+// blocks is Blocked without the allow entries, v in lower case and
+// trimmed; typ "*" asks whether v is blocked for some type.
+func (b *Blocklist) blocks(typ, v string) bool {
+	if v == "" || listed(b.values[v], typ) {
 		return true
 	}
 	// All-zero ids of any length ("0000", "000000000"), common in device ids.

@@ -13,8 +13,15 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 )
 
-// DefaultRegion is the phone region assumed for numbers without a country code.
+// DefaultRegion is the phone region assumed for numbers without a country
+// code when none is configured (region "").
 const DefaultRegion = "US"
+
+// ValidRegion reports whether libphonenumber knows region, an upper-case
+// ISO 3166-1 alpha-2 code ("GB"); "" stands for DefaultRegion.
+func ValidRegion(region string) bool {
+	return region == "" || phonenumbers.GetSupportedRegions()[region]
+}
 
 // NormalizeEmail trims and lower-cases an email. It returns "" when the
 // value is not shaped like an address (one @, a dot in the domain).
@@ -125,14 +132,16 @@ func FoldName(s string) string {
 }
 
 // Normalize returns the canonical value of an identifier of type typ, or ""
-// when the value is empty or invalid for the type. Both layers call it, so
-// the speed layer, ingest and DuckDB (through a UDF) agree byte for byte.
-func Normalize(typ, value string) string {
+// when the value is empty or invalid for the type; phone numbers without a
+// country code are read in region ("": DefaultRegion). Both layers call it
+// with the configured region, so the speed layer, the look-ups and DuckDB
+// (through a UDF) agree byte for byte.
+func Normalize(typ, value, region string) string {
 	switch typ {
 	case cdp.IDEmail:
 		return NormalizeEmail(value)
 	case cdp.IDPhone:
-		return NormalizePhone(value, DefaultRegion)
+		return NormalizePhone(value, region)
 	default:
 		return strings.TrimSpace(value)
 	}

@@ -116,6 +116,7 @@ func rawString(b []byte) string {
 // Preparer turns Kafka values into ops. It is safe for concurrent use.
 type Preparer struct {
 	block  *identity.Blocklist
+	region string            // of phone numbers without a country code
 	traits map[string]string // trait name → identifier type
 	// general turns the fast decoders off: tests compare them against it.
 	general bool
@@ -153,7 +154,8 @@ func (n *names) handle(s string) unique.Handle[string] {
 // NewPreparer builds a preparer from the store config's hygiene settings.
 func NewPreparer(cfg StoreConfig) *Preparer {
 	return &Preparer{
-		block:  identity.NewBlocklist(append(slices.Clone(identity.DefaultJunk), cfg.Blocklist...)),
+		block:  identity.Junk(cfg.Blocklist, cfg.Allow),
+		region: cfg.PhoneRegion,
 		traits: cfg.IdentifierTraits,
 		names:  names{seed: maphash.MakeSeed()},
 	}
@@ -315,7 +317,7 @@ func (p *Preparer) addID(o *Op, typ, raw string) {
 	if raw == "" {
 		return
 	}
-	v := identity.Normalize(typ, raw)
+	v := identity.Normalize(typ, raw, p.region)
 	if v == "" || p.block.Blocked(typ, v) {
 		o.Blocked = append(o.Blocked, typ)
 		return

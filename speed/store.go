@@ -25,8 +25,13 @@ const IDCDP = "cdp_id"
 
 // StoreConfig configures a profile store.
 type StoreConfig struct {
-	// Blocklist adds junk values ("value" or "type:value") to identity.DefaultJunk.
+	// Blocklist adds junk values ("value" or "type:value") to
+	// identity.DefaultJunk; Allow takes values off it (identity.Junk).
 	Blocklist []string
+	Allow     []string
+	// PhoneRegion is where phone numbers without a country code are read
+	// ("": identity.DefaultRegion): the batch layer's, or reconcile is not exact.
+	PhoneRegion string
 	// Caps: per identifier type, how many distinct user ids one value may
 	// link before it is treated as shared and stops merging (0 = no cap).
 	Caps map[string]int
@@ -74,6 +79,8 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("speed store: dedupe window %s must be at least 1m", c.DedupeWindow)
 	case c.DedupeMaxEntries < 1:
 		return fmt.Errorf("speed store: dedupe max entries %d must be positive", c.DedupeMaxEntries)
+	case !identity.ValidRegion(c.PhoneRegion):
+		return fmt.Errorf("speed store: phone region %q is not one libphonenumber supports (upper case, e.g. US or GB)", c.PhoneRegion)
 	}
 	for typ, n := range c.Caps {
 		if n < 0 {

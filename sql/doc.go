@@ -7,13 +7,14 @@
 // temp_directory) come from a [Config] so that large runs spill to disk
 // instead of failing, and Go scalar UDFs registered on the connection
 // normalize values with the very functions the speed layer uses
-// (package identity), so both layers agree byte for byte:
+// (package identity) and the same configuration (Config.PhoneRegion,
+// Blocklist, Allow), so both layers agree byte for byte:
 //
 //	normalize_email(VARCHAR) → VARCHAR   identity.NormalizeEmail
-//	normalize_phone(VARCHAR) → VARCHAR   identity.NormalizePhone (E.164, default region)
+//	normalize_phone(VARCHAR) → VARCHAR   identity.NormalizePhone (E.164, Config.PhoneRegion)
 //	fold_name(VARCHAR)       → VARCHAR   identity.FoldName
 //	normalize_identifier(type, value)    identity.Normalize
-//	blocked_identifier(type, value) → BOOLEAN  identity.Blocklist
+//	blocked_identifier(type, value) → BOOLEAN  identity.Junk
 //
 // Each returns NULL where the Go function returns "" (invalid or empty).
 package sql

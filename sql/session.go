@@ -31,8 +31,14 @@ type Config struct {
 	// TempDir is where DuckDB spills; empty means the OS temp dir.
 	TempDir string `yaml:"temp_dir,omitempty"`
 	// Blocklist are extra junk identifier values for blocked_identifier
-	// ("value" or "type:value"), on top of identity.DefaultJunk.
+	// ("value" or "type:value"), on top of identity.DefaultJunk; Allow
+	// takes values off it (identity.Junk).
 	Blocklist []string `yaml:"blocklist,omitempty"`
+	Allow     []string `yaml:"allow,omitempty"`
+	// PhoneRegion is where normalize_phone and normalize_identifier read
+	// numbers without a country code ("": identity.DefaultRegion); the
+	// speed layer's, or the layers disagree on phone identifiers.
+	PhoneRegion string `yaml:"phone_region,omitempty"`
 	// Trace, when set, is called after every statement the session runs
 	// with the statement and how long DuckDB took: benchmarks use it to
 	// find the slow statements of a job.
@@ -52,6 +58,9 @@ func (c Config) Validate() error {
 	}
 	if c.Threads < 0 || c.Threads > 1024 {
 		return fmt.Errorf("duckdb threads %d: want 0 (all CPUs) to 1024", c.Threads)
+	}
+	if !identity.ValidRegion(c.PhoneRegion) {
+		return fmt.Errorf("duckdb phone_region %q: want a region libphonenumber supports, in upper case, such as US or GB", c.PhoneRegion)
 	}
 	return nil
 }
@@ -111,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			return nil, fmt.Errorf("configure duckdb (%s): %w", q, err)
 		}
 	}
-	if err := registerUDFs(conn, identity.NewBlocklist(append(append([]string{}, identity.DefaultJunk...), cfg.Blocklist...))); err != nil {
+	if err := registerUDFs(conn, identity.Junk(cfg.Blocklist, cfg.Allow), cfg.PhoneRegion); err != nil {
 		s.Close()
 		return nil, err
 	}

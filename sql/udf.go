@@ -66,19 +66,19 @@ func (editsWithinUDF) Executor() duckdb.ScalarFuncExecutor {
 
 func nonEmpty(s string) (any, bool) { return s, s != "" }
 
-func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist) error {
+func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, region string) error {
 	udfs := map[string]stringUDF{
 		"normalize_email": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.NormalizeEmail(a[0])) }},
 		"normalize_phone": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			return nonEmpty(identity.NormalizePhone(a[0], identity.DefaultRegion))
+			return nonEmpty(identity.NormalizePhone(a[0], region))
 		}},
 		"fold_name":            {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
-		"normalize_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.Normalize(a[0], a[1])) }},
+		"normalize_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.Normalize(a[0], a[1], region)) }},
 		"blocked_identifier":   {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
 		// usable_identifier(type, raw): normalize_identifier, NULL when
 		// that is blocked too; one call per value where both are asked.
 		"usable_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			v := identity.Normalize(a[0], a[1])
+			v := identity.Normalize(a[0], a[1], region)
 			return v, v != "" && !bl.Blocked(a[0], v)
 		}},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
+	tsql "github.com/tributary-cdp/tributary/sql"
 	"github.com/tributary-cdp/tributary/sql/sqltest"
 )
 
@@ -132,7 +133,7 @@ func TestResolveStableIDs(t *testing.T) {
 		t.Errorf("alarms not in the report")
 	}
 
-	ex, err := Explain(context.Background(), st, t.TempDir(), "default", "email", " ANN@x.com")
+	ex, err := Explain(context.Background(), st, t.TempDir(), tsql.DefaultConfig(), "default", "email", " ANN@x.com")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/identity"
 )
 
 // Config is the whole of tributary.yaml.
@@ -83,6 +84,9 @@ type Speed struct {
 	CheckpointDeltas int `yaml:"checkpoint_deltas"`
 	// Blocklist adds junk identifier values ("value" or "type:value") to the built-in list.
 	Blocklist []string `yaml:"blocklist,omitempty"`
+	// Allow takes values ("value" or "type:value") off the built-in list:
+	// a shop whose first customer is user id 1.
+	Allow []string `yaml:"allow,omitempty"`
 	// Caps is, per identifier type, how many distinct user ids one value may link
 	// before it is treated as shared and stops merging profiles (0 = no cap).
 	Caps map[string]int `yaml:"caps"`
@@ -128,9 +132,13 @@ func Default() Config {
 }
 
 // Identity configures the resolve job (hygiene comes from the speed
-// section, so both layers apply the same blocklist and caps) and the DuckDB
-// sessions of the identity jobs.
+// section, so both layers apply the same blocklist and caps), the DuckDB
+// sessions of the identity jobs and, for both layers, the phone region.
 type Identity struct {
+	// PhoneRegion is the region (ISO 3166-1 alpha-2, as libphonenumber
+	// knows it) of phone numbers written without a country code, for the
+	// speed layer, the look-ups and the batch jobs alike.
+	PhoneRegion string `yaml:"phone_region"`
 	// Alarm is the number of distinct user ids from which one identifier
 	// value is reported as an alarm in the resolve run report.
 	Alarm int `yaml:"alarm"`
@@ -146,11 +154,14 @@ type Identity struct {
 }
 
 // DefaultIdentity returns the identity defaults.
-func DefaultIdentity() Identity { return Identity{Alarm: 20} }
+func DefaultIdentity() Identity { return Identity{Alarm: 20, PhoneRegion: identity.DefaultRegion} }
 
 var memLimitRe = regexp.MustCompile(`^(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d{1,2}%|100%)$`)
 
 func (i Identity) validate() error {
+	if i.PhoneRegion == "" || !identity.ValidRegion(i.PhoneRegion) {
+		return &FieldError{"identity.phone_region", fmt.Sprintf("%q is not a region libphonenumber supports: want an ISO 3166-1 alpha-2 code in upper case, such as US, GB or DE", i.PhoneRegion)}
+	}
 	if i.Alarm < 2 {
 		return &FieldError{"identity.alarm", fmt.Sprintf("%d must be at least 2 (user ids)", i.Alarm)}
 	}
@@ -345,6 +356,11 @@ func (s Speed) validate() error {
 	for trait, typ := range s.IdentifierTraits {
 		if trait == "" || !typeRe.MatchString(typ) {
 			return &FieldError{"speed.identifier_traits." + trait, fmt.Sprintf("%q is not an identifier type (lower case, digits, _)", typ)}
+		}
+	}
+	for i, a := range s.Allow {
+		if err := identity.CheckAllow(a, s.Blocklist); err != nil {
+			return &FieldError{fmt.Sprintf("speed.allow[%d]", i), err.Error()}
 		}
 	}
 	if s.RecentEvents < 0 || s.RecentEvents > 1000 {

@@ -37,3 +37,39 @@ func TestGCHeadroom(t *testing.T) {
 		checkField(t, "speed.gc_headroom_mib", fmt.Sprint(c.mib), c.ok, func(cfg *Config) { cfg.Speed.GCHeadroomMiB = c.mib })
 	}
 }
+
+func TestPhoneRegion(t *testing.T) {
+	if got := Default().Identity.PhoneRegion; got != "US" {
+		t.Errorf("default identity.phone_region = %q, want US", got)
+	}
+	for _, c := range []struct {
+		region string
+		ok     bool
+	}{{"US", true}, {"GB", true}, {"DE", true}, {"", false}, {"gb", false}, {"UK", false}, {"GBR", false}} {
+		checkField(t, "identity.phone_region", fmt.Sprintf("%q", c.region), c.ok, func(cfg *Config) { cfg.Identity.PhoneRegion = c.region })
+	}
+	_, err := Parse([]byte("identity: {phone_region: UK}\n"))
+	if want := `config identity.phone_region: "UK" is not a region libphonenumber supports: want an ISO 3166-1 alpha-2 code in upper case, such as US, GB or DE`; fmt.Sprint(err) != want {
+		t.Errorf("phone_region UK: %v, want %s", err, want)
+	}
+}
+
+// Allow entries must take a value off the built-in blocklist, one the
+// configured blocklist does not block again.
+func TestAllow(t *testing.T) {
+	for _, c := range []struct {
+		allow []string
+		ok    bool
+	}{
+		{nil, true}, {[]string{"user_id:1", "test"}, true},
+		{[]string{"user_id:42"}, false}, {[]string{""}, false}, {[]string{"unknown"}, false},
+	} {
+		checkField(t, "speed.allow[0]", fmt.Sprintf("%q", c.allow), c.ok, func(cfg *Config) {
+			cfg.Speed.Blocklist, cfg.Speed.Allow = []string{"unknown"}, c.allow
+		})
+	}
+	_, err := Parse([]byte("speed: {allow: [user_id:1, user_id:42]}\n"))
+	if want := `config speed.allow[1]: "user_id:42" is not blocked by the built-in list: nothing to allow`; fmt.Sprint(err) != want {
+		t.Errorf("allow user_id:42: %v, want %s", err, want)
+	}
+}

@@ -10,6 +10,7 @@ package activate
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -35,12 +36,18 @@ type Config struct {
 	// Segments, when set, lists the segments a profile is in; until then
 	// the response carries an empty list.
 	Segments func(p *speed.Profile) []string
+	// PhoneRegion reads phone numbers without a country code in look-ups
+	// ("": identity.DefaultRegion): the speed layer's (StoreConfig.PhoneRegion).
+	PhoneRegion string
 }
 
 // Validate checks the config.
 func (c Config) Validate() error {
 	if c.Keys == nil || c.Profiles == nil {
 		return errors.New("activation API: keys and profiles are required")
+	}
+	if !identity.ValidRegion(c.PhoneRegion) {
+		return fmt.Errorf("activation API: phone region %q is not one libphonenumber supports (upper case, e.g. US or GB)", c.PhoneRegion)
 	}
 	return nil
 }
@@ -167,7 +174,7 @@ func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOn
 	if !p.Role.CanReadProfiles() {
 		return appendError(dst, http.StatusForbidden, "forbidden", "the key's role "+string(p.Role)+" may not read profiles; use an admin or activation key")
 	}
-	id, err := ParseRef(ref)
+	id, err := ParseRef(ref, a.cfg.PhoneRegion)
 	if err != nil {
 		var ve *cdp.ValidationError
 		errors.As(err, &ve)
@@ -250,17 +257,15 @@ func (a *API) putBuf(bp *[]byte) {
 	}
 }
 
-// ParseRef splits "type:value" and normalizes the value as at ingest.
-func ParseRef(ref string) (cdp.Identifier, error) {
+// ParseRef splits "type:value" and normalizes the value as at ingest,
+// phone numbers without a country code in region.
+func ParseRef(ref, region string) (cdp.Identifier, error) {
 	typ, val, ok := strings.Cut(ref, ":")
 	typ = strings.ToLower(strings.TrimSpace(typ))
 	if !ok || typ == "" || !validType(typ) {
 		return cdp.Identifier{}, cdp.Invalid("invalid_identifier", "identifier", ref, "must be <type>:<value>, e.g. email:ann@example.com or user_id:42")
 	}
-	v := val
-	if typ != speed.IDCDP {
-		v = identity.Normalize(typ, val)
-	}
+	v := identity.Normalize(typ, val, region) // cdp ids are trimmed like other types
 	if v == "" {
 		return cdp.Identifier{}, cdp.Invalid("invalid_identifier", "identifier", ref, "the value is empty or not a valid "+typ)
 	}

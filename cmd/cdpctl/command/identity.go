@@ -122,7 +122,7 @@ func newIdentityExplainCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ex, err := resolve.Explain(cmd.Context(), env.lake, filepath.Join(cfg.DataDir, "cache", "lake"), workspace, typ, value)
+			ex, err := resolve.Explain(cmd.Context(), env.lake, filepath.Join(cfg.DataDir, "cache", "lake"), env.identitySQL(), workspace, typ, value)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/tributary-cdp/tributary/batch/cleanse"
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/batch/resolve"
+	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/jobs"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -19,9 +20,16 @@ func (e *jobEnv) identitySQL() tsql.Config {
 	if c.TempDir == "" {
 		c.TempDir = filepath.Join(e.cfg.DataDir, "tmp", "duckdb")
 	}
-	c.Blocklist = e.cfg.Speed.Blocklist
+	normalizeLike(&c, e.cfg)
 	c.Trace = e.sqlTrace
 	return c
+}
+
+// normalizeLike makes a DuckDB session's UDFs normalize and block
+// identifiers as the speed layer does (speedConfig): the same phone region,
+// blocklist and allow entries, or reconcile is not exact.
+func normalizeLike(c *tsql.Config, cfg config.Config) {
+	c.PhoneRegion, c.Blocklist, c.Allow = cfg.Identity.PhoneRegion, cfg.Speed.Blocklist, cfg.Speed.Allow
 }
 
 func (e *jobEnv) cleanseJob() jobs.Job {

@@ -81,6 +81,7 @@ func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) er
 	}
 	scfg := tsql.DefaultConfig()
 	scfg.TempDir = filepath.Join(cfg.DataDir, "tmp", "duckdb")
+	normalizeLike(&scfg, cfg) // normalize_phone as the jobs call it
 	sess, err := tsql.Open(ctx, scfg)
 	if err != nil {
 		return err
