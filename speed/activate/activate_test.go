@@ -254,6 +254,10 @@ func testLookupContract(t *testing.T, srv string) {
 	if st, byID := get(t, srv, "/v1/profiles/cdp_id:"+p["cdp_id"].(string), activationKey); st != 200 || byID["cdp_id"] != p["cdp_id"] {
 		t.Errorf("look-up by cdp_id: %d %v", st, byID)
 	}
+	// Trimmed like the values of other types.
+	if st, byID := get(t, srv, "/v1/profiles/cdp_id:%20"+p["cdp_id"].(string)+"%09", activationKey); st != 200 || byID["cdp_id"] != p["cdp_id"] {
+		t.Errorf("look-up by cdp_id in spaces: %d %v", st, byID)
+	}
 	if st, _ := get(t, srv, "/v1/profiles/cdp_id:"+p["cdp_id"].(string), otherKey); st != 404 {
 		t.Errorf("another workspace's key reads a profile by cdp_id: %d", st)
 	}
