@@ -108,9 +108,28 @@ func TestSegmentSDKAndRawHTTPLandInKafka(t *testing.T) {
 		t.Fatalf("track: %d %v", st, err)
 	}
 
+	// 3. As analytics.js posts from a shop's page: a one-letter path, text/plain,
+	// the write key in the body; and /v1/b, where the batching and mobile SDKs post.
+	for path, body := range map[string]string{
+		"/v1/t": `{"type":"track","anonymousId":"web-anon","event":"Product Viewed","messageId":"web-track","writeKey":"` + in.WriteKey + `"}`,
+		"/v1/b": `{"batch":[{"type":"page","anonymousId":"web-anon","name":"Home","messageId":"web-page"}],"writeKey":"` + in.WriteKey + `"}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, in.URL()+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Origin", "https://shop.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%s from a page: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+
 	// Read back with kafka-go.
-	events := readAll(t, in.Broker, cdp.TopicEvents, 33)
-	for _, id := range append(sdk.MessageIDs, "raw-skew", "raw-identify", "raw-track") {
+	events := readAll(t, in.Broker, cdp.TopicEvents, 35)
+	for _, id := range append(sdk.MessageIDs, "raw-skew", "raw-identify", "raw-track", "web-track", "web-page") {
 		if events[id] == nil {
 			t.Fatalf("%s not in %s", id, cdp.TopicEvents)
 		}
@@ -140,8 +159,8 @@ func TestSegmentSDKAndRawHTTPLandInKafka(t *testing.T) {
 		t.Fatalf("kcat: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(kout)), "\n")
-	if len(lines) != 33 {
-		t.Fatalf("kcat read %d messages, want 33", len(lines))
+	if len(lines) != 35 {
+		t.Fatalf("kcat read %d messages, want 35", len(lines))
 	}
 	seen := 0
 	for _, l := range lines {

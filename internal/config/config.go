@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -50,6 +51,10 @@ type HTTP struct {
 	// for activation systems, apart from collector traffic. The main
 	// address serves them too.
 	ActivationAddr string `yaml:"activation_addr,omitempty"`
+	// CORSOrigins are the web origins whose pages may post events to the
+	// collector from a browser (analytics.js): absent, any ("*", as a write
+	// key is public in a page anyway); [] none; else these origins.
+	CORSOrigins []string `yaml:"cors_origins,omitempty"`
 }
 
 // Kafka configures the event bus.
@@ -243,6 +248,12 @@ func (c Config) Validate() error {
 	if a := c.HTTP.ActivationAddr; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return &FieldError{"http.activation_addr", fmt.Sprintf("%q is not host:port", a)}
+		}
+	}
+	for i, o := range c.HTTP.CORSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.String() != o) {
+			return &FieldError{fmt.Sprintf("http.cors_origins[%d]", i), fmt.Sprintf("%q is not an origin: want \"*\" or scheme://host[:port], such as https://shop.example", o)}
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.Kafka.EmbeddedAddr); err != nil {

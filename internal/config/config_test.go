@@ -73,3 +73,22 @@ func TestAllow(t *testing.T) {
 		t.Errorf("allow user_id:42: %v, want %s", err, want)
 	}
 }
+
+func TestCORSOrigins(t *testing.T) {
+	for _, c := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"*", true}, {"https://shop.example", true}, {"http://127.0.0.1:3000", true},
+		{"shop.example", false}, {"https://shop.example/", false}, {"https://shop.example/cart", false},
+		{"ftp://shop.example", false}, {"https://", false}, {"https://u@shop.example", false}, {"", false},
+	} {
+		checkField(t, "http.cors_origins[1]", fmt.Sprintf("%q", c.origin), c.ok, func(cfg *Config) { cfg.HTTP.CORSOrigins = []string{"*", c.origin} })
+	}
+	for yml, want := range map[string][]string{"": nil, "http: {cors_origins: []}\n": {}, "http: {cors_origins: [\"https://a.example\"]}\n": {"https://a.example"}} {
+		cfg, err := Parse([]byte(yml))
+		if err != nil || (cfg.HTTP.CORSOrigins == nil) != (want == nil) || fmt.Sprint(cfg.HTTP.CORSOrigins) != fmt.Sprint(want) {
+			t.Errorf("%q: origins %#v, %v", yml, cfg.HTTP.CORSOrigins, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ type Config struct {
 	BatchSize int
 	// ProduceTimeout bounds the wait for the broker's ack; past it the request gets 503.
 	ProduceTimeout time.Duration
+	// CORSOrigins are the web origins whose pages may post events from a
+	// browser (analytics.js): "*" for any, as a write key is public in a
+	// page anyway; none when empty.
+	CORSOrigins []string
 	// Registerer receives the collector's metrics; nil disables them.
 	Registerer prometheus.Registerer
 	// Now is the clock (tests replace it).
@@ -55,6 +60,7 @@ func DefaultConfig() Config {
 		BatchTimeout:    2 * time.Millisecond,
 		BatchSize:       1000,
 		ProduceTimeout:  10 * time.Second,
+		CORSOrigins:     []string{"*"},
 		Now:             time.Now,
 	}
 }
@@ -114,12 +120,52 @@ func New(cfg Config) (*Collector, error) {
 	}, nil
 }
 
-// Register mounts the Tracking API endpoints on mux.
+// Register mounts the Tracking API endpoints on mux: Segment's paths; the
+// one-letter ones analytics.js posts to (/v1/t, /v1/i, /v1/p, /v1/s,
+// /v1/g, /v1/a) and /v1/b of the batching and mobile SDKs; /v1/import,
+// Segment's older name for batch. Each answers CORS preflights.
 func (c *Collector) Register(mux *http.ServeMux) {
-	for _, t := range cdp.EventTypes {
-		mux.Handle("POST /v1/"+string(t), c.handler(string(t), t))
+	mount := func(name string, typ cdp.EventType, paths ...string) {
+		h := c.cors(c.handler(name, typ))
+		for _, p := range paths {
+			mux.Handle("POST "+p, h)
+			mux.Handle("OPTIONS "+p, h)
+		}
 	}
-	mux.Handle("POST /v1/batch", c.handler("batch", ""))
+	for _, t := range cdp.EventTypes {
+		mount(string(t), t, "/v1/"+string(t), "/v1/"+string(t)[:1])
+	}
+	mount("batch", "", "/v1/batch", "/v1/b", "/v1/import")
+}
+
+// cors lets the pages of CORSOrigins post events from a browser and read
+// the answer (analytics.js retries a request whose answer it cannot read),
+// and answers their preflights.
+func (c *Collector) cors(next http.Handler) http.Handler {
+	anyOrigin := slices.Contains(c.cfg.CORSOrigins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		allowed := origin != "" && (anyOrigin || slices.Contains(c.cfg.CORSOrigins, origin))
+		h := w.Header()
+		if allowed {
+			if anyOrigin {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Add("Vary", "Origin")
+			}
+		}
+		if r.Method != http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if allowed {
+			h.Set("Access-Control-Allow-Methods", "POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Content-Encoding")
+			h.Set("Access-Control-Max-Age", "86400")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 }
 
 // Close flushes and closes the producers; it is idempotent.

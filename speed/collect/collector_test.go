@@ -24,7 +24,7 @@ import (
 const testKey = "wk_test_0123456789abcdef"
 
 // startCollector runs a real embedded broker and the collector behind httptest.
-func startCollector(t *testing.T) (*httptest.Server, string) {
+func startCollector(t *testing.T, mods ...func(*Config)) (*httptest.Server, string) {
 	t.Helper()
 	bcfg := broker.DefaultConfig()
 	bcfg.Addr, bcfg.DataDir, bcfg.Partitions = "127.0.0.1:0", t.TempDir(), 4
@@ -36,6 +36,9 @@ func startCollector(t *testing.T) (*httptest.Server, string) {
 	cfg := DefaultConfig()
 	cfg.Brokers = []string{b.Addr()}
 	cfg.Keys = auth.NewKeys([]cdp.Workspace{{ID: "acme", WriteKeys: []string{testKey}}})
+	for _, m := range mods {
+		m(&cfg)
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +52,7 @@ func startCollector(t *testing.T) (*httptest.Server, string) {
 }
 
 type reqSpec struct {
+	method  string // POST when empty
 	path    string
 	body    string
 	auth    string // write key as Basic user; "" = none
@@ -66,7 +70,11 @@ func do(t *testing.T, srv *httptest.Server, r reqSpec) (int, map[string]any, htt
 		zw.Close()
 		body = &buf
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+r.path, body)
+	method := http.MethodPost
+	if r.method != "" {
+		method = r.method
+	}
+	req, _ := http.NewRequest(method, srv.URL+r.path, body)
 	if r.auth != "" {
 		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(r.auth+":")))
 	}
@@ -83,6 +91,9 @@ func do(t *testing.T, srv *httptest.Server, r reqSpec) (int, map[string]any, htt
 	defer resp.Body.Close()
 	var out map[string]any
 	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) == 0 && resp.StatusCode == http.StatusNoContent {
+		return resp.StatusCode, nil, resp.Header
+	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("response is not JSON: %q", raw)
 	}
@@ -205,6 +216,85 @@ func TestCollectorProducesCanonicalEvents(t *testing.T) {
 	var r cdp.Rejection
 	if err := json.Unmarshal(rmsgs[0].Value, &r); err != nil || r.Code != "missing_field" || r.Field != "event" || !strings.Contains(r.Payload, "m-batch-bad") {
 		t.Fatalf("rejection: %+v %v", r, err)
+	}
+}
+
+// TestCollectorTakesBrowserAndMobileSDKRequests: analytics.js posts each
+// call to a one-letter path (/v1/t, …) as text/plain from another origin,
+// with the write key in the body, and must be able to read the answer (it
+// retries otherwise); the batching and mobile SDKs post to /v1/b.
+func TestCollectorTakesBrowserAndMobileSDKRequests(t *testing.T) {
+	srv, addr := startCollector(t)
+	page := map[string]string{"Origin": "https://shop.example", "Content-Type": "text/plain"}
+	status, _, h := do(t, srv, reqSpec{method: http.MethodOptions, path: "/v1/t",
+		headers: map[string]string{"Origin": "https://shop.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}})
+	if status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Methods") != "POST" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") {
+		t.Fatalf("preflight: %d %v", status, h)
+	}
+	ids := []string{}
+	for _, c := range []struct{ path, body string }{
+		{"/v1/t", `{"type":"track","anonymousId":"a1","event":"Product Viewed"`},
+		{"/v1/i", `{"type":"identify","anonymousId":"a1","userId":"u1","traits":{"email":"ann@example.com"}`},
+		{"/v1/p", `{"type":"page","anonymousId":"a1","name":"Home"`},
+		{"/v1/s", `{"type":"screen","userId":"u1","name":"Cart"`},
+		{"/v1/g", `{"type":"group","userId":"u1","groupId":"g1"`},
+		{"/v1/a", `{"type":"alias","userId":"u1","previousId":"a1"`},
+		{"/v1/b", `{"batch":[{"type":"track","userId":"u1","event":"Order Completed","messageId":"m-b"}],"sentAt":"2026-11-22T10:00:00Z"`},
+		{"/v1/import", `{"batch":[{"type":"track","userId":"u1","event":"Signed Up","messageId":"m-import"}]`},
+	} {
+		id := "m" + c.path
+		body := c.body + `,"messageId":"` + id + `","writeKey":"` + testKey + `"}`
+		if strings.Contains(c.body, "batch") {
+			id = map[string]string{"/v1/b": "m-b", "/v1/import": "m-import"}[c.path]
+			body = c.body + `,"writeKey":"` + testKey + `"}`
+		}
+		ids = append(ids, id)
+		status, out, h := do(t, srv, reqSpec{path: c.path, body: body, headers: page})
+		if status != 200 || out["success"] != true || h.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%s: %d %v %v", c.path, status, out, h)
+		}
+	}
+	got := map[string]bool{}
+	for _, m := range readTopic(t, addr, cdp.TopicEvents, len(ids)) {
+		e, err := cdp.DecodeEvent(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.MessageID] = true
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Errorf("%s missing from %s", id, cdp.TopicEvents)
+		}
+	}
+	// A call's type must still match its path, short or not.
+	if status, out, _ := do(t, srv, reqSpec{path: "/v1/t", auth: testKey, body: `{"type":"identify","userId":"u1"}`}); status != 400 || out["code"] != "invalid_type" {
+		t.Errorf("identify posted to /v1/t: %d %v", status, out)
+	}
+}
+
+// TestCollectorCORSOrigins: with origins listed, only their pages may read
+// the answers; a server-side SDK (no Origin) is unaffected.
+func TestCollectorCORSOrigins(t *testing.T) {
+	srv, _ := startCollector(t, func(c *Config) { c.CORSOrigins = []string{"https://shop.example"} })
+	for _, c := range []struct{ origin, want string }{
+		{"https://shop.example", "https://shop.example"},
+		{"https://elsewhere.example", ""},
+		{"", ""},
+	} {
+		hs := map[string]string{}
+		if c.origin != "" {
+			hs["Origin"] = c.origin
+		}
+		status, _, h := do(t, srv, reqSpec{path: "/v1/track", auth: testKey, headers: hs, body: `{"userId":"u1","event":"E"}`})
+		if status != 200 || h.Get("Access-Control-Allow-Origin") != c.want || c.want != "" && h.Get("Vary") != "Origin" {
+			t.Errorf("origin %q: %d, allowed %q, vary %q", c.origin, status, h.Get("Access-Control-Allow-Origin"), h.Get("Vary"))
+		}
+		_, _, h = do(t, srv, reqSpec{method: http.MethodOptions, path: "/v1/t", headers: hs})
+		if h.Get("Access-Control-Allow-Origin") != c.want || (c.want != "") != (h.Get("Access-Control-Allow-Methods") != "") {
+			t.Errorf("preflight from %q: %v", c.origin, h)
+		}
 	}
 }
 

@@ -125,6 +125,9 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	ccfg.Brokers = brokers
 	ccfg.Keys = keys
 	ccfg.Registerer = reg
+	if o := s.cfg.HTTP.CORSOrigins; o != nil {
+		ccfg.CORSOrigins = o
+	}
 	col, err := collect.New(ccfg)
 	if err != nil {
 		return err
