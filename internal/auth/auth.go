@@ -3,6 +3,7 @@ package auth
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -80,6 +81,28 @@ func BearerToken(authorization string) string {
 		return strings.TrimSpace(authorization[len(scheme):])
 	}
 	return ""
+}
+
+// Token extracts the API key of an Authorization value: "Bearer <key>",
+// or "Basic <base64 of key:>", the key as user name and no password, as
+// clients of Segment's Profile API send their access token.
+func Token(authorization string) string {
+	if t := BearerToken(authorization); t != "" {
+		return t
+	}
+	const scheme = "Basic "
+	if len(authorization) <= len(scheme) || !strings.EqualFold(authorization[:len(scheme)], scheme) {
+		return ""
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(authorization[len(scheme):]))
+	if err != nil {
+		return ""
+	}
+	user, password, ok := strings.Cut(string(b), ":")
+	if !ok || password != "" {
+		return ""
+	}
+	return user
 }
 
 // Principal authenticates r by its bearer API key.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"net/http"
 	"testing"
 
@@ -38,6 +39,21 @@ func TestAPIKeysByHash(t *testing.T) {
 	for _, h := range []string{"secret-1", "Basic secret-1", "Bearer", "Bearersecret-1"} {
 		if tok := BearerToken(h); tok != "" {
 			t.Errorf("BearerToken(%q) = %q, want none", h, tok)
+		}
+	}
+	basic := func(s string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(s)) }
+	for h, want := range map[string]string{
+		"Bearer secret-1":                  "secret-1",
+		basic("secret-1:"):                 "secret-1",
+		"basic  " + basic("secret-1:")[6:]: "secret-1",
+		basic("secret-1:pw"):               "", // Segment's form: no password
+		basic("secret-1"):                  "",
+		"Basic !!!":                        "",
+		"Basic ":                           "",
+		"secret-1":                         "",
+	} {
+		if got := Token(h); got != want {
+			t.Errorf("Token(%q) = %q, want %q", h, got, want)
 		}
 	}
 	if allocs := testing.AllocsPerRun(100, func() { k.API("secret-1") }); allocs != 0 {

@@ -67,7 +67,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{cfg: cfg}
 	a.renders.New = func() any {
 		r := &render{api: a}
-		r.fn = r.profile
+		r.fn, r.segFn = r.profile, r.segment
 		return r
 	}
 	a.bufs.New = func() any {
@@ -86,7 +86,8 @@ type render struct {
 	api                    *API
 	buf                    []byte
 	withEvents, eventsOnly bool
-	fn                     func(p *speed.Profile) // r.profile
+	seg                    *segmentQuery          // of a Segment Profile API request
+	fn, segFn              func(p *speed.Profile) // r.profile, r.segment
 }
 
 func (r *render) profile(p *speed.Profile) {
@@ -111,11 +112,15 @@ const ContentType = "application/json"
 // the profile up and appends the JSON document, or the JSON error, to dst.
 // It returns the body and the status; the body is ContentType. Nothing of
 // the arguments is retained, so a transport may pass views of its buffers.
+// Paths under /v1/spaces/ are Segment's Profile API (serveSegment).
 // Methods other than GET and HEAD get 405 (Allow: GET, HEAD) and paths
-// other than the two look-ups 404, both with JSON errors.
+// other than the look-ups 404, both with JSON errors.
 func (a *API) Serve(dst []byte, method, path, rawQuery, authorization string) (body []byte, status int) {
 	ref, eventsOnly, ok := route(path)
 	if !ok {
+		if rest, ok := strings.CutPrefix(path, "/v1/spaces/"); ok {
+			return a.serveSegment(dst, method, rest, rawQuery, authorization)
+		}
 		return appendError(dst, http.StatusNotFound, "not_found", "no such endpoint: GET /v1/profiles/{type}:{value}[/events]")
 	}
 	if method != http.MethodGet && method != http.MethodHead {
@@ -162,33 +167,67 @@ func includeEvents(rawQuery string) bool {
 // document (or with eventsOnly the events document), or a JSON error, to
 // dst and returns it with the status.
 func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOnly bool) (body []byte, status int) {
-	key := auth.BearerToken(authorization)
+	p, f := a.principal(authorization)
+	var id cdp.Identifier
+	if f.status == 0 {
+		id, f = a.identifier(ref)
+	}
+	if f.status != 0 {
+		return appendError(dst, f.status, f.code, f.msg)
+	}
+	rd := a.renders.Get().(*render)
+	rd.buf, rd.withEvents, rd.eventsOnly = dst, withEvents, eventsOnly
+	dst, found := rd.view(p.Workspace, id, rd.fn)
+	if !found {
+		return appendError(dst, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
+	}
+	return append(dst, '\n'), http.StatusOK
+}
+
+// failure is an error answer, before it is written in the format of the
+// API that answers (appendError, appendSegmentError); status 0 is none.
+type failure struct {
+	status    int
+	code, msg string
+}
+
+// principal authenticates the Authorization value's API key (auth.Token)
+// and checks that its role may read profiles.
+func (a *API) principal(authorization string) (cdp.Principal, failure) {
+	key := auth.Token(authorization)
 	p, ok := a.cfg.Keys.API(key)
 	if !ok {
 		msg := "unknown API key"
 		if key == "" {
-			msg = "no API key: send Authorization: Bearer <api key>"
+			msg = "no API key: send Authorization: Bearer <api key>, or Basic with the key as user name and no password"
 		}
-		return appendError(dst, http.StatusUnauthorized, "unauthorized", msg)
+		return p, failure{http.StatusUnauthorized, "unauthorized", msg}
 	}
 	if !p.Role.CanReadProfiles() {
-		return appendError(dst, http.StatusForbidden, "forbidden", "the key's role "+string(p.Role)+" may not read profiles; use an admin or activation key")
+		return p, failure{http.StatusForbidden, "forbidden", "the key's role " + string(p.Role) + " may not read profiles; use an admin or activation key"}
 	}
+	return p, failure{}
+}
+
+// identifier is ParseRef in the API's phone region.
+func (a *API) identifier(ref string) (cdp.Identifier, failure) {
 	id, err := ParseRef(ref, a.cfg.PhoneRegion)
 	if err != nil {
 		var ve *cdp.ValidationError
 		errors.As(err, &ve)
-		return appendError(dst, http.StatusBadRequest, ve.Code, ve.Error())
+		return id, failure{http.StatusBadRequest, ve.Code, ve.Error()}
 	}
-	rd := a.renders.Get().(*render)
-	rd.buf, rd.withEvents, rd.eventsOnly = dst, withEvents, eventsOnly
-	err = a.cfg.Profiles.View(p.Workspace, id, rd.fn)
-	dst, rd.buf = rd.buf, nil
-	a.renders.Put(rd)
-	if errors.Is(err, cdp.ErrNotFound) {
-		return appendError(dst, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
-	}
-	return append(dst, '\n'), http.StatusOK
+	return id, failure{}
+}
+
+// view calls fn (a method of rd) with the profile while the store holds
+// its read lock, hands rd back to the pool and returns what fn appended
+// to rd.buf; found is false when the workspace has no such profile.
+func (rd *render) view(workspace string, id cdp.Identifier, fn func(p *speed.Profile)) (buf []byte, found bool) {
+	err := rd.api.cfg.Profiles.View(workspace, id, fn)
+	buf, rd.buf, rd.seg = rd.buf, nil, nil
+	rd.api.renders.Put(rd)
+	return buf, !errors.Is(err, cdp.ErrNotFound)
 }
 
 // appendError appends the body httpx.WriteError writes:
@@ -212,7 +251,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	})
 	// The rest of /v1/profiles/ (other methods, other paths) gets Serve's
 	// JSON 405 or 404, as on the activation listener, not the mux's text;
-	// /v1/profiles too, not the mux's redirect to /v1/profiles/.
+	// /v1/profiles too, not the mux's redirect to /v1/profiles/. Serve
+	// also routes Segment's Profile API.
 	rest := func(w http.ResponseWriter, r *http.Request) {
 		bp := a.getBuf()
 		body, status := a.Serve((*bp)[:0], r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization"))
@@ -220,6 +260,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("/v1/profiles/", rest)
 	mux.HandleFunc("/v1/profiles", rest)
+	mux.HandleFunc("/v1/spaces/", rest)
 }
 
 func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {
@@ -342,11 +383,7 @@ func appendProfile(b []byte, p *speed.Profile, segments []string, withEvents boo
 	b = append(b, `,"orders_total":`...)
 	b = appendInt(b, p.OrdersTotal)
 	b = append(b, `,"last_page":`...)
-	if lp := p.LastPage(); lp == "" {
-		b = append(b, "null"...)
-	} else {
-		b = appendString(b, lp)
-	}
+	b = appendStringOrNull(b, p.LastPage())
 	b = append(b, `,"groups":[`...)
 	for i, g := range p.Groups() {
 		if i > 0 {
@@ -389,14 +426,7 @@ func appendEvents(b []byte, p *speed.Profile) []byte {
 		}
 		b = append(b, `{"type":`...)
 		b = appendString(b, string(e.Type))
-		if e.Name != "" {
-			if e.Type == cdp.Track {
-				b = append(b, `,"event":`...)
-			} else {
-				b = append(b, `,"name":`...)
-			}
-			b = appendString(b, e.Name)
-		}
+		b = appendEventName(b, e)
 		b = append(b, `,"messageId":`...)
 		b = appendString(b, e.MessageID)
 		b = append(b, `,"timestamp":`...)
@@ -408,6 +438,20 @@ func appendEvents(b []byte, p *speed.Profile) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+// appendEventName writes ,"event" (track) or ,"name" (page, screen) when
+// the event has a name.
+func appendEventName(b []byte, e speed.RecentEvent) []byte {
+	if e.Name == "" {
+		return b
+	}
+	if e.Type == cdp.Track {
+		b = append(b, `,"event":`...)
+	} else {
+		b = append(b, `,"name":`...)
+	}
+	return appendString(b, e.Name)
 }
 
 func appendTime(b []byte, ns int64) []byte {
