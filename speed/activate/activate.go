@@ -4,8 +4,10 @@
 //	GET /v1/profiles/{type}:{value}[?include=events]
 //	GET /v1/profiles/{type}:{value}/events
 //
-// with Authorization: Bearer <api key> of role admin or activation; the
-// key's workspace scopes the look-up. The value is normalized as at ingest.
+// with Authorization: Bearer <api key> (or Basic, the key as user name) of
+// role admin or activation; the key's workspace scopes the look-up. The
+// value is normalized as at ingest. The same look-ups answer Segment's
+// Profile API (segment.go) under /v1/spaces/.
 package activate
 
 import (
@@ -252,15 +254,23 @@ func (a *API) Register(mux *http.ServeMux) {
 	// The rest of /v1/profiles/ (other methods, other paths) gets Serve's
 	// JSON 405 or 404, as on the activation listener, not the mux's text;
 	// /v1/profiles too, not the mux's redirect to /v1/profiles/. Serve
-	// also routes Segment's Profile API.
+	// also routes Segment's Profile API, under /v1/spaces/.
 	rest := func(w http.ResponseWriter, r *http.Request) {
+		// The path as sent, as the activation listener reads it:
+		// EscapedPath re-escapes one with a character it would have
+		// escaped, and "%2F" then splits differently.
+		path := r.URL.EscapedPath()
+		if strings.HasPrefix(r.RequestURI, "/") {
+			path, _, _ = strings.Cut(r.RequestURI, "?")
+		}
 		bp := a.getBuf()
-		body, status := a.Serve((*bp)[:0], r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization"))
+		body, status := a.Serve((*bp)[:0], r.Method, path, r.URL.RawQuery, r.Header.Get("Authorization"))
 		a.writeHTTP(w, bp, body, status)
 	}
 	mux.HandleFunc("/v1/profiles/", rest)
 	mux.HandleFunc("/v1/profiles", rest)
 	mux.HandleFunc("/v1/spaces/", rest)
+	mux.HandleFunc("/v1/spaces", rest)
 }
 
 func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {

@@ -1,9 +1,11 @@
 package activate_test
 
 import (
+	"encoding/base64"
 	"io"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +58,8 @@ func TestActivationListener(t *testing.T) {
 			resp.Header.Get("Cache-Control"), resp.Header.Get("Allow")}
 	}
 	bearer := "Bearer " + in.APIKey
+	basicAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(in.APIKey+":"))
+	const segment = "/v1/spaces/default/collections/users/profiles/"
 	for _, c := range []struct {
 		method, path, authorization string
 		status                      int
@@ -74,10 +78,26 @@ func TestActivationListener(t *testing.T) {
 		{"GET", "/v1/profiles/user_id:u-fast/other", bearer, 404},
 		{"POST", "/v1/profiles/user_id:u-fast", bearer, 405},
 		{"DELETE", "/v1/profiles/user_id:u-fast/events", bearer, 405},
+		// Segment's Profile API, the access token as a Basic user name as
+		// curl -u $TOKEN: sends it; the space id is the workspace's.
+		{"GET", segment + "user_id:u-fast/traits", basicAuth, 200},
+		{"GET", segment + "email:fast@example.com/traits?include=email&verbose=true", bearer, 200},
+		{"GET", segment + "user_id:u-fast/external_ids?limit=1", basicAuth, 200},
+		{"GET", segment + "user_id:u-fast/events?sort=asc", basicAuth, 200},
+		{"GET", segment + "user_id:u-fast/metadata", basicAuth, 200},
+		{"GET", segment + "user_id:u-fast/links", basicAuth, 200},
+		{"GET", segment + "user_id:nobody/traits", basicAuth, 404},
+		{"GET", segment + "user_id:u-fast/traits?limit=0", basicAuth, 400},
+		{"GET", segment + "user_id:u-fast/traits", "", 401},
+		{"GET", "/v1/spaces/elsewhere/collections/users/profiles/user_id:u-fast/traits", basicAuth, 403},
+		{"POST", segment + "user_id:u-fast/traits", basicAuth, 405},
 	} {
 		main, fast := get(c.method, in.URL(), c.path, c.authorization), get(c.method, "http://"+addr, c.path, c.authorization)
 		if fast != main || fast.status != c.status || fast.ctype != "application/json" || fast.clen == "" {
 			t.Errorf("%s %s:\nmain       %+v\nactivation %+v\nwant %d", c.method, c.path, main, fast, c.status)
+		}
+		if strings.HasPrefix(c.path, segment) && c.status == 200 && !strings.Contains(main.body, `"cursor":{`) && !strings.Contains(main.body, `"metadata":{`) {
+			t.Errorf("%s: not a Segment answer: %s", c.path, main.body)
 		}
 	}
 	// Only look-ups there: the collector and operations stay on the main port.

@@ -19,6 +19,12 @@ func FuzzServeAsMux(f *testing.F) {
 		"/v1/profiles/user_id:team%2F42%20%C3%BC", "/v1/profiles/email:Ann@Example.com%20", "/v1/profiles/u1",
 		"/v1/profiles/", "/v1/profiles/a/../b", "/v1/profiles/x?include=events&include=no", "/v1/profiles/%zz",
 		"/v1/profiles/cdp_id:%00", "/v1/profiles/user_id:u1/events/", "/v1/profiles//events",
+		"/v1/spaces/default/collections/users/profiles/user_id:u1/traits?limit=1&verbose=true",
+		"/v1/spaces/default/collections/users/profiles/user_id:u1/events?sort=asc&start=2026-11-01&next=1.2",
+		"/v1/spaces/default/collections/users/profiles/user_id:u1/external_ids?include=email",
+		"/v1/spaces/default/collections/users/profiles/segment_id:x/metadata", "/v1/spaces/default/collections/users/profiles/u1/links",
+		"/v1/spaces/other/collections/accounts/profiles/group_id:g/traits", "/v1/spaces/default/collections/users/profiles/./traits",
+		"/v1/spaces//collections/users/profiles/user_id:u1/traits", "/v1/spaces/default/collections/users/profiles/%2e%2E/traits",
 	} {
 		f.Add("GET", s, activationKey)
 	}

@@ -20,9 +20,18 @@ type answer struct {
 
 func fetch(t *testing.T, method, url, key string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
 	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+		key = "Bearer " + key
+	}
+	return fetchAuth(t, method, url, key)
+}
+
+// fetchAuth is fetch with an Authorization header's value.
+func fetchAuth(t *testing.T, method, url, authorization string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -59,6 +68,16 @@ func TestTransportsAnswerAlike(t *testing.T) {
 		{"/v1/profiles/user_id:%3Cu2%3E", adminKey},
 		{"/v1/profiles/u1", adminKey},
 		{"/v1/profiles/email:nope", adminKey},
+		// Segment's Profile API
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/traits?limit=1", activationKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/external_ids", adminKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/events?sort=asc&limit=2", adminKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/metadata", adminKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/links", adminKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u2/traits", adminKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/traits", otherKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/traits", ""},
+		{"/v1/spaces/default/collections/accounts/profiles/group_id:g/traits", adminKey},
 	} {
 		s, f, l := fetch(t, "GET", std.URL+c.path, c.key), fetch(t, "GET", fast+c.path, c.key), fetch(t, "GET", loop+c.path, c.key)
 		if s != f || s != l {
