@@ -130,6 +130,17 @@ func startLoop(t testing.TB, api *API) (*Loop, net.Listener) {
 	return l, ln
 }
 
+// serveAll serves one api through net/http (as the main port), fasthttp
+// and the loop, and returns their base URLs in that order.
+func serveAll(t testing.TB, api *API) [3]string {
+	t.Helper()
+	mux := http.NewServeMux()
+	api.Register(mux)
+	std := httptest.NewServer(mux)
+	t.Cleanup(std.Close)
+	return [3]string{std.URL, newFastServer(t, api), newLoopServer(t, api)}
+}
+
 // transports are the ways the API is served; the contract tests run
 // against each. All return the base URL of a server of newAPI.
 var transports = []struct {

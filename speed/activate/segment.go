@@ -258,7 +258,6 @@ func (r *render) segment(p *speed.Profile) {
 		r.buf = q.appendExternalIDs(r.buf, p)
 	case segEvents:
 		r.buf = q.appendEvents(r.buf, p)
-		clear(q.events) // they alias the profile
 	case segMetadata:
 		r.buf = appendMetadata(r.buf, p)
 	case segLinks:

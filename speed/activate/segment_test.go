@@ -3,8 +3,6 @@ package activate
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,11 +37,7 @@ func basic(user, password string) string {
 // Profile API, answered alike by net/http, fasthttp and the loop.
 func TestSegmentProfileAPI(t *testing.T) {
 	api := newSegmentAPI(t)
-	mux := http.NewServeMux()
-	api.Register(mux)
-	std := httptest.NewServer(mux)
-	defer std.Close()
-	servers := []string{std.URL, newFastServer(t, api), newLoopServer(t, api)}
+	servers := serveAll(t, api)
 	body, _ := api.Serve(nil, "GET", "/v1/profiles/user_id:u1", "", "Bearer "+adminKey)
 	var p struct {
 		CDPID string `json:"cdp_id"`

@@ -46,12 +46,7 @@ func fetchAuth(t *testing.T, method, url, authorization string) answer {
 // loop (the activation listener) answer every look-up with the same
 // status, body and headers, from one API over one store.
 func TestTransportsAnswerAlike(t *testing.T) {
-	api := newAPI(t)
-	mux := http.NewServeMux()
-	api.Register(mux)
-	std := httptest.NewServer(mux)
-	defer std.Close()
-	fast, loop := newFastServer(t, api), newLoopServer(t, api)
+	servers := serveAll(t, newAPI(t))
 	for _, c := range []struct{ path, key string }{
 		{"/v1/profiles/user_id:u1", adminKey},
 		{"/v1/profiles/user_id:u1?include=events", activationKey},
@@ -79,7 +74,7 @@ func TestTransportsAnswerAlike(t *testing.T) {
 		{"/v1/spaces/default/collections/users/profiles/user_id:u1/traits", ""},
 		{"/v1/spaces/default/collections/accounts/profiles/group_id:g/traits", adminKey},
 	} {
-		s, f, l := fetch(t, "GET", std.URL+c.path, c.key), fetch(t, "GET", fast+c.path, c.key), fetch(t, "GET", loop+c.path, c.key)
+		s, f, l := fetch(t, "GET", servers[0]+c.path, c.key), fetch(t, "GET", servers[1]+c.path, c.key), fetch(t, "GET", servers[2]+c.path, c.key)
 		if s != f || s != l {
 			t.Errorf("%s:\nnet/http %+v\nfasthttp %+v\nloop     %+v", c.path, s, f, l)
 		}
