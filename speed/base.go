@@ -37,9 +37,20 @@ type Build struct {
 	RequestedAt time.Time
 }
 
-// baseSeq is the Kafka position of base state: lower than any event's, so
-// a delta with the same timestamp wins over a base trait.
+// baseSeq is the Kafka position of base state the build does not place (a
+// CRM value): lower than any event's, so a delta with the same timestamp
+// wins over it.
 const baseSeq = -1
+
+// baseSeqAt is the Kafka position of a base trait whose provenance gives
+// its event's partition and offset (-1 when absent): traits of equal
+// times then order as the speed layer ordered their events.
+func baseSeqAt(partition, offset int64) int64 {
+	if partition < 0 || partition >= maxPartitions || offset < 0 || offset > math.MaxInt64>>partitionBits {
+		return baseSeq
+	}
+	return position(int(partition), offset)
+}
 
 // Columns of the files a base load reads, in the order of their readers'
 // row slices.
@@ -593,10 +604,26 @@ func baseTraits(traits, provenance string) ([]traitSpec, error) {
 	return d.traits(traits, provenance)
 }
 
-// nameTime is a trait's time from the provenance column.
+// nameTime is a trait's time and Kafka position from the provenance column.
 type nameTime struct {
 	name string
 	at   int64
+	seq  int64
+}
+
+// baseProvenance is a trait's provenance as the general decoding reads it.
+type baseProvenance struct {
+	Time      string `json:"time"`
+	Partition *int64 `json:"partition"`
+	Offset    *int64 `json:"offset"`
+}
+
+// seq is the Kafka position the provenance gives, else baseSeq.
+func (x baseProvenance) seq() int64 {
+	if x.Partition == nil || x.Offset == nil {
+		return baseSeq
+	}
+	return baseSeqAt(*x.Partition, *x.Offset)
 }
 
 // traits is baseTraits with the decoder's scratch and time cache: the
@@ -619,18 +646,37 @@ func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
 	times := d.times[:0]
 	fast := objectFields(bytesOf(provenance), func(name string, v []byte) bool {
 		times = append(times, nameTime{name: name})
-		at := &times[len(times)-1].at
-		return objectFields(v, func(k string, tv []byte) bool {
-			if k != "time" {
-				return !strings.EqualFold(k, "time") // goccy matches keys case-insensitively
+		nt := &times[len(times)-1]
+		partition, offset := int64(-1), int64(-1)
+		ok := objectFields(v, func(k string, tv []byte) bool {
+			switch k {
+			case "time":
+				s, end, ok := cdp.PlainString(tv, 0)
+				if !ok || end != len(tv) {
+					return false
+				}
+				nt.at = parse(s)
+				return true
+			case "partition", "offset":
+				if len(tv) == 0 || tv[0] < '0' || tv[0] > '9' {
+					return false
+				}
+				n, err := strconv.ParseInt(string(tv), 10, 64)
+				if k == "partition" {
+					partition = n
+				} else {
+					offset = n
+				}
+				return err == nil
 			}
-			s, end, ok := cdp.PlainString(tv, 0)
-			if !ok || end != len(tv) {
-				return false
-			}
-			*at = parse(s)
-			return true
+			// goccy matches keys case-insensitively
+			return !strings.EqualFold(k, "time") && !strings.EqualFold(k, "partition") && !strings.EqualFold(k, "offset")
 		})
+		nt.seq = baseSeq
+		if partition >= 0 && offset >= 0 {
+			nt.seq = baseSeqAt(partition, offset)
+		}
+		return ok
 	})
 	slices.SortStableFunc(times, func(a, b nameTime) int { return strings.Compare(a.name, b.name) })
 	for i := 1; fast && i < len(times); i++ {
@@ -639,30 +685,31 @@ func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
 	if !fast {
 		times = times[:0]
 		if provenance != "" {
-			var prov map[string]struct {
-				Time string `json:"time"`
-			}
+			var prov map[string]baseProvenance
 			if json.Valid(bytesOf(provenance)) { // goccy can panic on malformed JSON (decodeGeneral)
 				_ = gojson.Unmarshal([]byte(provenance), &prov) // times are optional
 			}
 			for name, x := range prov {
+				var at int64
 				if t, err := time.Parse(time.RFC3339Nano, x.Time); err == nil {
-					times = append(times, nameTime{name, t.UnixNano()})
+					at = t.UnixNano()
 				}
+				times = append(times, nameTime{name, at, x.seq()})
 			}
 			slices.SortFunc(times, func(a, b nameTime) int { return strings.Compare(a.name, b.name) })
 		}
 	}
 	d.times = times
-	timeOf := func(name string) int64 {
+	timeOf := func(name string) (int64, int64) {
 		if i, ok := slices.BinarySearchFunc(times, name, func(t nameTime, n string) int { return strings.Compare(t.name, n) }); ok {
-			return times[i].at
+			return times[i].at, times[i].seq
 		}
-		return 0
+		return 0, baseSeq
 	}
 	specs := d.specs[:0]
 	fast = objectFields(bytesOf(traits), func(name string, v []byte) bool {
-		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: timeOf(name), seq: baseSeq})
+		ts, seq := timeOf(name)
+		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: ts, seq: seq})
 		return true
 	})
 	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
@@ -676,7 +723,8 @@ func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
 		}
 		specs = specs[:0]
 		for name, v := range m {
-			specs = append(specs, traitSpec{name: name, value: rawString(v), ts: timeOf(name), seq: baseSeq})
+			ts, seq := timeOf(name)
+			specs = append(specs, traitSpec{name: name, value: rawString(v), ts: ts, seq: seq})
 		}
 		slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
 	}

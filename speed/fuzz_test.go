@@ -172,6 +172,7 @@ func FuzzBaseJSON(f *testing.F) {
 		{`{"a":1,"a":2}`, `{"a":{"time":"2026-11-01T10:00:00Z"},"a":{"time":"bad"}}`, `{"a":1,"a":2}`},
 		{`{"a\u0062":1}`, `{"a":"2026"}`, `{"x":"1"}`},
 		{`{}`, ``, `{"n":null}`},
+		{`{"a":1,"b":2}`, `{"a":{"time":"2026-11-01T10:00:00Z","partition":3,"offset":41},"b":{"Offset":1,"partition":2}}`, `{}`},
 	} {
 		f.Add(s[0], s[1], s[2])
 	}
@@ -199,9 +200,7 @@ func baseTraitsGeneral(traits, provenance string) ([]traitSpec, error) {
 	if err := gojson.Unmarshal([]byte(traits), &m); err != nil {
 		return nil, err
 	}
-	var prov map[string]struct {
-		Time string `json:"time"`
-	}
+	var prov map[string]baseProvenance
 	if json.Valid([]byte(provenance)) {
 		_ = gojson.Unmarshal([]byte(provenance), &prov)
 	}
@@ -211,7 +210,11 @@ func baseTraitsGeneral(traits, provenance string) ([]traitSpec, error) {
 		if t, err := time.Parse(time.RFC3339Nano, prov[name].Time); err == nil {
 			at = t.UnixNano()
 		}
-		specs = append(specs, traitSpec{name: name, value: string(v), ts: at, seq: baseSeq})
+		seq := int64(baseSeq)
+		if x, ok := prov[name]; ok {
+			seq = x.seq()
+		}
+		specs = append(specs, traitSpec{name: name, value: string(v), ts: at, seq: seq})
 	}
 	slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })
 	return specs, nil

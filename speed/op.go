@@ -62,7 +62,12 @@ const (
 // seq is o's Kafka position, the tie-break of equal event times: by
 // offset, then partition. Offsets of two partitions are unrelated, but the
 // order is total and does not depend on arrival.
-func (o *Op) seq() int64 { return o.Offset<<partitionBits | int64(o.Partition) }
+func (o *Op) seq() int64 { return position(o.Partition, o.Offset) }
+
+// position packs a Kafka position as Op.seq does.
+func position(partition int, offset int64) int64 {
+	return offset<<partitionBits | int64(partition)
+}
 
 // splitSeq returns the partition and offset of a Kafka position (Op.seq).
 func splitSeq(seq int64) (partition int, offset int64) {

@@ -89,12 +89,17 @@ SELECT pid, event, CAST(make_timestamp(epoch_us("timestamp")) AS DATE) AS day, c
 FROM cur_ev WHERE type = 'track' AND event IS NOT NULL
 GROUP BY ALL;
 
--- Identify traits, last writer wins by (event time, partition, offset).
+-- Identify traits, last writer wins by (event time, offset, partition):
+-- the speed layer's order of equal times (Op.seq in speed/op.go). The
+-- winner's position goes into the provenance, so a reconcile keeps that
+-- order between base traits and events it replays.
 CREATE OR REPLACE TEMP TABLE cur_event_traits AS
 SELECT pid, name,
-  arg_max(value, ("timestamp", kafka_partition, kafka_offset)) AS value,
-  arg_max(message_id, ("timestamp", kafka_partition, kafka_offset)) AS record,
-  max("timestamp") AS ts
+  arg_max(value, ("timestamp", kafka_offset, kafka_partition)) AS value,
+  arg_max(message_id, ("timestamp", kafka_offset, kafka_partition)) AS record,
+  max("timestamp") AS ts,
+  arg_max(kafka_partition, ("timestamp", kafka_offset, kafka_partition)) AS kafka_partition,
+  arg_max(kafka_offset, ("timestamp", kafka_offset, kafka_partition)) AS kafka_offset
 FROM (
   SELECT e.pid, e.message_id, e."timestamp", e.kafka_partition, e.kafka_offset, k.name,
     json_extract(e.traits, '$."' || replace(k.name, '"', '\"') || '"') AS value

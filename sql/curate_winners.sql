@@ -1,7 +1,9 @@
 -- Curate, step 2: the winning value of every profile's attributes.
 -- Inputs: the tables of curate_events.sql, plus
---   cur_candidates  (pid, attr, value JSON, source, record, ts TIMESTAMP):
---                   every attribute value any source offers for a profile
+--   cur_candidates  (pid, attr, value JSON, source, record, ts TIMESTAMP,
+--                   kafka_partition, kafka_offset): every attribute value any
+--                   source offers for a profile (the Kafka position of an
+--                   event's, NULL for a source record's)
 --   cur_rules       (attr, rule, priority VARCHAR[]): survivorship per attribute
 -- Parameter: $default_rule.
 
@@ -23,10 +25,12 @@ SELECT pid, a.r,
   -- TIMESTAMPTZ goes through ICU, 2× the cost).
   to_json(attr) || ':' || coalesce(to_json(w.value), 'null') AS t,
   to_json(attr) || ':' || '{"source":' || coalesce(to_json(w.source), 'null') || ',"record":' || coalesce(to_json(w.record), 'null') ||
-    ',"time":' || coalesce('"' || strftime(make_timestamp(epoch_us(w.ts)), '%Y-%m-%dT%H:%M:%S.%fZ') || '"', 'null') || '}' AS p
+    ',"time":' || coalesce('"' || strftime(make_timestamp(epoch_us(w.ts)), '%Y-%m-%dT%H:%M:%S.%fZ') || '"', 'null') ||
+    -- An event's Kafka position: the speed layer's tie-break of equal times (speed/base.go).
+    coalesce(',"partition":' || w.kafka_partition || ',"offset":' || w.kafka_offset, '') || '}' AS p
 FROM (
   SELECT pid, attr,
-    arg_min({'value': value, 'source': source, 'record': record, 'ts': ts},
+    arg_min({'value': value, 'source': source, 'record': record, 'ts': ts, 'kafka_partition': kafka_partition, 'kafka_offset': kafka_offset},
       {'p': CASE rule WHEN 'source_priority' THEN prio ELSE 0 END,
        'f': CASE rule WHEN 'most_frequent' THEN -freq ELSE 0 END,
        't': CASE rule WHEN 'first_non_empty' THEN epoch_us(ts) ELSE -epoch_us(ts) END,

@@ -327,7 +327,7 @@ func createInputs(ctx context.Context, sess *tsql.Session, st lake.Storage, cach
 // identify traits of events, and the fields of profile sources.
 func createCandidates(ctx context.Context, sess *tsql.Session, st lake.Storage, cfg Config) error {
 	if err := sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cur_candidates AS
-		SELECT pid, name AS attr, value, 'events' AS source, record, ts FROM cur_event_traits`); err != nil {
+		SELECT pid, name AS attr, value, 'events' AS source, record, ts, kafka_partition, kafka_offset FROM cur_event_traits`); err != nil {
 		return fmt.Errorf("curate: event candidates: %w", err)
 	}
 	for _, src := range cfg.Sources {
@@ -391,7 +391,7 @@ func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Sourc
 	var cols, sel []string
 	for i, f := range fields {
 		cols = append(cols, fmt.Sprintf("r.%s AS f%d", tsql.QuoteIdent(f), i))
-		sel = append(sel, fmt.Sprintf("SELECT pid, %s AS attr, to_json(f%d) AS value, %s AS source, record, ts FROM cur_src WHERE f%d IS NOT NULL",
+		sel = append(sel, fmt.Sprintf("SELECT pid, %s AS attr, to_json(f%d) AS value, %s AS source, record, ts, NULL, NULL FROM cur_src WHERE f%d IS NOT NULL",
 			tsql.QuoteLiteral(f), i, tsql.QuoteLiteral(src.Name), i))
 	}
 	q := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE cur_src AS

@@ -67,7 +67,7 @@ func TestGoldenKeysInNameOrder(t *testing.T) {
 			rows = append(rows, "(NULL, NULL)") // VALUES needs a row when n is 0; the WHERE drops it
 			for _, q := range []string{
 				`CREATE OR REPLACE TEMP TABLE cur_candidates AS SELECT pid, attr, to_json(attr || '/' || pid) AS value, 'events' AS source,
-					'm' || pid AS record, TIMESTAMP '2026-11-22 12:00:00' AS ts FROM (VALUES ` + strings.Join(rows, ", ") + `) AS v(pid, attr) WHERE attr IS NOT NULL`,
+					'm' || pid AS record, TIMESTAMP '2026-11-22 12:00:00' AS ts, 0 AS kafka_partition, pid AS kafka_offset FROM (VALUES ` + strings.Join(rows, ", ") + `) AS v(pid, attr) WHERE attr IS NOT NULL`,
 				`CREATE OR REPLACE TEMP TABLE cur_event_traits (x INTEGER)`,
 				`CREATE OR REPLACE TEMP TABLE cur_rules (attr VARCHAR, rule VARCHAR, priority VARCHAR[])`,
 			} {

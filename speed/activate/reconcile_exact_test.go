@@ -41,17 +41,7 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the real binary through the batch chain")
 	}
-	in := testenv.Init(t)
-	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No cron run in the middle of the test: the test runs the jobs.
-	noCron := strings.Replace(string(cfg), "    schedules:\n        all: '*/15 * * * *'\n", "    schedules: {}\n", 1)
-	if err := os.WriteFile(cfgPath, []byte(noCron), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	in := initWithoutCron(t)
 	proc := in.Serve(t)
 
 	const users = 40
@@ -157,16 +147,7 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 
 	job := func(args ...string) string {
 		t.Helper()
-		full := append(append([]string{}, args...), "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
-		if args[0] == "job" {
-			full = append(full, "--progress", "none")
-		}
-		out, err := exec.Command(in.Bin, full...).CombinedOutput()
-		if err != nil {
-			diag, _ := exec.Command(in.Bin, "sql", "--data-dir", in.DataDir, "SELECT type, traits IS NULL, length(traits), properties IS NULL, length(properties), count(*) FROM events GROUP BY ALL ORDER BY ALL").CombinedOutput()
-			t.Fatalf("cdpctl %s: %v\n%s\nevents:\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, diag, tail(proc.Log.String(), 2000))
-		}
-		return string(out)
+		return runCdpctl(t, in, proc, args...)
 	}
 	drop := t.TempDir()
 	var crm strings.Builder
@@ -226,6 +207,40 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 		total += n
 	}
 	t.Logf("%d events from %d users, 3 reconciles under traffic: exact", total, users)
+}
+
+// initWithoutCron is testenv.Init with no schedule in the config: no cron
+// run in the middle of the test, the test runs the jobs.
+func initWithoutCron(t *testing.T) *testenv.Instance {
+	t.Helper()
+	in := testenv.Init(t)
+	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCron := strings.Replace(string(cfg), "    schedules:\n        all: '*/15 * * * *'\n", "    schedules: {}\n", 1)
+	if err := os.WriteFile(cfgPath, []byte(noCron), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// runCdpctl runs a cdpctl command (a job, a source) against the instance
+// served by proc and returns its output; a failure ends the test with the
+// events the lake holds and the server's log.
+func runCdpctl(t *testing.T, in *testenv.Instance, proc *testenv.Process, args ...string) string {
+	t.Helper()
+	full := append(append([]string{}, args...), "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
+	if args[0] == "job" {
+		full = append(full, "--progress", "none")
+	}
+	out, err := exec.Command(in.Bin, full...).CombinedOutput()
+	if err != nil {
+		diag, _ := exec.Command(in.Bin, "sql", "--data-dir", in.DataDir, "SELECT type, traits IS NULL, length(traits), properties IS NULL, length(properties), count(*) FROM events GROUP BY ALL ORDER BY ALL").CombinedOutput()
+		t.Fatalf("cdpctl %s: %v\n%s\nevents:\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, diag, tail(proc.Log.String(), 2000))
+	}
+	return string(out)
 }
 
 func tail(s string, n int) string {

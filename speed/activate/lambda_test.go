@@ -1,0 +1,413 @@
+package activate_test
+
+import (
+	"cmp"
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tributary-cdp/tributary/internal/testenv"
+)
+
+// TestLambdaAgreement holds the lambda promise: the batch layer and the
+// speed layer compute the same profile from the same events. Random
+// workloads (one per seed, each its own people) go through the collector;
+// every person is read from the speed layer alone, then the batch chain
+// builds from most of the events and reconcile loads that build under the
+// rest; every person is read again and must answer the same, but for the
+// cdp ids and updated_at. Events only, no CRM source: the probabilistic
+// matcher links CRM records only, so identity is the deterministic one of
+// both layers. TRIBUTARY_LAMBDA_SEEDS=1-30 (or 13, or 13,21) picks the
+// seeds (default 1-3).
+func TestLambdaAgreement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the real binary through the batch chain")
+	}
+	spec := cmp.Or(os.Getenv("TRIBUTARY_LAMBDA_SEEDS"), "1-3")
+	seeds, err := parseSeeds(spec)
+	if err != nil {
+		t.Fatalf("TRIBUTARY_LAMBDA_SEEDS=%q: %v", spec, err)
+	}
+	in := initWithoutCron(t)
+	proc := in.Serve(t)
+
+	// Every seed's workload in the one instance: the seeds share no
+	// identifier but the blocked junk values, so they cannot meet.
+	now := time.Now().UTC()
+	var loads []*workload
+	for _, s := range seeds {
+		loads = append(loads, newWorkload(s, now))
+	}
+	posted := 0
+	send := func(evs []map[string]any) {
+		for len(evs) > 0 {
+			n := min(len(evs), 40)
+			if err := post(in, "/v1/batch", map[string]any{"batch": evs[:n]}); err != nil {
+				t.Fatal(err)
+			}
+			posted += n
+			evs = evs[n:]
+		}
+	}
+	// Most events go into the build; the rest come after its watermark,
+	// so the reconcile replays them on top of the base.
+	for _, w := range loads {
+		send(w.events[:w.cut])
+	}
+	awaitApplied(t, in, posted)
+	for _, stage := range []string{"land", "ingest", "cleanse", "resolve", "curate"} {
+		out := runCdpctl(t, in, proc, "job", "run", stage)
+		if stage == "resolve" && !strings.Contains(out, " 0 probabilistic)") {
+			t.Fatalf("resolve made probabilistic links from events alone: %s", out)
+		}
+	}
+	for _, w := range loads {
+		send(w.events[w.cut:])
+	}
+	awaitApplied(t, in, posted)
+	speed := make([]map[string]map[string]any, len(loads))
+	for i, w := range loads {
+		speed[i] = w.read(t, in)
+	}
+	runCdpctl(t, in, proc, "job", "run", "reconcile")
+	failed := 0
+	for i, w := range loads {
+		after := w.read(t, in)
+		if d := firstDifference(w.keys, speed[i], after); d != "" {
+			failed++
+			t.Errorf("seed %d (%d people, %d events): %s", w.seed, len(w.keys), len(w.events), d)
+			if os.Getenv("LAMBDA_DEBUG") != "" {
+				k := d[:strings.IndexByte(d, ':')+1+strings.IndexByte(d[strings.IndexByte(d, ':')+1:], ':')]
+				t.Logf("speed: %s\nafter: %s", show(speed[i][k]), show(after[k]))
+				t.Logf("%s", runCdpctl(t, in, proc, "sql", os.Getenv("LAMBDA_SQL")))
+				for _, e := range w.events {
+					t.Logf("%s", show(e))
+				}
+			}
+		}
+	}
+	t.Logf("%d seeds, %d events posted, %d disagreed", len(seeds), posted, failed)
+}
+
+// parseSeeds reads "1-30", "13" or "13,21".
+func parseSeeds(spec string) ([]uint64, error) {
+	var seeds []uint64
+	for _, f := range strings.Split(spec, ",") {
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.ParseUint(hi, 10, 64)
+		}
+		if err != nil || b < a {
+			return nil, fmt.Errorf("want seeds such as 1-30, 13 or 13,21")
+		}
+		for s := a; s <= b; s++ {
+			seeds = append(seeds, s)
+		}
+	}
+	return seeds, nil
+}
+
+// workload is one seed's events and the people they describe.
+type workload struct {
+	seed   uint64
+	events []map[string]any // in the order sent; retries repeat a messageId
+	cut    int              // events[:cut] go into the build
+	keys   []string         // one look-up reference per person
+}
+
+// junk identifier values the blocklist refuses: they link nothing.
+var junk = []string{"unknown", "null", "0", "n/a", "undefined"}
+
+func newWorkload(seed uint64, now time.Time) *workload {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	w := &workload{seed: seed}
+	people := 20 + rng.IntN(31)
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -8*3600), time.FixedZone("", 13*3600)}
+	seq := 0
+	var sent []map[string]any
+	for i := range people {
+		p := fmt.Sprintf("s%d-%d", seed, i)
+		uid := "u-" + p
+		anons := []string{"a-" + p + "-0", "a-" + p + "-1", "a-" + p + "-2"}
+		known := rng.IntN(6) != 0 // else anonymous only
+		if known {
+			w.keys = append(w.keys, "user_id:"+uid)
+		} else {
+			w.keys = append(w.keys, "anonymous_id:"+anons[0])
+		}
+		email := []string{p + "@example.com", strings.ToUpper(p) + "@Example.COM", " " + p + "@example.com "}
+		phone := []string{fmt.Sprintf("+44 20 7946 %04d", int(seed%4)*200+i), fmt.Sprintf("+442079 46%04d", int(seed%4)*200+i)}
+		// Several days, whole seconds often, so equal timestamps happen.
+		base := now.Add(-time.Duration(1+rng.IntN(5)) * 24 * time.Hour).Truncate(time.Second)
+		stamp := func() time.Time {
+			return base.Add(time.Duration(rng.IntN(4*24*3600)) * time.Second)
+		}
+		who := func(e map[string]any) {
+			switch {
+			case known && rng.IntN(3) != 0:
+				e["userId"] = uid
+				if rng.IntN(3) == 0 {
+					e["anonymousId"] = anons[rng.IntN(2)]
+				}
+			default:
+				e["anonymousId"] = anons[rng.IntN(2)]
+				if rng.IntN(8) == 0 {
+					e["userId"] = junk[rng.IntN(len(junk))]
+				}
+			}
+		}
+		var lastIdentify time.Time
+		for range 4 + rng.IntN(12) {
+			seq++
+			ts := stamp()
+			e := map[string]any{"messageId": fmt.Sprintf("m-%d-%d", seed, seq)}
+			who(e)
+			switch k := rng.IntN(20); {
+			case k < 5:
+				e["type"] = "identify"
+				if !lastIdentify.IsZero() && rng.IntN(3) == 0 {
+					ts = lastIdentify // the same timestamp as an earlier call
+				}
+				lastIdentify = ts
+				traits := map[string]any{"plan": []string{"free", "pro", "team"}[rng.IntN(3)]}
+				switch rng.IntN(4) {
+				case 0:
+					traits["email"] = email[rng.IntN(len(email))]
+				case 1:
+					traits["phone"] = phone[rng.IntN(len(phone))]
+				case 2:
+					traits["email"] = []string{"test@test.com", "n/a", "none"}[rng.IntN(3)]
+				}
+				switch rng.IntN(3) {
+				case 0:
+					traits["age"] = 20 + rng.IntN(50)
+				case 1:
+					traits["age"] = strconv.Itoa(20 + rng.IntN(50))
+				}
+				if rng.IntN(2) == 0 {
+					traits["address"] = map[string]any{"city": []string{"Paris", "Lyon", "Oslo"}[rng.IntN(3)], "zip": rng.IntN(99999)}
+				}
+				if rng.IntN(3) == 0 {
+					traits["tags"] = []any{"vip", rng.IntN(10), map[string]any{"k": "v"}}
+				}
+				if rng.IntN(4) == 0 {
+					traits["score"] = float64(rng.IntN(1000)) / 8
+				}
+				e["traits"] = traits
+			case k < 7:
+				e["type"], e["name"] = "page", []string{"Home", "Cart", ""}[rng.IntN(3)]
+				props := map[string]any{}
+				if rng.IntN(3) != 0 {
+					props["url"] = fmt.Sprintf("https://shop.example/p/%d", rng.IntN(20))
+				}
+				if rng.IntN(2) == 0 {
+					props["path"] = fmt.Sprintf("/p/%d", rng.IntN(20))
+				}
+				e["properties"] = props
+				if e["name"] == "" {
+					delete(e, "name")
+				}
+			case k < 8:
+				e["type"], e["name"] = "screen", []string{"Feed", "Settings"}[rng.IntN(2)]
+			case k < 9:
+				e["type"], e["groupId"] = "group", fmt.Sprintf("g-%d-%d", seed, rng.IntN(4))
+			case k < 10 && known:
+				// An alias chain: a device id to another, then to the user.
+				e = map[string]any{"messageId": e["messageId"], "type": "alias", "previousId": anons[2], "userId": anons[1]}
+				if rng.IntN(2) == 0 {
+					e["previousId"], e["userId"] = anons[1], uid
+				}
+			case k < 13:
+				e["type"], e["event"] = "track", "Order Completed"
+				props := map[string]any{"order_id": fmt.Sprintf("o-%d", seq)}
+				switch rng.IntN(5) {
+				case 0:
+					props["revenue"] = float64(rng.IntN(20000)) / 100
+				case 1:
+					props["total"] = float64(rng.IntN(20000)) / 100
+				case 2:
+					props["value"] = rng.IntN(300)
+				case 3:
+					props["products"] = []any{
+						map[string]any{"price": float64(rng.IntN(5000)) / 100, "quantity": 1 + rng.IntN(3)},
+						map[string]any{"price": 9.99},
+					}
+				case 4:
+					props["revenue"] = strconv.Itoa(rng.IntN(100)) // a number sent as a string
+				}
+				e["properties"] = props
+			case k < 14:
+				e["type"], e["event"] = "track", "Order Refunded"
+				e["properties"] = map[string]any{"total": float64(rng.IntN(5000)) / 100}
+			default:
+				e["type"], e["event"] = "track", []string{"Product Viewed", "Signed Up", "Cart Viewed"}[rng.IntN(3)]
+			}
+			e["timestamp"] = ts.In(zones[rng.IntN(len(zones))]).Format(time.RFC3339Nano)
+			sent = append(sent, e)
+		}
+	}
+	// Out of order, and some events retried with the same messageId.
+	rng.Shuffle(len(sent), func(i, j int) { sent[i], sent[j] = sent[j], sent[i] })
+	for _, e := range sent {
+		w.events = append(w.events, e)
+		if rng.IntN(12) == 0 {
+			w.events = append(w.events, e)
+		}
+	}
+	w.cut = len(w.events) * 4 / 5
+	return w
+}
+
+// read returns every person's profile as the look-up answers it, with the
+// recent events, keyed by the person's reference.
+func (w *workload) read(t *testing.T, in *testenv.Instance) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, ref := range w.keys {
+		req, _ := http.NewRequest("GET", in.URL()+"/v1/profiles/"+url.PathEscape(ref)+"?include=events", nil)
+		req.Header.Set("Authorization", "Bearer "+in.APIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 200:
+		case 404:
+			continue // a person whose every identifier is junk has no profile in either layer
+		default:
+			t.Fatalf("GET %s: %d %s", ref, resp.StatusCode, b)
+		}
+		var p map[string]any
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.UseNumber()
+		if err := d.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		out[ref] = comparable(p)
+	}
+	return out
+}
+
+// comparable drops what only names a build: the cdp ids and updated_at.
+func comparable(p map[string]any) map[string]any {
+	delete(p, "cdp_id")
+	delete(p, "updated_at")
+	if ids, ok := p["identifiers"].([]any); ok {
+		p["identifiers"] = slices.DeleteFunc(ids, func(id any) bool {
+			m, _ := id.(map[string]any)
+			return m["type"] == "cdp_id"
+		})
+	}
+	return p
+}
+
+// firstDifference names the first person (in keys order) whose profiles
+// differ, and the first field where they do.
+func firstDifference(keys []string, speed, after map[string]map[string]any) string {
+	for _, k := range keys {
+		a, aok := speed[k]
+		b, bok := after[k]
+		if aok != bok {
+			return fmt.Sprintf("%s: found by the speed layer %v, after reconcile %v", k, aok, bok)
+		}
+		if d := diffJSON("", a, b); d != "" {
+			return k + ": " + d
+		}
+	}
+	return ""
+}
+
+func diffJSON(path string, a, b any) string {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			return fmt.Sprintf("%s: speed %s, after reconcile %s", path, show(a), show(b))
+		}
+		keys := map[string]bool{}
+		for k := range x {
+			keys[k] = true
+		}
+		for k := range y {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			if d := diffJSON(path+"."+k, x[k], y[k]); d != "" {
+				return d
+			}
+		}
+		return ""
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return fmt.Sprintf("%s: speed %s, after reconcile %s", path, show(a), show(b))
+		}
+		for i := range x {
+			if d := diffJSON(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(a, b) {
+		return fmt.Sprintf("%s: speed %s, after reconcile %s", path, show(a), show(b))
+	}
+	return ""
+}
+
+func show(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// awaitApplied waits until the speed layer has read n events of
+// cdp.events (applied or deduplicated).
+func awaitApplied(t *testing.T, in *testenv.Instance, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := 0.0
+		resp, err := client.Get(in.URL() + "/metrics")
+		if err == nil {
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if line := sc.Text(); strings.HasPrefix(line, "tributary_speed_events_applied_total{") {
+					v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+					got += v
+				}
+			}
+			resp.Body.Close()
+		}
+		if int(got) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the speed layer read %v of %d events", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
