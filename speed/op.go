@@ -216,12 +216,14 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 	if e.Type == cdp.Track {
 		e.Event = p.names.handle(e.Event).Value()
 	}
-	ts := e.Timestamp
+	// Times count to the microsecond, as the lake stores them (Parquet
+	// timestamp(microsecond)), so both layers order and report the same.
+	ts := time.UnixMicro(e.Timestamp.UnixMicro())
 	// 0 ns is a profile's "never seen" (Profile.seen): an event at the
 	// Unix epoch, a client's unset clock, counts as received, else its
 	// profile's first_seen would depend on arrival order.
-	if ts.IsZero() || ts.UnixNano() == 0 {
-		ts = e.ReceivedAt
+	if e.Timestamp.IsZero() || ts.UnixNano() == 0 {
+		ts = time.UnixMicro(e.ReceivedAt.UnixMicro())
 	}
 	e.Timestamp = ts.UTC()
 	p.addID(o, cdp.IDUserID, e.UserID)
