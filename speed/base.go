@@ -426,9 +426,9 @@ func (d *baseDecoder) profile(r *row) (*Profile, error) {
 // point into txt.
 func appendRawDays(dst []rawDay, txt []byte) ([]rawDay, error) {
 	start := len(dst)
-	fast := arrayElems(txt, func(v []byte) bool {
+	fast := cdp.ArrayElems(txt, func(v []byte) bool {
 		var x rawDay
-		ok := objectFields(v, func(k string, fv []byte) bool {
+		ok := cdp.ObjectFields(v, func(k string, fv []byte) bool {
 			switch k {
 			case "event", "day":
 				s, end, ok := cdp.PlainString(fv, 0)
@@ -561,9 +561,9 @@ func (d *baseDecoder) eventDays(p *Profile, txt []byte) error {
 // strings point into txt.
 func appendIdentifiers(dst []cdp.Identifier, txt []byte) ([]cdp.Identifier, error) {
 	start := len(dst)
-	fast := arrayElems(txt, func(v []byte) bool {
+	fast := cdp.ArrayElems(txt, func(v []byte) bool {
 		var x cdp.Identifier
-		ok := objectFields(v, func(k string, fv []byte) bool {
+		ok := cdp.ObjectFields(v, func(k string, fv []byte) bool {
 			switch k {
 			case "type", "value":
 				s, end, ok := cdp.PlainString(fv, 0)
@@ -593,7 +593,7 @@ func appendIdentifiers(dst []cdp.Identifier, txt []byte) ([]cdp.Identifier, erro
 }
 
 // A base load decodes a few JSON columns per profile; the fast paths
-// below read them in place (objectFields, as the preparer does) and leave
+// below read them in place (cdp.ObjectFields, as the preparer does) and leave
 // anything unusual (escaped keys, repeated keys, non-integer counts) to
 // goccy/go-json, which gives the same result (FuzzBaseJSON,
 // FuzzBaseColumns, TestLoadBaseAsRowByRow).
@@ -644,11 +644,11 @@ func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
 		return at
 	}
 	times := d.times[:0]
-	fast := objectFields(bytesOf(provenance), func(name string, v []byte) bool {
+	fast := cdp.ObjectFields(bytesOf(provenance), func(name string, v []byte) bool {
 		times = append(times, nameTime{name: name})
 		nt := &times[len(times)-1]
 		partition, offset := int64(-1), int64(-1)
-		ok := objectFields(v, func(k string, tv []byte) bool {
+		ok := cdp.ObjectFields(v, func(k string, tv []byte) bool {
 			switch k {
 			case "time":
 				s, end, ok := cdp.PlainString(tv, 0)
@@ -707,7 +707,7 @@ func (d *baseDecoder) traits(traits, provenance string) ([]traitSpec, error) {
 		return 0, baseSeq
 	}
 	specs := d.specs[:0]
-	fast = objectFields(bytesOf(traits), func(name string, v []byte) bool {
+	fast = cdp.ObjectFields(bytesOf(traits), func(name string, v []byte) bool {
 		ts, seq := timeOf(name)
 		specs = append(specs, traitSpec{name: name, value: rawString(v), ts: ts, seq: seq})
 		return true
@@ -739,7 +739,7 @@ func baseCounts(txt string) ([]EventCount, error) { return appendCounts(nil, txt
 // name, to dst[:0]; the names may point into txt.
 func appendCounts(dst []EventCount, txt string) ([]EventCount, error) {
 	counts := dst[:0]
-	fast := objectFields(bytesOf(txt), func(name string, v []byte) bool {
+	fast := cdp.ObjectFields(bytesOf(txt), func(name string, v []byte) bool {
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
 			return false

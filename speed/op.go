@@ -342,7 +342,7 @@ func (p *Preparer) traitsOf(o *Op, raw json.RawMessage, specs []traitSpec) ([]tr
 		return nil, nil
 	}
 	ts, seq := o.Event.Timestamp.UnixNano(), o.seq()
-	fast := !p.general && objectFields(raw, func(k string, v []byte) bool {
+	fast := !p.general && cdp.ObjectFields(raw, func(k string, v []byte) bool {
 		specs = append(specs, traitSpec{name: k, value: rawString(v), ts: ts, seq: seq})
 		return true
 	})
@@ -373,7 +373,7 @@ func (p *Preparer) traitsOf(o *Op, raw json.RawMessage, specs []traitSpec) ([]tr
 
 // pageURL reads properties.url and properties.path of a page call.
 func pageURL(props []byte, general bool) (url, path string) {
-	fast := !general && objectFields(props, func(k string, v []byte) bool {
+	fast := !general && cdp.ObjectFields(props, func(k string, v []byte) bool {
 		if k != "url" && k != "path" {
 			// The general decoder matches keys case-insensitively ("URL").
 			return !strings.EqualFold(k, "url") && !strings.EqualFold(k, "path")
@@ -459,7 +459,7 @@ func commerce(o *Op, name string, props json.RawMessage, general bool) {
 		return
 	}
 	var p orderProps
-	fast := !general && objectFields(props, func(k string, v []byte) bool {
+	fast := !general && cdp.ObjectFields(props, func(k string, v []byte) bool {
 		switch k {
 		case "revenue":
 			p.Revenue = v

@@ -101,9 +101,11 @@ SELECT pid, name,
   arg_max(kafka_partition, ("timestamp", kafka_offset, kafka_partition)) AS kafka_partition,
   arg_max(kafka_offset, ("timestamp", kafka_offset, kafka_partition)) AS kafka_offset
 FROM (
-  SELECT e.pid, e.message_id, e."timestamp", e.kafka_partition, e.kafka_offset, k.name,
-    json_extract(e.traits, '$."' || replace(k.name, '"', '\"') || '"') AS value
-  FROM cur_ev AS e, unnest(json_keys(e.traits)) AS k(name)
-  WHERE e.type = 'identify' AND e.traits IS NOT NULL AND json_type(e.traits) = 'OBJECT'
+  -- The values as sent (a JSON text, not DuckDB's rewrite of it).
+  SELECT pid, message_id, "timestamp", kafka_partition, kafka_offset, m.k AS name, m.v AS value
+  FROM (
+    SELECT e.pid, e.message_id, e."timestamp", e.kafka_partition, e.kafka_offset, unnest(json_members(e.traits)) AS m
+    FROM cur_ev AS e WHERE e.type = 'identify' AND e.traits IS NOT NULL
+  )
 )
 GROUP BY ALL;

@@ -90,5 +90,8 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, region string) error 
 	if err := duckdb.RegisterScalarUDF(conn, "damerau_levenshtein_within", editsWithinUDF{}); err != nil {
 		return fmt.Errorf("register udf damerau_levenshtein_within: %w", err)
 	}
+	if err := duckdb.RegisterScalarUDF(conn, "json_members", jsonMembersUDF{}); err != nil {
+		return fmt.Errorf("register udf json_members: %w", err)
+	}
 	return nil
 }

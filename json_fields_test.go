@@ -1,8 +1,8 @@
-package speed
+package cdp
 
 import "testing"
 
-// objectFields is a fast path: it must say no to anything a JSON decoder
+// ObjectFields is a fast path: it must say no to anything a JSON decoder
 // would reject, so the general decoder (and its error) takes over.
 func TestObjectFieldsTrailingBytes(t *testing.T) {
 	for in, want := range map[string]bool{
@@ -18,8 +18,8 @@ func TestObjectFieldsTrailingBytes(t *testing.T) {
 		`{"a":1}}`:        false,
 		`{"a":1,}`:        false,
 	} {
-		if got := objectFields([]byte(in), func(string, []byte) bool { return true }); got != want {
-			t.Errorf("objectFields(%q) = %v, want %v", in, got, want)
+		if got := ObjectFields([]byte(in), func(string, []byte) bool { return true }); got != want {
+			t.Errorf("ObjectFields(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
