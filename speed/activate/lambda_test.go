@@ -1,8 +1,8 @@
 package activate_test
 
 import (
-	"cmp"
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -41,6 +42,17 @@ func TestLambdaAgreement(t *testing.T) {
 		t.Fatalf("TRIBUTARY_LAMBDA_SEEDS=%q: %v", spec, err)
 	}
 	in := initWithoutCron(t)
+	// The segments of the evaluators' agreement test: traits, computed
+	// values, identifiers and time windows.
+	files, err := filepath.Glob(filepath.Join(testenv.ModuleRoot(t), "testdata", "segments", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("segments: %v, %d files", err, len(files))
+	}
+	for _, f := range files {
+		if filepath.Base(f) != "other_workspace.yaml" {
+			runCdpctl(t, in, nil, "segment", "add", f)
+		}
+	}
 	proc := in.Serve(t)
 
 	// Every seed's workload in the one instance: the seeds share no
@@ -81,24 +93,32 @@ func TestLambdaAgreement(t *testing.T) {
 	for i, w := range loads {
 		speed[i] = w.read(t, in)
 	}
-	runCdpctl(t, in, proc, "job", "run", "reconcile")
-	failed := 0
-	for i, w := range loads {
-		after := w.read(t, in)
-		if d := firstDifference(w.keys, speed[i], after); d != "" {
-			failed++
-			t.Errorf("seed %d (%d people, %d events): %s", w.seed, len(w.keys), len(w.events), d)
-			if os.Getenv("LAMBDA_DEBUG") != "" {
-				k := d[:strings.IndexByte(d, ':')+1+strings.IndexByte(d[strings.IndexByte(d, ':')+1:], ':')]
-				t.Logf("speed: %s\nafter: %s", show(speed[i][k]), show(after[k]))
-				t.Logf("%s", runCdpctl(t, in, proc, "sql", os.Getenv("LAMBDA_SQL")))
-				for _, e := range w.events {
-					t.Logf("%s", show(e))
-				}
+	failed := map[uint64]bool{}
+	check := func(when string) {
+		for i, w := range loads {
+			after := w.read(t, in)
+			if ref, d := firstDifference(w.keys, speed[i], after); d != "" {
+				failed[w.seed] = true
+				t.Errorf("seed %d (%d people, %d events), %s: %s: %s", w.seed, len(w.keys), len(w.events), when, ref, d)
+				t.Logf("%s from the speed layer alone: %s\n%s: %s", ref, show(speed[i][ref]), when, show(after[ref]))
 			}
 		}
 	}
-	t.Logf("%d seeds, %d events posted, %d disagreed", len(seeds), posted, failed)
+	runCdpctl(t, in, proc, "job", "run", "reconcile")
+	check("after reconcile")
+	// A build over that base, of every event: nothing left to replay.
+	runCdpctl(t, in, proc, "job", "run", "all")
+	check("after a second build")
+	people, inSegments := 0, 0
+	for _, ps := range speed {
+		for _, p := range ps {
+			people++
+			if segs, _ := p["segments"].([]any); len(segs) > 0 {
+				inSegments++
+			}
+		}
+	}
+	t.Logf("%d seeds, %d events posted, %d people (%d in a segment), %d seeds disagreed", len(seeds), posted, people, inSegments, len(failed))
 }
 
 // parseSeeds reads "1-30", "13" or "13,21".
@@ -150,7 +170,10 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			w.keys = append(w.keys, "anonymous_id:"+anons[0])
 		}
 		email := []string{p + "@example.com", strings.ToUpper(p) + "@Example.COM", " " + p + "@example.com "}
-		phone := []string{fmt.Sprintf("+44 20 7946 %04d", int(seed%4)*200+i), fmt.Sprintf("+442079 46%04d", int(seed%4)*200+i)}
+		// UK numbers for drama, 1,000 an area: unique up to seed 200.
+		n := int(seed%200)*50 + i
+		area := []string{"20 7946 0", "161 496 0", "113 496 0", "117 496 0", "121 496 0", "131 496 0", "141 496 0", "151 496 0", "191 498 0", "118 496 0"}[n/1000]
+		phone := []string{fmt.Sprintf("+44 %s%03d", area, n%1000), fmt.Sprintf("+44%s%03d", strings.ReplaceAll(area, " ", ""), n%1000)}
 		// Several days, whole seconds often, so equal timestamps happen.
 		base := now.Add(-time.Duration(1+rng.IntN(5)) * 24 * time.Hour).Truncate(time.Second)
 		stamp := func() time.Time {
@@ -207,6 +230,15 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				if rng.IntN(4) == 0 {
 					traits["score"] = float64(rng.IntN(1000)) / 8
 				}
+				if rng.IntN(4) == 0 { // cleared, or emptied
+					traits["plan"] = []any{nil, ""}[rng.IntN(2)]
+				}
+				if rng.IntN(4) == 0 { // numbers as spelt, and names that need escaping
+					traits[[]string{"big", `we"ird\key`, "dotted.key", "ünï"}[rng.IntN(4)]] = []json.RawMessage{
+						json.RawMessage(`1.50`), json.RawMessage(`1e3`), json.RawMessage(`-0`), json.RawMessage(`100000000000000000000`),
+						json.RawMessage(`12345678901234567`), json.RawMessage(`"caf\u00e9"`), json.RawMessage(`true`), json.RawMessage(`[]`), json.RawMessage(`{}`),
+					}[rng.IntN(9)]
+				}
 				e["traits"] = traits
 			case k < 7:
 				e["type"], e["name"] = "page", []string{"Home", "Cart", ""}[rng.IntN(3)]
@@ -228,13 +260,16 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			case k < 10 && known:
 				// An alias chain: a device id to another, then to the user.
 				e = map[string]any{"messageId": e["messageId"], "type": "alias", "previousId": anons[2], "userId": anons[1]}
-				if rng.IntN(2) == 0 {
+				switch rng.IntN(6) {
+				case 0, 1, 2:
 					e["previousId"], e["userId"] = anons[1], uid
+				case 3:
+					e["previousId"] = junk[rng.IntN(len(junk))]
 				}
 			case k < 13:
 				e["type"], e["event"] = "track", "Order Completed"
 				props := map[string]any{"order_id": fmt.Sprintf("o-%d", seq)}
-				switch rng.IntN(5) {
+				switch rng.IntN(9) {
 				case 0:
 					props["revenue"] = float64(rng.IntN(20000)) / 100
 				case 1:
@@ -248,13 +283,32 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					}
 				case 4:
 					props["revenue"] = strconv.Itoa(rng.IntN(100)) // a number sent as a string
+				case 5:
+					props["revenue"] = fmt.Sprintf("%d.%02d", rng.IntN(100), rng.IntN(100))
+				case 6:
+					props["revenue"], props["total"] = float64(rng.IntN(100))/3, 999
+				case 7:
+					props["products"] = []any{map[string]any{"price": "12.5", "quantity": "2"}, map[string]any{"quantity": 3}}
+				case 8:
+					props["revenue"] = -float64(rng.IntN(1000)) / 10
 				}
 				e["properties"] = props
 			case k < 14:
 				e["type"], e["event"] = "track", "Order Refunded"
-				e["properties"] = map[string]any{"total": float64(rng.IntN(5000)) / 100}
+				e["properties"] = []map[string]any{{"total": float64(rng.IntN(5000)) / 100}, {"revenue": 5}, {"products": []any{map[string]any{"price": 3.25, "quantity": 2}}}}[rng.IntN(3)]
 			default:
-				e["type"], e["event"] = "track", []string{"Product Viewed", "Signed Up", "Cart Viewed"}[rng.IntN(3)]
+				e["type"], e["event"] = "track", []string{"Product Viewed", "Signed Up", "Cart Viewed", `Said "hi"`, "Vu à Paris", "a.b", "order completed"}[rng.IntN(7)]
+				if rng.IntN(4) == 0 { // an amount on an event that is no order
+					e["properties"] = map[string]any{"revenue": 10, "price": 5}
+				}
+			}
+			switch rng.IntN(20) {
+			case 0: // a client's unset clock
+				ts = time.Unix(0, 0)
+			case 1, 2: // sub-microsecond digits
+				ts = ts.Add(time.Duration(rng.IntN(1e9)))
+			case 3: // a skewed clock, corrected by sentAt
+				e["sentAt"] = ts.Add(time.Hour).Format(time.RFC3339Nano)
 			}
 			e["timestamp"] = ts.In(zones[rng.IntN(len(zones))]).Format(time.RFC3339Nano)
 			sent = append(sent, e)
@@ -319,18 +373,18 @@ func comparable(p map[string]any) map[string]any {
 
 // firstDifference names the first person (in keys order) whose profiles
 // differ, and the first field where they do.
-func firstDifference(keys []string, speed, after map[string]map[string]any) string {
+func firstDifference(keys []string, speed, after map[string]map[string]any) (ref, diff string) {
 	for _, k := range keys {
 		a, aok := speed[k]
 		b, bok := after[k]
 		if aok != bok {
-			return fmt.Sprintf("%s: found by the speed layer %v, after reconcile %v", k, aok, bok)
+			return k, fmt.Sprintf("found by the speed layer %v, after %v", aok, bok)
 		}
 		if d := diffJSON("", a, b); d != "" {
-			return k + ": " + d
+			return k, d
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func diffJSON(path string, a, b any) string {
@@ -338,7 +392,7 @@ func diffJSON(path string, a, b any) string {
 	case map[string]any:
 		y, ok := b.(map[string]any)
 		if !ok {
-			return fmt.Sprintf("%s: speed %s, after reconcile %s", path, show(a), show(b))
+			return fmt.Sprintf("%s: %s from the speed layer alone, %s then", path, show(a), show(b))
 		}
 		keys := map[string]bool{}
 		for k := range x {
@@ -361,7 +415,7 @@ func diffJSON(path string, a, b any) string {
 	case []any:
 		y, ok := b.([]any)
 		if !ok || len(x) != len(y) {
-			return fmt.Sprintf("%s: speed %s, after reconcile %s", path, show(a), show(b))
+			return fmt.Sprintf("%s: %s from the speed layer alone, %s then", path, show(a), show(b))
 		}
 		for i := range x {
 			if d := diffJSON(fmt.Sprintf("%s[%d]", path, i), x[i], y[i]); d != "" {
@@ -371,7 +425,7 @@ func diffJSON(path string, a, b any) string {
 		return ""
 	}
 	if !reflect.DeepEqual(a, b) {
-		return fmt.Sprintf("%s: speed %s, after reconcile %s", path, show(a), show(b))
+		return fmt.Sprintf("%s: %s from the speed layer alone, %s then", path, show(a), show(b))
 	}
 	return ""
 }

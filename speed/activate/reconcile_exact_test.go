@@ -227,8 +227,8 @@ func initWithoutCron(t *testing.T) *testenv.Instance {
 }
 
 // runCdpctl runs a cdpctl command (a job, a source) against the instance
-// served by proc and returns its output; a failure ends the test with the
-// events the lake holds and the server's log.
+// served by proc (nil before it serves) and returns its output; a failure
+// ends the test with the events the lake holds and the server's log.
 func runCdpctl(t *testing.T, in *testenv.Instance, proc *testenv.Process, args ...string) string {
 	t.Helper()
 	full := append(append([]string{}, args...), "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
@@ -238,7 +238,11 @@ func runCdpctl(t *testing.T, in *testenv.Instance, proc *testenv.Process, args .
 	out, err := exec.Command(in.Bin, full...).CombinedOutput()
 	if err != nil {
 		diag, _ := exec.Command(in.Bin, "sql", "--data-dir", in.DataDir, "SELECT type, traits IS NULL, length(traits), properties IS NULL, length(properties), count(*) FROM events GROUP BY ALL ORDER BY ALL").CombinedOutput()
-		t.Fatalf("cdpctl %s: %v\n%s\nevents:\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, diag, tail(proc.Log.String(), 2000))
+		var log string
+		if proc != nil {
+			log = tail(proc.Log.String(), 2000)
+		}
+		t.Fatalf("cdpctl %s: %v\n%s\nevents:\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, diag, log)
 	}
 	return string(out)
 }
