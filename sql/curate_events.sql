@@ -2,6 +2,7 @@
 -- Inputs (relations the curate job creates first):
 --   cur_events_raw  raw/events files below the build's watermark
 --   cur_idmap       (workspace, id_type, id_value, cdp_id), the resolved identity map
+--   cur_id_traits   (trait, id_type, path): identify traits that carry identifiers
 -- The definitions mirror the speed layer's (speed/store.go, speed/op.go),
 -- so a profile's computed traits are equal in both layers.
 --
@@ -45,7 +46,11 @@ SELECT e.workspace, coalesce(mu.pid, ma.pid) AS pid, e.message_id,
         x -> try_cast(json_extract_string(x, '$.price') AS DOUBLE) * coalesce(try_cast(json_extract_string(x, '$.quantity') AS DOUBLE), 1))),
       0))
   ELSE 0 END AS revenue_micros,
-  CASE WHEN e.type = 'identify' THEN nullif(e.traits, '') END AS traits
+  CASE WHEN e.type = 'identify' THEN nullif(e.traits, '') END AS traits,
+  -- The ids of an event that neither of its ids as written puts in a
+  -- profile (rare: a blocked user id, one with spaces), for the fallback
+  -- below; NULL for every other.
+  CASE WHEN mu.pid IS NULL AND ma.pid IS NULL THEN {'user_id': e.user_id, 'anonymous_id': e.anonymous_id, 'previous_id': e.previous_id} END AS ids
 FROM cur_events_raw AS e
 LEFT JOIN cur_idmap_k AS mu ON mu.workspace = e.workspace AND mu.id_type = 'user_id' AND mu.id_value = e.user_id
 LEFT JOIN cur_idmap_k AS ma ON ma.workspace = e.workspace AND ma.id_type = 'anonymous_id' AND ma.id_value = e.anonymous_id;
@@ -63,6 +68,29 @@ DELETE FROM cur_ev WHERE rowid IN (
     FROM cur_ev WHERE h IN (SELECT h FROM cur_ev WHERE h IS NOT NULL GROUP BY h HAVING count(*) > 1)
   ) WHERE rn > 1
 );
+
+-- An event whose ids as written are not in the map belongs, as in the
+-- speed layer, to the profile of any identifier it carries once normalized
+-- and unblocked: its ids, an alias's previous id (as a user id or an
+-- anonymous id), the identify traits that carry identifiers (cur_id_traits:
+-- trait, id_type, path). The first of them in that order the map holds.
+CREATE OR REPLACE TEMP TABLE cur_ev_more AS
+WITH u AS (SELECT workspace, kafka_partition, kafka_offset, ids, traits FROM cur_ev WHERE pid IS NULL AND ids IS NOT NULL),
+c AS (
+  SELECT *, usable_identifier(id_type, raw) AS id_value FROM (
+    SELECT workspace, kafka_partition, kafka_offset, 0 AS k, 'user_id' AS id_type, ids.user_id AS raw FROM u
+    UNION ALL SELECT workspace, kafka_partition, kafka_offset, 1, 'anonymous_id', ids.anonymous_id FROM u
+    UNION ALL SELECT workspace, kafka_partition, kafka_offset, 2, 'user_id', ids.previous_id FROM u
+    UNION ALL SELECT workspace, kafka_partition, kafka_offset, 3, 'anonymous_id', ids.previous_id FROM u
+    UNION ALL SELECT u.workspace, u.kafka_partition, u.kafka_offset, 4, t.id_type, json_extract_string(u.traits, t.path)
+    FROM u, cur_id_traits AS t WHERE u.traits IS NOT NULL
+  ) WHERE raw IS NOT NULL
+)
+SELECT c.kafka_partition, c.kafka_offset, arg_min(m.pid, (c.k, c.id_type)) AS pid
+FROM c JOIN cur_idmap_k AS m USING (workspace, id_type, id_value)
+GROUP BY ALL;
+UPDATE cur_ev SET pid = x.pid FROM cur_ev_more AS x
+WHERE cur_ev.pid IS NULL AND cur_ev.kafka_partition = x.kafka_partition AND cur_ev.kafka_offset = x.kafka_offset;
 
 -- Events without a profile count nowhere.
 DELETE FROM cur_ev WHERE pid IS NULL;

@@ -271,6 +271,10 @@ func Statements(text string) []string {
 // QuoteIdent quotes a SQL identifier (a column name read from a file header).
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
+// MemberPath is the JSON path of the object member key, as DuckDB's JSON
+// functions read it (an identify trait: json_extract_string(traits, path)).
+func MemberPath(key string) string { return `$."` + strings.ReplaceAll(key, `"`, `\"`) + `"` }
+
 // QuoteLiteral quotes a SQL string literal, for the few places DuckDB takes
 // no bound parameter (view definitions, SET).
 func QuoteLiteral(s string) string {

@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 		return nil, fmt.Errorf("cleanse: traits: %w", err)
 	}
 	for t, typ := range cfg.IdentifierTraits {
-		if err := s.Exec(ctx, "INSERT INTO cl_traits VALUES ($1, $2, $3)", t, typ, traitPath(t)); err != nil {
+		if err := s.Exec(ctx, "INSERT INTO cl_traits VALUES ($1, $2, $3)", t, typ, tsql.MemberPath(t)); err != nil {
 			return nil, fmt.Errorf("cleanse: traits: %w", err)
 		}
 	}
@@ -238,7 +238,7 @@ func renderEvents(traits map[string]string) (string, error) {
 		}
 		alias := fmt.Sprintf("t%d", i)
 		joins = append(joins, fmt.Sprintf("LEFT JOIN (SELECT raw, value FROM cl_verdicts WHERE id_type = %s AND reason IS NULL) %s ON %s.raw = CASE WHEN e.type = 'identify' THEN json_extract_string(e.traits, %s) END",
-			tsql.QuoteLiteral(typ), alias, alias, textExpr(traitPath(t))))
+			tsql.QuoteLiteral(typ), alias, alias, textExpr(tsql.MemberPath(t))))
 		cols[typ] = append(cols[typ], alias+".value")
 	}
 	col := func(typ string) string {
@@ -272,9 +272,6 @@ func textExpr(s string) string {
 	}
 	return "(" + strings.Join(parts, " || chr(36) || ") + ")"
 }
-
-// traitPath is the JSON path of an identify trait.
-func traitPath(t string) string { return `$."` + strings.ReplaceAll(t, `"`, `\"`) + `"` }
 
 // writeTable writes relation as Parquet partitioned by workspace, uploads
 // the files and commits them as the table's whole content.

@@ -75,12 +75,16 @@ type Config struct {
 	// Sources are the registered sources; those of kind profiles feed attributes.
 	Sources  []*ingest.Source
 	Segments []*cdp.Segment
-	Now      func() time.Time
+	// IdentifierTraits maps an identify trait to the identifier type it
+	// carries (speed.identifier_traits): an event none of whose ids is in
+	// the identity map belongs to the profile of such a trait's value.
+	IdentifierTraits map[string]string
+	Now              func() time.Time
 }
 
 // DefaultConfig uses most_recent for every attribute.
 func DefaultConfig() Config {
-	return Config{DefaultRule: RuleMostRecent, Now: time.Now}
+	return Config{DefaultRule: RuleMostRecent, IdentifierTraits: map[string]string{"email": cdp.IDEmail, "phone": cdp.IDPhone}, Now: time.Now}
 }
 
 // Validate checks the config.
@@ -193,6 +197,14 @@ func Run(ctx context.Context, cfg Config, runID string) (Result, error) {
 
 	if err := createInputs(ctx, sess, st, cfg.CacheDir, evFiles, idm.Files); err != nil {
 		return res, err
+	}
+	if err := sess.Exec(ctx, "CREATE OR REPLACE TEMP TABLE cur_id_traits (trait VARCHAR, id_type VARCHAR, path VARCHAR)"); err != nil {
+		return res, fmt.Errorf("curate: identifier traits: %w", err)
+	}
+	for t, typ := range cfg.IdentifierTraits {
+		if err := sess.Exec(ctx, "INSERT INTO cur_id_traits VALUES ($1, $2, $3)", t, typ, tsql.MemberPath(t)); err != nil {
+			return res, fmt.Errorf("curate: identifier traits: %w", err)
+		}
 	}
 	if err := sess.Run(ctx, "curate_events.sql", nil); err != nil {
 		return res, fmt.Errorf("curate events: %w", err)

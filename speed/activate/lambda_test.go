@@ -177,15 +177,23 @@ func newWorkload(seed uint64, now time.Time) *workload {
 		// Several days, whole seconds often, so equal timestamps happen.
 		base := now.Add(-time.Duration(1+rng.IntN(5)) * 24 * time.Hour).Truncate(time.Second)
 		stamp := func() time.Time {
+			if rng.IntN(10) == 0 { // about the segments' 30- and 60-day windows
+				return now.Add(-time.Duration(25+rng.IntN(40)) * 24 * time.Hour).Truncate(time.Hour)
+			}
 			return base.Add(time.Duration(rng.IntN(4*24*3600)) * time.Second)
 		}
 		who := func(e map[string]any) {
 			switch {
 			case known && rng.IntN(3) != 0:
 				e["userId"] = uid
+				if rng.IntN(20) == 0 {
+					e["userId"] = " " + uid + " " // trimmed by both layers
+				}
 				if rng.IntN(3) == 0 {
 					e["anonymousId"] = anons[rng.IntN(2)]
 				}
+			case rng.IntN(30) == 0: // no usable identifier: counts nowhere
+				e["userId"] = junk[rng.IntN(len(junk))]
 			default:
 				e["anonymousId"] = anons[rng.IntN(2)]
 				if rng.IntN(8) == 0 {
@@ -210,6 +218,9 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				switch rng.IntN(4) {
 				case 0:
 					traits["email"] = email[rng.IntN(len(email))]
+					if i > 0 && rng.IntN(15) == 0 { // a family's email: two people, one profile in both layers
+						traits["email"] = fmt.Sprintf("s%d-%d@example.com", seed, i-1)
+					}
 				case 1:
 					traits["phone"] = phone[rng.IntN(len(phone))]
 				case 2:
@@ -323,6 +334,10 @@ func newWorkload(seed uint64, now time.Time) *workload {
 		}
 	}
 	w.cut = len(w.events) * 4 / 5
+	// Retries that come late, after the build's watermark.
+	for range len(w.events) / 40 {
+		w.events = append(w.events, w.events[rng.IntN(w.cut)])
+	}
 	return w
 }
 

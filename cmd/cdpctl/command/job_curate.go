@@ -21,7 +21,7 @@ func (e *jobEnv) curateJob() jobs.Job {
 			cfg := curate.DefaultConfig()
 			cfg.Storage, cfg.SpoolDir, cfg.SQL = e.lake, e.cfg.Jobs.SpoolDir, e.identitySQL()
 			cfg.CacheDir = filepath.Join(e.cfg.DataDir, "cache", "lake")
-			cfg.DefaultRule = e.cfg.Curate.DefaultRule
+			cfg.DefaultRule, cfg.IdentifierTraits = e.cfg.Curate.DefaultRule, e.cfg.Speed.IdentifierTraits
 			for _, r := range e.cfg.Curate.Survivorship {
 				cfg.Rules = append(cfg.Rules, curate.Rule{Attribute: r.Attribute, Rule: r.Rule, Priority: r.Priority})
 			}
