@@ -26,32 +26,36 @@ FROM cur_idmap AS m JOIN cur_ids AS i USING (workspace, cdp_id);
 DROP TABLE cur_idmap;
 
 -- One read of the events, only the columns curate uses, each with its
--- profile: by user id first, else by anonymous id. The e-commerce amount
--- of a segment: revenue, else total, else value, else the sum of products'
--- price × quantity (quantity 1 when missing); refunds subtract. Amounts are
--- rounded to millionths per event, as the speed layer keeps them. Empty
--- JSON text counts as absent. h hashes the message key for the retry check
--- below.
+-- profile: by user id first, else by anonymous id (else as below). The
+-- e-commerce amount of a segment: revenue, else total, else value, else the
+-- sum of products' price × quantity (quantity 1 when missing); refunds
+-- subtract. Amounts are read as the speed layer reads them (parse_amount)
+-- and rounded to millionths per event, as it keeps them. Empty JSON text
+-- counts as absent. h hashes the message key for the retry check below.
 CREATE OR REPLACE TEMP TABLE cur_ev AS
 SELECT e.workspace, coalesce(mu.pid, ma.pid) AS pid, e.message_id,
   CASE WHEN e.workspace IS NOT NULL AND e.message_id IS NOT NULL THEN hash(e.workspace, e.message_id) END AS h,
   e.type, e.event, e."timestamp", e.kafka_partition, e.kafka_offset,
-  CASE WHEN e.type = 'track' AND e.event IN ('Order Completed', 'Order Refunded') THEN
-    (CASE WHEN e.event = 'Order Refunded' THEN -1 ELSE 1 END) * round(1e6 * coalesce(
-      try_cast(json_extract_string(nullif(e.properties, ''), '$.revenue') AS DOUBLE),
-      try_cast(json_extract_string(nullif(e.properties, ''), '$.total') AS DOUBLE),
-      try_cast(json_extract_string(nullif(e.properties, ''), '$.value') AS DOUBLE),
-      list_sum(list_transform(
-        coalesce(json_extract(nullif(e.properties, ''), '$.products[*]'), []::JSON[]),
-        x -> try_cast(json_extract_string(x, '$.price') AS DOUBLE) * coalesce(try_cast(json_extract_string(x, '$.quantity') AS DOUBLE), 1))),
-      0))
+  -- An amount that is not finite, or past ±9e12, counts 0 (speed.micros).
+  CASE WHEN isfinite(e.amount) AND abs(e.amount) <= 9e12 THEN
+    (CASE WHEN e.event = 'Order Refunded' THEN -1 ELSE 1 END) * round(1e6 * e.amount)
   ELSE 0 END AS revenue_micros,
   CASE WHEN e.type = 'identify' THEN nullif(e.traits, '') END AS traits,
   -- The ids of an event that neither of its ids as written puts in a
   -- profile (rare: a blocked user id, one with spaces), for the fallback
   -- below; NULL for every other.
   CASE WHEN mu.pid IS NULL AND ma.pid IS NULL THEN {'user_id': e.user_id, 'anonymous_id': e.anonymous_id, 'previous_id': e.previous_id} END AS ids
-FROM cur_events_raw AS e
+FROM (
+  SELECT *, CASE WHEN type = 'track' AND event IN ('Order Completed', 'Order Refunded') THEN coalesce(
+      parse_amount(json_extract_string(nullif(properties, ''), '$.revenue')),
+      parse_amount(json_extract_string(nullif(properties, ''), '$.total')),
+      parse_amount(json_extract_string(nullif(properties, ''), '$.value')),
+      list_sum(list_transform(
+        coalesce(json_extract(nullif(properties, ''), '$.products[*]'), []::JSON[]),
+        x -> parse_amount(json_extract_string(x, '$.price')) * coalesce(parse_amount(json_extract_string(x, '$.quantity')), 1))),
+      0) END AS amount
+  FROM cur_events_raw
+) AS e
 LEFT JOIN cur_idmap_k AS mu ON mu.workspace = e.workspace AND mu.id_type = 'user_id' AND mu.id_value = e.user_id
 LEFT JOIN cur_idmap_k AS ma ON ma.workspace = e.workspace AND ma.id_type = 'anonymous_id' AND ma.id_value = e.anonymous_id;
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/identity"
 )
 
@@ -75,6 +76,9 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, region string) error 
 		"fold_name":            {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
 		"normalize_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.Normalize(a[0], a[1], region)) }},
 		"blocked_identifier":   {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
+		// parse_amount(text): an e-commerce amount as the speed layer reads
+		// it, NULL when it is none (DuckDB's cast takes "1_000", not "0x1p4").
+		"parse_amount": {1, duckdb.TYPE_DOUBLE, func(a []string) (any, bool) { return cdp.ParseAmount(a[0]) }},
 		// usable_identifier(type, raw): normalize_identifier, NULL when
 		// that is blocked too; one call per value where both are asked.
 		"usable_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {

@@ -280,7 +280,7 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			case k < 13:
 				e["type"], e["event"] = "track", "Order Completed"
 				props := map[string]any{"order_id": fmt.Sprintf("o-%d", seq)}
-				switch rng.IntN(9) {
+				switch rng.IntN(10) {
 				case 0:
 					props["revenue"] = float64(rng.IntN(20000)) / 100
 				case 1:
@@ -302,6 +302,8 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					props["products"] = []any{map[string]any{"price": "12.5", "quantity": "2"}, map[string]any{"quantity": 3}}
 				case 8:
 					props["revenue"] = -float64(rng.IntN(1000)) / 10
+				case 9: // amounts as some clients spell them
+					props["revenue"] = []any{" 12.5 ", "1e3", "NaN", "Infinity", "1,5", "+5", ".5", "5.", "0x1p4", "1_000", true, nil, "", 1e300, "-0"}[rng.IntN(15)]
 				}
 				e["properties"] = props
 			case k < 14:
