@@ -14,3 +14,11 @@ SELECT * EXCLUDE (rn) FROM (
     SELECT *, row_number() OVER (PARTITION BY workspace, message_id ORDER BY kafka_partition, kafka_offset) AS rn
     FROM query_table(t) SEMI JOIN dup USING (workspace, message_id)
 ) WHERE rn = 1;
+
+-- trait_identifier(traits, path): the identify trait at path as an
+-- identifier's raw value: a string or a number, as the speed layer reads
+-- one (scalarString); NULL for an object, a list, a boolean or null, whose
+-- JSON text json_extract_string would return (an email {"a":"x@y.co"}
+-- normalizes as one).
+CREATE OR REPLACE TEMP MACRO trait_identifier(traits, path) AS
+CASE WHEN json_type(traits, path) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN json_extract_string(traits, path) END;

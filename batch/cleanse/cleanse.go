@@ -237,7 +237,7 @@ func renderEvents(traits map[string]string) (string, error) {
 			continue // quarantined when rejected, no column of its own
 		}
 		alias := fmt.Sprintf("t%d", i)
-		joins = append(joins, fmt.Sprintf("LEFT JOIN (SELECT raw, value FROM cl_verdicts WHERE id_type = %s AND reason IS NULL) %s ON %s.raw = CASE WHEN e.type = 'identify' THEN json_extract_string(e.traits, %s) END",
+		joins = append(joins, fmt.Sprintf("LEFT JOIN (SELECT raw, value FROM cl_verdicts WHERE id_type = %s AND reason IS NULL) %s ON %s.raw = CASE WHEN e.type = 'identify' THEN trait_identifier(e.traits, %s) END",
 			tsql.QuoteLiteral(typ), alias, alias, textExpr(tsql.MemberPath(t))))
 		cols[typ] = append(cols[typ], alias+".value")
 	}

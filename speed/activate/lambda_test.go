@@ -250,7 +250,17 @@ func newWorkload(seed uint64, now time.Time) *workload {
 						json.RawMessage(`12345678901234567`), json.RawMessage(`"caf\u00e9"`), json.RawMessage(`true`), json.RawMessage(`[]`), json.RawMessage(`{}`),
 					}[rng.IntN(9)]
 				}
-				e["traits"] = traits
+				switch rng.IntN(30) {
+				case 0: // an email that is none
+					traits["email"] = []any{123, map[string]any{"a": email[0]}, true}[rng.IntN(3)]
+				case 1: // a repeated key, as some serializers write one
+					b, _ := json.Marshal(traits)
+					e["traits"] = json.RawMessage(`{"plan":"first",` + string(b[1:len(b)-1]) + `,"plan":"last"}`)
+					break
+				}
+				if e["traits"] == nil {
+					e["traits"] = traits
+				}
 			case k < 7:
 				e["type"], e["name"] = "page", []string{"Home", "Cart", ""}[rng.IntN(3)]
 				props := map[string]any{}
@@ -276,6 +286,8 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					e["previousId"], e["userId"] = anons[1], uid
 				case 3:
 					e["previousId"] = junk[rng.IntN(len(junk))]
+				case 4: // two people found to be one
+					e["previousId"] = fmt.Sprintf("u-s%d-%d", seed, rng.IntN(people))
 				}
 			case k < 13:
 				e["type"], e["event"] = "track", "Order Completed"
