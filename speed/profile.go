@@ -425,11 +425,14 @@ func cmpIdentifier(a, b cdp.Identifier) int {
 	return strings.Compare(a.Value, b.Value)
 }
 
+// seen widens first_seen and last_seen to ts; 0 is "never seen" in both
+// (an event at the epoch counts as received), so a time before 1970 is
+// below an unset last_seen and still sets it.
 func (p *Profile) seen(ts int64) {
 	if p.FirstSeen == 0 || ts < p.FirstSeen {
 		p.FirstSeen = ts
 	}
-	if ts > p.LastSeen {
+	if p.LastSeen == 0 || ts > p.LastSeen {
 		p.LastSeen = ts
 	}
 }

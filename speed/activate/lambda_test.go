@@ -187,7 +187,7 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			case known && rng.IntN(3) != 0:
 				e["userId"] = uid
 				if rng.IntN(20) == 0 {
-					e["userId"] = " " + uid + " " // trimmed by both layers
+					e["userId"] = []string{" ", "\u00a0", "\t"}[rng.IntN(3)] + uid + " " // trimmed by both layers
 				}
 				if rng.IntN(3) == 0 {
 					e["anonymousId"] = anons[rng.IntN(2)]
@@ -334,6 +334,8 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				ts = ts.Add(time.Duration(rng.IntN(1e9)))
 			case 3: // a skewed clock, corrected by sentAt
 				e["sentAt"] = ts.Add(time.Hour).Format(time.RFC3339Nano)
+			case 4: // before the epoch, or far ahead
+				ts = []time.Time{time.Date(1965, 3, 1, 12, 0, 0, 1500, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}[rng.IntN(2)]
 			}
 			e["timestamp"] = ts.In(zones[rng.IntN(len(zones))]).Format(time.RFC3339Nano)
 			sent = append(sent, e)
