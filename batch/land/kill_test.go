@@ -98,7 +98,10 @@ func TestLandKill9(t *testing.T) {
 	// Small chunks: many commits for the kills to land between, and a run
 	// long enough to be killed (with 1,500 a quiet VM landed all 60,000
 	// events before the fourth kill).
-	if err := os.WriteFile(cfgPath, []byte("jobs:\n  land_chunk_events: 500\n"), 0o644); err != nil {
+	// A killed run leaves its spool files behind (the next run's sweep
+	// removes them a day later): the test's own spool, not the OS temp dir.
+	cfg := fmt.Sprintf("jobs:\n  land_chunk_events: 500\n  spool_dir: %s\n", t.TempDir())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run := func() *exec.Cmd {

@@ -5,6 +5,8 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,14 +41,24 @@ func Cdpctl(tb testing.TB) string {
 			buildErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "cdpctl-test-")
-		if err != nil {
+		// One binary per module checkout, replaced by each build (go build's
+		// cache makes that quick): a directory per test process was never
+		// removed, 100 MB each. Each process builds to its own name and
+		// renames, so packages tested at once never run a half-written file.
+		sum := sha256.Sum256([]byte(root))
+		dir := filepath.Join(os.TempDir(), "cdpctl-test-"+hex.EncodeToString(sum[:8]))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			buildErr = err
 			return
 		}
 		binPath = filepath.Join(dir, "cdpctl")
-		out, err := exec.Command("go", "build", "-o", binPath, filepath.Join(root, "cmd", "cdpctl")).CombinedOutput()
+		tmp := fmt.Sprintf("%s.%d", binPath, os.Getpid())
+		out, err := exec.Command("go", "build", "-o", tmp, filepath.Join(root, "cmd", "cdpctl")).CombinedOutput()
+		if err == nil {
+			err = os.Rename(tmp, binPath)
+		}
 		if err != nil {
+			os.Remove(tmp)
 			buildErr = fmt.Errorf("build cdpctl: %v\n%s", err, out)
 		}
 	})
