@@ -57,6 +57,9 @@ type chainState struct {
 	// Set by the writer as checkpoints are published.
 	baseBytes, deltaBytes atomic.Int64
 	unpublished           atomic.Bool // the last snapshot is not (yet) published
+	// profileBytes is the mean size of a profile at the last full
+	// checkpoint, which sized them all: a delta's MemoryEstimate.
+	profileBytes atomic.Int64
 }
 
 // CheckpointSnapshot starts the next checkpoint of the store: a delta

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -85,6 +86,9 @@ func TestDeltaChainLoadsAsTheStore(t *testing.T) {
 		}
 		if n >= base/5 {
 			t.Errorf("delta %d is %d bytes, the full checkpoint %d", k, n, base)
+		}
+		if est, ok := sn.MemoryEstimate(); !ok || math.Abs(float64(est)/float64(s.MemoryEstimate())-1) > 0.1 {
+			t.Errorf("delta %d estimates the store at %d bytes (%v), the store sizes itself at %d", k, est, ok, s.MemoryEstimate())
 		}
 		got, ls := loadChainDump(t, dir, s.cfg)
 		if got != want {

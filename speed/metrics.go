@@ -47,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Name: "tributary_speed_checkpoint_bytes", Help: "Size of the last checkpoint, full or delta.",
 		}),
 		storeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tributary_speed_store_memory_bytes", Help: "Estimated memory held by the profile store, as of the start or the last full checkpoint.",
+			Name: "tributary_speed_store_memory_bytes", Help: "Estimated memory held by the profile store, as of the start or the last checkpoint (a delta counts profiles at the last full checkpoint's mean size).",
 		}),
 	}
 	m.appliedByType = map[string]prometheus.Counter{}

@@ -45,6 +45,9 @@ type Snapshot struct {
 	sideN int
 	done  atomic.Bool  // the walk is over (or the snapshot dropped): nothing goes to side, the dedupe may thaw
 	mem   atomic.Int64 // MemoryEstimate of the store at the moment, once written
+	// beside is the part of mem that is not profiles; est, a delta's
+	// MemoryEstimate: beside and the profiles at the last full one's mean.
+	beside, est int64
 
 	scratch []byte                  // the apply goroutine's
 	edit    func(*checkpointHeader) // Store.writeTo's
@@ -97,7 +100,11 @@ func (s *Store) snapshot(delta bool) (*Snapshot, error) {
 			m.snap.Store(sn.msnap)
 		}
 	}
-	sn.mem.Store(s.memoryBesideProfiles())
+	sn.beside = s.memoryBesideProfiles()
+	sn.mem.Store(sn.beside)
+	if mean := s.chain.profileBytes.Load(); delta && mean > 0 {
+		sn.est = sn.beside + int64(sn.count)*mean
+	}
 	s.snap = sn
 	return sn, nil
 }
@@ -115,8 +122,14 @@ func (sn *Snapshot) Drop() {
 // MemoryEstimate is the store's Store.MemoryEstimate at the moment of the
 // snapshot, once WriteTo has returned: walking a million profiles for it
 // would stop the apply loop again. A delta does not size the profiles it
-// does not write (that was most of its time): ok=false.
-func (sn *Snapshot) MemoryEstimate() (n int64, ok bool) { return sn.mem.Load(), !sn.delta }
+// does not write (that was most of its time): it counts them at the mean
+// size of the last full checkpoint's, ok=false before there is one.
+func (sn *Snapshot) MemoryEstimate() (n int64, ok bool) {
+	if sn.delta {
+		return sn.est, sn.est > 0
+	}
+	return sn.mem.Load(), true
+}
 
 // endSnapshot lets the store go on without the snapshot, once written.
 // Apply goroutine only.
@@ -220,6 +233,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	}
 	if n != sn.count && !sn.delta {
 		return cw.n, fmt.Errorf("checkpoint snapshot wrote %d profiles of %d", n, sn.count)
+	}
+	if !sn.delta && n > 0 {
+		s.chain.profileBytes.Store((sn.mem.Load() - sn.beside) / int64(n))
 	}
 	return cw.n, nil
 }

@@ -764,11 +764,16 @@ func (s *Store) Range(fn func(p *Profile) bool) {
 	s.table.each(-1, fn)
 }
 
-// MemoryEstimate is an estimate of the bytes the store holds. Apply goroutine only.
+// MemoryEstimate is an estimate of the bytes the store holds; the mean
+// size of a profile is what delta checkpoints count them at until the
+// next full one. Apply goroutine only.
 func (s *Store) MemoryEstimate() int64 {
-	n := s.memoryBesideProfiles()
-	s.Range(func(p *Profile) bool { n += int64(p.memSize()); return true })
-	return n
+	var n, k int64
+	s.Range(func(p *Profile) bool { n += int64(p.memSize()); k++; return true })
+	if k > 0 {
+		s.chain.profileBytes.Store(n / k)
+	}
+	return n + s.memoryBesideProfiles()
 }
 
 // memoryBesideProfiles is MemoryEstimate without the profiles. Apply goroutine only.
