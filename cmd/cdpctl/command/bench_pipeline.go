@@ -54,7 +54,7 @@ func newBenchPipelineCmd() *cobra.Command {
 	f.StringVar(&o.memoryLimit, "duckdb-memory", "35%", "DuckDB memory_limit of the jobs (the broker and the speed layer share the process)")
 	f.DurationVar(&o.traceSQL, "trace-sql", 0, "print every DuckDB statement of the jobs that takes at least this long (0 = none)")
 	f.StringSliceVar(&o.brokers, "brokers", nil,
-		"Kafka brokers to use instead of an in-process embedded one (e.g. a `cdpctl broker` of its own, so memory figures say which process held the messages)")
+		"Kafka brokers to use instead of an in-process embedded one (e.g. a cdpctl broker of its own, so memory figures say which process held the messages)")
 	f.BoolVar(&o.waitSpeed, "wait-speed", true, "let the speed layer apply every event before the chain starts (else it competes with the jobs)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the batch chain (not the setup) to this file")
 	return cmd

@@ -97,7 +97,7 @@ func newBenchSpeedCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.freshness, "freshness", 1000, "events sent one by one for the freshness measure")
 	f.IntVar(&o.rssProfiles, "rss-profiles", 1_000_000, "profiles for the memory measure")
 	f.StringSliceVar(&o.brokers, "brokers", nil,
-		"Kafka brokers to fill and consume instead of an in-process embedded one (a `cdpctl broker` of its own, as Kafka is in production: its CPU and garbage are then not the speed layer's)")
+		"Kafka brokers to fill and consume instead of an in-process embedded one (a cdpctl broker of its own, as Kafka is in production: its CPU and garbage are then not the speed layer's)")
 	f.IntVar(&o.gcHeadroom, "gc-headroom", config.DefaultSpeed().GCHeadroomMiB, "MiB the Go heap may grow over its live size before a collection, as serve's speed.gc_headroom_mib, for the whole run (0: GOGC alone)")
 	f.StringVar(&o.only, "only", "", "run only consume, lookup, fresh or rss")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
