@@ -65,9 +65,9 @@ FROM (
             UNION ALL
             SELECT 'user_id', previous_id FROM cl_raw WHERE previous_id IS NOT NULL
             UNION ALL
-            SELECT t.id_type, trait_identifier(e.traits, t.path)
+            SELECT t.id_type, trait_identifier(e.traits, t.trait, t.path)
             FROM cl_raw e, cl_traits t
-            WHERE e.type = 'identify' AND e.traits IS NOT NULL AND trait_identifier(e.traits, t.path) IS NOT NULL
+            WHERE e.type = 'identify' AND e.traits IS NOT NULL AND trait_identifier(e.traits, t.trait, t.path) IS NOT NULL
         )
     )
 );
@@ -85,7 +85,7 @@ FROM (
     UNION ALL
     SELECT workspace, message_id, 'previous_id', 'user_id', previous_id FROM cl_events WHERE previous_id IS NOT NULL
     UNION ALL
-    SELECT e.workspace, e.message_id, 'traits.' || t.trait, t.id_type, trait_identifier(e.traits, t.path)
+    SELECT e.workspace, e.message_id, 'traits.' || t.trait, t.id_type, trait_identifier(e.traits, t.trait, t.path)
     FROM cl_events e, cl_traits t
     WHERE e.type = 'identify' AND e.traits IS NOT NULL
 ) i JOIN bad b USING (id_type, raw);

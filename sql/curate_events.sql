@@ -86,7 +86,7 @@ c AS (
     UNION ALL SELECT workspace, kafka_partition, kafka_offset, 1, 'anonymous_id', ids.anonymous_id FROM u
     UNION ALL SELECT workspace, kafka_partition, kafka_offset, 2, 'user_id', ids.previous_id FROM u
     UNION ALL SELECT workspace, kafka_partition, kafka_offset, 3, 'anonymous_id', ids.previous_id FROM u
-    UNION ALL SELECT u.workspace, u.kafka_partition, u.kafka_offset, 4, t.id_type, trait_identifier(u.traits, t.path)
+    UNION ALL SELECT u.workspace, u.kafka_partition, u.kafka_offset, 4, t.id_type, trait_identifier(u.traits, t.trait, t.path)
     FROM u, cur_id_traits AS t WHERE u.traits IS NOT NULL
   ) WHERE raw IS NOT NULL
 )

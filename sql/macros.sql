@@ -15,10 +15,12 @@ SELECT * EXCLUDE (rn) FROM (
     FROM query_table(t) SEMI JOIN dup USING (workspace, message_id)
 ) WHERE rn = 1;
 
--- trait_identifier(traits, path): the identify trait at path as an
--- identifier's raw value: a string or a number, as the speed layer reads
--- one (scalarString); NULL for an object, a list, a boolean or null, whose
--- JSON text json_extract_string would return (an email {"a":"x@y.co"}
--- normalizes as one).
-CREATE OR REPLACE TEMP MACRO trait_identifier(traits, path) AS
-CASE WHEN json_type(traits, path) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN json_extract_string(traits, path) END;
+-- trait_identifier(traits, trait, path): the identify trait named trait
+-- (at path, MemberPath(trait)) as an identifier's raw value: a string or a
+-- number, as the speed layer reads one (scalarString); NULL for an object,
+-- a list, a boolean or null, whose JSON text json_extract_string would
+-- return (an email {"a":"x@y.co"} normalizes as one). A number as it is
+-- written (json_members): DuckDB writes 12.50 as 12.5, 1e3 as 1000.0.
+CREATE OR REPLACE TEMP MACRO trait_identifier(traits, trait, path) AS
+CASE WHEN json_type(traits, path) = 'VARCHAR' THEN json_extract_string(traits, path)
+     WHEN json_type(traits, path) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN list_filter(json_members(traits), m -> m.k = trait)[1].v END;

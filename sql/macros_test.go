@@ -41,3 +41,30 @@ func TestFirstLandedKeepsTheFirstCopy(t *testing.T) {
 		t.Fatalf("first_landed = %q, want %q", got, want)
 	}
 }
+
+// trait_identifier reads an identifier trait as the speed layer does: a
+// string's value, a number as it is written, nothing for any other JSON.
+func TestTraitIdentifierAsSent(t *testing.T) {
+	s := open(t)
+	for traits, want := range map[string]string{
+		`{"card":"A-1"}`:                "A-1",
+		`{"card":12.50}`:                "12.50",
+		`{"card":1e3}`:                  "1e3",
+		`{"card":-0}`:                   "-0",
+		`{"card":1.5E-2,"x":1}`:         "1.5E-2",
+		`{"card":12345678901234567890}`: "12345678901234567890",
+		`{"card":1e400}`:                "1e400",
+		`{"card":{"a":1}}`:              "",
+		`{"card":true}`:                 "",
+		`{"card":null}`:                 "",
+		`{"other":1.50}`:                "",
+	} {
+		var got *string
+		if err := s.QueryRow(context.Background(), `SELECT trait_identifier($1, 'card', '$."card"')`, traits).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if (got == nil) != (want == "") || got != nil && *got != want {
+			t.Errorf("trait_identifier(%s) = %v, want %q", traits, got, want)
+		}
+	}
+}

@@ -1,6 +1,6 @@
 -- Resolve: an identify trait that carries an identifier (speed.identifier_traits).
--- Parameters: $path (JSON path of the trait), $id_type.
+-- Parameters: $trait, $path (its JSON path), $id_type.
 INSERT INTO rs_obs_raw
-SELECT workspace, $id_type, trait_identifier(traits, $path), 'events', message_id, "timestamp", 'identify'
+SELECT workspace, $id_type, trait_identifier(traits, $trait, $path), 'events', message_id, "timestamp", 'identify'
 FROM rs_events
-WHERE type = 'identify' AND traits IS NOT NULL AND trait_identifier(traits, $path) IS NOT NULL;
+WHERE type = 'identify' AND traits IS NOT NULL AND trait_identifier(traits, $trait, $path) IS NOT NULL;

@@ -240,8 +240,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	}
 	sort.Strings(traits)
 	for _, t := range traits {
-		path := tsql.MemberPath(t)
-		if err := sess.Run(ctx, "resolve_observe_trait.sql", map[string]any{"path": path, "id_type": cfg.IdentifierTraits[t]}); err != nil {
+		if err := sess.Run(ctx, "resolve_observe_trait.sql", map[string]any{"trait": t, "path": tsql.MemberPath(t), "id_type": cfg.IdentifierTraits[t]}); err != nil {
 			return nil, fmt.Errorf("resolve: observe trait %s: %w", t, err)
 		}
 	}

@@ -50,6 +50,20 @@ func TestLambdaAgreement(t *testing.T) {
 		t.Fatalf("TRIBUTARY_LAMBDA_SEEDS=%q: %v", spec, err)
 	}
 	in := initWithoutCron(t)
+	// An identifier trait of the deployment's own, which clients send as
+	// a number.
+	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCard := strings.Replace(string(cfg), "    identifier_traits:\n", "    identifier_traits:\n        loyalty_card: loyalty_id\n", 1)
+	if withCard == string(cfg) {
+		t.Fatal("the config has no speed.identifier_traits")
+	}
+	if err := os.WriteFile(cfgPath, []byte(withCard), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// The segments of the evaluators' agreement test: traits, computed
 	// values, identifiers and time windows.
 	files, err := filepath.Glob(filepath.Join(testenv.ModuleRoot(t), "testdata", "segments", "*.yaml"))
@@ -258,6 +272,12 @@ func newWorkload(seed uint64, now time.Time) *workload {
 						json.RawMessage(`12345678901234567`), json.RawMessage(`"caf\u00e9"`), json.RawMessage(`true`), json.RawMessage(`[]`), json.RawMessage(`{}`),
 					}[rng.IntN(9)]
 				}
+				if rng.IntN(5) == 0 { // an identifier sent as a number, kept as spelt
+					n := seed*100 + uint64(i)
+					traits["loyalty_card"] = json.RawMessage([]string{
+						fmt.Sprint(n), fmt.Sprintf("%d.50", n), fmt.Sprintf("%de3", n), fmt.Sprintf("%d.5E-2", n), fmt.Sprintf("-%d.0", n),
+					}[rng.IntN(5)])
+				}
 				switch rng.IntN(30) {
 				case 0: // an email that is none
 					traits["email"] = []any{123, map[string]any{"a": email[0]}, true}[rng.IntN(3)]
@@ -321,8 +341,12 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					props["products"] = []any{map[string]any{"price": "12.5", "quantity": "2"}, map[string]any{"quantity": 3}}
 				case 8:
 					props["revenue"] = -float64(rng.IntN(1000)) / 10
-				case 9: // amounts as some clients spell them
-					props["revenue"] = []any{" 12.5 ", "1e3", "NaN", "Infinity", "1,5", "+5", ".5", "5.", "0x1p4", "1_000", true, nil, "", 1e300, "-0"}[rng.IntN(15)]
+				case 9: // amounts as some clients spell them, some past float64
+					props["revenue"] = []any{" 12.5 ", "1e3", "NaN", "Infinity", "1,5", "+5", ".5", "5.", "0x1p4", "1_000", true, nil, "", 1e300, "-0",
+						json.RawMessage(`1e400`), json.RawMessage(`-1e400`), "1e400"}[rng.IntN(18)]
+					if rng.IntN(2) == 0 { // read only when the revenue is none
+						props["total"] = 7
+					}
 				}
 				e["properties"] = props
 			case k < 14:
