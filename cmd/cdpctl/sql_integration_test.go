@@ -64,6 +64,11 @@ func TestSQLOverTheLocalLake(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) != 1 || rows[0]["n"].(float64) != 4 || rows[0]["total"].(float64) != 100 {
 		t.Fatalf("json output %q: %v", js, err)
 	}
+	// Before curate has run, its views do not exist, and the error says why.
+	out, err := exec.Command(in.Bin, append([]string{"sql", "SELECT count(*) FROM segment_membership"}, dd...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no view segment_membership: the lake has no files of its table yet") {
+		t.Fatalf("a view before its job: %v\n%s", err, out)
+	}
 	// A script file with several statements, and statements on stdin.
 	script := filepath.Join(t.TempDir(), "q.sql")
 	os.WriteFile(script, []byte("-- counts\nSELECT count(*) AS n FROM events;\nSELECT 'a;b' AS s;\n"), 0o644)

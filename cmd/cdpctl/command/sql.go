@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -174,13 +176,36 @@ func isOnlyComments(s string) bool {
 	return true
 }
 
+// missingView matches DuckDB's error for a name no view or table has.
+var missingView = regexp.MustCompile(`Table with name (\w+) does not exist`)
+
+// explainMissingView says why a lake view is missing: sql creates one per
+// table that has files, so a fresh lake has none of the curated views
+// until the jobs that write them have run (segment_membership until a
+// segment has members).
+func explainMissingView(err error) error {
+	m := missingView.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	name := m[1]
+	known := slices.Contains([]string{"events", "profiles", "identity_map", "identity_edges", "segment_membership"}, name)
+	for _, zone := range []string{"raw_", "clean_", "quarantine_"} {
+		known = known || strings.HasPrefix(name, zone)
+	}
+	if !known {
+		return err
+	}
+	return fmt.Errorf("%w\n(no view %s: the lake has no files of its table yet, as before the job that writes it has run; --print-views lists the views there are)", err, name)
+}
+
 func (o *sqlOptions) runStatement(ctx context.Context, sess *tsql.Session, stmt string, out io.Writer) error {
 	if o.format == "parquet" {
 		return o.copyParquet(ctx, sess, stmt, out)
 	}
 	rows, err := sess.Query(ctx, stmt)
 	if err != nil {
-		return fmt.Errorf("query: %w", err)
+		return explainMissingView(fmt.Errorf("query: %w", err))
 	}
 	defer rows.Close()
 	return writeRows(rows, o.format, out)
