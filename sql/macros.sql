@@ -21,6 +21,17 @@ SELECT * EXCLUDE (rn) FROM (
 -- a list, a boolean or null, whose JSON text json_extract_string would
 -- return (an email {"a":"x@y.co"} normalizes as one). A number as it is
 -- written (json_members): DuckDB writes 12.50 as 12.5, 1e3 as 1000.0.
+-- A repeated key's last value, as the speed layer's decoder and
+-- json_members take it (DuckDB's paths take the first). Only an object
+-- where "trait" is written twice, or that has an escape and repeats the
+-- key (json_keys), goes through json_members; one without "trait" and
+-- without an escape has no such member and skips the JSON parse.
 CREATE OR REPLACE TEMP MACRO trait_identifier(traits, trait, path) AS
-CASE WHEN json_type(traits, path) = 'VARCHAR' THEN json_extract_string(traits, path)
+CASE WHEN NOT contains(traits, '"' || trait || '"') AND NOT contains(traits, '\') THEN NULL
+     WHEN contains(substr(traits, strpos(traits, '"' || trait || '"') + length(trait) + 2), '"' || trait || '"')
+       OR contains(traits, '\') AND len(list_filter(json_keys(traits), k -> k = trait)) > 1
+       THEN list_transform(list_filter(json_members(traits), m -> m.k = trait), m -> CASE
+         WHEN json_type(m.v) = 'VARCHAR' THEN json_extract_string(m.v, '$')
+         WHEN json_type(m.v) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN m.v END)[1]
+     WHEN json_type(traits, path) = 'VARCHAR' THEN json_extract_string(traits, path)
      WHEN json_type(traits, path) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN list_filter(json_members(traits), m -> m.k = trait)[1].v END;

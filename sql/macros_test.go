@@ -43,7 +43,8 @@ func TestFirstLandedKeepsTheFirstCopy(t *testing.T) {
 }
 
 // trait_identifier reads an identifier trait as the speed layer does: a
-// string's value, a number as it is written, nothing for any other JSON.
+// string's value, a number as it is written, nothing for any other JSON;
+// of a repeated key, the last value.
 func TestTraitIdentifierAsSent(t *testing.T) {
 	s := open(t)
 	for traits, want := range map[string]string{
@@ -58,6 +59,15 @@ func TestTraitIdentifierAsSent(t *testing.T) {
 		`{"card":true}`:                 "",
 		`{"card":null}`:                 "",
 		`{"other":1.50}`:                "",
+		// A repeated key: the last value, as the speed layer takes it.
+		`{"card":"A-1","card":"B-2"}`:             "B-2",
+		`{"card":"A-1","x":"card","card":12.50}`:  "12.50",
+		`{"card":7,"card":"B-2"}`:                 "B-2",
+		`{"card":"A-1","card":{"a":1}}`:           "",
+		`{"card":"A-1","c\u0061rd":"B\u002d2"}`:   "B-2",
+		`{"n":"ééé","card":"A-1", "card" :"B-2"}`: "B-2",
+		`{"card":"A-1","x":"card"}`:               "A-1",
+		`{"card":"A\u002d1","x":1}`:               "A-1",
 	} {
 		var got *string
 		if err := s.QueryRow(context.Background(), `SELECT trait_identifier($1, 'card', '$."card"')`, traits).Scan(&got); err != nil {

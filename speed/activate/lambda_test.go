@@ -284,6 +284,18 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				case 1: // a repeated key, as some serializers write one
 					b, _ := json.Marshal(traits)
 					e["traits"] = json.RawMessage(`{"plan":"first",` + string(b[1:len(b)-1]) + `,"plan":"last"}`)
+				case 2: // an identifier trait repeated: the last value, never the first (another person's)
+					b, _ := json.Marshal(traits)
+					other, _ := json.Marshal(fmt.Sprintf("s%d-%d@example.com", seed, i+1))
+					own, _ := json.Marshal(email[rng.IntN(len(email))])
+					n := seed*100 + uint64(i)
+					first, second := []string{
+						`"email":` + string(other), `"email":` + string(other), `"loyalty_card":` + fmt.Sprint(n+1), `"email":` + string(own),
+					}, []string{
+						`"email":` + string(own), `"em\u0061il":` + string(own), `"loyalty_card":"` + fmt.Sprint(n) + `"`, `"email":{"a":` + string(own) + `}`,
+					}
+					k := rng.IntN(len(first))
+					e["traits"] = json.RawMessage(`{` + first[k] + `,` + string(b[1:len(b)-1]) + `,` + second[k] + `}`)
 				}
 				if e["traits"] == nil {
 					e["traits"] = traits
