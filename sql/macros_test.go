@@ -68,6 +68,8 @@ func TestTraitIdentifierAsSent(t *testing.T) {
 		`{"n":"ééé","card":"A-1", "card" :"B-2"}`: "B-2",
 		`{"card":"A-1","x":"card"}`:               "A-1",
 		`{"card":"A\u002d1","x":1}`:               "A-1",
+		`["card","card"]`:                         "",
+		`{"c\u0061rd":7}`:                         "7",
 	} {
 		var got *string
 		if err := s.QueryRow(context.Background(), `SELECT trait_identifier($1, 'card', '$."card"')`, traits).Scan(&got); err != nil {
