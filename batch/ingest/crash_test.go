@@ -57,6 +57,7 @@ func TestIngestRunDiesAndIsRunAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := ingest.DefaultConfig()
+			cfg.SpoolDir = t.TempDir()
 			cfg.Storage = failingLake{st, at}
 			if _, err := ingest.Run(ctx, cfg, ingest.Options{}); !errors.Is(err, errDied) {
 				t.Fatalf("run dying at %s: err = %v", at, err)
@@ -75,6 +76,10 @@ func TestIngestRunDiesAndIsRunAgain(t *testing.T) {
 				if len(objs) != 1 {
 					t.Errorf("%d objects under %s after the re-run, want 1: %v", len(objs), table, objs)
 				}
+			}
+			// Both runs ended in the process: neither leaves a spool file.
+			if left, _ := os.ReadDir(cfg.SpoolDir); len(left) != 0 {
+				t.Errorf("%d spool files left, the first %s", len(left), left[0].Name())
 			}
 		})
 	}

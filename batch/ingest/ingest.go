@@ -435,6 +435,7 @@ func (o *fileOutput) commit(ctx context.Context, runID string, in lake.Input) er
 				return err
 			}
 		}
+		o.rejects.Abort() // its spool file, when a run before committed the quarantine
 		o.rejects = nil
 	}
 	days := make([]string, 0, len(o.writers))
