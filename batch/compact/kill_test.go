@@ -3,6 +3,7 @@ package compact_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -37,7 +38,10 @@ func TestCompactKill(t *testing.T) {
 			landRun(t, st, "acme", yesterday, p, 0, 12)
 			rejectRun(t, st, yesterday, p, 200, 12)
 		}
-		return dir, st, exec.Command(bin, "--data-dir", dir, "--log-level", "error", "job", "run", "compact", "--progress", "none")
+		cmd := exec.Command(bin, "--data-dir", dir, "--log-level", "error", "job", "run", "compact", "--progress", "none")
+		// A killed run leaves its spool files behind: in the test's own dir.
+		cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+		return dir, st, cmd
 	}
 	_, _, cmd := setup()
 	start := time.Now()
