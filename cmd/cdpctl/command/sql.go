@@ -20,6 +20,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tributary-cdp/tributary/batch/curate"
+	"github.com/tributary-cdp/tributary/batch/resolve"
+	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
@@ -189,7 +192,8 @@ func explainMissingView(err error) error {
 		return err
 	}
 	name := m[1]
-	known := slices.Contains([]string{"events", "profiles", "identity_map", "identity_edges", "segment_membership"}, name)
+	known := slices.ContainsFunc([]string{lake.TableEvents, curate.TableProfiles, curate.TableSegmentMembership,
+		resolve.TableIdentityMap, resolve.TableIdentityEdges}, func(t string) bool { return tsql.ViewName(t) == name })
 	for _, zone := range []string{"raw_", "clean_", "quarantine_"} {
 		known = known || strings.HasPrefix(name, zone)
 	}
