@@ -2,7 +2,9 @@ package sql
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +17,37 @@ type View struct {
 	Table string   // lake table, e.g. "raw/events"
 	Files []string // local paths DuckDB reads
 	Rows  int64
+	// Columns make the view of a table without files: no rows, the
+	// columns its files would have.
+	Columns []Column
+}
+
+// Column is a column of a view as DuckDB describes it.
+type Column struct {
+	Name, Type string
+}
+
+// lakeTables holds the columns of the tables the jobs write, as DuckDB
+// reads their files (hive columns included), so that a table has a view
+// before the job that writes it has run. Their schemas are the land job's
+// row structs and the jobs' SQL, which only DuckDB can type: the file is
+// generated from a lake the jobs wrote, by the test that compares it with
+// that lake's views (see its header).
+//
+//go:embed lake_tables.tsv
+var lakeTables string
+
+// tableColumns are the columns of every table the jobs write, by table.
+func tableColumns() map[string][]Column {
+	m := map[string][]Column{}
+	for _, l := range strings.Split(lakeTables, "\n") {
+		if l == "" || strings.HasPrefix(l, "--") {
+			continue
+		}
+		f := strings.Split(l, "\t")
+		m[f[0]] = append(m[f[0]], Column{Name: f[1], Type: f[2]})
+	}
+	return m
 }
 
 // ViewName maps a lake table to its view: raw/events → events, curated/X →
@@ -58,12 +91,21 @@ func LakeTables(ctx context.Context, st lake.Storage) ([]string, error) {
 
 // LakeViews resolves every committed table of the lake to local files:
 // in place for a local lake, downloaded into cacheDir for S3 (reused while
-// the object's ETag is unchanged). Tables without files are left out.
+// the object's ETag is unchanged). A table the jobs write has an empty view
+// (lake_tables.tsv) while it has no files; other tables without files (a
+// source's before its first drop) are left out.
 func LakeViews(ctx context.Context, st lake.Storage, cacheDir string) ([]View, error) {
 	tables, err := LakeTables(ctx, st)
 	if err != nil {
 		return nil, err
 	}
+	known := tableColumns()
+	for t := range known {
+		if !slices.Contains(tables, t) {
+			tables = append(tables, t)
+		}
+	}
+	sort.Strings(tables)
 	var views []View
 	for _, t := range tables {
 		files, err := lake.CommittedFiles(ctx, st, t)
@@ -71,6 +113,12 @@ func LakeViews(ctx context.Context, st lake.Storage, cacheDir string) ([]View, e
 			return nil, fmt.Errorf("read manifest of %s: %w", t, err)
 		}
 		v := View{Name: ViewName(t), Table: t}
+		if len(files) == 0 {
+			if v.Columns = known[t]; v.Columns != nil {
+				views = append(views, v)
+			}
+			continue
+		}
 		keys := make([]string, len(files))
 		for i, f := range files {
 			keys[i] = f.Path
@@ -79,9 +127,7 @@ func LakeViews(ctx context.Context, st lake.Storage, cacheDir string) ([]View, e
 		if v.Files, err = LocalPaths(ctx, st, keys, cacheDir); err != nil {
 			return nil, err
 		}
-		if len(v.Files) > 0 {
-			views = append(views, v)
-		}
+		views = append(views, v)
 	}
 	return views, nil
 }
@@ -103,6 +149,13 @@ func LocalPaths(ctx context.Context, st lake.Storage, keys []string, cacheDir st
 // ViewStatement is the CREATE VIEW for v, readable by the duckdb CLI too.
 // Paths come from the lake's own manifests and are quoted as literals.
 func ViewStatement(v View) string {
+	if len(v.Files) == 0 {
+		cols := make([]string, len(v.Columns))
+		for i, c := range v.Columns {
+			cols[i] = "CAST(NULL AS " + c.Type + ") AS " + QuoteIdent(c.Name)
+		}
+		return fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT %s LIMIT 0", QuoteIdent(v.Name), strings.Join(cols, ", "))
+	}
 	quoted := make([]string, len(v.Files))
 	for i, f := range v.Files {
 		quoted[i] = QuoteLiteral(f)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,9 +19,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/tributary-cdp/tributary/batch/curate"
-	"github.com/tributary-cdp/tributary/batch/resolve"
-	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
@@ -38,9 +34,11 @@ func newSQLCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sql [QUERY]",
 		Short: "Query every zone of the lake with DuckDB",
-		Long: "Opens DuckDB with a view for every committed table of the lake: events, profiles,\n" +
-			"identity_map, identity_edges, segment_membership, raw_<source>, clean_<table>,\n" +
-			"quarantine_<source>. Local lakes are read in place; S3 lakes through a local cache\n" +
+		Long: "Opens DuckDB with a view for every table of the lake: events, profiles, identity_map,\n" +
+			"identity_edges, segment_membership, clean_events, quarantine_events,\n" +
+			"quarantine_events_values, always (empty, with their columns, before the jobs that\n" +
+			"write them have run), and raw_<source>, clean_<source>, quarantine_<source> once a\n" +
+			"source has files. Local lakes are read in place; S3 lakes through a local cache\n" +
 			"kept by ETag under <data-dir>/cache/lake. Without QUERY or --file it reads statements\n" +
 			"from standard input, with a prompt when that is a terminal.",
 		Example: "  cdpctl sql 'SELECT type, count(*) FROM events GROUP BY ALL'\n" +
@@ -80,6 +78,10 @@ func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) er
 	out := cmd.OutOrStdout()
 	if o.printViews {
 		for _, v := range views {
+			if len(v.Files) == 0 {
+				fmt.Fprintf(out, "-- %s: no files yet, an empty view\n%s;\n", v.Table, tsql.ViewStatement(v))
+				continue
+			}
 			fmt.Fprintf(out, "-- %s: %d rows in %d files\n%s;\n", v.Table, v.Rows, len(v.Files), tsql.ViewStatement(v))
 		}
 		return nil
@@ -182,25 +184,19 @@ func isOnlyComments(s string) bool {
 // missingView matches DuckDB's error for a name no view or table has.
 var missingView = regexp.MustCompile(`Table with name (\w+) does not exist`)
 
-// explainMissingView says why a lake view is missing: sql creates one per
-// table that has files, so a fresh lake has none of the curated views
-// until the jobs that write them have run (segment_membership until a
-// segment has members).
+// explainMissingView says why a zone's view may be missing: the tables the
+// jobs write always have one, a source's tables only once it has files.
 func explainMissingView(err error) error {
 	m := missingView.FindStringSubmatch(err.Error())
 	if m == nil {
 		return err
 	}
-	name := m[1]
-	known := slices.ContainsFunc([]string{lake.TableEvents, curate.TableProfiles, curate.TableSegmentMembership,
-		resolve.TableIdentityMap, resolve.TableIdentityEdges}, func(t string) bool { return tsql.ViewName(t) == name })
 	for _, zone := range []string{"raw_", "clean_", "quarantine_"} {
-		known = known || strings.HasPrefix(name, zone)
+		if strings.HasPrefix(m[1], zone) {
+			return fmt.Errorf("%w\n(no view %s: the lake has no files of its table yet, as before the source's first drop; --print-views lists the views there are)", err, m[1])
+		}
 	}
-	if !known {
-		return err
-	}
-	return fmt.Errorf("%w\n(no view %s: the lake has no files of its table yet, as before the job that writes it has run; --print-views lists the views there are)", err, name)
+	return err
 }
 
 func (o *sqlOptions) runStatement(ctx context.Context, sess *tsql.Session, stmt string, out io.Writer) error {
