@@ -30,6 +30,9 @@ type Workspace struct {
 	Name      string   `yaml:"name,omitempty" json:"name,omitempty"`
 	WriteKeys []string `yaml:"write_keys" json:"-"`
 	APIKeys   []APIKey `yaml:"api_keys" json:"-"`
+	// PhoneRegion is where the workspace's phone numbers without a country
+	// code are read ("": the deployment's, identity.phone_region).
+	PhoneRegion string `yaml:"phone_region,omitempty" json:"phone_region,omitempty"`
 }
 
 // APIKey is a server-side key. Only its SHA-256 hash is stored.

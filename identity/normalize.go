@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"unicode"
@@ -21,6 +22,39 @@ const DefaultRegion = "US"
 // ISO 3166-1 alpha-2 code ("GB"); "" stands for DefaultRegion.
 func ValidRegion(region string) bool {
 	return region == "" || phonenumbers.GetSupportedRegions()[region]
+}
+
+// Regions are where phone numbers without a country code are read, per
+// workspace: a deployment may serve a UK shop and a US shop. Every layer
+// reads a workspace's numbers in the same region, or reconcile is not exact.
+type Regions struct {
+	// Default is the region of the workspaces not in Workspaces ("":
+	// DefaultRegion).
+	Default string
+	// Workspaces maps a workspace id to its own region; nil when every
+	// workspace reads Default.
+	Workspaces map[string]string
+}
+
+// Of returns the region of workspace's numbers.
+func (r Regions) Of(workspace string) string {
+	if region, ok := r.Workspaces[workspace]; ok {
+		return region
+	}
+	return r.Default
+}
+
+// Validate reports a region libphonenumber does not know, naming it.
+func (r Regions) Validate() error {
+	if !ValidRegion(r.Default) {
+		return fmt.Errorf("phone region %q is not one libphonenumber supports (upper case, e.g. US or GB)", r.Default)
+	}
+	for ws, region := range r.Workspaces {
+		if region == "" || !ValidRegion(region) {
+			return fmt.Errorf("phone region %q of workspace %s is not one libphonenumber supports (upper case, e.g. US or GB)", region, ws)
+		}
+	}
+	return nil
 }
 
 // NormalizeEmail trims and lower-cases an email. It returns "" when the

@@ -120,7 +120,7 @@ func rawString(b []byte) string {
 // Preparer turns Kafka values into ops. It is safe for concurrent use.
 type Preparer struct {
 	block  *identity.Blocklist
-	region string            // of phone numbers without a country code
+	region identity.Regions  // of phone numbers without a country code, per workspace
 	traits map[string]string // trait name → identifier type
 	// general turns the fast decoders off: tests compare them against it.
 	general bool
@@ -159,7 +159,7 @@ func (n *names) handle(s string) unique.Handle[string] {
 func NewPreparer(cfg StoreConfig) *Preparer {
 	return &Preparer{
 		block:  identity.Junk(cfg.Blocklist, cfg.Allow),
-		region: cfg.PhoneRegion,
+		region: cfg.PhoneRegions,
 		traits: cfg.IdentifierTraits,
 		names:  names{seed: maphash.MakeSeed()},
 	}
@@ -323,7 +323,7 @@ func (p *Preparer) addID(o *Op, typ, raw string) {
 	if raw == "" {
 		return
 	}
-	v := identity.Normalize(typ, raw, p.region)
+	v := identity.Normalize(typ, raw, p.region.Of(o.Event.Workspace))
 	if v == "" || p.block.Blocked(typ, v) {
 		o.Blocked = append(o.Blocked, typ)
 		return

@@ -29,9 +29,9 @@ type StoreConfig struct {
 	// identity.DefaultJunk; Allow takes values off it (identity.Junk).
 	Blocklist []string
 	Allow     []string
-	// PhoneRegion is where phone numbers without a country code are read
-	// ("": identity.DefaultRegion): the batch layer's, or reconcile is not exact.
-	PhoneRegion string
+	// PhoneRegions are where phone numbers without a country code are read,
+	// per event's workspace: the batch layer's, or reconcile is not exact.
+	PhoneRegions identity.Regions
 	// Caps: per identifier type, how many distinct user ids one value may
 	// link before it is treated as shared and stops merging (0 = no cap).
 	Caps map[string]int
@@ -79,8 +79,9 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("speed store: dedupe window %s must be at least 1m", c.DedupeWindow)
 	case c.DedupeMaxEntries < 1:
 		return fmt.Errorf("speed store: dedupe max entries %d must be positive", c.DedupeMaxEntries)
-	case !identity.ValidRegion(c.PhoneRegion):
-		return fmt.Errorf("speed store: phone region %q is not one libphonenumber supports (upper case, e.g. US or GB)", c.PhoneRegion)
+	}
+	if err := c.PhoneRegions.Validate(); err != nil {
+		return fmt.Errorf("speed store: %w", err)
 	}
 	for typ, n := range c.Caps {
 		if n < 0 {

@@ -2,7 +2,8 @@
 -- Input: cl_src_vals(kind, id_type, raw): every distinct non-blank value of
 -- the source's identifier and person-attribute fields, gathered by the Go
 -- side from the validated source definition (kind: identifier, name, date,
--- postcode, email, phone; id_type '' unless an identifier). Output:
+-- postcode, email, phone; id_type '' unless an identifier). Parameters:
+-- $ws, the source's workspace, whose region reads its phone numbers. Output:
 -- cl_src_verdicts(kind, id_type, raw, value, reason): the cleansed value,
 -- NULL with a reason when the value is rejected. The Go side joins the rows'
 -- values with it.
@@ -12,15 +13,15 @@ CREATE OR REPLACE TEMP TABLE cl_src_verdicts AS
 -- normalize_identifier says which of the two it was.
 SELECT kind, id_type, raw, value,
     CASE WHEN value IS NOT NULL THEN NULL
-         WHEN kind = 'identifier' AND normalize_identifier(id_type, raw) IS NOT NULL THEN 'blocklisted ' || id_type
+         WHEN kind = 'identifier' AND normalize_identifier($ws, id_type, raw) IS NOT NULL THEN 'blocklisted ' || id_type
          ELSE 'invalid ' || CASE WHEN kind = 'identifier' THEN id_type ELSE kind END
     END AS reason
 FROM (
     SELECT kind, id_type, raw,
         CASE kind
-            WHEN 'identifier' THEN usable_identifier(id_type, raw)
+            WHEN 'identifier' THEN usable_identifier($ws, id_type, raw)
             WHEN 'email' THEN normalize_email(raw)
-            WHEN 'phone' THEN normalize_phone(raw)
+            WHEN 'phone' THEN normalize_phone($ws, raw)
             WHEN 'name' THEN nullif(trim(regexp_replace(raw, '\s+', ' ', 'g')), '')
             WHEN 'postcode' THEN nullif(upper(regexp_replace(raw, '\s+', ' ', 'g')), '')
             WHEN 'date' THEN strftime(coalesce(

@@ -7,14 +7,17 @@
 // temp_directory) come from a [Config] so that large runs spill to disk
 // instead of failing, and Go scalar UDFs registered on the connection
 // normalize values with the very functions the speed layer uses
-// (package identity) and the same configuration (Config.PhoneRegion,
-// Blocklist, Allow), so both layers agree byte for byte:
+// (package identity) and the same configuration (Config.PhoneRegions,
+// Blocklist, Allow), so both layers agree byte for byte. Those that read
+// phone numbers take the workspace of the value: numbers without a country
+// code are read in its region, as the speed layer reads its events'.
 //
-//	normalize_email(VARCHAR) → VARCHAR   identity.NormalizeEmail
-//	normalize_phone(VARCHAR) → VARCHAR   identity.NormalizePhone (E.164, Config.PhoneRegion)
-//	fold_name(VARCHAR)       → VARCHAR   identity.FoldName
-//	normalize_identifier(type, value)    identity.Normalize
-//	blocked_identifier(type, value) → BOOLEAN  identity.Junk
+//	normalize_email(value) → VARCHAR                identity.NormalizeEmail
+//	normalize_phone(workspace, value) → VARCHAR     identity.NormalizePhone (E.164)
+//	fold_name(value) → VARCHAR                      identity.FoldName
+//	normalize_identifier(workspace, type, value)    identity.Normalize
+//	usable_identifier(workspace, type, value)       normalize_identifier, NULL when blocked
+//	blocked_identifier(type, value) → BOOLEAN       identity.Junk
 //
 // Each returns NULL where the Go function returns "" (invalid or empty).
 package sql

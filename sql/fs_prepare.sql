@@ -2,7 +2,8 @@
 -- Input: fs_input(id BIGINT, src INTEGER, one VARCHAR column per attribute,
 -- NULL when unmapped). Output: fs_records with normalized attributes and the
 -- term frequency of the values whose exact match is adjusted by frequency.
--- Parameters: none.
+-- Parameters: $workspace, of the records: its region reads phone numbers
+-- without a country code.
 CREATE OR REPLACE TEMP TABLE fs_trim AS
 SELECT
     id, src,
@@ -47,7 +48,7 @@ SELECT
     dd.s AS dob,
     dd.d AS dob_date,
     normalize_email(t.email) AS email,
-    coalesce(normalize_phone(t.phone), NULLIF(regexp_replace(t.phone, '[^0-9]', '', 'g'), '')) AS phone,
+    coalesce(normalize_phone($workspace, t.phone), NULLIF(regexp_replace(t.phone, '[^0-9]', '', 'g'), '')) AS phone,
     n4.f AS street,
     NULLIF(lower(regexp_replace(t.street_number, '[^0-9A-Za-z]', '', 'g')), '') AS street_number,
     n5.f AS city,

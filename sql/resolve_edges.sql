@@ -5,21 +5,22 @@
 -- usable_identifier (normalize_identifier, NULL when blocked_identifier
 -- rejects the result) is a Go function called per row (a cgo round trip
 -- and a value conversion each, slower still while the process's Go heap is
--- busy): it runs once per distinct raw value (an anonymous id recurs in
--- every event of its browser; ~5× fewer calls), and the observations join
--- the verdicts.
+-- busy): it runs once per distinct raw value of a workspace (an anonymous
+-- id recurs in every event of its browser; ~5× fewer calls; a phone number
+-- without a country code is read in the workspace's region), and the
+-- observations join the verdicts.
 -- (Rejected values stay as NULL and the joins below filter them: a filter
 -- on id_value here would be pushed down into the projection and call the
 -- function again.)
 CREATE OR REPLACE TEMP TABLE rs_values AS
-SELECT id_type, raw_value, usable_identifier(id_type, raw_value) AS id_value
-FROM (SELECT id_type, raw_value FROM rs_obs_raw UNION SELECT id_type, raw_value FROM rs_seen_raw);
+SELECT workspace, id_type, raw_value, usable_identifier(workspace, id_type, raw_value) AS id_value
+FROM (SELECT workspace, id_type, raw_value FROM rs_obs_raw UNION SELECT workspace, id_type, raw_value FROM rs_seen_raw);
 
 -- No DISTINCT: an identifier observed twice in one record changes nothing
 -- below (the caps count distinct user ids, the edges and nodes group).
 CREATE OR REPLACE TEMP TABLE rs_obs AS
 SELECT o.workspace, o.id_type, v.id_value, o.source, o.record, o.ts, o.rule
-FROM rs_obs_raw o JOIN rs_values v USING (id_type, raw_value)
+FROM rs_obs_raw o JOIN rs_values v USING (workspace, id_type, raw_value)
 WHERE v.id_value IS NOT NULL;
 
 -- Every identifier once, with when it was first seen. Its rowid (dense from
@@ -30,7 +31,7 @@ SELECT workspace, id_type, id_value, min(ts) AS first_seen
 FROM (
     SELECT workspace, id_type, id_value, ts FROM rs_obs
     UNION ALL
-    SELECT s.workspace, s.id_type, v.id_value, s.ts FROM rs_seen_raw s JOIN rs_values v USING (id_type, raw_value)
+    SELECT s.workspace, s.id_type, v.id_value, s.ts FROM rs_seen_raw s JOIN rs_values v USING (workspace, id_type, raw_value)
     WHERE v.id_value IS NOT NULL
 )
 GROUP BY ALL;

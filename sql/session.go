@@ -35,10 +35,11 @@ type Config struct {
 	// takes values off it (identity.Junk).
 	Blocklist []string `yaml:"blocklist,omitempty"`
 	Allow     []string `yaml:"allow,omitempty"`
-	// PhoneRegion is where normalize_phone and normalize_identifier read
-	// numbers without a country code ("": identity.DefaultRegion); the
-	// speed layer's, or the layers disagree on phone identifiers.
-	PhoneRegion string `yaml:"phone_region,omitempty"`
+	// PhoneRegions are where normalize_phone and normalize_identifier read
+	// numbers without a country code, in the region of the workspace they
+	// are given: the speed layer's, or the layers disagree on phone
+	// identifiers.
+	PhoneRegions identity.Regions `yaml:"-"`
 	// Trace, when set, is called after every statement the session runs
 	// with the statement and how long DuckDB took: benchmarks use it to
 	// find the slow statements of a job.
@@ -59,8 +60,8 @@ func (c Config) Validate() error {
 	if c.Threads < 0 || c.Threads > 1024 {
 		return fmt.Errorf("duckdb threads %d: want 0 (all CPUs) to 1024", c.Threads)
 	}
-	if !identity.ValidRegion(c.PhoneRegion) {
-		return fmt.Errorf("duckdb phone_region %q: want a region libphonenumber supports, in upper case, such as US or GB", c.PhoneRegion)
+	if err := c.PhoneRegions.Validate(); err != nil {
+		return fmt.Errorf("duckdb: %w", err)
 	}
 	return nil
 }
@@ -120,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			return nil, fmt.Errorf("configure duckdb (%s): %w", q, err)
 		}
 	}
-	if err := registerUDFs(conn, identity.Junk(cfg.Blocklist, cfg.Allow), cfg.PhoneRegion); err != nil {
+	if err := registerUDFs(conn, identity.Junk(cfg.Blocklist, cfg.Allow), cfg.PhoneRegions); err != nil {
 		s.Close()
 		return nil, err
 	}

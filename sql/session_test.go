@@ -37,75 +37,81 @@ func open(t *testing.T, with ...func(*sql.Config)) *sql.Session {
 // identifiers its preparer keeps of an identify event are those
 // usable_identifier keeps, and a look-up finds them. In the default (US)
 // and in a UK configuration, where "020 7946 0018" is a London number and
-// a US one is not valid without its +1.
+// a US one is not valid without its +1; and in one deployment of two
+// workspaces, a UK shop's and a US shop's, each read in its own region by
+// every layer.
 func TestUDFsAgreeWithGo(t *testing.T) {
 	ctx := context.Background()
 	inputs := []string{" Ann@Example.COM ", "not-an-email", "(415) 555-2671", "+44 20 7946 0958", "  José  O'Brien-Smith ", "Zoë", "",
 		"020 7946 0018", "0044 20 7946 0018", "+1 415 555 2671", "07700 900123", "1", " test "}
 	for _, c := range []struct {
-		region string
-		allow  []string
-		london string // what both layers make of "020 7946 0018"
-		one    string // of user id "1"
+		regions identity.Regions
+		allow   []string
+		london  map[string]string // per workspace, what both layers make of "020 7946 0018"
+		one     string            // of user id "1"
 	}{
-		{"", nil, "", ""},
-		{"GB", []string{"user_id:1"}, "+442079460018", "1"},
+		{identity.Regions{}, nil, map[string]string{"w": ""}, ""},
+		{identity.Regions{Default: "GB"}, []string{"user_id:1"}, map[string]string{"w": "+442079460018"}, "1"},
+		{identity.Regions{Default: "US", Workspaces: map[string]string{"uk": "GB"}}, nil, map[string]string{"us": "", "uk": "+442079460018"}, ""},
 	} {
-		s := open(t, func(cfg *sql.Config) { cfg.PhoneRegion, cfg.Allow = c.region, c.allow })
-		prep := speed.NewPreparer(speed.StoreConfig{PhoneRegion: c.region, Allow: c.allow, IdentifierTraits: map[string]string{"phone": cdp.IDPhone}})
-		for i, in := range inputs {
-			var email, phone, name *string
-			err := s.QueryRow(ctx, "SELECT normalize_email($1), normalize_phone($1), fold_name($1)", in).Scan(&email, &phone, &name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			check := func(fn string, got *string, want string) {
-				t.Helper()
-				g := ""
-				if got != nil {
-					g = *got
-				}
-				if g != want || (got != nil && want == "") {
-					t.Errorf("region %q: %s(%q) = %v, want %q (NULL when empty)", c.region, fn, in, g, want)
-				}
-			}
-			check("normalize_email", email, identity.NormalizeEmail(in))
-			check("normalize_phone", phone, identity.NormalizePhone(in, c.region))
-			check("fold_name", name, identity.FoldName(in))
-
-			ev, _ := json.Marshal(map[string]any{"workspace": "w", "type": "identify", "messageId": "m", "userId": in, "anonymousId": "a1", "traits": map[string]string{"phone": in}})
-			o := prep.Prepare(0, int64(i), ev)
-			if o.Err != nil {
-				t.Fatal(o.Err)
-			}
-			speedIDs := map[string]string{}
-			for _, id := range o.IDs {
-				speedIDs[id.Type] = id.Value
-			}
-			for _, typ := range []string{cdp.IDUserID, cdp.IDPhone} {
-				var usable *string
-				if err := s.QueryRow(ctx, "SELECT usable_identifier($1, $2)", typ, in).Scan(&usable); err != nil {
+		s := open(t, func(cfg *sql.Config) { cfg.PhoneRegions, cfg.Allow = c.regions, c.allow })
+		prep := speed.NewPreparer(speed.StoreConfig{PhoneRegions: c.regions, Allow: c.allow, IdentifierTraits: map[string]string{"phone": cdp.IDPhone}})
+		for ws, london := range c.london {
+			region := c.regions.Of(ws)
+			for i, in := range inputs {
+				var email, phone, name *string
+				err := s.QueryRow(ctx, "SELECT normalize_email($1), normalize_phone($2, $1), fold_name($1)", in, ws).Scan(&email, &phone, &name)
+				if err != nil {
 					t.Fatal(err)
 				}
-				check("usable_identifier("+typ+")", usable, speedIDs[typ])
-				if speedIDs[typ] == "" {
-					continue
+				check := func(fn string, got *string, want string) {
+					t.Helper()
+					g := ""
+					if got != nil {
+						g = *got
+					}
+					if g != want || (got != nil && want == "") {
+						t.Errorf("regions %+v, workspace %s: %s(%q) = %v, want %q (NULL when empty)", c.regions, ws, fn, in, g, want)
+					}
 				}
-				id, err := activate.ParseRef(typ+":"+in, c.region)
-				if err != nil || id.Value != speedIDs[typ] {
-					t.Errorf("region %q: look-up of %s:%q = %v, %v; the speed layer keeps %q", c.region, typ, in, id, err, speedIDs[typ])
+				check("normalize_email", email, identity.NormalizeEmail(in))
+				check("normalize_phone", phone, identity.NormalizePhone(in, region))
+				check("fold_name", name, identity.FoldName(in))
+
+				ev, _ := json.Marshal(map[string]any{"workspace": ws, "type": "identify", "messageId": "m", "userId": in, "anonymousId": "a1", "traits": map[string]string{"phone": in}})
+				o := prep.Prepare(0, int64(i), ev)
+				if o.Err != nil {
+					t.Fatal(o.Err)
+				}
+				speedIDs := map[string]string{}
+				for _, id := range o.IDs {
+					speedIDs[id.Type] = id.Value
+				}
+				for _, typ := range []string{cdp.IDUserID, cdp.IDPhone} {
+					var usable *string
+					if err := s.QueryRow(ctx, "SELECT usable_identifier($1, $2, $3)", ws, typ, in).Scan(&usable); err != nil {
+						t.Fatal(err)
+					}
+					check("usable_identifier("+typ+")", usable, speedIDs[typ])
+					if speedIDs[typ] == "" {
+						continue
+					}
+					id, err := activate.ParseRef(typ+":"+in, region)
+					if err != nil || id.Value != speedIDs[typ] {
+						t.Errorf("regions %+v, workspace %s: look-up of %s:%q = %v, %v; the speed layer keeps %q", c.regions, ws, typ, in, id, err, speedIDs[typ])
+					}
 				}
 			}
-		}
-		for typ, want := range map[string]string{cdp.IDPhone + ":020 7946 0018": c.london, cdp.IDUserID + ":1": c.one} {
-			var got *string
-			typ, in, _ := strings.Cut(typ, ":")
-			if err := s.QueryRow(ctx, "SELECT usable_identifier($1, $2)", typ, in).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			check := func(g *string) bool { return (g == nil && want == "") || (g != nil && *g == want) }
-			if !check(got) {
-				t.Errorf("region %q, allow %q: usable_identifier(%s, %q) = %v, want %q", c.region, c.allow, typ, in, got, want)
+			for typ, want := range map[string]string{cdp.IDPhone + ":020 7946 0018": london, cdp.IDUserID + ":1": c.one} {
+				var got *string
+				typ, in, _ := strings.Cut(typ, ":")
+				if err := s.QueryRow(ctx, "SELECT usable_identifier($1, $2, $3)", ws, typ, in).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				check := func(g *string) bool { return (g == nil && want == "") || (g != nil && *g == want) }
+				if !check(got) {
+					t.Errorf("regions %+v, allow %q: usable_identifier(%s, %s, %q) = %v, want %q", c.regions, c.allow, ws, typ, in, got, want)
+				}
 			}
 		}
 		var blocked bool

@@ -67,23 +67,28 @@ func (editsWithinUDF) Executor() duckdb.ScalarFuncExecutor {
 
 func nonEmpty(s string) (any, bool) { return s, s != "" }
 
-func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, region string) error {
+func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, regions identity.Regions) error {
+	// The functions that read phone numbers take the workspace first: its
+	// region reads the numbers without a country code, as in the speed
+	// layer, and a table of verdicts per distinct value is keyed by it.
 	udfs := map[string]stringUDF{
 		"normalize_email": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.NormalizeEmail(a[0])) }},
-		"normalize_phone": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			return nonEmpty(identity.NormalizePhone(a[0], region))
+		"normalize_phone": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+			return nonEmpty(identity.NormalizePhone(a[1], regions.Of(a[0])))
 		}},
-		"fold_name":            {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
-		"normalize_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.Normalize(a[0], a[1], region)) }},
-		"blocked_identifier":   {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
+		"fold_name": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
+		"normalize_identifier": {3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+			return nonEmpty(identity.Normalize(a[1], a[2], regions.Of(a[0])))
+		}},
+		"blocked_identifier": {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
 		// parse_amount(text): an e-commerce amount as the speed layer reads
 		// it, NULL when it is none (DuckDB's cast takes "1_000", not "0x1p4").
 		"parse_amount": {1, duckdb.TYPE_DOUBLE, func(a []string) (any, bool) { return cdp.ParseAmount(a[0]) }},
-		// usable_identifier(type, raw): normalize_identifier, NULL when
-		// that is blocked too; one call per value where both are asked.
-		"usable_identifier": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			v := identity.Normalize(a[0], a[1], region)
-			return v, v != "" && !bl.Blocked(a[0], v)
+		// usable_identifier(workspace, type, raw): normalize_identifier, NULL
+		// when that is blocked too; one call per value where both are asked.
+		"usable_identifier": {3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+			v := identity.Normalize(a[1], a[2], regions.Of(a[0]))
+			return v, v != "" && !bl.Blocked(a[1], v)
 		}},
 	}
 	for name, u := range udfs {

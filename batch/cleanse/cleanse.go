@@ -237,8 +237,8 @@ func renderEvents(traits map[string]string) (string, error) {
 			continue // quarantined when rejected, no column of its own
 		}
 		alias := fmt.Sprintf("t%d", i)
-		joins = append(joins, fmt.Sprintf("LEFT JOIN (SELECT raw, value FROM cl_verdicts WHERE id_type = %s AND reason IS NULL) %s ON %s.raw = CASE WHEN e.type = 'identify' THEN trait_identifier(e.traits, %s, %s) END",
-			tsql.QuoteLiteral(typ), alias, alias, textExpr(t), textExpr(tsql.MemberPath(t))))
+		joins = append(joins, fmt.Sprintf("LEFT JOIN (SELECT workspace, raw, value FROM cl_verdicts WHERE id_type = %s AND reason IS NULL) %s ON %s.workspace = e.workspace AND %s.raw = CASE WHEN e.type = 'identify' THEN trait_identifier(e.traits, %s, %s) END",
+			tsql.QuoteLiteral(typ), alias, alias, alias, textExpr(t), textExpr(tsql.MemberPath(t))))
 		cols[typ] = append(cols[typ], alias+".value")
 	}
 	col := func(typ string) string {

@@ -121,7 +121,7 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 		strings.Join(union, "\nUNION ALL\n")+") WHERE raw IS NOT NULL AND trim(raw) <> ''"); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
-	if err := s.Run(ctx, "cleanse_source.sql", nil); err != nil {
+	if err := s.Run(ctx, "cleanse_source.sql", map[string]any{"ws": src.Workspace}); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
 	// Cleansed values replace the raw ones, rejected values become NULL:

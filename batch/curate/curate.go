@@ -376,6 +376,7 @@ func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Sourc
 		fields = append(fields, f.Name)
 	}
 	sort.Strings(fields)
+	ws := tsql.QuoteLiteral(src.Workspace) // whose region reads the phone numbers
 	var joins, cdp []string
 	for i, f := range fields {
 		typ, ok := ids[f]
@@ -383,8 +384,8 @@ func sourceCandidates(ctx context.Context, sess *tsql.Session, src *ingest.Sourc
 			continue
 		}
 		a := fmt.Sprintf("m%d", i)
-		joins = append(joins, fmt.Sprintf("LEFT JOIN cur_idmap_k AS %s ON %s.workspace = %s AND %s.id_type = %s AND %s.id_value = normalize_identifier(%s, CAST(r.%s AS VARCHAR))",
-			a, a, tsql.QuoteLiteral(src.Workspace), a, tsql.QuoteLiteral(typ), a, tsql.QuoteLiteral(typ), tsql.QuoteIdent(f)))
+		joins = append(joins, fmt.Sprintf("LEFT JOIN cur_idmap_k AS %s ON %s.workspace = %s AND %s.id_type = %s AND %s.id_value = normalize_identifier(%s, %s, CAST(r.%s AS VARCHAR))",
+			a, a, ws, a, tsql.QuoteLiteral(typ), a, ws, tsql.QuoteLiteral(typ), tsql.QuoteIdent(f)))
 		cdp = append(cdp, a+".pid")
 	}
 	if len(cdp) == 0 {

@@ -30,10 +30,10 @@ type ExplainedEdge struct {
 }
 
 // Explain looks typ:value (normalized like everywhere else, in the phone
-// region of sqlCfg) up in the committed identity map and returns its
+// region sqlCfg gives workspace) up in the committed identity map and returns its
 // profile's members and the edges that link them.
 func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.Config, workspace, typ, value string) (*Explanation, error) {
-	ex := &Explanation{Workspace: workspace, Type: typ, Value: identity.Normalize(typ, value, sqlCfg.PhoneRegion)}
+	ex := &Explanation{Workspace: workspace, Type: typ, Value: identity.Normalize(typ, value, sqlCfg.PhoneRegions.Of(workspace))}
 	s, err := tsql.Open(ctx, sqlCfg)
 	if err != nil {
 		return nil, err

@@ -88,7 +88,7 @@ func probabilistic(ctx context.Context, sess *tsql.Session, st lake.Storage, cac
 		// The anchor: the first identifier field that has a valid value.
 		var typs, vals []string
 		for _, f := range idFields {
-			v := "normalize_identifier(" + tsql.QuoteLiteral(ids[f]) + ", CAST(" + tsql.QuoteIdent(f) + " AS VARCHAR))"
+			v := "normalize_identifier($ws, " + tsql.QuoteLiteral(ids[f]) + ", CAST(" + tsql.QuoteIdent(f) + " AS VARCHAR))"
 			typs = append(typs, "CASE WHEN "+v+" IS NOT NULL THEN "+tsql.QuoteLiteral(ids[f])+" END")
 			vals = append(vals, v)
 		}
@@ -139,7 +139,7 @@ func probabilistic(ctx context.Context, sess *tsql.Session, st lake.Storage, cac
 		if err != nil {
 			return 0, err
 		}
-		res, err := r.Resolve(ctx, false)
+		res, err := r.Resolve(ctx, ws, false)
 		if err != nil {
 			return 0, fmt.Errorf("resolve: probabilistic matching in %s: %w", ws, err)
 		}

@@ -182,7 +182,7 @@ func Evaluate(ctx context.Context, s *tsql.Session, cfg Config, opts EvalOptions
 		return nil, err
 	}
 	link := len(opts.Inputs) == 2
-	res, err := r.Resolve(ctx, link)
+	res, err := r.Resolve(ctx, "", link)
 	if err != nil {
 		return nil, err
 	}

@@ -65,9 +65,11 @@ func mustScript(name string) string {
 }
 
 // Resolve clusters the records of fs_input (id BIGINT dense from 0, src
-// INTEGER with source 0 first, one VARCHAR column per Attributes entry).
-// link compares only records of source 0 with records of source 1.
-func (r *Resolver) Resolve(ctx context.Context, link bool) (*Result, error) {
+// INTEGER with source 0 first, one VARCHAR column per Attributes entry),
+// records of workspace: its phone region reads their phone numbers ("" the
+// session's default region). link compares only records of source 0 with
+// records of source 1.
+func (r *Resolver) Resolve(ctx context.Context, workspace string, link bool) (*Result, error) {
 	res := &Result{Link: link}
 	t0 := time.Now()
 	mark := func(name string) {
@@ -75,7 +77,7 @@ func (r *Resolver) Resolve(ctx context.Context, link bool) (*Result, error) {
 		res.Stages = append(res.Stages, Stage{name, now.Sub(t0).Seconds()})
 		t0 = now
 	}
-	if err := r.s.Run(ctx, "fs_prepare.sql", nil); err != nil {
+	if err := r.s.Run(ctx, "fs_prepare.sql", map[string]any{"workspace": workspace}); err != nil {
 		return nil, fmt.Errorf("prepare records: %w", err)
 	}
 	var n, n0 int64

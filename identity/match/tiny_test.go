@@ -36,7 +36,7 @@ func TestResolveTinyInputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := r.Resolve(ctx, false)
+			res, err := r.Resolve(ctx, "", false)
 			if err != nil {
 				t.Fatal(err)
 			}

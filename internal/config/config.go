@@ -142,7 +142,8 @@ func Default() Config {
 type Identity struct {
 	// PhoneRegion is the region (ISO 3166-1 alpha-2, as libphonenumber
 	// knows it) of phone numbers written without a country code, for the
-	// speed layer, the look-ups and the batch jobs alike.
+	// speed layer, the look-ups and the batch jobs alike; a workspace may
+	// set its own (cdp.Workspace.PhoneRegion, PhoneRegions).
 	PhoneRegion string `yaml:"phone_region"`
 	// Alarm is the number of distinct user ids from which one identifier
 	// value is reported as an alarm in the resolve run report.
@@ -156,6 +157,21 @@ type Identity struct {
 	// Model overrides parts of the probabilistic model; nil keeps the
 	// default, which is meant for every data set.
 	Model *IdentityModel `yaml:"model,omitempty"`
+}
+
+// PhoneRegions are the regions of phone numbers without a country code:
+// identity.phone_region, and the workspaces that set their own.
+func (c Config) PhoneRegions() identity.Regions {
+	r := identity.Regions{Default: c.Identity.PhoneRegion}
+	for _, w := range c.Workspaces {
+		if w.PhoneRegion != "" && w.PhoneRegion != r.Default {
+			if r.Workspaces == nil {
+				r.Workspaces = map[string]string{}
+			}
+			r.Workspaces[w.ID] = w.PhoneRegion
+		}
+	}
+	return r
 }
 
 // DefaultIdentity returns the identity defaults.
@@ -290,6 +306,9 @@ func (c Config) Validate() error {
 			return &FieldError{key + ".id", fmt.Sprintf("%q is used by another workspace", w.ID)}
 		}
 		seenWS[w.ID] = true
+		if w.PhoneRegion != "" && !identity.ValidRegion(w.PhoneRegion) {
+			return &FieldError{key + ".phone_region", fmt.Sprintf("%q is not a region libphonenumber supports: want an ISO 3166-1 alpha-2 code in upper case, such as US, GB or DE; leave it out for identity.phone_region", w.PhoneRegion)}
+		}
 		for j, k := range w.WriteKeys {
 			if len(k) < 16 {
 				return &FieldError{fmt.Sprintf("%s.write_keys[%d]", key, j), "must be at least 16 characters"}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	cdp "github.com/tributary-cdp/tributary"
 )
 
 // checkField validates the default config changed by set and wants an
@@ -51,6 +53,36 @@ func TestPhoneRegion(t *testing.T) {
 	_, err := Parse([]byte("identity: {phone_region: UK}\n"))
 	if want := `config identity.phone_region: "UK" is not a region libphonenumber supports: want an ISO 3166-1 alpha-2 code in upper case, such as US, GB or DE`; fmt.Sprint(err) != want {
 		t.Errorf("phone_region UK: %v, want %s", err, want)
+	}
+}
+
+// A workspace may read its numbers in a region of its own; one left out
+// reads identity.phone_region, and so does every layer (PhoneRegions).
+func TestWorkspacePhoneRegion(t *testing.T) {
+	for _, c := range []struct {
+		region string
+		ok     bool
+	}{{"", true}, {"GB", true}, {"US", true}, {"gb", false}, {"UK", false}, {"GBR", false}} {
+		checkField(t, "workspaces[1].phone_region", fmt.Sprintf("%q", c.region), c.ok, func(cfg *Config) {
+			cfg.Workspaces = []cdp.Workspace{{ID: "us"}, {ID: "uk", PhoneRegion: c.region}}
+		})
+	}
+	_, err := Parse([]byte("workspaces:\n  - id: us\n  - id: uk\n    phone_region: UK\n"))
+	if want := `config workspaces[1].phone_region: "UK" is not a region libphonenumber supports: want an ISO 3166-1 alpha-2 code in upper case, such as US, GB or DE; leave it out for identity.phone_region`; fmt.Sprint(err) != want {
+		t.Errorf("phone_region UK: %v, want %s", err, want)
+	}
+	cfg, err := Parse([]byte("identity: {phone_region: DE}\nworkspaces:\n  - id: de\n  - id: uk\n    phone_region: GB\n  - id: de2\n    phone_region: DE\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.PhoneRegions()
+	for ws, want := range map[string]string{"de": "DE", "uk": "GB", "de2": "DE", "gone": "DE"} {
+		if got := r.Of(ws); got != want {
+			t.Errorf("region of workspace %s = %q, want %q", ws, got, want)
+		}
+	}
+	if len(r.Workspaces) != 1 {
+		t.Errorf("workspaces with a region of their own: %v, want uk alone (the others read the default)", r.Workspaces)
 	}
 }
 

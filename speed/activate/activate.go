@@ -38,9 +38,10 @@ type Config struct {
 	// Segments, when set, lists the segments a profile is in; until then
 	// the response carries an empty list.
 	Segments func(p *speed.Profile) []string
-	// PhoneRegion reads phone numbers without a country code in look-ups
-	// ("": identity.DefaultRegion): the speed layer's (StoreConfig.PhoneRegion).
-	PhoneRegion string
+	// PhoneRegions read phone numbers without a country code in look-ups,
+	// in the region of the API key's workspace: the speed layer's
+	// (StoreConfig.PhoneRegions).
+	PhoneRegions identity.Regions
 }
 
 // Validate checks the config.
@@ -48,8 +49,8 @@ func (c Config) Validate() error {
 	if c.Keys == nil || c.Profiles == nil {
 		return errors.New("activation API: keys and profiles are required")
 	}
-	if !identity.ValidRegion(c.PhoneRegion) {
-		return fmt.Errorf("activation API: phone region %q is not one libphonenumber supports (upper case, e.g. US or GB)", c.PhoneRegion)
+	if err := c.PhoneRegions.Validate(); err != nil {
+		return fmt.Errorf("activation API: %w", err)
 	}
 	return nil
 }
@@ -172,7 +173,7 @@ func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOn
 	p, f := a.principal(authorization)
 	var id cdp.Identifier
 	if f.status == 0 {
-		id, f = a.identifier(ref)
+		id, f = a.identifier(p.Workspace, ref)
 	}
 	if f.status != 0 {
 		return appendError(dst, f.status, f.code, f.msg)
@@ -211,9 +212,9 @@ func (a *API) principal(authorization string) (cdp.Principal, failure) {
 	return p, failure{}
 }
 
-// identifier is ParseRef in the API's phone region.
-func (a *API) identifier(ref string) (cdp.Identifier, failure) {
-	id, err := ParseRef(ref, a.cfg.PhoneRegion)
+// identifier is ParseRef in the phone region of workspace.
+func (a *API) identifier(workspace, ref string) (cdp.Identifier, failure) {
+	id, err := ParseRef(ref, a.cfg.PhoneRegions.Of(workspace))
 	if err != nil {
 		var ve *cdp.ValidationError
 		errors.As(err, &ve)

@@ -3,14 +3,17 @@ package activate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/speed"
 )
@@ -275,6 +278,72 @@ func testLookupContract(t *testing.T, srv string) {
 	_, only := get(t, srv, "/v1/profiles/anonymous_id:anon-1/events", adminKey)
 	if len(only["events"].([]any)) != 4 || only["cdp_id"] != p["cdp_id"] {
 		t.Errorf("events endpoint %v", only)
+	}
+}
+
+// Two shops in one deployment, a US one (the default region) and a UK
+// one: each workspace's phone numbers without a country code are read in
+// its region, as its events are applied and as its keys look them up. The
+// same text is two numbers: "(415) 555-2671" is +1 415 in the US shop and
+// +44 4155 in the UK one, and "020 7946 0018" is London only in the UK.
+func TestPhoneRegionPerWorkspace(t *testing.T) {
+	cfg := speed.DefaultStoreConfig()
+	cfg.PhoneRegions = identity.Regions{Default: "US", Workspaces: map[string]string{"other": "GB"}}
+	store, err := speed.NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep := speed.NewPreparer(cfg)
+	for i, e := range []cdp.Event{
+		{Workspace: "default", UserID: "us-1", Traits: json.RawMessage(`{"phone":"(415) 555-2671"}`)},
+		{Workspace: "default", UserID: "us-2", Traits: json.RawMessage(`{"phone":"020 7946 0018"}`)},
+		{Workspace: "other", UserID: "uk-1", Traits: json.RawMessage(`{"phone":"(415) 555-2671"}`)},
+		{Workspace: "other", UserID: "uk-2", Traits: json.RawMessage(`{"phone":"020 7946 0018"}`)},
+	} {
+		e.Type, e.MessageID, e.Timestamp = cdp.Identify, fmt.Sprint("m", i), time.Date(2026, 11, 1, 10, i, 0, 0, time.UTC)
+		b, _ := json.Marshal(e)
+		store.Apply(prep.Prepare(0, int64(i), b))
+	}
+	api, err := New(Config{Keys: newKeys(), Profiles: store, PhoneRegions: cfg.PhoneRegions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		key, ref string
+		status   int
+		user     string // whose profile the look-up finds
+		phone    string // the phone identifier of that profile
+	}{
+		{adminKey, "phone:(415) 555-2671", 200, "us-1", "+14155552671"},
+		{adminKey, "phone:+14155552671", 200, "us-1", "+14155552671"},
+		{adminKey, "phone:020 7946 0018", 400, "", ""}, // no US number: us-2 kept no phone
+		{adminKey, "user_id:us-2", 200, "us-2", ""},
+		{otherKey, "phone:(415) 555-2671", 200, "uk-1", "+444155552671"},
+		{otherKey, "phone:020 7946 0018", 200, "uk-2", "+442079460018"},
+		{otherKey, "phone:+44 20 7946 0018", 200, "uk-2", "+442079460018"},
+		{otherKey, "phone:+14155552671", 404, "", ""},
+	} {
+		space := map[string]string{adminKey: "default", otherKey: "other"}[c.key]
+		ref := url.PathEscape(c.ref)
+		// The look-up and the Segment-compatible route, each in the key's workspace.
+		for _, path := range []string{"/v1/profiles/" + ref, "/v1/spaces/" + space + "/collections/users/profiles/" + ref + "/external_ids"} {
+			body, st := api.Serve(nil, "GET", path, "", "Bearer "+c.key)
+			if st != c.status {
+				t.Errorf("%s in %s: %d %s, want %d", path, space, st, body, c.status)
+				continue
+			}
+			if st != 200 {
+				continue
+			}
+			for _, want := range []string{c.user, c.phone} {
+				if want != "" && !strings.Contains(string(body), `"`+want+`"`) {
+					t.Errorf("%s in %s: %s lacks %q", path, space, body, want)
+				}
+			}
+			if c.phone == "" && strings.Contains(string(body), `"+`) {
+				t.Errorf("%s in %s: %s has a phone number; the US shop has no 020 number", path, space, body)
+			}
+		}
 	}
 }
 

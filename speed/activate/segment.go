@@ -82,7 +82,7 @@ func (a *API) serveSegment(dst []byte, method, rest, rawQuery, authorization str
 	}
 	var id cdp.Identifier
 	if f.status == 0 {
-		id, f = a.identifier(segmentRef(ref))
+		id, f = a.identifier(p.Workspace, segmentRef(ref))
 	}
 	if f.status != 0 {
 		return appendSegmentError(dst, f)

@@ -26,10 +26,10 @@ func (e *jobEnv) identitySQL() tsql.Config {
 }
 
 // normalizeLike makes a DuckDB session's UDFs normalize and block
-// identifiers as the speed layer does (speedConfig): the same phone region,
+// identifiers as the speed layer does (speedConfig): the same phone regions,
 // blocklist and allow entries, or reconcile is not exact.
 func normalizeLike(c *tsql.Config, cfg config.Config) {
-	c.PhoneRegion, c.Blocklist, c.Allow = cfg.Identity.PhoneRegion, cfg.Speed.Blocklist, cfg.Speed.Allow
+	c.PhoneRegions, c.Blocklist, c.Allow = cfg.PhoneRegions(), cfg.Speed.Blocklist, cfg.Speed.Allow
 }
 
 func (e *jobEnv) cleanseJob() jobs.Job {

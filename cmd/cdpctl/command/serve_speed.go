@@ -27,7 +27,7 @@ func speedConfig(cfg config.Config, brokers []string, reg prometheus.Registerer)
 	sc.Registerer = reg
 	sc.CheckpointInterval = cfg.Speed.CheckpointInterval
 	st := &sc.Store
-	st.Blocklist, st.Allow, st.PhoneRegion = cfg.Speed.Blocklist, cfg.Speed.Allow, cfg.Identity.PhoneRegion
+	st.Blocklist, st.Allow, st.PhoneRegions = cfg.Speed.Blocklist, cfg.Speed.Allow, cfg.PhoneRegions()
 	st.Caps = cfg.Speed.Caps
 	st.IdentifierTraits = cfg.Speed.IdentifierTraits
 	st.RecentEvents = cfg.Speed.RecentEvents
@@ -51,7 +51,7 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, nil, err
 	}
-	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp, Segments: sp.SegmentsOf, PhoneRegion: sc.Store.PhoneRegion})
+	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp, Segments: sp.SegmentsOf, PhoneRegions: sc.Store.PhoneRegions})
 	if err != nil {
 		sp.Close()
 		return nil, nil, err
