@@ -9,6 +9,7 @@ import (
 
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/laketest"
 	"github.com/tributary-cdp/tributary/lake/local"
@@ -145,5 +146,52 @@ func TestCleanseTraits(t *testing.T) {
 	q := rowsOf(t, st, TableQuarantineEvents, `SELECT concat_ws('|', message_id, field, value, reason) FROM t ORDER BY 1`)
 	if want := []string{"m1|traits.a_email|nope|invalid email", "m1|traits.crm|null|blocklisted customer_id"}; strings.Join(q, "\n") != strings.Join(want, "\n") {
 		t.Errorf("quarantine/events:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Two shops in one lake, a US one and a UK one with a phone region of its
+// own: the same phone texts are judged per workspace, in its region, in
+// events and in a CRM source alike. "020 7946 0018" is a London number in
+// the UK shop and none in the US one; "(415) 555-2671" a number of each.
+func TestCleansePhoneRegions(t *testing.T) {
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+	e := func(ws, id, phone string) *cdp.Event {
+		return &cdp.Event{Workspace: ws, MessageID: id, Type: cdp.Identify, UserID: "u", Timestamp: ts, ReceivedAt: ts, Traits: json.RawMessage(`{"phone":"` + phone + `"}`)}
+	}
+	for i, ev := range []*cdp.Event{
+		e("us", "m1", "020 7946 0018"), e("us", "m2", "(415) 555-2671"),
+		e("uk", "m3", "020 7946 0018"), e("uk", "m4", "(415) 555-2671"),
+	} {
+		laketest.CommitEventsOn(t, st, ev.Workspace, "2026-11-22", lake.NewEventRow(ev, 0, int64(i)))
+	}
+	sqltest.Commit(t, st, "raw/crm", "raw/crm/workspace=uk/date=2026-11-01/x.parquet", `SELECT * FROM (VALUES
+		('C1', '020 7946 0018', 'a.csv', 2, TIMESTAMP '2026-11-01 00:00:00'))
+		AS t(customer_id, phone, _file, _line, _ingested_at)`, nil)
+	src, err := ingest.ParseSource([]byte("name: crm\nworkspace: uk\nlocation: file:///tmp/none\nformat: {type: csv}\nkind: profiles\nfields:\n" +
+		"  customer_id: {identifier: customer_id, required: true}\n  phone: {identifier: phone}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Storage, cfg.SpoolDir, cfg.CacheDir, cfg.Sources = st, t.TempDir(), t.TempDir(), []*ingest.Source{src}
+	cfg.SQL.PhoneRegions = identity.Regions{Default: "US", Workspaces: map[string]string{"uk": "GB"}}
+	cfg.Now = func() time.Time { return ts }
+	if _, err := Run(context.Background(), cfg, "run1"); err != nil {
+		t.Fatal(err)
+	}
+	clean := rowsOf(t, st, TableCleanEvents, `SELECT concat_ws('|', workspace, message_id, coalesce(phone, '∅')) FROM t ORDER BY message_id`)
+	if want := []string{"us|m1|∅", "us|m2|+14155552671", "uk|m3|+442079460018", "uk|m4|+444155552671"}; strings.Join(clean, "\n") != strings.Join(want, "\n") {
+		t.Errorf("clean/events:\n%s\nwant:\n%s", strings.Join(clean, "\n"), strings.Join(want, "\n"))
+	}
+	q := rowsOf(t, st, TableQuarantineEvents, `SELECT concat_ws('|', workspace, message_id, field, value, reason) FROM t ORDER BY 1`)
+	if want := []string{"us|m1|traits.phone|020 7946 0018|invalid phone"}; strings.Join(q, "\n") != strings.Join(want, "\n") {
+		t.Errorf("quarantine/events:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(want, "\n"))
+	}
+	if crm := rowsOf(t, st, "clean/crm", `SELECT concat_ws('|', customer_id, coalesce(phone, '∅')) FROM t`); len(crm) != 1 || crm[0] != "C1|+442079460018" {
+		t.Errorf("clean/crm of the UK shop: %q, want C1|+442079460018", crm)
 	}
 }

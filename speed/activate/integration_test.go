@@ -26,9 +26,14 @@ import (
 var client = &http.Client{Timeout: 10 * time.Second}
 
 func post(in *testenv.Instance, path string, body any) error {
+	return postAs(in, in.WriteKey, path, body)
+}
+
+// postAs posts with writeKey, into the workspace of that key.
+func postAs(in *testenv.Instance, writeKey, path string, body any) error {
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", in.URL()+path, bytes.NewReader(b))
-	req.SetBasicAuth(in.WriteKey, "")
+	req.SetBasicAuth(writeKey, "")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {

@@ -38,8 +38,15 @@ import (
 // not in a build: reconcile carries them from the live profiles, and the
 // comparison checks that carrying.
 //
+// Two shops share the deployment: the seeds alternate between the default
+// workspace, whose phone numbers without a country code are read in the
+// US (identity.phone_region), and a UK one (its own phone_region), and
+// each seed sends such numbers. Seeds 2k-1 and 2k send the same phone
+// texts, one into each workspace: "020 7946 0018" is a London number in
+// one and none in the other, "(415) 555-0018" a number of each country.
+//
 // TRIBUTARY_LAMBDA_SEEDS=1-30 (or 13, or 13,21) picks the seeds (default
-// 1-3; phones stay unique up to seed 200).
+// 1-3; phones stay unique within a workspace up to seed 400).
 func TestLambdaAgreement(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the real binary through the batch chain")
@@ -61,7 +68,13 @@ func TestLambdaAgreement(t *testing.T) {
 	if withCard == string(cfg) {
 		t.Fatal("the config has no speed.identifier_traits")
 	}
-	if err := os.WriteFile(cfgPath, []byte(withCard), 0o644); err != nil {
+	// The UK shop, with keys of its own.
+	withUK := strings.Replace(withCard, "workspaces:\n", "workspaces:\n    - id: "+ukWorkspace+"\n      phone_region: GB\n"+
+		"      write_keys: ["+ukWriteKey+"]\n      api_keys: [{name: admin, role: admin, key: "+ukAPIKey+"}]\n", 1)
+	if withUK == withCard || !strings.Contains(withCard, "    phone_region: US\n") {
+		t.Fatal("the config has no workspaces, or identity.phone_region is not US")
+	}
+	if err := os.WriteFile(cfgPath, []byte(withUK), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The segments of the evaluators' agreement test: traits, computed
@@ -82,13 +95,18 @@ func TestLambdaAgreement(t *testing.T) {
 	now := time.Now().UTC()
 	var loads []*workload
 	for _, s := range seeds {
-		loads = append(loads, newWorkload(s, now))
+		w := newWorkload(s, now)
+		w.writeKey, w.apiKey = in.WriteKey, in.APIKey
+		if w.workspace == ukWorkspace {
+			w.writeKey, w.apiKey = ukWriteKey, ukAPIKey
+		}
+		loads = append(loads, w)
 	}
 	posted := 0
-	send := func(evs []map[string]any) {
+	send := func(w *workload, evs []map[string]any) {
 		for len(evs) > 0 {
 			n := min(len(evs), 40)
-			if err := post(in, "/v1/batch", map[string]any{"batch": evs[:n]}); err != nil {
+			if err := postAs(in, w.writeKey, "/v1/batch", map[string]any{"batch": evs[:n]}); err != nil {
 				t.Fatal(err)
 			}
 			posted += n
@@ -98,7 +116,7 @@ func TestLambdaAgreement(t *testing.T) {
 	// Most events go into the build; the rest come after its watermark,
 	// so the reconcile replays them on top of the base.
 	for _, w := range loads {
-		send(w.events[:w.cut])
+		send(w, w.events[:w.cut])
 	}
 	awaitApplied(t, in, posted)
 	for _, stage := range []string{"land", "ingest", "cleanse", "resolve", "curate"} {
@@ -108,7 +126,7 @@ func TestLambdaAgreement(t *testing.T) {
 		}
 	}
 	for _, w := range loads {
-		send(w.events[w.cut:])
+		send(w, w.events[w.cut:])
 	}
 	awaitApplied(t, in, posted)
 	speed := make([]map[string]map[string]any, len(loads))
@@ -163,12 +181,22 @@ func parseSeeds(spec string) ([]uint64, error) {
 	return seeds, nil
 }
 
+// The UK shop of TestLambdaAgreement: the even seeds' workspace.
+const (
+	ukWorkspace = "uk"
+	ukWriteKey  = "wk_uk_shop_0123456789"
+	ukAPIKey    = "ak_uk_shop_0123456789"
+)
+
 // workload is one seed's events and the people they describe.
 type workload struct {
-	seed   uint64
-	events []map[string]any // in the order sent; retries repeat a messageId
-	cut    int              // events[:cut] go into the build
-	keys   []string         // one look-up reference per person
+	seed      uint64
+	workspace string           // "default" (US phones) or ukWorkspace
+	events    []map[string]any // in the order sent; retries repeat a messageId
+	cut       int              // events[:cut] go into the build
+	keys      []string         // one look-up reference per person
+	// writeKey and apiKey are of the workspace's keys.
+	writeKey, apiKey string
 }
 
 // junk identifier values the blocklist refuses: they link nothing.
@@ -176,7 +204,10 @@ var junk = []string{"unknown", "null", "0", "n/a", "undefined"}
 
 func newWorkload(seed uint64, now time.Time) *workload {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	w := &workload{seed: seed}
+	w := &workload{seed: seed, workspace: "default"}
+	if seed%2 == 0 {
+		w.workspace = ukWorkspace
+	}
 	people := 20 + rng.IntN(31)
 	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -8*3600), time.FixedZone("", 13*3600)}
 	seq := 0
@@ -192,10 +223,15 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			w.keys = append(w.keys, "anonymous_id:"+anons[0])
 		}
 		email := []string{p + "@example.com", strings.ToUpper(p) + "@Example.COM", " " + p + "@example.com "}
-		// UK numbers for drama, 1,000 an area: unique up to seed 200.
-		n := int(seed%200)*50 + i
+		// UK numbers for drama, 1,000 an area, unique in a workspace up to
+		// seed 400; the pair of seeds 2k-1 and 2k sends the same texts, one
+		// into each workspace. Written without a country code, the UK
+		// number is one only in the UK shop, and the US-looking one is
+		// another number in each.
+		n := int((seed+1)/2%200)*50 + i
 		area := []string{"20 7946 0", "161 496 0", "113 496 0", "117 496 0", "121 496 0", "131 496 0", "141 496 0", "151 496 0", "191 498 0", "118 496 0"}[n/1000]
-		phone := []string{fmt.Sprintf("+44 %s%03d", area, n%1000), fmt.Sprintf("+44%s%03d", strings.ReplaceAll(area, " ", ""), n%1000)}
+		phone := []string{fmt.Sprintf("+44 %s%03d", area, n%1000), fmt.Sprintf("+44%s%03d", strings.ReplaceAll(area, " ", ""), n%1000),
+			fmt.Sprintf("0%s%03d", area, n%1000), fmt.Sprintf("(415) 555-%04d", n)}
 		// Several days, whole seconds often, so equal timestamps happen.
 		base := now.Add(-time.Duration(1+rng.IntN(5)) * 24 * time.Hour).Truncate(time.Second)
 		stamp := func() time.Time {
@@ -407,7 +443,7 @@ func (w *workload) read(t *testing.T, in *testenv.Instance) map[string]map[strin
 	out := map[string]map[string]any{}
 	for _, ref := range w.keys {
 		req, _ := http.NewRequest("GET", in.URL()+"/v1/profiles/"+url.PathEscape(ref)+"?include=events", nil)
-		req.Header.Set("Authorization", "Bearer "+in.APIKey)
+		req.Header.Set("Authorization", "Bearer "+w.apiKey)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
