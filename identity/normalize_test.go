@@ -29,3 +29,34 @@ func TestNormalizeRegion(t *testing.T) {
 		}
 	}
 }
+
+// A workspace with a region of its own reads its numbers in it; the others
+// read the default, and only phones are read in a region.
+func TestRegions(t *testing.T) {
+	r := Regions{Default: "US", Workspaces: map[string]string{"uk": "GB"}}
+	for _, c := range []struct {
+		workspace, typ, value, want string
+	}{
+		{"uk", "phone", "020 7946 0018", "+442079460018"},
+		{"us", "phone", "020 7946 0018", ""},
+		{"uk", "phone", "(415) 555-2671", "+444155552671"},
+		{"us", "phone", "(415) 555-2671", "+14155552671"},
+		{"uk", "user_id", " 020 7946 0018 ", "020 7946 0018"},
+		{"uk", "email", " Ann@X.com", "ann@x.com"},
+	} {
+		if got := r.Normalize(c.workspace, c.typ, c.value); got != c.want {
+			t.Errorf("Normalize(%s, %s, %q) = %q, want %q", c.workspace, c.typ, c.value, got, c.want)
+		}
+	}
+	if err := r.Validate(); err != nil {
+		t.Error(err)
+	}
+	if err := (Regions{}).Validate(); err != nil {
+		t.Errorf("no region at all (the default, US): %v", err)
+	}
+	for _, bad := range []Regions{{Default: "UK"}, {Workspaces: map[string]string{"uk": "UK"}}, {Workspaces: map[string]string{"uk": ""}}} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}

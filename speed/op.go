@@ -323,7 +323,7 @@ func (p *Preparer) addID(o *Op, typ, raw string) {
 	if raw == "" {
 		return
 	}
-	v := identity.Normalize(typ, raw, p.region.Of(o.Event.Workspace))
+	v := p.region.Normalize(o.Event.Workspace, typ, raw)
 	if v == "" || p.block.Blocked(typ, v) {
 		o.Blocked = append(o.Blocked, typ)
 		return

@@ -78,7 +78,7 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, regions identity.Regi
 		}},
 		"fold_name": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
 		"normalize_identifier": {3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			return nonEmpty(identity.Normalize(a[1], a[2], regions.Of(a[0])))
+			return nonEmpty(regions.Normalize(a[0], a[1], a[2]))
 		}},
 		"blocked_identifier": {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
 		// parse_amount(text): an e-commerce amount as the speed layer reads
@@ -87,7 +87,7 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, regions identity.Regi
 		// usable_identifier(workspace, type, raw): normalize_identifier, NULL
 		// when that is blocked too; one call per value where both are asked.
 		"usable_identifier": {3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			v := identity.Normalize(a[1], a[2], regions.Of(a[0]))
+			v := regions.Normalize(a[0], a[1], a[2])
 			return v, v != "" && !bl.Blocked(a[1], v)
 		}},
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -33,7 +32,7 @@ type ExplainedEdge struct {
 // region sqlCfg gives workspace) up in the committed identity map and returns its
 // profile's members and the edges that link them.
 func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.Config, workspace, typ, value string) (*Explanation, error) {
-	ex := &Explanation{Workspace: workspace, Type: typ, Value: identity.Normalize(typ, value, sqlCfg.PhoneRegions.Of(workspace))}
+	ex := &Explanation{Workspace: workspace, Type: typ, Value: sqlCfg.PhoneRegions.Normalize(workspace, typ, value)}
 	s, err := tsql.Open(ctx, sqlCfg)
 	if err != nil {
 		return nil, err
