@@ -3,8 +3,8 @@
 // Normalization (normalize.go) and the junk-value blocklist (hygiene.go)
 // are shared by every layer so that the speed layer, CRM ingest and DuckDB
 // (through the UDFs of package sql) agree on what a value is; each layer
-// is given the same phone region and blocklist (Junk) by the deployment's
-// config. The rest is
+// is given the same phone regions (Regions: one per workspace) and
+// blocklist (Junk) by the deployment's config. The rest is
 // layer-independent machinery:
 //
 //   - UnionFind and Cluster (cluster.go): connected components, and the

@@ -45,8 +45,8 @@ func (r Regions) Of(workspace string) string {
 }
 
 // Normalize is Normalize in workspace's region. Only phone numbers are
-// read in a region: the other types skip the look-up, which costs the
-// speed layer a map probe per identifier of every event.
+// read in a region, so only they look it up: the speed layer normalizes
+// every identifier of every event, and a map probe for each is wasted.
 func (r Regions) Normalize(workspace, typ, value string) string {
 	region := r.Default
 	if typ == cdp.IDPhone {
