@@ -83,10 +83,26 @@ func TestLambdaAgreement(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("segments: %v, %d files", err, len(files))
 	}
+	// Each shop has them all.
+	ukDir := t.TempDir()
 	for _, f := range files {
-		if filepath.Base(f) != "other_workspace.yaml" {
-			runCdpctl(t, in, nil, "segment", "add", f)
+		if filepath.Base(f) == "other_workspace.yaml" {
+			continue
 		}
+		runCdpctl(t, in, nil, "segment", "add", f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uk := strings.NewReplacer("workspace: default\n", "workspace: "+ukWorkspace+"\n", `"workspace": "default"`, `"workspace": "`+ukWorkspace+`"`).Replace(string(b))
+		if uk == string(b) {
+			t.Fatalf("%s: no workspace default to replace", f)
+		}
+		ukFile := filepath.Join(ukDir, filepath.Base(f))
+		if err := os.WriteFile(ukFile, []byte(uk), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runCdpctl(t, in, nil, "segment", "add", ukFile)
 	}
 	proc := in.Serve(t)
 
