@@ -14,8 +14,10 @@
 //
 //	normalize_email(value) → VARCHAR                identity.NormalizeEmail
 //	normalize_phone(workspace, value) → VARCHAR     identity.NormalizePhone (E.164)
+//	normalize_phone(value) → VARCHAR                the same in identity.phone_region
 //	fold_name(value) → VARCHAR                      identity.FoldName
 //	normalize_identifier(workspace, type, value)    identity.Normalize
+//	normalize_identifier(type, value)               the same in identity.phone_region
 //	usable_identifier(workspace, type, value)       normalize_identifier, NULL when blocked
 //	blocked_identifier(type, value) → BOOLEAN       identity.Junk
 //

@@ -114,6 +114,19 @@ func TestUDFsAgreeWithGo(t *testing.T) {
 				}
 			}
 		}
+		// The forms without a workspace read the default region.
+		for _, in := range inputs {
+			var phone, id *string
+			if err := s.QueryRow(ctx, "SELECT normalize_phone($1), normalize_identifier('phone', $1)", in).Scan(&phone, &id); err != nil {
+				t.Fatal(err)
+			}
+			want := identity.NormalizePhone(in, c.regions.Default)
+			for fn, got := range map[string]*string{"normalize_phone": phone, "normalize_identifier": id} {
+				if (got == nil) != (want == "") || (got != nil && *got != want) {
+					t.Errorf("regions %+v: %s(%q) without a workspace = %v, want %q (NULL when empty)", c.regions, fn, in, got, want)
+				}
+			}
+		}
 		var blocked bool
 		if err := s.QueryRow(ctx, "SELECT blocked_identifier('email', 'test@test.com')").Scan(&blocked); err != nil || !blocked {
 			t.Errorf("blocked_identifier(test@test.com) = %v, %v; want true", blocked, err)

@@ -71,28 +71,44 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, regions identity.Regi
 	// The functions that read phone numbers take the workspace first: its
 	// region reads the numbers without a country code, as in the speed
 	// layer, and a table of verdicts per distinct value is keyed by it.
-	udfs := map[string]stringUDF{
-		"normalize_email": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.NormalizeEmail(a[0])) }},
-		"normalize_phone": {2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			return nonEmpty(identity.NormalizePhone(a[1], regions.Of(a[0])))
-		}},
-		"fold_name": {1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }},
-		"normalize_identifier": {3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
-			return nonEmpty(regions.Normalize(a[0], a[1], a[2]))
-		}},
-		"blocked_identifier": {2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }},
+	// Their forms without a workspace read identity.phone_region, for an
+	// analyst's query in `cdpctl sql` on a one-region deployment.
+	udfs := map[string][]stringUDF{
+		"normalize_email": {{1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.NormalizeEmail(a[0])) }}},
+		"normalize_phone": {
+			{2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+				return nonEmpty(identity.NormalizePhone(a[1], regions.Of(a[0])))
+			}},
+			{1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+				return nonEmpty(identity.NormalizePhone(a[0], regions.Default))
+			}},
+		},
+		"fold_name": {{1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return nonEmpty(identity.FoldName(a[0])) }}},
+		"normalize_identifier": {
+			{3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+				return nonEmpty(regions.Normalize(a[0], a[1], a[2]))
+			}},
+			{2, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+				return nonEmpty(identity.Normalize(a[0], a[1], regions.Default))
+			}},
+		},
+		"blocked_identifier": {{2, duckdb.TYPE_BOOLEAN, func(a []string) (any, bool) { return bl.Blocked(a[0], a[1]), true }}},
 		// parse_amount(text): an e-commerce amount as the speed layer reads
 		// it, NULL when it is none (DuckDB's cast takes "1_000", not "0x1p4").
-		"parse_amount": {1, duckdb.TYPE_DOUBLE, func(a []string) (any, bool) { return cdp.ParseAmount(a[0]) }},
+		"parse_amount": {{1, duckdb.TYPE_DOUBLE, func(a []string) (any, bool) { return cdp.ParseAmount(a[0]) }}},
 		// usable_identifier(workspace, type, raw): normalize_identifier, NULL
 		// when that is blocked too; one call per value where both are asked.
-		"usable_identifier": {3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
+		"usable_identifier": {{3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {
 			v := regions.Normalize(a[0], a[1], a[2])
 			return v, v != "" && !bl.Blocked(a[1], v)
-		}},
+		}}},
 	}
-	for name, u := range udfs {
-		if err := duckdb.RegisterScalarUDF(conn, name, u); err != nil {
+	for name, forms := range udfs {
+		fns := make([]duckdb.ScalarFunc, len(forms))
+		for i, u := range forms {
+			fns[i] = u
+		}
+		if err := duckdb.RegisterScalarUDFSet(conn, name, fns...); err != nil {
 			return fmt.Errorf("register udf %s: %w", name, err)
 		}
 	}
