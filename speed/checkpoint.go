@@ -22,8 +22,11 @@ const CheckpointFile = "checkpoint.gob"
 // checkpointVersion 2: profiles as binary records (codec.go); 3: dedupe
 // keys packed (a build that reads only 2 would lose the dedupe set, so it
 // refuses 3); 4: the trailer holds a checksum of all before it; 5: delta
-// checkpoints (delta.go). Versions 2 and 3 still load, unchecked.
-const checkpointVersion = 5
+// checkpoints (delta.go); 6: recent events hold group and previous ids,
+// identify and group traits and whether properties were left out. Versions
+// 2 and 3 still load, unchecked; each file (a delta too) is read as its own
+// version says.
+const checkpointVersion = 6
 
 // castagnoli is CRC-32C, which amd64 and arm64 compute in hardware: the
 // checksum costs the writer and the loader ~0.1 s a GB.
@@ -250,7 +253,7 @@ func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 			s.index[i].t.reserve(2 * min(h.Profiles, 1_000_000) / stripes)
 		}
 	}
-	_, perr := s.loadProfiles(br, h.Profiles, s.loadNew)
+	_, perr := s.loadProfiles(br, h.Version, h.Profiles, s.loadNew)
 	if err := errors.Join(perr, <-dedupeErr); err != nil {
 		return nil, h, err
 	}
@@ -338,11 +341,11 @@ func readRecord(br *sumReader, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
-func (b *loadBatch) decode(intern func(string) string) {
+func (b *loadBatch) decode(version int, intern func(string) string) {
 	defer close(b.done)
 	start := 0
 	for i, end := range b.ends {
-		p, err := decodeProfile(b.buf[start:end], intern)
+		p, err := decodeProfile(b.buf[start:end], version, intern)
 		if err != nil {
 			b.err = fmt.Errorf("decode checkpoint profile %d: %w", b.first+i+1, errors.Join(err, errCorrupt))
 			return
@@ -352,11 +355,11 @@ func (b *loadBatch) decode(intern func(string) string) {
 	}
 }
 
-// loadProfiles reads the n profile records of a checkpoint (n < 0: up to
-// a delta's end mark) and hands them to put in the file's order; it
-// returns how many. Decoding is most of a load and a restart waits for
-// it, so it runs on every core.
-func (s *Store) loadProfiles(br *sumReader, n int, put func(p *Profile)) (int, error) {
+// loadProfiles reads the n profile records of a checkpoint of the version
+// given (n < 0: up to a delta's end mark) and hands them to put in the
+// file's order; it returns how many. Decoding is most of a load and a
+// restart waits for it, so it runs on every core.
+func (s *Store) loadProfiles(br *sumReader, version, n int, put func(p *Profile)) (int, error) {
 	const per = 256
 	workers := runtime.GOMAXPROCS(0)
 	read := make(chan *loadBatch, 2*workers)   // in the file's order
@@ -402,7 +405,7 @@ func (s *Store) loadProfiles(br *sumReader, n int, put func(p *Profile)) (int, e
 		intern := func(v string) string { return internIn(m, v) }
 		go func() {
 			for b := range decode {
-				b.decode(intern)
+				b.decode(version, intern)
 			}
 		}()
 	}

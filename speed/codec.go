@@ -55,11 +55,16 @@ func encodeProfile(b []byte, p *Profile) []byte {
 	b = appendUvarint(b, uint64(p.recent.len()))
 	for r := range p.recent.all() {
 		b = appendStr(b, string(r.Type))
-		b = appendStr(b, r.Name)
+		b = appendStr(b, r.subject())
 		b = appendStr(b, r.MessageID)
 		b = appendVarint(b, r.TS)
 		b = appendVarint(b, r.Seq)
 		b = appendStr(b, r.Properties)
+		truncated := uint64(0)
+		if r.Truncated {
+			truncated = 1
+		}
+		b = appendUvarint(b, truncated)
 	}
 	if p.Extra == nil {
 		return append(b, 0)
@@ -80,11 +85,13 @@ func encodeProfile(b []byte, p *Profile) []byte {
 	return b
 }
 
-// profileDecoder reads records; intern shares repeated names.
+// profileDecoder reads records of a checkpoint version; intern shares
+// repeated names.
 type profileDecoder struct {
-	b      []byte
-	err    error
-	intern func(string) string
+	b       []byte
+	err     error
+	version int
+	intern  func(string) string
 }
 
 func (d *profileDecoder) uvarint() uint64 {
@@ -175,16 +182,28 @@ func (d *profileDecoder) recent(n int) recentList {
 // recentEvent reads one recent event; its strings alias the record (the
 // list copies them).
 func (d *profileDecoder) recentEvent() RecentEvent {
-	e := RecentEvent{Type: cdp.EventType(d.alias()), Name: d.alias(), MessageID: d.alias(), TS: d.varint(), Seq: d.varint(), Properties: d.alias()}
+	e := RecentEvent{Type: cdp.EventType(d.alias())}
+	e.setSubject(d.alias()) // before version 6 group and alias calls had none
+	e.MessageID, e.TS, e.Seq, e.Properties = d.alias(), d.varint(), d.varint(), d.alias()
+	if d.version < 6 {
+		if e.HasTraits() {
+			e.Properties = "" // the call's properties, where its traits go now
+		}
+	} else if t := d.uvarint(); t > 1 && d.err == nil {
+		d.err = fmt.Errorf("recent event truncated flag %d is not 0 or 1", t)
+	} else {
+		e.Truncated = t == 1
+	}
 	if _, ok := typeCode(e.Type); !ok && d.err == nil {
 		d.err = fmt.Errorf("recent event type %q is not an event type", e.Type)
 	}
 	return e
 }
 
-// decodeProfile reads one record written by encodeProfile.
-func decodeProfile(rec []byte, intern func(string) string) (*Profile, error) {
-	d := &profileDecoder{b: rec, intern: intern}
+// decodeProfile reads one record written by encodeProfile, or by that of
+// the checkpoint version given.
+func decodeProfile(rec []byte, version int, intern func(string) string) (*Profile, error) {
+	d := &profileDecoder{b: rec, version: version, intern: intern}
 	p := &Profile{CDPID: d.str(), Workspace: d.name()}
 	if n := d.count(); n > 0 {
 		p.Identifiers = make([]cdp.Identifier, n)

@@ -1,10 +1,14 @@
 package speed
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
@@ -21,12 +25,15 @@ func fullProfile() *Profile {
 	}
 	p.recent.addEvent(RecentEvent{Type: cdp.Track, Name: "Order Completed", MessageID: "m1", TS: 150, Seq: 1025, Properties: `{"revenue":1}`}, 20)
 	p.recent.addEvent(RecentEvent{Type: cdp.Page, Name: "Home", MessageID: "m0", TS: 140, Seq: 2049}, 20)
+	p.recent.addEvent(RecentEvent{Type: cdp.Group, GroupID: "acme", MessageID: "m2", TS: 160, Seq: 3073, Properties: `{"name":"Acme"}`}, 20)
+	p.recent.addEvent(RecentEvent{Type: cdp.Alias, PreviousID: "a1", MessageID: "m3", TS: 170, Seq: 4097}, 20)
+	p.recent.addEvent(RecentEvent{Type: cdp.Identify, MessageID: "m4", TS: 180, Seq: 5121, Truncated: true}, 20)
 	return p
 }
 
 func TestProfileCodecRoundTrip(t *testing.T) {
 	for _, p := range []*Profile{fullProfile(), {CDPID: "cdp_1", Workspace: "w"}} {
-		got, err := decodeProfile(encodeProfile(nil, p), nil)
+		got, err := decodeProfile(encodeProfile(nil, p), checkpointVersion, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +47,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	}
 	rec := encodeProfile(nil, fullProfile())
 	for i := 0; i < len(rec); i++ {
-		if _, err := decodeProfile(rec[:i], nil); err == nil {
+		if _, err := decodeProfile(rec[:i], checkpointVersion, nil); err == nil {
 			t.Fatalf("a record cut at %d of %d bytes decoded", i, len(rec))
 		}
 	}
@@ -50,7 +57,7 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 // it to encodeProfile/decodeProfile and to fullProfile, then here. Only
 // saved and changed, which snapshots keep for themselves, are not written.
 func TestProfileCodecCoversEveryField(t *testing.T) {
-	want := map[string]int{"Profile": 17, "ProfileExtra": 3, "Trait": 4, "RecentEvent": 6, "EventCount": 3}
+	want := map[string]int{"Profile": 17, "ProfileExtra": 3, "Trait": 4, "RecentEvent": 9, "EventCount": 3}
 	for _, v := range []any{Profile{}, ProfileExtra{}, Trait{}, RecentEvent{}, EventCount{}} {
 		typ := reflect.TypeOf(v)
 		if n := typ.NumField(); n != want[typ.Name()] {
@@ -63,6 +70,63 @@ func TestProfileCodecCoversEveryField(t *testing.T) {
 		if name := rv.Type().Field(i).Name; rv.Field(i).IsZero() && name != "saved" && name != "changed" {
 			t.Errorf("fullProfile leaves %s zero: the round trip does not cover it", name)
 		}
+	}
+	set := map[string]bool{}
+	for e := range p.RecentEvents() {
+		ev := reflect.ValueOf(e)
+		for i := range ev.NumField() {
+			set[ev.Type().Field(i).Name] = set[ev.Type().Field(i).Name] || !ev.Field(i).IsZero()
+		}
+	}
+	for name, ok := range set {
+		if !ok {
+			t.Errorf("fullProfile's recent events leave %s zero: the round trip does not cover it", name)
+		}
+	}
+}
+
+// TestCheckpointVersion5Loads: a checkpoint that the version 5 build wrote
+// (testdata) loads its recent events as that build kept them: no group or
+// previous id, no identify traits (its properties, which it kept instead,
+// left out), nothing marked truncated; and writes and loads again as
+// version 6 to the same.
+func TestCheckpointVersion5Loads(t *testing.T) {
+	f, err := os.Open("testdata/checkpoint-v5.gob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, h, err := readStore(DefaultStoreConfig(), f)
+	if err != nil || h.Version != 5 {
+		t.Fatalf("version %d: %v", h.Version, err)
+	}
+	at := func(sec int) int64 { return t0.Add(time.Duration(sec) * time.Second).UnixNano() }
+	want := []RecentEvent{
+		{Type: cdp.Track, Name: "Order Completed", MessageID: "m0", TS: at(1), Seq: 0, Properties: `{"revenue":5}`},
+		{Type: cdp.Page, Name: "Home", MessageID: "m1", TS: at(2), Seq: 1024, Properties: `{"url":"https://x/"}`},
+		{Type: cdp.Identify, MessageID: "m2", TS: at(3), Seq: 2048},
+		{Type: cdp.Group, MessageID: "m3", TS: at(4), Seq: 3072},
+		{Type: cdp.Alias, MessageID: "m4", TS: at(5), Seq: 4096},
+		{Type: cdp.Track, Name: "Big", MessageID: "m5", TS: at(6), Seq: 5120},
+	}
+	p := view(t, s, cdp.IDUserID, "u1")
+	if got := p.recent.events(); !reflect.DeepEqual(got, want) {
+		t.Errorf("recent events of version 5:\n got %v\nwant %v", got, want)
+	}
+	if plan, _ := p.Trait("plan"); p.EventsTotal != 6 || plan != "pro" || !slices.Equal(p.Groups(), []string{"acme"}) {
+		t.Errorf("profile of version 5: %d events, plan %v, groups %v", p.EventsTotal, plan, p.Groups())
+	}
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ReadStore(s.cfg, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := view(t, again, cdp.IDUserID, "u1")
+	if a, b := canon(p), canon(q); a != b || !reflect.DeepEqual(q.recent.events(), want) {
+		t.Errorf("written as version %d and loaded:\n%s %v\nwant\n%s %v", checkpointVersion, b, q.recent.events(), a, want)
 	}
 }
 

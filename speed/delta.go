@@ -229,7 +229,7 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Tim
 	}
 	// Their identifiers now belong to the profiles they merged into,
 	// which the delta holds: put re-points them.
-	n, err := s.loadProfiles(br, -1, func(p *Profile) { s.put(p, byID) })
+	n, err := s.loadProfiles(br, h.Version, -1, func(p *Profile) { s.put(p, byID) })
 	if err != nil {
 		return time.Time{}, err
 	}

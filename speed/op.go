@@ -230,6 +230,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 
 	r := RecentEvent{Type: e.Type, MessageID: e.MessageID, TS: e.Timestamp.UnixNano(), Seq: o.seq()}
 	var traits []traitSpec
+	props := e.Properties // what the record keeps: identify and group keep their traits
 	switch e.Type {
 	case cdp.Identify:
 		var buf [16]traitSpec
@@ -237,7 +238,11 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 			o.Err = err
 			return o
 		}
+		props = e.Traits
+	case cdp.Group:
+		r.GroupID, props = e.GroupID, e.Traits
 	case cdp.Alias:
+		r.PreviousID = e.PreviousID
 		// previousId was a user id or an anonymous id: it links as both, as
 		// in the resolve job. Typed by which of the two the store knew when
 		// the alias came, the profiles would depend on arrival order.
@@ -258,8 +263,11 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 			}
 		}
 	}
-	if n := len(e.Properties); n > 0 && n <= maxRecentProps && !bytes.Equal(e.Properties, []byte("null")) {
-		r.Properties = rawString(e.Properties)
+	switch n := len(props); {
+	case n > maxRecentProps:
+		r.Truncated = true
+	case n > 0 && !bytes.Equal(props, []byte("null")):
+		r.Properties = rawString(props)
 	}
 	o.recent = appendRecord(a.rec[:0], &r)
 	a.rec = o.recent

@@ -143,15 +143,45 @@ func (l *LWWString) set(v string, ts, seq int64) {
 
 // RecentEvent is one entry of a profile's bounded recent-events list.
 type RecentEvent struct {
-	Type      cdp.EventType
-	Name      string // track event name, page or screen name
-	MessageID string
-	TS        int64
-	Seq       int64
-	// Properties is the raw JSON of the event's properties, "" when absent or
-	// larger than maxRecentProps.
+	Type       cdp.EventType
+	Name       string // track event name, page or screen name
+	GroupID    string // a group call's
+	PreviousID string // an alias call's
+	MessageID  string
+	TS         int64
+	Seq        int64
+	// Properties is the raw JSON of a track, page or screen call's
+	// properties, or of an identify or group call's traits; "" when absent
+	// or larger than maxRecentProps, which Truncated tells apart.
 	Properties string
+	Truncated  bool
 }
+
+// subject is the one of Name, GroupID and PreviousID e's type has: a
+// record holds it in one place.
+func (e *RecentEvent) subject() string {
+	switch e.Type {
+	case cdp.Group:
+		return e.GroupID
+	case cdp.Alias:
+		return e.PreviousID
+	}
+	return e.Name
+}
+
+func (e *RecentEvent) setSubject(s string) {
+	switch e.Type {
+	case cdp.Group:
+		e.GroupID = s
+	case cdp.Alias:
+		e.PreviousID = s
+	default:
+		e.Name = s
+	}
+}
+
+// HasTraits reports whether Properties holds the call's traits.
+func (e *RecentEvent) HasTraits() bool { return e.Type == cdp.Identify || e.Type == cdp.Group }
 
 const (
 	maxRecentProps = 1024

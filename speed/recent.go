@@ -14,9 +14,10 @@ import (
 //
 //	TS (8, LE) | Seq (8, LE) | uvarint(len(rest)) | rest
 //
-// and rest the type (its index in cdp.EventTypes, one byte), then the
-// name, the message id and the properties, each a uvarint length and its
-// bytes (appendRecord). A slice of RecentEvent held four pointers per entry, tens of
+// and rest the type (its index in cdp.EventTypes, one byte, with
+// recentTruncated set for properties left out), then the subject (the
+// name, group id or previous id), the message id and the properties, each
+// a uvarint length and its bytes (appendRecord). A slice of RecentEvent held four pointers per entry, tens of
 // millions in a store, which the GC marked on every cycle and the apply
 // loop moved behind write barriers; a byte slice is one pointer to memory
 // the GC does not scan. The header spares the usual event (the profile's
@@ -24,8 +25,9 @@ import (
 type recentList []byte
 
 const (
-	recentHdr  = 8  // count, offset of the newest record
-	recentTime = 16 // a record's TS and Seq
+	recentHdr       = 8    // count, offset of the newest record
+	recentTime      = 16   // a record's TS and Seq
+	recentTruncated = 0x80 // in the type byte: RecentEvent.Truncated
 )
 
 // len is the number of records.
@@ -67,14 +69,15 @@ func decodeRecord(rec []byte) RecentEvent {
 	e.TS, e.Seq = recTime(rec)
 	_, k := binary.Uvarint(rec[recentTime:])
 	rest := rec[recentTime+k:]
-	e.Type, rest = cdp.EventTypes[rest[0]], rest[1:]
+	e.Type, e.Truncated, rest = cdp.EventTypes[rest[0]&^recentTruncated], rest[0]&recentTruncated != 0, rest[1:]
 	str := func() string {
 		n, k := binary.Uvarint(rest)
 		s := rawString(rest[k : k+int(n)])
 		rest = rest[k+int(n):]
 		return s
 	}
-	e.Name, e.MessageID, e.Properties = str(), str(), str()
+	e.setSubject(str())
+	e.MessageID, e.Properties = str(), str()
 	return e
 }
 
@@ -129,17 +132,21 @@ func typeCode(t cdp.EventType) (byte, bool) {
 
 // appendRecord appends e's record; e's type must be one of cdp.EventTypes.
 func appendRecord(b []byte, e *RecentEvent) []byte {
+	strs := [...]string{e.subject(), e.MessageID, e.Properties}
 	rest := 1
-	for _, s := range [...]string{e.Name, e.MessageID, e.Properties} {
+	for _, s := range strs {
 		rest += uvarintLen(len(s)) + len(s)
 	}
 	code, _ := typeCode(e.Type)
+	if e.Truncated {
+		code |= recentTruncated
+	}
 	b = slices.Grow(b, recentTime+uvarintLen(rest)+rest)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.TS))
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.AppendUvarint(b, uint64(rest))
 	b = append(b, code)
-	for _, s := range [...]string{e.Name, e.MessageID, e.Properties} {
+	for _, s := range strs {
 		b = appendStr(b, s)
 	}
 	return b

@@ -24,8 +24,10 @@ func (l *recentList) addEvent(e RecentEvent, keep int) { l.add(appendRecord(nil,
 func (l recentList) events() []RecentEvent {
 	var es []RecentEvent
 	for e := range l.all() {
-		es = append(es, RecentEvent{Type: e.Type, Name: strings.Clone(e.Name), MessageID: strings.Clone(e.MessageID),
-			TS: e.TS, Seq: e.Seq, Properties: strings.Clone(e.Properties)})
+		for _, s := range []*string{&e.Name, &e.GroupID, &e.PreviousID, &e.MessageID, &e.Properties} {
+			*s = strings.Clone(*s)
+		}
+		es = append(es, e)
 	}
 	return es
 }
@@ -38,11 +40,15 @@ func newestOf(es []RecentEvent, keep int) []RecentEvent {
 	return es[max(0, len(es)-keep):]
 }
 
-// randomEvent has a time among few (ties, out of order) and strings of 0
-// to a few hundred bytes (uvarint lengths of 1 and 2 bytes).
+// randomEvent has a time among few (ties, out of order), strings of 0
+// to a few hundred bytes (uvarint lengths of 1 and 2 bytes), and some
+// properties left out.
 func randomEvent(rng *rand.Rand, i int) RecentEvent {
-	return RecentEvent{Type: cdp.EventTypes[rng.IntN(len(cdp.EventTypes))], Name: strings.Repeat("n", rng.IntN(3)*70),
-		MessageID: "m" + strconv.Itoa(i), TS: rng.Int64N(50), Seq: int64(i), Properties: strings.Repeat("p", rng.IntN(300))}
+	e := RecentEvent{Type: cdp.EventTypes[rng.IntN(len(cdp.EventTypes))], MessageID: "m" + strconv.Itoa(i),
+		TS: rng.Int64N(50), Seq: int64(i), Properties: strings.Repeat("p", rng.IntN(300))}
+	e.setSubject(strings.Repeat("n", rng.IntN(3)*70))
+	e.Truncated = e.Properties == "" || rng.IntN(10) == 0
+	return e
 }
 
 // checkList checks l's header and newest offset against its records.
@@ -198,7 +204,7 @@ func TestRecentCheckpointRoundTrip(t *testing.T) {
 	q := &Profile{}
 	q.recent.addEvent(RecentEvent{Type: cdp.Group, MessageID: "g", TS: 49, Seq: 1 << 40}, 20)
 	p.recent.merge(q.recent, 20)
-	got, err := decodeProfile(encodeProfile(nil, p), nil)
+	got, err := decodeProfile(encodeProfile(nil, p), checkpointVersion, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +217,7 @@ func TestRecentCheckpointRoundTrip(t *testing.T) {
 	rec := encodeProfile(nil, bad)
 	i := strings.Index(string(rec), "alias")
 	copy(rec[i:], "alibi")
-	if _, err := decodeProfile(rec, nil); err == nil || !strings.Contains(err.Error(), `"alibi"`) {
+	if _, err := decodeProfile(rec, checkpointVersion, nil); err == nil || !strings.Contains(err.Error(), `"alibi"`) {
 		t.Errorf("a recent event of type alibi: %v", err)
 	}
 }
@@ -225,15 +231,31 @@ func TestApplyRecordsRecentEvents(t *testing.T) {
 	prep := NewPreparer(cfg)
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	big := `{"a":"` + strings.Repeat("x", maxRecentProps) + `"}`
-	evs := []cdp.Event{
-		{Type: cdp.Track, Event: "Order Completed", Properties: json.RawMessage(`{"revenue":1}`)},
-		{Type: cdp.Page, Name: "Home", Properties: json.RawMessage(`{"url":"https://x/"}`)},
-		{Type: cdp.Screen, Name: "Cart", Properties: json.RawMessage(`null`)},
-		{Type: cdp.Identify, Traits: json.RawMessage(`{"plan":"pro"}`)},
-		{Type: cdp.Group, GroupID: "acme", Properties: json.RawMessage(big)},
+	cases := []struct {
+		e    cdp.Event
+		want RecentEvent // but for the message id, TS and Seq
+	}{
+		{cdp.Event{Type: cdp.Track, Event: "Order Completed", Properties: json.RawMessage(`{"revenue":1}`)},
+			RecentEvent{Name: "Order Completed", Properties: `{"revenue":1}`}},
+		{cdp.Event{Type: cdp.Track, Event: "Big", Properties: json.RawMessage(big)},
+			RecentEvent{Name: "Big", Truncated: true}},
+		{cdp.Event{Type: cdp.Page, Name: "Home", Properties: json.RawMessage(`{"url":"https://x/"}`)},
+			RecentEvent{Name: "Home", Properties: `{"url":"https://x/"}`}},
+		{cdp.Event{Type: cdp.Screen, Name: "Cart", Properties: json.RawMessage(`null`)},
+			RecentEvent{Name: "Cart"}},
+		// Identify and group keep their traits, not properties.
+		{cdp.Event{Type: cdp.Identify, Traits: json.RawMessage(`{"plan":"pro"}`), Properties: json.RawMessage(`{"p":1}`)},
+			RecentEvent{Properties: `{"plan":"pro"}`}},
+		{cdp.Event{Type: cdp.Group, GroupID: "acme", Traits: json.RawMessage(`{"name":"Acme"}`), Properties: json.RawMessage(`{"p":1}`)},
+			RecentEvent{GroupID: "acme", Properties: `{"name":"Acme"}`}},
+		{cdp.Event{Type: cdp.Group, GroupID: "big", Traits: json.RawMessage(big)},
+			RecentEvent{GroupID: "big", Truncated: true}},
+		{cdp.Event{Type: cdp.Alias, PreviousID: "a1"},
+			RecentEvent{PreviousID: "a1"}},
 	}
 	var want []RecentEvent
-	for i, e := range evs {
+	for i, c := range cases {
+		e := c.e
 		e.Workspace, e.UserID, e.MessageID = "w", "u1", "m"+strconv.Itoa(i)
 		e.Timestamp, e.ReceivedAt = at.Add(time.Duration(-i)*time.Second), at
 		v := e.AppendJSON(nil)
@@ -241,16 +263,8 @@ func TestApplyRecordsRecentEvents(t *testing.T) {
 		s.Apply(o)
 		clear(v)
 		prep.Release(o)
-		r := RecentEvent{Type: e.Type, MessageID: e.MessageID, TS: e.Timestamp.UnixNano(), Seq: int64(i) << 10}
-		switch e.Type {
-		case cdp.Track:
-			r.Name = e.Event
-		case cdp.Page, cdp.Screen:
-			r.Name = e.Name
-		}
-		if p := string(e.Properties); p != "null" && len(p) <= maxRecentProps {
-			r.Properties = p
-		}
+		r := c.want
+		r.Type, r.MessageID, r.TS, r.Seq = e.Type, e.MessageID, e.Timestamp.UnixNano(), int64(i)<<10
 		want = append(want, r)
 	}
 	prep.Release(prep.Prepare(0, 99, []byte(`{}`)))

@@ -427,8 +427,9 @@ func appendEventsDoc(b []byte, p *speed.Profile) []byte {
 	return append(b, '}')
 }
 
-// appendEvents writes the recent events, newest first:
-// [{"type","event"|"name","messageId","timestamp","properties"}].
+// appendEvents writes the recent events, newest first: [{"type",
+// "event"|"name"|"groupId"|"previousId","messageId","timestamp",
+// "properties"|"traits","propertiesTruncated"|"traitsTruncated"}].
 func appendEvents(b []byte, p *speed.Profile) []byte {
 	b = append(b, '[')
 	for e := range p.RecentEvents() {
@@ -437,32 +438,70 @@ func appendEvents(b []byte, p *speed.Profile) []byte {
 		}
 		b = append(b, `{"type":`...)
 		b = appendString(b, string(e.Type))
-		b = appendEventName(b, e)
+		b = appendEventSubject(b, &e, &lookupKeys)
 		b = append(b, `,"messageId":`...)
 		b = appendString(b, e.MessageID)
 		b = append(b, `,"timestamp":`...)
 		b = appendTime(b, e.TS)
-		if e.Properties != "" {
-			b = append(b, `,"properties":`...)
-			b = append(b, e.Properties...)
-		}
+		b = appendEventProperties(b, &e, &lookupKeys)
 		b = append(b, '}')
 	}
 	return append(b, ']')
 }
 
-// appendEventName writes ,"event" (track) or ,"name" (page, screen) when
-// the event has a name.
-func appendEventName(b []byte, e speed.RecentEvent) []byte {
-	if e.Name == "" {
+// eventKeys names what the look-up API and the Profile API name apart:
+// the one follows the Segment spec's events (camelCase), the other its
+// own snake_case.
+type eventKeys struct {
+	groupID, previousID string // with the comma and colon around
+	truncated           string // after "properties or "traits
+}
+
+var (
+	lookupKeys  = eventKeys{groupID: `,"groupId":`, previousID: `,"previousId":`, truncated: `Truncated":true`}
+	profileKeys = eventKeys{groupID: `,"group_id":`, previousID: `,"previous_id":`, truncated: `_truncated":true`}
+)
+
+// appendEventSubject writes ,"event" (track), ,"name" (page, screen), the
+// group id or the previous id, when the event has one.
+func appendEventSubject(b []byte, e *speed.RecentEvent, k *eventKeys) []byte {
+	key, v := `,"name":`, e.Name
+	switch e.Type {
+	case cdp.Track:
+		key = `,"event":`
+	case cdp.Group:
+		key, v = k.groupID, e.GroupID
+	case cdp.Alias:
+		key, v = k.previousID, e.PreviousID
+	}
+	if v == "" {
 		return b
 	}
-	if e.Type == cdp.Track {
-		b = append(b, `,"event":`...)
-	} else {
-		b = append(b, `,"name":`...)
+	b = append(b, key...)
+	return appendString(b, v)
+}
+
+// appendEventProperties writes ,"properties" or, for identify and group,
+// ,"traits"; and, where they were left out for their size, a flag that
+// says so (,"propertiesTruncated":true), so that a user tells them from
+// none.
+func appendEventProperties(b []byte, e *speed.RecentEvent, k *eventKeys) []byte {
+	name := "properties"
+	if e.HasTraits() {
+		name = "traits"
 	}
-	return appendString(b, e.Name)
+	if e.Properties != "" {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = append(b, e.Properties...)
+	}
+	if e.Truncated {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, k.truncated...)
+	}
+	return b
 }
 
 func appendTime(b []byte, ns int64) []byte {

@@ -143,15 +143,25 @@ func referenceDoc(t *testing.T, p *speed.Profile, traits string, segments []stri
 		evs := []map[string]any{}
 		for e := range p.RecentEvents() {
 			m := map[string]any{"type": string(e.Type), "messageId": e.MessageID, "timestamp": tm(e.TS)}
-			if e.Name != "" {
-				if e.Type == cdp.Track {
-					m["event"] = e.Name
-				} else {
-					m["name"] = e.Name
-				}
+			switch {
+			case e.Type == cdp.Group && e.GroupID != "":
+				m["groupId"] = e.GroupID
+			case e.Type == cdp.Alias && e.PreviousID != "":
+				m["previousId"] = e.PreviousID
+			case e.Type == cdp.Track && e.Name != "":
+				m["event"] = e.Name
+			case e.Name != "":
+				m["name"] = e.Name
+			}
+			key := "properties"
+			if e.Type == cdp.Identify || e.Type == cdp.Group {
+				key = "traits"
 			}
 			if e.Properties != "" {
-				m["properties"] = json.RawMessage(e.Properties)
+				m[key] = json.RawMessage(e.Properties)
+			}
+			if e.Truncated {
+				m[key+"Truncated"] = true
 			}
 			evs = append(evs, m)
 		}

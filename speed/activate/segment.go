@@ -353,8 +353,10 @@ func appendExternalID(b []byte, collection, typ, id string) []byte {
 }
 
 // appendEvents writes {"data":[{"type","message_id","source_id",
-// "timestamp","properties","event"|"name","related"}],"cursor":{…}}: the
-// recent events (speed.recent_events), newest first unless sort=asc.
+// "timestamp","properties"|"traits","properties_truncated"|
+// "traits_truncated","event"|"name"|"group_id"|"previous_id","related"}],
+// "cursor":{…}}: the recent events (speed.recent_events), newest first
+// unless sort=asc.
 func (q *segmentQuery) appendEvents(b []byte, p *speed.Profile) []byte {
 	cts, cseq, cursor := eventCursor(q.next)
 	for e := range p.RecentEvents() {
@@ -385,11 +387,8 @@ func (q *segmentQuery) appendEvents(b []byte, p *speed.Profile) []byte {
 		b = appendString(b, e.MessageID)
 		b = append(b, `,"source_id":null,"timestamp":`...)
 		b = appendTime(b, e.TS)
-		if e.Properties != "" {
-			b = append(b, `,"properties":`...)
-			b = append(b, e.Properties...)
-		}
-		b = appendEventName(b, e)
+		b = appendEventProperties(b, &e, &profileKeys)
+		b = appendEventSubject(b, &e, &profileKeys)
 		b = append(b, `,"related":{"users":`...)
 		b = appendString(b, p.CDPID)
 		b = append(b, "}}"...)
