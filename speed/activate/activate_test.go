@@ -355,3 +355,66 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsShowIDsTraitsAndTruncation: the events of group, alias and
+// identify calls show their group id, previous id and traits, and
+// properties or traits left out for their size say so, on the look-up
+// API and on the Profile API, through every transport.
+func TestEventsShowIDsTraitsAndTruncation(t *testing.T) {
+	cfg := speed.DefaultStoreConfig()
+	store, err := speed.NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep := speed.NewPreparer(cfg)
+	big := json.RawMessage(`{"a":"` + strings.Repeat("x", 1024) + `"}`)
+	ts := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	for i, e := range []cdp.Event{
+		{Type: cdp.Identify, Traits: json.RawMessage(`{"plan":"pro"}`)},
+		{Type: cdp.Group, GroupID: "acme", Traits: json.RawMessage(`{"name":"Acme"}`)},
+		{Type: cdp.Alias, PreviousID: "anon-9"},
+		{Type: cdp.Track, Event: "Big", Properties: big},
+		{Type: cdp.Identify, Traits: big},
+		{Type: cdp.Track, Event: "None"},
+	} {
+		e.Workspace, e.UserID, e.MessageID = "default", "u9", "m"+string(rune('a'+i))
+		e.Timestamp, e.ReceivedAt = ts.Add(time.Duration(i)*time.Minute), ts
+		b, _ := json.Marshal(e)
+		store.Apply(prep.Prepare(0, int64(i), b))
+	}
+	api, err := New(Config{Keys: newKeys(), Profiles: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(min int) string { return `"timestamp":"2026-11-01T10:0` + string(rune('0'+min)) + `:00Z"` }
+	lookup := `[{"type":"track","event":"None","messageId":"mf",` + at(5) + `},` +
+		`{"type":"identify","messageId":"me",` + at(4) + `,"traitsTruncated":true},` +
+		`{"type":"track","event":"Big","messageId":"md",` + at(3) + `,"propertiesTruncated":true},` +
+		`{"type":"alias","previousId":"anon-9","messageId":"mc",` + at(2) + `},` +
+		`{"type":"group","groupId":"acme","messageId":"mb",` + at(1) + `,"traits":{"name":"Acme"}},` +
+		`{"type":"identify","messageId":"ma",` + at(0) + `,"traits":{"plan":"pro"}}]`
+	profile := []string{
+		`{"type":"track","message_id":"mf","source_id":null,` + at(5) + `,"event":"None"`,
+		`{"type":"identify","message_id":"me","source_id":null,` + at(4) + `,"traits_truncated":true`,
+		`{"type":"track","message_id":"md","source_id":null,` + at(3) + `,"properties_truncated":true,"event":"Big"`,
+		`{"type":"alias","message_id":"mc","source_id":null,` + at(2) + `,"previous_id":"anon-9"`,
+		`{"type":"group","message_id":"mb","source_id":null,` + at(1) + `,"traits":{"name":"Acme"},"group_id":"acme"`,
+		`{"type":"identify","message_id":"ma","source_id":null,` + at(0) + `,"traits":{"plan":"pro"}`,
+	}
+	for i, srv := range serveAll(t, api) {
+		a := fetch(t, "GET", srv+"/v1/profiles/user_id:u9/events", activationKey)
+		var doc struct {
+			CDPID  string          `json:"cdp_id"`
+			Events json.RawMessage `json:"events"`
+		}
+		if err := json.Unmarshal([]byte(a.body), &doc); err != nil || string(doc.Events) != lookup {
+			t.Errorf("transport %d: events %s (%v)\nwant %s", i, doc.Events, err, lookup)
+		}
+		related := `,"related":{"users":"` + doc.CDPID + `"}}`
+		want := `{"data":[` + strings.Join(profile, related+",") + related + `]`
+		a = fetch(t, "GET", srv+"/v1/spaces/default/collections/users/profiles/user_id:u9/events", activationKey)
+		if !strings.HasPrefix(a.body, want) {
+			t.Errorf("transport %d: Profile API events %s\nwant %s…", i, a.body, want)
+		}
+	}
+}
