@@ -154,11 +154,11 @@ type RecentEvent struct {
 	// properties, or of an identify or group call's traits; "" when absent
 	// or larger than maxRecentProps, which Truncated tells apart.
 	Properties string
-	Truncated  bool
+	Truncated  bool // Properties was left out for its size
 }
 
-// subject is the one of Name, GroupID and PreviousID e's type has: a
-// record holds it in one place.
+// subject is the one of Name, GroupID and PreviousID that e's type has:
+// a record holds it in one place.
 func (e *RecentEvent) subject() string {
 	switch e.Type {
 	case cdp.Group:

@@ -16,10 +16,11 @@ import (
 //
 // and rest the type (its index in cdp.EventTypes, one byte, with
 // recentTruncated set for properties left out), then the subject (the
-// name, group id or previous id), the message id and the properties, each
-// a uvarint length and its bytes (appendRecord). A slice of RecentEvent held four pointers per entry, tens of
-// millions in a store, which the GC marked on every cycle and the apply
-// loop moved behind write barriers; a byte slice is one pointer to memory
+// name, group id or previous id: a call has one at most), the message id
+// and the properties, each a uvarint length and its bytes (appendRecord).
+// A slice of RecentEvent held four pointers per entry, tens of millions
+// in a store, which the GC marked on every cycle and the apply loop moved
+// behind write barriers; a byte slice is one pointer to memory
 // the GC does not scan. The header spares the usual event (the profile's
 // newest) a walk: it compares with the newest record and goes at the end.
 type recentList []byte
