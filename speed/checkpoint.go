@@ -23,7 +23,7 @@ const CheckpointFile = "checkpoint.gob"
 // keys packed (a build that reads only 2 would lose the dedupe set, so it
 // refuses 3); 4: the trailer holds a checksum of all before it; 5: delta
 // checkpoints (delta.go); 6: recent events hold group and previous ids,
-// identify and group traits and whether properties were left out. Versions
+// group traits and whether properties were left out. Versions
 // 2 and 3 still load, unchecked; each file (a delta too) is read as its own
 // version says.
 const checkpointVersion = 6

@@ -186,8 +186,8 @@ func (d *profileDecoder) recentEvent() RecentEvent {
 	e.setSubject(d.alias()) // before version 6 group and alias calls had none
 	e.MessageID, e.TS, e.Seq, e.Properties = d.alias(), d.varint(), d.varint(), d.alias()
 	if d.version < 6 {
-		if e.HasTraits() {
-			e.Properties = "" // the call's properties, where its traits go now
+		if e.HasTraits() || e.Type == cdp.Identify {
+			e.Properties = "" // the call's properties: a group keeps its traits there now, an identify nothing
 		}
 	} else if t := d.uvarint(); t > 1 && d.err == nil {
 		d.err = fmt.Errorf("recent event truncated flag %d is not 0 or 1", t)

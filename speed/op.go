@@ -230,7 +230,10 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 
 	r := RecentEvent{Type: e.Type, MessageID: e.MessageID, TS: e.Timestamp.UnixNano(), Seq: o.seq()}
 	var traits []traitSpec
-	props := e.Properties // what the record keeps: identify and group keep their traits
+	// What the record keeps: a group's traits, which no profile field holds;
+	// not an identify's, which the profile's traits hold (as much again per
+	// profile, for a store filled by identify calls).
+	props := e.Properties
 	switch e.Type {
 	case cdp.Identify:
 		var buf [16]traitSpec
@@ -238,7 +241,7 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 			o.Err = err
 			return o
 		}
-		props = e.Traits
+		props = nil
 	case cdp.Group:
 		r.GroupID, props = e.GroupID, e.Traits
 	case cdp.Alias:

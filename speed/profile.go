@@ -151,8 +151,9 @@ type RecentEvent struct {
 	TS         int64
 	Seq        int64
 	// Properties is the raw JSON of a track, page or screen call's
-	// properties, or of an identify or group call's traits; "" when absent
-	// or larger than maxRecentProps, which Truncated tells apart.
+	// properties, or of a group call's traits; "" when absent or larger
+	// than maxRecentProps, which Truncated tells apart, and for an identify
+	// call, whose traits are the profile's.
 	Properties string
 	Truncated  bool // Properties was left out for its size
 }
@@ -181,7 +182,7 @@ func (e *RecentEvent) setSubject(s string) {
 }
 
 // HasTraits reports whether Properties holds the call's traits.
-func (e *RecentEvent) HasTraits() bool { return e.Type == cdp.Identify || e.Type == cdp.Group }
+func (e *RecentEvent) HasTraits() bool { return e.Type == cdp.Group }
 
 const (
 	maxRecentProps = 1024

@@ -243,9 +243,10 @@ func TestApplyRecordsRecentEvents(t *testing.T) {
 			RecentEvent{Name: "Home", Properties: `{"url":"https://x/"}`}},
 		{cdp.Event{Type: cdp.Screen, Name: "Cart", Properties: json.RawMessage(`null`)},
 			RecentEvent{Name: "Cart"}},
-		// Identify and group keep their traits, not properties.
+		// A group keeps its traits, not properties; an identify neither (its
+		// traits are the profile's).
 		{cdp.Event{Type: cdp.Identify, Traits: json.RawMessage(`{"plan":"pro"}`), Properties: json.RawMessage(`{"p":1}`)},
-			RecentEvent{Properties: `{"plan":"pro"}`}},
+			RecentEvent{}},
 		{cdp.Event{Type: cdp.Group, GroupID: "acme", Traits: json.RawMessage(`{"name":"Acme"}`), Properties: json.RawMessage(`{"p":1}`)},
 			RecentEvent{GroupID: "acme", Properties: `{"name":"Acme"}`}},
 		{cdp.Event{Type: cdp.Group, GroupID: "big", Traits: json.RawMessage(big)},

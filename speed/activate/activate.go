@@ -481,7 +481,7 @@ func appendEventSubject(b []byte, e *speed.RecentEvent, k *eventKeys) []byte {
 	return appendString(b, v)
 }
 
-// appendEventProperties writes ,"properties" or, for identify and group,
+// appendEventProperties writes ,"properties" or, for a group call,
 // ,"traits"; and, where they were left out for their size, a flag that
 // says so (,"propertiesTruncated":true), so that a user tells them from
 // none.

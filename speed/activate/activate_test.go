@@ -374,7 +374,7 @@ func TestEventsShowIDsTraitsAndTruncation(t *testing.T) {
 		{Type: cdp.Group, GroupID: "acme", Traits: json.RawMessage(`{"name":"Acme"}`)},
 		{Type: cdp.Alias, PreviousID: "anon-9"},
 		{Type: cdp.Track, Event: "Big", Properties: big},
-		{Type: cdp.Identify, Traits: big},
+		{Type: cdp.Group, GroupID: "big", Traits: big},
 		{Type: cdp.Track, Event: "None"},
 	} {
 		e.Workspace, e.UserID, e.MessageID = "default", "u9", "m"+string(rune('a'+i))
@@ -388,18 +388,18 @@ func TestEventsShowIDsTraitsAndTruncation(t *testing.T) {
 	}
 	at := func(min int) string { return `"timestamp":"2026-11-01T10:0` + string(rune('0'+min)) + `:00Z"` }
 	lookup := `[{"type":"track","event":"None","messageId":"mf",` + at(5) + `},` +
-		`{"type":"identify","messageId":"me",` + at(4) + `,"traitsTruncated":true},` +
+		`{"type":"group","groupId":"big","messageId":"me",` + at(4) + `,"traitsTruncated":true},` +
 		`{"type":"track","event":"Big","messageId":"md",` + at(3) + `,"propertiesTruncated":true},` +
 		`{"type":"alias","previousId":"anon-9","messageId":"mc",` + at(2) + `},` +
 		`{"type":"group","groupId":"acme","messageId":"mb",` + at(1) + `,"traits":{"name":"Acme"}},` +
-		`{"type":"identify","messageId":"ma",` + at(0) + `,"traits":{"plan":"pro"}}]`
+		`{"type":"identify","messageId":"ma",` + at(0) + `}]`
 	profile := []string{
 		`{"type":"track","message_id":"mf","source_id":null,` + at(5) + `,"event":"None"`,
-		`{"type":"identify","message_id":"me","source_id":null,` + at(4) + `,"traits_truncated":true`,
+		`{"type":"group","message_id":"me","source_id":null,` + at(4) + `,"traits_truncated":true,"group_id":"big"`,
 		`{"type":"track","message_id":"md","source_id":null,` + at(3) + `,"properties_truncated":true,"event":"Big"`,
 		`{"type":"alias","message_id":"mc","source_id":null,` + at(2) + `,"previous_id":"anon-9"`,
 		`{"type":"group","message_id":"mb","source_id":null,` + at(1) + `,"traits":{"name":"Acme"},"group_id":"acme"`,
-		`{"type":"identify","message_id":"ma","source_id":null,` + at(0) + `,"traits":{"plan":"pro"}`,
+		`{"type":"identify","message_id":"ma","source_id":null,` + at(0),
 	}
 	for i, srv := range serveAll(t, api) {
 		a := fetch(t, "GET", srv+"/v1/profiles/user_id:u9/events", activationKey)
