@@ -7,32 +7,46 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	cdp "github.com/tributary-cdp/tributary"
 )
 
-// Keys is an immutable index of every key in the config.
-type Keys struct {
+// Keys indexes every key in the config. Set replaces them all at once
+// while requests are served, so a revoked key stops working without a
+// restart.
+type Keys struct{ idx atomic.Pointer[keyIndex] }
+
+// keyIndex is one immutable generation of the keys.
+type keyIndex struct {
 	write map[string]string        // write key → workspace
 	api   map[string]cdp.Principal // "sha256:<hex>" → principal
 }
 
 // NewKeys indexes the keys of the workspaces.
 func NewKeys(ws []cdp.Workspace) *Keys {
-	k := &Keys{write: map[string]string{}, api: map[string]cdp.Principal{}}
+	k := &Keys{}
+	k.Set(ws)
+	return k
+}
+
+// Set replaces every key by those of ws; requests that read the keys
+// after it returns see only the new ones.
+func (k *Keys) Set(ws []cdp.Workspace) {
+	idx := &keyIndex{write: map[string]string{}, api: map[string]cdp.Principal{}}
 	for _, w := range ws {
 		for _, wk := range w.WriteKeys {
-			k.write[wk] = w.ID
+			idx.write[wk] = w.ID
 		}
 		for _, ak := range w.APIKeys {
 			h := ak.Hash
 			if h == "" {
 				h = hash(ak.Key)
 			}
-			k.api[h] = cdp.Principal{Workspace: w.ID, Role: ak.Role, KeyName: ak.Name}
+			idx.api[h] = cdp.Principal{Workspace: w.ID, Role: ak.Role, KeyName: ak.Name}
 		}
 	}
-	return k
+	k.idx.Store(idx)
 }
 
 func hash(key string) string {
@@ -52,7 +66,7 @@ func appendHash(b []byte, key string) []byte {
 
 // Workspace returns the workspace of a write key.
 func (k *Keys) Workspace(writeKey string) (string, bool) {
-	ws, ok := k.write[writeKey]
+	ws, ok := k.idx.Load().write[writeKey]
 	return ws, ok
 }
 
@@ -65,7 +79,7 @@ func (k *Keys) API(key string) (cdp.Principal, bool) {
 	// hash is built on the stack and the map read with string(b), which
 	// does not allocate: every look-up request passes here.
 	var b [hashLen]byte
-	p, ok := k.api[string(appendHash(b[:0], key))]
+	p, ok := k.idx.Load().api[string(appendHash(b[:0], key))]
 	return p, ok
 }
 

@@ -60,3 +60,28 @@ func TestAPIKeysByHash(t *testing.T) {
 		t.Errorf("API allocates %v times a call, want 0", allocs)
 	}
 }
+
+// Set revokes the keys left out and adds the new ones at once, for both
+// kinds of key; a removed workspace's keys stop working.
+func TestSetReplacesKeys(t *testing.T) {
+	k := NewKeys([]cdp.Workspace{
+		{ID: "w1", WriteKeys: []string{"wk-1"}, APIKeys: []cdp.APIKey{{Name: "old", Role: cdp.RoleAdmin, Key: "ak-old"}}},
+		{ID: "w2", WriteKeys: []string{"wk-2"}, APIKeys: []cdp.APIKey{{Name: "w2", Role: cdp.RoleAdmin, Key: "ak-w2"}}},
+	})
+	k.Set([]cdp.Workspace{
+		{ID: "w1", WriteKeys: []string{"wk-1b"}, APIKeys: []cdp.APIKey{{Name: "new", Role: cdp.RoleActivation, Hash: hash("ak-new")}}},
+	})
+	for _, key := range []string{"ak-old", "ak-w2"} {
+		if p, ok := k.API(key); ok {
+			t.Errorf("API(%q) = %+v after Set, want no principal", key, p)
+		}
+	}
+	if p, ok := k.API("ak-new"); !ok || p != (cdp.Principal{Workspace: "w1", Role: cdp.RoleActivation, KeyName: "new"}) {
+		t.Errorf("API(ak-new) = %+v, %v", p, ok)
+	}
+	for key, want := range map[string]string{"wk-1": "", "wk-2": "", "wk-1b": "w1"} {
+		if ws, ok := k.Workspace(key); ws != want || ok != (want != "") {
+			t.Errorf("Workspace(%q) = %q, %v; want %q", key, ws, ok, want)
+		}
+	}
+}

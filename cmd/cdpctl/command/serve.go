@@ -83,7 +83,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 type server struct {
 	cfg config.Config
 	// configFile is where cfg came from ("" for the defaults): its
-	// segments are read again while serving (watchSegments).
+	// keys and segments are read again while serving (watchConfig).
 	configFile string
 	broker     *broker.Broker
 	collector  *collect.Collector
@@ -137,7 +137,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	mux := http.NewServeMux()
 	col.Register(mux)
 	if s.collectorOnly {
-		return s.serveCollectorOnly(ctx, mux, reg, brokers, ready)
+		return s.serveCollectorOnly(ctx, mux, reg, brokers, keys, ready)
 	}
 	sp, api, err := startSpeed(s.cfg, brokers, reg, keys, mux)
 	if err != nil {
@@ -174,7 +174,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	g.Go(func() error { return sp.Run(gctx) })      // final checkpoint when gctx ends
 	g.Go(func() error { return s.ready.Run(gctx) }) // end offsets at start, for /readyz
 	g.Go(func() error { return rec.Run(gctx) })     // swaps in curated builds (reconcile job)
-	g.Go(func() error { return watchSegments(gctx, s.cfg, s.configFile, sp, segmentReloadInterval) })
+	g.Go(func() error { return watchConfig(gctx, s.cfg, s.configFile, keys, sp, reloadInterval) })
 	s.activation.serve(g, gctx)
 	s.serveHTTP(g, gctx, ln)
 	if ready != nil {
@@ -240,7 +240,7 @@ func (s *server) serveHTTP(g *errgroup.Group, gctx context.Context, ln net.Liste
 
 // serveCollectorOnly runs the collector alone: an ingestion tier scaled
 // apart from the speed layer and the jobs.
-func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg *prometheus.Registry, brokers []string, ready func(string)) error {
+func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg *prometheus.Registry, brokers []string, keys *auth.Keys, ready func(string)) error {
 	if s.cfg.HTTP.ActivationAddr != "" {
 		slog.Warn("http.activation_addr is not served with --collector-only: there is no speed layer to look profiles up in", "addr", s.cfg.HTTP.ActivationAddr)
 	}
@@ -249,6 +249,7 @@ func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return watchConfig(gctx, s.cfg, s.configFile, keys, nil, reloadInterval) })
 	s.serveHTTP(g, gctx, ln)
 	if ready != nil {
 		ready(ln.Addr().String())

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/speed"
@@ -46,7 +46,7 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 		return nil, nil, err
 	}
 	sc.Segments.Segments = segs
-	sc.Segments.Reloadable = true // watchSegments
+	sc.Segments.Reloadable = true // watchConfig
 	sp, err := speed.New(sc)
 	if err != nil {
 		return nil, nil, err
@@ -60,26 +60,40 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 	return sp, api, nil
 }
 
-// segmentReloadInterval is how often serve looks for segments added or
-// removed with `cdpctl segment add|remove` or in the config file.
-const segmentReloadInterval = 2 * time.Second
+// reloadInterval is how often serve looks for segments added or removed
+// with `cdpctl segment add|remove` or in the config file, and for keys
+// changed in the config file.
+const reloadInterval = 2 * time.Second
 
-// watchSegments hands the speed layer the segments in force whenever they
-// change: the stored files (<data-dir>/segments) and the `segments:` of
-// the config file (file, "" for none) are read again every interval; the
-// rest of the config takes a restart. A file that does not load, or a
-// config whose segments do not validate, keeps the segments as they
-// were, with a warning.
-func watchSegments(ctx context.Context, cfg config.Config, file string, sp *speed.Consumer, every time.Duration) error {
-	key := func(segs []*cdp.Segment) string {
-		b, _ := json.Marshal(segs)
+// watchConfig applies what serve takes from the config without a restart,
+// read again every interval. The workspaces' write and API keys: a key
+// removed from the config file stops authenticating, a new one starts.
+// The segments: the stored files (<data-dir>/segments) and the config
+// file's `segments:` are handed to the speed layer (nil with
+// --collector-only: keys alone) whenever they change. file is the config
+// file ("" for none). The rest of the config takes a restart. A config
+// file that does not validate changes nothing; a segment file that does
+// not load keeps the segments as they were; both with a warning.
+func watchConfig(ctx context.Context, cfg config.Config, file string, keys *auth.Keys, sp *speed.Consumer, every time.Duration) error {
+	key := func(v any) string {
+		b, _ := json.Marshal(v)
 		return string(b)
 	}
-	segs, err := loadSegments(cfg)
-	if err != nil {
-		return err // startSpeed loaded them a moment ago
+	var lastSegs string
+	if sp != nil {
+		segs, err := loadSegments(cfg)
+		if err != nil {
+			return err // startSpeed loaded them a moment ago
+		}
+		lastSegs = key(segs)
 	}
-	last, lastErr := key(segs), ""
+	lastErr := ""
+	warn := func(msg string, err error) {
+		if err.Error() != lastErr {
+			slog.Warn(msg, "err", err)
+			lastErr = err.Error()
+		}
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -88,46 +102,48 @@ func watchSegments(ctx context.Context, cfg config.Config, file string, sp *spee
 			return nil
 		case <-t.C:
 		}
-		var err error
 		if file != "" {
-			cfg.Segments, err = configSegments(cfg, file)
-		}
-		if err == nil {
-			segs, err = loadSegments(cfg)
-		}
-		if err != nil {
-			if err.Error() != lastErr {
-				slog.Warn("segments not reloaded: keeping the ones in force", "err", err)
-				lastErr = err.Error()
+			fresh, err := rereadConfig(file)
+			if err != nil {
+				warn("config not reloaded: keeping the keys and segments in force", err)
+				continue
 			}
+			if !reflect.DeepEqual(fresh.Workspaces, cfg.Workspaces) { // JSON leaves the keys out
+				keys.Set(fresh.Workspaces)
+				slog.Info("keys in force changed", "workspaces", len(fresh.Workspaces))
+			}
+			cfg.Workspaces, cfg.Segments = fresh.Workspaces, fresh.Segments
+		}
+		if sp == nil {
+			lastErr = ""
+			continue
+		}
+		segs, err := loadSegments(cfg)
+		if err != nil {
+			warn("segments not reloaded: keeping the ones in force", err)
 			continue
 		}
 		lastErr = ""
-		if k := key(segs); k != last {
+		if k := key(segs); k != lastSegs {
 			if err := sp.SetSegments(ctx, segs); err != nil {
 				return nil // ctx ended
 			}
 			slog.Info("segments in force changed", "segments", len(segs))
-			last = k
+			lastSegs = k
 		}
 	}
 }
 
-// configSegments reads the segments of the config file again, checked
-// against the running config (its workspaces); on an error cfg's stay.
-func configSegments(cfg config.Config, file string) ([]cdp.Segment, error) {
+// rereadConfig reads the config file again; it validates whole, its
+// segments against its own workspaces.
+func rereadConfig(file string) (config.Config, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return cfg.Segments, fmt.Errorf("read config: %w", err)
+		return config.Config{}, fmt.Errorf("read config: %w", err)
 	}
 	fresh, err := config.Parse(b)
 	if err != nil {
-		return cfg.Segments, fmt.Errorf("%s: %w", file, err)
+		return config.Config{}, fmt.Errorf("%s: %w", file, err)
 	}
-	next := cfg
-	next.Segments = fresh.Segments
-	if err := next.Validate(); err != nil {
-		return cfg.Segments, fmt.Errorf("%s: %w", file, err)
-	}
-	return fresh.Segments, nil
+	return fresh, nil
 }
