@@ -71,7 +71,12 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 		{"tributary_speed_identifiers", "", 14},
 		{"tributary_speed_merges_total", "", 1},
 		{"tributary_speed_links_blocked_total", "type=user_id", 1},
+		// The types nothing was refused of show 0, not nothing.
+		{"tributary_speed_links_blocked_total", "type=anonymous_id", 0},
+		{"tributary_speed_links_blocked_total", "type=email", 0},
+		{"tributary_speed_links_blocked_total", "type=phone", 0},
 		{"tributary_speed_links_capped_total", "type=email", 1},
+		{"tributary_speed_links_capped_total", "type=phone", 0},
 		{"tributary_speed_shared_identifiers", "", 1},
 		{"tributary_speed_dedupe_entries", "", 12},
 	} {

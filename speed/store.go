@@ -255,8 +255,16 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 			s.caps = append(s.caps, typeCap{typ, n})
 		}
 	}
-	s.stats.blocked = map[string]int64{}
+	// Every type that can count starts at 0, so /metrics shows the series
+	// before the first refusal: an alert on increase() sees that one too.
+	s.stats.blocked = map[string]int64{cdp.IDUserID: 0, cdp.IDAnonymousID: 0}
+	for _, typ := range cfg.IdentifierTraits {
+		s.stats.blocked[typ] = 0
+	}
 	s.stats.capped = map[string]int64{}
+	for _, c := range s.caps {
+		s.stats.capped[c.typ] = 0
+	}
 	return s, nil
 }
 
