@@ -32,7 +32,13 @@ func newBrokerCmd(g *globalOptions) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			b, err := startEmbedded(cfg.Kafka.EmbeddedAddr, filepath.Join(cfg.DataDir, "kafka"), cfg.Kafka.Partitions, cfg.Kafka.SyncWrites)
+			dir := filepath.Join(cfg.DataDir, "kafka")
+			l, err := lockDir(dir, "embedded broker")
+			if err != nil {
+				return err
+			}
+			defer l.release()
+			b, err := startEmbedded(cfg.Kafka.EmbeddedAddr, dir, cfg.Kafka.Partitions, cfg.Kafka.SyncWrites)
 			if err != nil {
 				return err
 			}

@@ -98,6 +98,8 @@ type server struct {
 	// collectorOnly runs the collector without the speed layer and jobs.
 	collectorOnly bool
 	scheduler     *jobs.Scheduler // cron jobs from jobs.schedules; nil when none
+	// locks are the data dir's directories this server writes alone.
+	locks []*dirLock
 }
 
 // Run starts everything and blocks until ctx ends or a component fails.
@@ -105,6 +107,9 @@ type server struct {
 func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	brokers := s.cfg.Brokers()
 	if s.cfg.Embedded() {
+		if err := s.lock(filepath.Join(s.cfg.DataDir, "kafka"), "embedded broker"); err != nil {
+			return err
+		}
 		b, err := startEmbedded(s.cfg.Kafka.EmbeddedAddr, filepath.Join(s.cfg.DataDir, "kafka"), s.cfg.Kafka.Partitions, s.cfg.Kafka.SyncWrites)
 		if err != nil {
 			return err
@@ -138,6 +143,9 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	col.Register(mux)
 	if s.collectorOnly {
 		return s.serveCollectorOnly(ctx, mux, reg, brokers, keys, ready)
+	}
+	if err := s.lock(filepath.Join(s.cfg.DataDir, "speed"), "speed layer"); err != nil {
+		return err
 	}
 	sp, api, err := startSpeed(s.cfg, brokers, reg, keys, mux)
 	if err != nil {
@@ -257,6 +265,16 @@ func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg
 	return g.Wait()
 }
 
+// lock takes the lock of dir for what until Close.
+func (s *server) lock(dir, what string) error {
+	l, err := lockDir(dir, what)
+	if err != nil {
+		return err
+	}
+	s.locks = append(s.locks, l)
+	return nil
+}
+
 // Close releases what Run started; it is idempotent.
 func (s *server) Close() {
 	if s.collector != nil {
@@ -268,5 +286,8 @@ func (s *server) Close() {
 	if s.broker != nil {
 		s.broker.Close()
 		s.broker = nil
+	}
+	for _, l := range s.locks {
+		l.release()
 	}
 }
