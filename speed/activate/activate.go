@@ -124,6 +124,10 @@ func (a *API) Serve(dst []byte, method, path, rawQuery, authorization string) (b
 		if rest, ok := strings.CutPrefix(path, "/v1/spaces/"); ok {
 			return a.serveSegment(dst, method, rest, rawQuery, authorization)
 		}
+		if ref, tail, _ := strings.Cut(strings.TrimPrefix(path, "/v1/profiles/"), "/"); strings.Contains(ref, ":") && tail != "" {
+			// Most likely a value with a / sent as it is (auth0|team/42).
+			return appendError(dst, http.StatusNotFound, "not_found", "no such endpoint: GET /v1/profiles/{type}:{value}[/events]; a / in a value is sent escaped, as %2F")
+		}
 		return appendError(dst, http.StatusNotFound, "not_found", "no such endpoint: GET /v1/profiles/{type}:{value}[/events]")
 	}
 	if method != http.MethodGet && method != http.MethodHead {

@@ -204,6 +204,19 @@ func testLookupStatuses(t *testing.T, srv string) {
 			}
 		})
 	}
+	// A value's / sent unescaped makes another path: the 404 says how to send it.
+	for path, hint := range map[string]bool{
+		"/v1/profiles/user_id:team/42":        true,
+		"/v1/profiles/user_id:team/42/events": true,
+		"/v1/profiles/user_id:u1/other":       true,
+		"/v1/profiles/":                       false,
+		"/v1/profiles/u1/events/x":            false,
+	} {
+		st, body := get(t, srv, path, adminKey)
+		if msg, _ := body["message"].(string); st != 404 || strings.HasSuffix(msg, "sent escaped, as %2F") != hint {
+			t.Errorf("%s: %d %v; want 404 with the %%2F hint %v", path, st, body, hint)
+		}
+	}
 }
 
 func TestLookupContract(t *testing.T) {

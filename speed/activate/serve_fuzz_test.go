@@ -18,7 +18,7 @@ func FuzzServeAsMux(f *testing.F) {
 		"/v1/profiles/user_id:u1", "/v1/profiles/user_id:u1?include=events", "/v1/profiles/user_id:u1/events",
 		"/v1/profiles/user_id:team%2F42%20%C3%BC", "/v1/profiles/email:Ann@Example.com%20", "/v1/profiles/u1",
 		"/v1/profiles/", "/v1/profiles/a/../b", "/v1/profiles/x?include=events&include=no", "/v1/profiles/%zz",
-		"/v1/profiles/cdp_id:%00", "/v1/profiles/user_id:u1/events/", "/v1/profiles//events",
+		"/v1/profiles/cdp_id:%00", "/v1/profiles/user_id:u1/events/", "/v1/profiles//events", "/v1/profiles/user_id:team/42",
 		"/v1/spaces/default/collections/users/profiles/user_id:u1/traits?limit=1&verbose=true",
 		"/v1/spaces/default/collections/users/profiles/user_id:u1/events?sort=asc&start=2026-11-01&next=1.2",
 		"/v1/spaces/default/collections/users/profiles/user_id:u1/external_ids?include=email",
