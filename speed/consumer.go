@@ -695,6 +695,10 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 		c.m.checkpointWrite.Observe(time.Since(wstart).Seconds())
 		c.m.checkpoints.WithLabelValues(checkpointKind(sn)).Inc()
 		slog.Debug("speed checkpoint written", "delta", sn.Delta(), "bytes", n, "pause", pause, "write", pstart.Sub(wstart), "sync", time.Since(pstart), "final", final)
+		if final {
+			// What the next start resumes at, next to the "loaded" line it logs.
+			slog.Info("speed checkpoint written at stop", "delta", sn.Delta(), "bytes", n, "offsets", offsets)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()
 		c.commit(ctx, offsets)

@@ -28,6 +28,9 @@ func TestCheckpointCommand(t *testing.T) {
 		awaitEvents(t, in, fmt.Sprintf("u%d", u), 1)
 	}
 	p.Stop(t)
+	if !strings.Contains(p.Log.String(), `msg="speed checkpoint written at stop" delta=false`) {
+		t.Errorf("serve did not log its checkpoint at the stop:\n%s", p.Log.String())
+	}
 
 	dd := []string{"--data-dir", in.DataDir}
 	var info struct {
