@@ -206,7 +206,7 @@ func Parse(b []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("parse config: %w", err)
+		return c, keyedError(b, err)
 	}
 	return c, c.Validate()
 }
