@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -258,12 +259,12 @@ func (c Config) Validate() error {
 	if err := c.Identity.validate(); err != nil {
 		return err
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		return &FieldError{"http.addr", fmt.Sprintf("%q is not host:port", c.HTTP.Addr)}
+	if err := checkHostPort("http.addr", c.HTTP.Addr); err != nil {
+		return err
 	}
 	if a := c.HTTP.ActivationAddr; a != "" {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return &FieldError{"http.activation_addr", fmt.Sprintf("%q is not host:port", a)}
+		if err := checkHostPort("http.activation_addr", a); err != nil {
+			return err
 		}
 	}
 	for i, o := range c.HTTP.CORSOrigins {
@@ -272,12 +273,12 @@ func (c Config) Validate() error {
 			return &FieldError{fmt.Sprintf("http.cors_origins[%d]", i), fmt.Sprintf("%q is not an origin: want \"*\" or scheme://host[:port], such as https://shop.example", o)}
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Kafka.EmbeddedAddr); err != nil {
-		return &FieldError{"kafka.embedded_addr", fmt.Sprintf("%q is not host:port", c.Kafka.EmbeddedAddr)}
+	if err := checkHostPort("kafka.embedded_addr", c.Kafka.EmbeddedAddr); err != nil {
+		return err
 	}
 	for i, b := range c.Kafka.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			return &FieldError{fmt.Sprintf("kafka.brokers[%d]", i), fmt.Sprintf("%q is not host:port", b)}
+		if err := checkHostPort(fmt.Sprintf("kafka.brokers[%d]", i), b); err != nil {
+			return err
 		}
 	}
 	if c.Kafka.Partitions < 1 || c.Kafka.Partitions > 1024 {
@@ -334,6 +335,19 @@ func (c Config) Validate() error {
 		}
 	}
 	return c.validateSegments(seenWS)
+}
+
+// checkHostPort checks that addr is host:port with a port net.Listen and
+// Kafka clients take: a number up to 65535 (or a service name).
+func checkHostPort(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &FieldError{key, fmt.Sprintf("%q is not host:port", addr)}
+	}
+	if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+		return &FieldError{key, fmt.Sprintf("%q: port %d is outside 0..65535", addr, n)}
+	}
+	return nil
 }
 
 // validateSegments checks every segment (normalizing its literals in

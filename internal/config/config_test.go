@@ -26,8 +26,16 @@ func TestActivationAddr(t *testing.T) {
 	for _, c := range []struct {
 		addr string
 		ok   bool
-	}{{"", true}, {"127.0.0.1:8081", true}, {":0", true}, {"8081", false}, {"localhost", false}} {
+	}{{"", true}, {"127.0.0.1:8081", true}, {":0", true}, {"8081", false}, {"localhost", false}, {"127.0.0.1:99999", false}, {":-1", false}} {
 		checkField(t, "http.activation_addr", fmt.Sprintf("%q", c.addr), c.ok, func(cfg *Config) { cfg.HTTP.ActivationAddr = c.addr })
+	}
+	for _, c := range []struct {
+		addr string
+		ok   bool
+	}{{"127.0.0.1:65535", true}, {"localhost:http", true}, {"127.0.0.1:99999", false}, {"127.0.0.1", false}} {
+		checkField(t, "http.addr", fmt.Sprintf("%q", c.addr), c.ok, func(cfg *Config) { cfg.HTTP.Addr = c.addr })
+		checkField(t, "kafka.embedded_addr", fmt.Sprintf("%q", c.addr), c.ok, func(cfg *Config) { cfg.Kafka.EmbeddedAddr = c.addr })
+		checkField(t, "kafka.brokers[1]", fmt.Sprintf("%q", c.addr), c.ok, func(cfg *Config) { cfg.Kafka.Brokers = []string{"k1:9092", c.addr} })
 	}
 }
 
