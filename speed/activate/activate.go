@@ -42,6 +42,10 @@ type Config struct {
 	// in the region of the API key's workspace: the speed layer's
 	// (StoreConfig.PhoneRegions).
 	PhoneRegions identity.Regions
+	// Blocklist, when set, is the speed layer's junk values: the 404 of a
+	// look-up by one says why no profile holds it (test@test.com is a
+	// common first try).
+	Blocklist *identity.Blocklist
 }
 
 // Validate checks the config.
@@ -186,7 +190,11 @@ func (a *API) Lookup(dst []byte, ref, authorization string, withEvents, eventsOn
 	rd.buf, rd.withEvents, rd.eventsOnly = dst, withEvents, eventsOnly
 	dst, found := rd.view(p.Workspace, id, rd.fn)
 	if !found {
-		return appendError(dst, http.StatusNotFound, "not_found", "no profile has "+id.String()+" in workspace "+p.Workspace)
+		msg := "no profile has " + id.String() + " in workspace " + p.Workspace
+		if a.cfg.Blocklist != nil && a.cfg.Blocklist.Blocked(id.Type, id.Value) {
+			msg += ": the value is junk (the built-in list or speed.blocklist; speed.allow takes it off) and identifies no one"
+		}
+		return appendError(dst, http.StatusNotFound, "not_found", msg)
 	}
 	return append(dst, '\n'), http.StatusOK
 }

@@ -219,6 +219,28 @@ func testLookupStatuses(t *testing.T, srv string) {
 	}
 }
 
+// The 404 of a look-up by a junk value says it is junk: no profile can
+// hold it, whatever was sent.
+func TestLookupOfJunkSaysSo(t *testing.T) {
+	store, err := speed.NewStore(speed.DefaultStoreConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := New(Config{Keys: newKeys(), Profiles: store, Blocklist: identity.Junk([]string{"email:noreply@shop.example"}, []string{"user_id:1"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, junk := range map[string]bool{
+		"email:Test@Test.com": true, "user_id:undefined": true, "anonymous_id:00000000-0000-0000-0000-000000000000": true,
+		"email:noreply@shop.example": true, "user_id:1": false, "anonymous_id:1": true, "user_id:u2": false, "email:ann@example.com": false,
+	} {
+		body, status := api.Lookup(nil, ref, "Bearer "+adminKey, false, false)
+		if status != http.StatusNotFound || strings.Contains(string(body), "is junk") != junk {
+			t.Errorf("%s: %d %s; want a 404 that says it is junk: %v", ref, status, body, junk)
+		}
+	}
+}
+
 func TestLookupContract(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) { testLookupContract(t, tr.serve(t)) })

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/internal/auth"
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/speed"
@@ -51,7 +52,8 @@ func startSpeed(cfg config.Config, brokers []string, reg prometheus.Registerer, 
 	if err != nil {
 		return nil, nil, err
 	}
-	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp, Segments: sp.SegmentsOf, PhoneRegions: sc.Store.PhoneRegions})
+	api, err := activate.New(activate.Config{Keys: keys, Profiles: sp, Segments: sp.SegmentsOf, PhoneRegions: sc.Store.PhoneRegions,
+		Blocklist: identity.Junk(sc.Store.Blocklist, sc.Store.Allow)})
 	if err != nil {
 		sp.Close()
 		return nil, nil, err
