@@ -54,6 +54,9 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 	for _, t := range cdp.EventTypes {
 		m.appliedByType[string(t)] = m.applied.WithLabelValues(string(t))
 	}
+	for _, kind := range []string{"full", "delta"} { // series from the start, as by type
+		m.checkpoints.WithLabelValues(kind)
+	}
 	if reg != nil {
 		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointWrite, m.checkpointSkipped, m.checkpoints, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
 	}

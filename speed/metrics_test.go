@@ -22,6 +22,11 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 		cfg.Registerer = reg
 		cfg.CheckpointInterval = 100 * time.Millisecond
 	})
+	for _, kind := range []string{"full", "delta"} {
+		if value(t, reg, "tributary_speed_checkpoints_total", "kind="+kind) < 0 {
+			t.Errorf("no checkpoints_total{kind=%s} at the start", kind)
+		}
+	}
 	send := func(msgs ...msg) {
 		values := make([][]byte, len(msgs))
 		for i, m := range msgs {
