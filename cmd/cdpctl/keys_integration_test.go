@@ -12,8 +12,6 @@ import (
 	"github.com/tributary-cdp/tributary/internal/testenv"
 )
 
-var activationAddrLine = regexp.MustCompile(`(?m)^activation look-ups on http://(\S+)$`)
-
 // Keys changed in the config file take effect in a running serve, on the
 // collector, the main port's look-ups and the activation listener: a
 // revoked (leaked) key stops working without a restart. A config that does
@@ -21,11 +19,7 @@ var activationAddrLine = regexp.MustCompile(`(?m)^activation look-ups on http://
 func TestKeysChangeWhileServing(t *testing.T) {
 	in := testenv.Init(t)
 	proc := in.Serve(t, "--activation-addr", "127.0.0.1:0")
-	m := activationAddrLine.FindStringSubmatch(proc.Log.String())
-	if m == nil {
-		t.Fatalf("serve printed no activation address:\n%s", proc.Log.String())
-	}
-	activation := "http://" + m[1]
+	activation := proc.ActivationURL(t)
 	track := func(key string) int {
 		t.Helper()
 		code, err := post(t, in.URL()+"/v1/track", key, []byte(`{"userId":"u-keys","event":"Tick"}`), false)

@@ -180,6 +180,23 @@ func (in *Instance) Serve(tb testing.TB, extra ...string) *Process {
 	}
 }
 
+var activationLine = regexp.MustCompile(`(?m)^activation look-ups on http://(\S+)$`)
+
+// ActivationURL waits (10 s at most) for the line serve prints once the
+// activation listener (--activation-addr) serves, and returns its base URL.
+func (p *Process) ActivationURL(tb testing.TB) string {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if m := activationLine.FindStringSubmatch(p.Log.String()); m != nil {
+			return "http://" + m[1]
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("serve printed no activation address:\n%s", p.Log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Kill sends SIGKILL (kill -9) and waits for the process to exit.
 func (p *Process) Kill() {
 	if p.Cmd.Process != nil && p.Cmd.ProcessState == nil {

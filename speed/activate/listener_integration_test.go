@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,24 +11,13 @@ import (
 	"github.com/tributary-cdp/tributary/internal/testenv"
 )
 
-var activationLine = regexp.MustCompile(`(?m)^activation look-ups on http://(\S+)$`)
-
 // TestActivationListener drives `cdpctl serve --activation-addr
 // 127.0.0.1:0`: the fasthttp listener answers look-ups as the main port
 // does (status, body, headers), and SIGTERM stops both gracefully.
 func TestActivationListener(t *testing.T) {
 	in := testenv.Init(t)
 	proc := in.Serve(t, "--activation-addr", "127.0.0.1:0")
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; {
-		if m := activationLine.FindStringSubmatch(proc.Log.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("serve printed no activation address:\n%s", proc.Log.String())
-		} else {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	addr := strings.TrimPrefix(proc.ActivationURL(t), "http://")
 	if addr == in.HTTPAddr {
 		t.Fatalf("activation listener on the main address %s", addr)
 	}
