@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestKeysChangeWhileServing(t *testing.T) {
 					got[k] = lookUp(activation, key)
 				}
 			}
-			if equalCodes(got, statuses) {
+			if maps.Equal(got, statuses) {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -94,16 +95,4 @@ func TestKeysChangeWhileServing(t *testing.T) {
 	if !strings.Contains(proc.Log.String(), `role: \"root\" must be`) {
 		t.Errorf("serve did not warn of the invalid config:\n%s", proc.Log.String())
 	}
-}
-
-func equalCodes(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
