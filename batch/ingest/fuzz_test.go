@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -89,6 +90,27 @@ func FuzzCSVRecords(f *testing.F) {
 					t.Fatalf("invalid UTF-8 landed: %q", v.ByteArray())
 				}
 			}
+		}
+	})
+}
+
+// FuzzParseSource: any definition parses or fails with a message; an
+// error that names a key names one.
+func FuzzParseSource(f *testing.F) {
+	def, err := os.ReadFile("../../testdata/ingest/crm_customers.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(def)
+	f.Add([]byte("name: x\nformat: csv\nformat: {delimeter: 1}\nfields: {a: {column: [b]}}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, err := ParseSource(b)
+		if err == nil {
+			return
+		}
+		var de *DefinitionError
+		if err.Error() == "" || errors.As(err, &de) && de.Key == "" {
+			t.Fatalf("%q: %v", b, err)
 		}
 	})
 }

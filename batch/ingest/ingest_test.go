@@ -449,7 +449,10 @@ func TestSourceValidation(t *testing.T) {
 	cases := []struct {
 		name, old, new, want string
 	}{
-		{"unknown key", "kind: profiles", "kind: profiles\nschedule: daily", "field schedule not found"},
+		{"unknown key", "kind: profiles", "kind: profiles\nschedule: daily", "source definition: schedule: is not a known key (line 6)"},
+		{"misspelt key", "delimiter:", "delimeter:", "source definition: format.delimeter: is not a known key (line 4)"},
+		{"value of the wrong kind", "header: true", "header: maybe", `source definition: format.header: "maybe" is not true or false (line 4)`},
+		{"format as a word", "format: {type: csv, header: true, delimiter: \",\", encoding: utf-8}", "format: csv", `source definition: format: "csv" is not a mapping (line 4)`},
 		{"unknown field key", "required: true}", "required: true, requird: true}", "requird"},
 		{"bad name", "name: crm_customers", "name: CRM-Customers", "name"},
 		{"bad location", "file:///drops/crm", "ftp://host/x", "scheme must be file, s3 or sftp"},

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tributary-cdp/tributary/internal/yamlx"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -125,7 +126,18 @@ func ParseSource(b []byte) (*Source, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("source definition is empty")
 		}
-		return nil, fmt.Errorf("parse source definition: %w", err)
+		ps, ok := yamlx.Problems(b, s, err)
+		if !ok {
+			return nil, fmt.Errorf("parse source definition: %w", err)
+		}
+		errs := make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = fmt.Errorf("parse source definition: %s", p.Problem)
+			if p.Key != "" {
+				errs[i] = &DefinitionError{Key: p.Key, Problem: p.Problem}
+			}
+		}
+		return nil, errors.Join(errs...)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/identity"
+	"github.com/tributary-cdp/tributary/internal/yamlx"
 )
 
 // Config is the whole of tributary.yaml.
@@ -207,7 +208,18 @@ func Parse(b []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, keyedError(b, err)
+		ps, ok := yamlx.Problems(b, c, err)
+		if !ok {
+			return c, fmt.Errorf("parse config: %w", err)
+		}
+		errs := make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = errors.New(p.Problem)
+			if p.Key != "" {
+				errs[i] = &FieldError{p.Key, p.Problem}
+			}
+		}
+		return c, errors.Join(errs...)
 	}
 	return c, c.Validate()
 }

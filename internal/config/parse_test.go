@@ -12,7 +12,7 @@ func TestParseNamesTheKey(t *testing.T) {
 		yaml string
 		want []string // the errors, in order
 	}{
-		{"speed:\n  recent_event: 20\n", []string{"config speed.recent_event: is not a key of the config (line 2)"}},
+		{"speed:\n  recent_event: 20\n", []string{"config speed.recent_event: is not a known key (line 2)"}},
 		{"speed:\n  checkpoint_interval: 30\n", []string{`config speed.checkpoint_interval: "30" is not a duration such as 30s, 10m or 24h (line 2)`}},
 		{"speed: {dedupe_window: 1d}\n", []string{`config speed.dedupe_window: "1d" is not a duration such as 30s, 10m or 24h (line 1)`}},
 		{"kafka:\n  partitions: eight\n", []string{`config kafka.partitions: "eight" is not a whole number (line 2)`}},
@@ -23,9 +23,13 @@ func TestParseNamesTheKey(t *testing.T) {
 		{"speed: {caps: {email: x, phone: many_user_ids}}\n", []string{
 			`config speed.caps.email: "x" is not a whole number (line 1)`,
 			`config speed.caps.phone: "many_user_ids" is not a whole number (line 1)`}},
+		// Through an inline struct and a list of lists.
+		{"identity: {model: {threshold: high}}\n", []string{`config identity.model.threshold: "high" is not a number (line 1)`}},
+		{"identity:\n  model:\n    blocking_rules: [email]\n", []string{`config identity.model.blocking_rules[0]: "email" is not a list (line 3)`}},
+		{"workspaces:\n  - id: a\n    api_keys:\n      - {name: x, role: [admin]}\n", []string{`config workspaces[0].api_keys[0].role: a list is not a string (line 4)`}},
 		{"speed:\n  foo: 1\n  bar: 2\n", []string{
-			"config speed.foo: is not a key of the config (line 2)",
-			"config speed.bar: is not a key of the config (line 3)"}},
+			"config speed.foo: is not a known key (line 2)",
+			"config speed.bar: is not a known key (line 3)"}},
 		// Two values alike on a line: which one yaml meant is not clear.
 		{"speed: {caps: {email: x, phone: x}}\n", []string{
 			"line 1: cannot unmarshal !!str `x` into int",
