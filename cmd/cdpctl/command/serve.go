@@ -107,10 +107,11 @@ type server struct {
 func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	brokers := s.cfg.Brokers()
 	if s.cfg.Embedded() {
-		if err := s.lock(filepath.Join(s.cfg.DataDir, "kafka"), "embedded broker"); err != nil {
+		dir := filepath.Join(s.cfg.DataDir, "kafka")
+		if err := s.lock(dir, "embedded broker"); err != nil {
 			return err
 		}
-		b, err := startEmbedded(s.cfg.Kafka.EmbeddedAddr, filepath.Join(s.cfg.DataDir, "kafka"), s.cfg.Kafka.Partitions, s.cfg.Kafka.SyncWrites)
+		b, err := startEmbedded(s.cfg.Kafka.EmbeddedAddr, dir, s.cfg.Kafka.Partitions, s.cfg.Kafka.SyncWrites)
 		if err != nil {
 			return err
 		}
