@@ -141,7 +141,11 @@ func (a *API) Serve(dst []byte, method, path, rawQuery, authorization string) (b
 	if err != nil {
 		return appendError(dst, http.StatusBadRequest, "invalid_identifier", "the path is not validly escaped")
 	}
-	return a.Lookup(dst, ref, authorization, eventsOnly || includeEvents(rawQuery), eventsOnly)
+	withEvents, err := includeEvents(rawQuery)
+	if err != nil {
+		return appendError(dst, http.StatusBadRequest, "invalid_parameter", err.Error())
+	}
+	return a.Lookup(dst, ref, authorization, eventsOnly || withEvents, eventsOnly)
 }
 
 // route splits /v1/profiles/{ref} and /v1/profiles/{ref}/events, {ref}
@@ -163,14 +167,24 @@ func route(path string) (ref string, eventsOnly, ok bool) {
 	return "", false, false
 }
 
-// includeEvents says whether the query asks for include=events. It is
-// parsed only when there is one: most look-ups have none.
-func includeEvents(rawQuery string) bool {
+// includeEvents reads include from the query: events, or nothing. Any
+// other value is refused, not ignored, so that a typo (include=event) does
+// not pass for a profile without events. The query is parsed only when
+// there is one: most look-ups have none.
+func includeEvents(rawQuery string) (events bool, err error) {
 	if rawQuery == "" {
-		return false
+		return false, nil
 	}
 	q, _ := url.ParseQuery(rawQuery)
-	return q.Get("include") == "events"
+	for _, v := range q["include"] {
+		for item := range strings.SplitSeq(v, ",") {
+			if item != "events" {
+				return false, cdp.Invalid("invalid_parameter", "include", item, "must be events, the only part a look-up adds")
+			}
+			events = true
+		}
+	}
+	return events, nil
 }
 
 // Lookup answers a routed look-up: ref is the unescaped "type:value",
@@ -259,10 +273,10 @@ func appendError(b []byte, status int, code, msg string) ([]byte, int) {
 // The mux routes; Lookup answers.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/profiles/{ref}", func(w http.ResponseWriter, r *http.Request) {
-		a.serveHTTP(w, r, includeEvents(r.URL.RawQuery), false)
+		a.serveHTTP(w, r, false)
 	})
 	mux.HandleFunc("GET /v1/profiles/{ref}/events", func(w http.ResponseWriter, r *http.Request) {
-		a.serveHTTP(w, r, true, true)
+		a.serveHTTP(w, r, true)
 	})
 	// The rest of /v1/profiles/ (other methods, other paths) gets Serve's
 	// JSON 405 or 404, as on the activation listener, not the mux's text;
@@ -286,9 +300,15 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/spaces", rest)
 }
 
-func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, withEvents, eventsOnly bool) {
+func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, eventsOnly bool) {
 	bp := a.getBuf()
-	body, status := a.Lookup((*bp)[:0], r.PathValue("ref"), r.Header.Get("Authorization"), withEvents, eventsOnly)
+	var body []byte
+	var status int
+	if withEvents, err := includeEvents(r.URL.RawQuery); err != nil {
+		body, status = appendError((*bp)[:0], http.StatusBadRequest, "invalid_parameter", err.Error())
+	} else {
+		body, status = a.Lookup((*bp)[:0], r.PathValue("ref"), r.Header.Get("Authorization"), eventsOnly || withEvents, eventsOnly)
+	}
 	a.writeHTTP(w, bp, body, status)
 }
 

@@ -288,6 +288,17 @@ func testLookupContract(t *testing.T, srv string) {
 		t.Errorf("updated_at: %v", err)
 	}
 
+	// A part the look-up does not know is refused, naming it, not ignored.
+	for _, q := range []string{"include=event", "include=events,traits", "include=", "include=events&include=x"} {
+		status, m := get(t, srv, "/v1/profiles/user_id:u1?"+q, adminKey)
+		if msg, _ := m["message"].(string); status != 400 || m["code"] != "invalid_parameter" || !strings.HasPrefix(msg, "include: must be events") {
+			t.Errorf("?%s: %d %v; want 400 invalid_parameter naming include", q, status, m)
+		}
+	}
+	if status, m := get(t, srv, "/v1/profiles/user_id:u1?include=events,events&utm=x", adminKey); status != 200 || m["events"] == nil {
+		t.Errorf("?include=events,events: %d %v", status, m)
+	}
+
 	_, withEvents := get(t, srv, "/v1/profiles/user_id:u1?include=events", adminKey)
 	evs, ok := withEvents["events"].([]any)
 	if !ok || len(evs) != 4 {
