@@ -164,6 +164,21 @@ func ViewStatement(v View) string {
 		QuoteIdent(v.Name), strings.Join(quoted, ", "))
 }
 
+// CreateEmptyTable creates the temp table name with the columns of the
+// lake table (lake_tables.tsv) and no rows: what a job reads in place of a
+// table that has no files yet, typed as the files would be.
+func (s *Session) CreateEmptyTable(ctx context.Context, name, table string) error {
+	cols := tableColumns()[table]
+	if cols == nil {
+		return fmt.Errorf("no columns known for lake table %s", table)
+	}
+	defs := make([]string, len(cols))
+	for i, c := range cols {
+		defs[i] = QuoteIdent(c.Name) + " " + c.Type
+	}
+	return s.Exec(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE %s (%s)", QuoteIdent(name), strings.Join(defs, ", ")))
+}
+
 // CreateViews creates every view in the session.
 func (s *Session) CreateViews(ctx context.Context, views []View) error {
 	for _, v := range views {

@@ -312,13 +312,12 @@ func createInputs(ctx context.Context, sess *tsql.Session, st lake.Storage, cach
 	if err != nil {
 		return err
 	}
-	evSQL := `CREATE OR REPLACE TEMP VIEW cur_events_raw AS SELECT * FROM ` + readParquet(evPaths)
 	if len(evPaths) == 0 {
-		evSQL = `CREATE OR REPLACE TEMP TABLE cur_events_raw (workspace VARCHAR, message_id VARCHAR, type VARCHAR, event VARCHAR, name VARCHAR,
-			user_id VARCHAR, anonymous_id VARCHAR, previous_id VARCHAR, group_id VARCHAR, "timestamp" TIMESTAMP, received_at TIMESTAMP,
-			properties VARCHAR, traits VARCHAR, context VARCHAR, kafka_partition INTEGER, kafka_offset BIGINT)`
+		err = sess.CreateEmptyTable(ctx, "cur_events_raw", lake.TableEvents)
+	} else {
+		err = sess.Exec(ctx, `CREATE OR REPLACE TEMP VIEW cur_events_raw AS SELECT * FROM `+readParquet(evPaths))
 	}
-	if err := sess.Exec(ctx, evSQL); err != nil {
+	if err != nil {
 		return fmt.Errorf("curate: read events: %w", err)
 	}
 	idPaths, err := tsql.LocalPaths(ctx, st, keys(idmap), cacheDir)

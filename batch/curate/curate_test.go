@@ -171,3 +171,62 @@ fields:
 		t.Fatalf("profiles manifest watermark: %+v %v", m, err)
 	}
 }
+
+// TestCurateWithoutEventsTypesAsWithThem: a lake of CRM records and no
+// events yet gets the curated tables the events would have given, column
+// for column and type for type (sql/lake_tables.tsv): profiles'
+// first_seen stays a timestamp with time zone.
+func TestCurateWithoutEventsTypesAsWithThem(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqltest.Commit(t, st, TableIdentityMap, TableIdentityMap+"/workspace=default/f.parquet", `SELECT * FROM (VALUES
+		('default','customer_id','C1','cdp-1')) AS t(workspace, id_type, id_value, cdp_id)`, nil)
+	src, err := ingest.ParseSource([]byte("name: crm\nworkspace: default\nlocation: file:///tmp/none\nformat: {type: csv}\nkind: profiles\nfields:\n  customer_id: {column: id, identifier: customer_id, required: true}\n  first_name: {column: first}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqltest.Commit(t, st, "raw/crm", "raw/crm/workspace=default/f.parquet", `SELECT * FROM (VALUES
+		('C1', 'Ann', 'crm.csv', 2, TIMESTAMP '2026-11-01 00:00:00')) AS t(customer_id, first_name, _file, _line, _ingested_at)`, nil)
+	cfg := DefaultConfig()
+	cfg.Storage, cfg.Now, cfg.Sources = st, func() time.Time { return asOf }, []*ingest.Source{src}
+	if res, err := Run(ctx, cfg, "run1"); err != nil || res.Profiles != 1 {
+		t.Fatalf("curate: %+v, %v", res, err)
+	}
+
+	empty, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	describe := func(st lake.Storage) map[string]string {
+		sess, err := tsql.Open(ctx, tsql.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		views, err := tsql.LakeViews(ctx, st, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.CreateViews(ctx, views); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, v := range views {
+			var cols string
+			if err := sess.QueryRow(ctx, "SELECT string_agg(column_name || ' ' || column_type, ', ') FROM (DESCRIBE "+tsql.QuoteIdent(v.Name)+")").Scan(&cols); err != nil {
+				t.Fatal(err)
+			}
+			out[v.Name] = cols
+		}
+		return out
+	}
+	got, want := describe(st), describe(empty)
+	for _, name := range []string{"profiles"} {
+		if got[name] != want[name] {
+			t.Errorf("%s without events:\n%s\nwant (sql/lake_tables.tsv):\n%s", name, got[name], want[name])
+		}
+	}
+}

@@ -212,14 +212,15 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	if err != nil && !lake.IsNotExist(err) {
 		return nil, fmt.Errorf("resolve: read %s manifest: %w", TableCleanEvents, err)
 	}
-	clean := err == nil && ev.Version > 0
+	clean, table := err == nil && ev.Version > 0, TableCleanEvents
 	if !clean {
-		if ev, err = lake.LatestManifest(ctx, st, lake.TableEvents); err != nil {
+		table = lake.TableEvents
+		if ev, err = lake.LatestManifest(ctx, st, table); err != nil {
 			return nil, fmt.Errorf("resolve: read %s manifest: %w", lake.TableEvents, err)
 		}
 	}
 	rep.Watermark = ev.Offsets
-	if err := eventsView(ctx, sess, st, cfg.CacheDir, ev.Files); err != nil {
+	if err := eventsView(ctx, sess, st, cfg.CacheDir, table, ev.Files); err != nil {
 		return nil, err
 	}
 	if clean {
@@ -310,7 +311,7 @@ func Run(ctx context.Context, cfg Config, runID string) (*Report, error) {
 	return rep, nil
 }
 
-func eventsView(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir string, files []lake.File) error {
+func eventsView(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheDir, table string, files []lake.File) error {
 	keys := make([]string, len(files))
 	for i, f := range files {
 		keys[i] = f.Path
@@ -320,9 +321,7 @@ func eventsView(ctx context.Context, sess *tsql.Session, st lake.Storage, cacheD
 		return fmt.Errorf("resolve: fetch events: %w", err)
 	}
 	if len(paths) == 0 {
-		return sess.Exec(ctx, `CREATE OR REPLACE TEMP TABLE rs_events_raw (workspace VARCHAR, message_id VARCHAR, type VARCHAR,
-			user_id VARCHAR, anonymous_id VARCHAR, previous_id VARCHAR, "timestamp" TIMESTAMP, traits VARCHAR,
-			kafka_partition INTEGER, kafka_offset BIGINT)`)
+		return sess.CreateEmptyTable(ctx, "rs_events_raw", table)
 	}
 	if err := sess.CreateParquetView(ctx, "rs_events_raw", paths); err != nil {
 		return fmt.Errorf("resolve: read events: %w", err)
