@@ -449,6 +449,47 @@ func (p *Profile) addIdentifier(id cdp.Identifier) {
 	}
 }
 
+// userIDs counts the distinct user ids of p and users (a capped value's
+// limit). An alias's previous id is on the profile as an anonymous id and
+// a user id alike (Preparer.Prepare): the person's earlier id or device,
+// not another user. Identifiers are sorted by type, then value: the
+// anonymous ids and the user ids are two sorted runs, walked side by
+// side, not searched for each user id.
+func (p *Profile) userIDs(users []string) int {
+	ids := p.Identifiers
+	a0, a1, u0, u1 := 0, 0, 0, 0
+	for i := range ids {
+		switch ids[i].Type {
+		case cdp.IDAnonymousID:
+			if a1 == 0 {
+				a0 = i
+			}
+			a1 = i + 1
+		case cdp.IDUserID:
+			if u1 == 0 {
+				u0 = i
+			}
+			u1 = i + 1
+		}
+	}
+	anon, user := ids[a0:a1], ids[u0:u1]
+	n, j := 0, 0
+	for _, u := range user {
+		for j < len(anon) && anon[j].Value < u.Value {
+			j++
+		}
+		if j == len(anon) || anon[j].Value != u.Value {
+			n++
+		}
+	}
+	for _, u := range users {
+		if !slices.ContainsFunc(user, func(id cdp.Identifier) bool { return id.Value == u }) {
+			n++
+		}
+	}
+	return n
+}
+
 func cmpIdentifier(a, b cdp.Identifier) int {
 	if c := strings.Compare(a.Type, b.Type); c != 0 {
 		return c

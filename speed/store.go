@@ -579,24 +579,7 @@ func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
 	if !ok {
 		return len(users) <= limit
 	}
-	p := s.table.get(h)
-	n := 0
-	for _, id := range p.Identifiers {
-		// An alias's previous id is on the profile as an anonymous id
-		// and a user id alike (Preparer.Prepare): the person's earlier
-		// id or device, not another user.
-		if id.Type == cdp.IDUserID {
-			if _, prev := slices.BinarySearchFunc(p.Identifiers, cdp.Identifier{Type: cdp.IDAnonymousID, Value: id.Value}, cmpIdentifier); !prev {
-				n++
-			}
-		}
-	}
-	for _, u := range users {
-		if _, found := slices.BinarySearchFunc(p.Identifiers, cdp.Identifier{Type: cdp.IDUserID, Value: u}, cmpIdentifier); !found {
-			n++
-		}
-	}
-	if n <= limit {
+	if s.table.get(h).userIDs(users) <= limit {
 		return true
 	}
 	s.shared[l.k] = true
