@@ -15,6 +15,10 @@ type Blocklist struct {
 	values map[string][]string
 	// allowed, in the same form, are values blocked nowhere (nil: none).
 	allowed map[string][]string
+	// maybe has a bit per length (mod 64) and first byte (mod 64) of
+	// the values: a value whose bit is clear is not among them, known
+	// without hashing it (about all an event's identifiers are not).
+	maybe [64]uint64
 }
 
 // DefaultJunk are values seen in real data that identify nobody.
@@ -31,6 +35,11 @@ var DefaultJunk = []string{
 // "type:value". Allow entries, in the same form, are never blocked.
 func NewBlocklist(entries, allow []string) *Blocklist {
 	b := &Blocklist{values: entryMap(entries)}
+	for v := range b.values {
+		if v != "" {
+			b.maybe[len(v)%64] |= 1 << (v[0] % 64)
+		}
+	}
 	if len(allow) > 0 {
 		b.allowed = entryMap(allow)
 	}
@@ -104,7 +113,7 @@ func (b *Blocklist) Blocked(typ, value string) bool {
 // blocks is Blocked without the allow entries, v in lower case and
 // trimmed; typ "*" asks whether v is blocked for some type.
 func (b *Blocklist) blocks(typ, v string) bool {
-	if v == "" || listed(b.values[v], typ) {
+	if v == "" || b.maybe[len(v)%64]&(1<<(v[0]%64)) != 0 && listed(b.values[v], typ) {
 		return true
 	}
 	// All-zero ids of any length ("0000", "000000000"), common in device ids.
