@@ -48,6 +48,9 @@ type Op struct {
 	// recent is the event's record for the recent-events list, written
 	// here while the message is in cache: applying copies it in one move.
 	recent []byte
+	// kept is set when a store kept a string of own's buffer (a new
+	// identifier, a last page): Release must not hand the buffer out again.
+	kept bool
 }
 
 // partitionBits is how many low bits of a Kafka position (Op.seq) hold
@@ -79,6 +82,7 @@ type opAlloc struct {
 	ids   [4]cdp.Identifier
 	links [4]link
 	rec   []byte // recent's room, kept when the alloc is reused
+	own   []byte // own's room, reused while no store kept a string of it (Op.kept)
 }
 
 // wireEvent is the part of cdp.Event the speed layer reads.
@@ -288,6 +292,9 @@ func (p *Preparer) Prepare(partition int, offset int64, value []byte) *Op {
 // recentList.add).
 func (p *Preparer) Release(o *Op) {
 	if a := o.alloc; a != nil {
+		if o.kept {
+			a.own = nil
+		}
 		p.ops.Put(a)
 	}
 }
@@ -307,15 +314,20 @@ func decodeGeneral(value []byte, w *wireEvent) error {
 }
 
 // own copies the strings the store may keep (identifiers, last page) out
-// of the message into one allocation: kept, they pin about their own
-// bytes, not whole messages. Traits get their own (packTraits), recent
-// events their record (Op.recent).
+// of the message into one buffer: kept, they pin about their own bytes,
+// not whole messages. Most events bring nothing new, so the buffer of an
+// op whose strings no store kept is reused (Op.kept). Traits get their
+// own (packTraits), recent events their record (Op.recent).
 func (o *Op) own(traits []traitSpec) {
 	n := len(o.Page)
 	for _, id := range o.IDs {
 		n += len(id.Value)
 	}
-	buf := make([]byte, 0, n) // sized up front: strings into it stay valid
+	buf := o.alloc.own[:0]
+	if cap(buf) < n {
+		buf = make([]byte, 0, n) // sized up front: strings into it stay valid
+		o.alloc.own = buf
+	}
 	keep := func(s string) string {
 		at := len(buf)
 		buf = append(buf, s...)

@@ -451,7 +451,8 @@ func (s *Store) ApplyAt(o *Op, now int64) {
 		s.stats.unattributed.Add(1)
 		return
 	}
-	h, absorbed := s.resolve(ws, ids)
+	h, absorbed, added := s.resolve(ws, ids)
+	o.kept = o.kept || added
 	s.stats.applied.Add(1)
 
 	ps := &s.profiles[h%stripes]
@@ -512,6 +513,7 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		}
 		if o.Page != "" {
 			p.setLastPage(o.Page, ts, seq)
+			o.kept = true
 		}
 	case cdp.Group:
 		p.addGroup(e.GroupID)
@@ -602,9 +604,9 @@ func (s *Store) capOK(ws string, l link, limit int, users []string) bool {
 }
 
 // resolve finds the profile of ids, creating or merging as needed, and
-// records every identifier in it. It returns the handle and the cdp ids
-// merged away.
-func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
+// records every identifier in it. It returns the handle, the cdp ids
+// merged away and whether it added identifiers (it keeps their values).
+func (s *Store) resolve(ws string, ids []link) (uint32, []string, bool) {
 	var hbuf [4]uint32
 	hs := hbuf[:0]
 	var mbuf [4]link
@@ -648,7 +650,7 @@ func (s *Store) resolve(ws string, ids []link) (uint32, []string) {
 		}
 		s.stats.identifiers.Add(int64(len(missing)))
 	}
-	return h, absorbed
+	return h, absorbed, len(missing) > 0
 }
 
 func (s *Store) setIndex(k idKey, h uint32) {

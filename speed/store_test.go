@@ -823,3 +823,49 @@ func TestViewWhileApplying(t *testing.T) {
 		t.Fatalf("the mix did not merge or index enough: %+v", st)
 	}
 }
+
+// TestReleasedOpsLeaveStoreStrings: an op released after applying lends
+// its buffer of identifiers and page to the next one unless the store kept
+// a string of it (Op.kept). A store fed ops released at once ends as one fed
+// ops never released; it fails if a kept identifier or last page is
+// overwritten by a later op.
+func TestReleasedOpsLeaveStoreStrings(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var msgs []msg
+	for i := range 3000 {
+		u := rng.IntN(300)
+		m := msg{id: fmt.Sprintf("m%d", i), user: fmt.Sprintf("user-%d-%s", u, strings.Repeat("x", u%7)), at: time.Duration(i) * time.Second}
+		switch rng.IntN(4) {
+		case 0:
+			m.typ, m.anon = cdp.Identify, fmt.Sprintf("anon-%d", rng.IntN(600))
+			m.traits = fmt.Sprintf(`{"email":"p%d@example.com","plan":"pro"}`, rng.IntN(400))
+		case 1:
+			m.typ, m.name = cdp.Page, "Home"
+			m.props = fmt.Sprintf(`{"url":"https://shop.example/%s"}`, strings.Repeat("p", rng.IntN(40)))
+		default:
+			m.typ, m.event = cdp.Track, "Signed In"
+		}
+		msgs = append(msgs, m)
+	}
+	released, prep := newTestStore(t)
+	for i, m := range msgs {
+		o := prep.Prepare(0, int64(i), m.value())
+		released.Apply(o)
+		prep.Release(o)
+	}
+	kept, prep2 := newTestStore(t)
+	apply(kept, ops(prep2, msgs))
+	want := map[string]string{}
+	kept.Range(func(p *Profile) bool { want[p.CDPID] = canon(p); return true })
+	n := 0
+	released.Range(func(p *Profile) bool {
+		if got := canon(p); got != want[p.CDPID] {
+			t.Fatalf("profile %s:\n got %s\nwant %s", p.CDPID, got, want[p.CDPID])
+		}
+		n++
+		return true
+	})
+	if n != len(want) {
+		t.Fatalf("%d profiles, want %d", n, len(want))
+	}
+}
