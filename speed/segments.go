@@ -122,9 +122,15 @@ func definitionsVersion(segs []*cdp.Segment) string {
 	return "d" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-// hook is the store's OnChange: it evaluates the changed profile.
+// hook is the store's OnChange: it evaluates the changed profile. The
+// version (a string made per call) and the clock are read only when
+// segments concern the change: serve installs the hook before any
+// segment is defined (Reloadable), and every event paid for both.
 func (e *segments) hook(s *Store) func(p *Profile, absorbed []string) {
 	return func(p *Profile, absorbed []string) {
+		if len(absorbed) == 0 && !e.concerns(s, p) {
+			return
+		}
 		version := "apply"
 		if o := e.c.applying; o.ok {
 			version = "p" + strconv.Itoa(o.partition) + "@" + strconv.FormatInt(o.offset, 10)
@@ -139,12 +145,20 @@ func (e *segments) hook(s *Store) func(p *Profile, absorbed []string) {
 
 // evaluate re-evaluates p and publishes what changed. Apply goroutine only.
 func (e *segments) evaluate(s *Store, p *Profile, version string, now time.Time) {
-	segs := e.byWS[p.Workspace]
-	m := s.ext.members.Load()
-	if len(segs) == 0 && (m == nil || m.get(p.Workspace, p.CDPID) == nil) {
+	if !e.concerns(s, p) {
 		return
 	}
-	e.set(s, p.Workspace, p.CDPID, cdp.MemberOf(segs, p.Workspace, p, now), version, now)
+	e.set(s, p.Workspace, p.CDPID, cdp.MemberOf(e.byWS[p.Workspace], p.Workspace, p, now), version, now)
+}
+
+// concerns reports whether p's workspace has segments or p is in one as
+// published: else evaluating p changes nothing.
+func (e *segments) concerns(s *Store, p *Profile) bool {
+	if len(e.byWS[p.Workspace]) > 0 {
+		return true
+	}
+	m := s.ext.members.Load()
+	return m != nil && m.get(p.Workspace, p.CDPID) != nil
 }
 
 // set makes after the membership of (workspace, cdpID), publishing the difference.
