@@ -350,7 +350,6 @@ func (s *Store) Warm(ops []*Op) {
 		ops = ops[:warmGroup]
 	}
 	var hs [warmGroup * 4]uint32
-	var hops [warmGroup * 4]*Op // the op of hs[i]
 	n := 0
 	var sink uint64
 	d := s.dedupe
@@ -369,7 +368,7 @@ func (s *Store) Warm(ops []*Op) {
 		}
 		for _, l := range o.links {
 			if h, ok := s.lookupID(l.k); ok && n < len(hs) {
-				hs[n], hops[n] = h, o
+				hs[n] = h
 				n++
 			}
 		}
@@ -382,23 +381,12 @@ func (s *Store) Warm(ops []*Op) {
 			sink += uint64(p.EventsTotal + p.LastSeen + p.UpdatedAt)
 		}
 	}
-	for i, p := range ps[:n] {
+	for _, p := range ps[:n] {
 		if p == nil {
 			continue
 		}
-		// What the op's type writes beyond the profile: a track event its
-		// count's newest day, a page or screen the last page.
-		switch o := hops[i]; o.Event.Type {
-		case cdp.Track:
-			if j, ok := p.eventIndex(o.Event.Event); ok {
-				if d := p.Events[j].Days; len(d) > 0 {
-					sink += uint64(d[len(d)-1].N)
-				}
-			}
-		case cdp.Page, cdp.Screen:
-			if x := p.Extra; x != nil && o.Page != "" {
-				sink += uint64(x.LastPage.TS)
-			}
+		if k := len(p.Events); k > 0 {
+			sink += uint64(p.Events[k/2].Total)
 		}
 		if l := p.recent; l.len() > 0 {
 			sink += uint64(l[l.newest()])
