@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	pathpkg "path"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,22 +283,51 @@ func (a *API) Register(mux *http.ServeMux) {
 	// JSON 405 or 404, as on the activation listener, not the mux's text;
 	// /v1/profiles too, not the mux's redirect to /v1/profiles/. Serve
 	// also routes Segment's Profile API, under /v1/spaces/.
-	rest := func(w http.ResponseWriter, r *http.Request) {
-		// The path as sent, as the activation listener reads it:
-		// EscapedPath re-escapes one with a character it would have
-		// escaped, and "%2F" then splits differently.
-		path := r.URL.EscapedPath()
-		if strings.HasPrefix(r.RequestURI, "/") {
-			path, _, _ = strings.Cut(r.RequestURI, "?")
+	mux.HandleFunc("/v1/profiles/", a.serveRest)
+	mux.HandleFunc("/v1/profiles", a.serveRest)
+	mux.HandleFunc("/v1/spaces/", a.serveRest)
+	mux.HandleFunc("/v1/spaces", a.serveRest)
+}
+
+// Handler is mux, which the API is registered on, but for the paths of the
+// API with // or a dot segment (/v1/profiles/user_id:a/../b, /v1//profiles/x):
+// mux would redirect them to their cleaned form before any handler runs;
+// Serve answers them, as on the activation listener. Other requests pay a
+// look for "//" and "/." in their path.
+func (a *API) Handler(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The decoded path has a // or /. wherever the escaped path mux
+		// cleans has one.
+		if p := r.URL.Path; (strings.Contains(p, "//") || strings.Contains(p, "/.")) && (apiPath(p) || apiPath(pathpkg.Clean(p))) {
+			a.serveRest(w, r)
+			return
 		}
-		bp := a.getBuf()
-		body, status := a.Serve((*bp)[:0], r.Method, path, r.URL.RawQuery, r.Header.Get("Authorization"))
-		a.writeHTTP(w, bp, body, status)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// apiPath says whether p is /v1/profiles or /v1/spaces or under them.
+func apiPath(p string) bool {
+	for _, root := range [...]string{"/v1/profiles", "/v1/spaces"} {
+		if rest, ok := strings.CutPrefix(p, root); ok && (rest == "" || rest[0] == '/') {
+			return true
+		}
 	}
-	mux.HandleFunc("/v1/profiles/", rest)
-	mux.HandleFunc("/v1/profiles", rest)
-	mux.HandleFunc("/v1/spaces/", rest)
-	mux.HandleFunc("/v1/spaces", rest)
+	return false
+}
+
+// serveRest answers with Serve, from the path as sent.
+func (a *API) serveRest(w http.ResponseWriter, r *http.Request) {
+	// The path as sent, as the activation listener reads it: EscapedPath
+	// re-escapes one with a character it would have escaped, and "%2F"
+	// then splits differently.
+	path := r.URL.EscapedPath()
+	if strings.HasPrefix(r.RequestURI, "/") {
+		path, _, _ = strings.Cut(r.RequestURI, "?")
+	}
+	bp := a.getBuf()
+	body, status := a.Serve((*bp)[:0], r.Method, path, r.URL.RawQuery, r.Header.Get("Authorization"))
+	a.writeHTTP(w, bp, body, status)
 }
 
 func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, eventsOnly bool) {

@@ -70,8 +70,9 @@ func newAPI(t testing.TB) *API {
 func newServer(t testing.TB) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
-	newAPI(t).Register(mux)
-	srv := httptest.NewServer(mux)
+	api := newAPI(t)
+	api.Register(mux)
+	srv := httptest.NewServer(api.Handler(mux))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -139,7 +140,7 @@ func serveAll(t testing.TB, api *API) [3]string {
 	t.Helper()
 	mux := http.NewServeMux()
 	api.Register(mux)
-	std := httptest.NewServer(mux)
+	std := httptest.NewServer(api.Handler(mux))
 	t.Cleanup(std.Close)
 	return [3]string{std.URL, newFastServer(t, api), newLoopServer(t, api)}
 }

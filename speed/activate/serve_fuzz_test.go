@@ -10,9 +10,10 @@ import (
 
 // FuzzServeAsMux: for any request line net/http accepts, Serve (what the
 // fasthttp adapter calls with the request-target as sent) answers as the
-// main port's mux does whenever the mux routes to the API: same status,
-// same body. Where the mux answers on its own (404, 405, a redirect to a
-// clean path), Serve answers a JSON 404 or 405.
+// main port's handler (Handler) does whenever it routes to the API: same
+// status, same body. Where the mux answers on its own (404, 405, a
+// redirect to a clean path outside the API), Serve answers a JSON 404 or
+// 405.
 func FuzzServeAsMux(f *testing.F) {
 	for _, s := range []string{
 		"/v1/profiles/user_id:u1", "/v1/profiles/user_id:u1?include=events", "/v1/profiles/user_id:u1/events",
@@ -25,6 +26,7 @@ func FuzzServeAsMux(f *testing.F) {
 		"/v1/spaces/default/collections/users/profiles/segment_id:x/metadata", "/v1/spaces/default/collections/users/profiles/u1/links",
 		"/v1/spaces/other/collections/accounts/profiles/group_id:g/traits", "/v1/spaces/default/collections/users/profiles/./traits",
 		"/v1/spaces//collections/users/profiles/user_id:u1/traits", "/v1/spaces/default/collections/users/profiles/%2e%2E/traits",
+		"/v1//profiles/user_id:u1", "/v1/x/../profiles/user_id:u1", "/v1/profiles/..", "/v1//track",
 	} {
 		f.Add("GET", s, activationKey)
 	}
@@ -33,6 +35,7 @@ func FuzzServeAsMux(f *testing.F) {
 	api := newAPI(f)
 	mux := http.NewServeMux()
 	api.Register(mux)
+	h := api.Handler(mux)
 	f.Fuzz(func(t *testing.T, method, target, key string) {
 		raw := method + " " + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n\r\n"
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
@@ -40,14 +43,22 @@ func FuzzServeAsMux(f *testing.F) {
 			return // not a request net/http would serve as such
 		}
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, req)
+		h.ServeHTTP(rec, req)
 		path, query, _ := strings.Cut(target, "?")
+		if !strings.HasPrefix(target, "/") {
+			// The absolute-form (A:/v1/profiles): the main port reads the
+			// URL's path; the activation listener, so far, the target as sent.
+			path = req.URL.EscapedPath()
+		}
 		body, status := api.Serve(nil, method, path, query, req.Header.Get("Authorization"))
 		if rec.Header().Get("Content-Type") == ContentType {
 			if status != rec.Code || string(body) != rec.Body.String() {
 				t.Fatalf("%s %q: mux %d %s, Serve %d %s", method, target, rec.Code, rec.Body, status, body)
 			}
 			return
+		}
+		if loc := rec.Header().Get("Location"); loc != "" && apiPath(strings.Split(loc, "?")[0]) {
+			t.Fatalf("%s %q: redirected to %s, in the API", method, target, loc)
 		}
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusBadRequest {
 			t.Fatalf("%s %q: mux answered %d on its own, Serve %d %s", method, target, rec.Code, status, body)

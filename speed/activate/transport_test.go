@@ -73,6 +73,16 @@ func TestTransportsAnswerAlike(t *testing.T) {
 		{"/v1/spaces/default/collections/users/profiles/user_id:u1/traits", otherKey},
 		{"/v1/spaces/default/collections/users/profiles/user_id:u1/traits", ""},
 		{"/v1/spaces/default/collections/accounts/profiles/group_id:g/traits", adminKey},
+		// Paths net/http's mux would redirect to their cleaned form
+		{"/v1/profiles/user_id:u2/../user_id:u1", adminKey},
+		{"/v1//profiles/user_id:u1", adminKey},
+		{"/v1/profiles//user_id:u1", adminKey},
+		{"/v1/profiles/./user_id:u1/events", adminKey},
+		{"/v1/profiles/user_id:u1/events/..", adminKey},
+		{"/v1/profiles/..", adminKey},
+		{"/v1/x/../profiles/user_id:u1", adminKey},
+		{"/v1/spaces/default/collections/users/profiles/user_id:u1/./traits", adminKey},
+		{"//v1/spaces/default/collections/users/profiles/user_id:u1/traits", adminKey},
 	} {
 		s, f, l := fetch(t, "GET", servers[0]+c.path, c.key), fetch(t, "GET", servers[1]+c.path, c.key), fetch(t, "GET", servers[2]+c.path, c.key)
 		if s != f || s != l {

@@ -400,6 +400,7 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
+	h := api.Handler(mux)
 	// Look up existing profiles by any of their identifiers (the consumer
 	// is stopped: reading the store from here is safe).
 	var refs []string
@@ -422,7 +423,7 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 		req.Header.Set("Authorization", "Bearer "+benchAPIKey)
 		w := httptest.NewRecorder()
 		t := time.Now()
-		mux.ServeHTTP(w, req)
+		h.ServeHTTP(w, req)
 		lat = append(lat, time.Since(t))
 		if w.Code == 200 {
 			found++
@@ -437,7 +438,7 @@ func (o *benchSpeedOptions) lookup(ctx context.Context, out io.Writer, c *speed.
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	// The activation listener of `serve --activation-addr`: the same API

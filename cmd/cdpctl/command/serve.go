@@ -161,7 +161,7 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 			return err
 		}
 	}
-	ln, err := s.listen(mux, reg, brokers)
+	ln, err := s.listen(mux, api.Handler(mux), reg, brokers)
 	if err != nil {
 		s.activation.close()
 		return err
@@ -192,8 +192,9 @@ func (s *server) Run(ctx context.Context, ready func(httpAddr string)) error {
 	return g.Wait()
 }
 
-// listen mounts the operations endpoints and binds the HTTP address.
-func (s *server) listen(mux *http.ServeMux, reg *prometheus.Registry, brokers []string) (net.Listener, error) {
+// listen mounts the operations endpoints on mux and binds the HTTP
+// address, to serve h: mux, or mux in the activation API's Handler.
+func (s *server) listen(mux *http.ServeMux, h http.Handler, reg *prometheus.Registry, brokers []string) (net.Listener, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -221,7 +222,7 @@ func (s *server) listen(mux *http.ServeMux, reg *prometheus.Registry, brokers []
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Addr, err)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("HTTP listening", "addr", ln.Addr().String(), "brokers", brokers, "lake", s.cfg.LakeURL(), "collector_only", s.collectorOnly)
 	return ln, nil
 }
@@ -253,7 +254,7 @@ func (s *server) serveCollectorOnly(ctx context.Context, mux *http.ServeMux, reg
 	if s.cfg.HTTP.ActivationAddr != "" {
 		slog.Warn("http.activation_addr is not served with --collector-only: there is no speed layer to look profiles up in", "addr", s.cfg.HTTP.ActivationAddr)
 	}
-	ln, err := s.listen(mux, reg, brokers)
+	ln, err := s.listen(mux, mux, reg, brokers)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func TestReadyzWaitsForTheSpeedLayer(t *testing.T) {
 	defer sp.Close()
 	s := &server{cfg: cfg, speed: sp, ready: speed.NewReadiness(sp)}
 	mux := http.NewServeMux()
-	ln, err := s.listen(mux, prometheus.NewRegistry(), []string{b.Addr()})
+	ln, err := s.listen(mux, mux, prometheus.NewRegistry(), []string{b.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
