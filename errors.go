@@ -32,6 +32,24 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%s: %s (got %q)", e.Field, e.Rule, e.Value)
 }
 
+// The codes an event is refused with (ValidationError.Code), by the
+// collector or, for a message of cdp.events, the speed layer.
+const (
+	CodeInvalidJSON      = "invalid_json"
+	CodeInvalidField     = "invalid_field"
+	CodeInvalidType      = "invalid_type"
+	CodeMissingField     = "missing_field"
+	CodeInvalidTimestamp = "invalid_timestamp"
+	CodeInvalidTraits    = "invalid_traits"
+	CodeEventTooLarge    = "event_too_large"
+	CodeInvalidEvent     = "invalid_event"
+)
+
+// EventCodes lists every code an event is refused with: the counters by
+// reason have a series of each from the start, for an alert on the first.
+var EventCodes = []string{CodeInvalidJSON, CodeInvalidField, CodeInvalidType, CodeMissingField,
+	CodeInvalidTimestamp, CodeInvalidTraits, CodeEventTooLarge, CodeInvalidEvent}
+
 // Invalid builds a ValidationError; value is cut to 64 bytes.
 func Invalid(code, field, value, rule string) *ValidationError {
 	if len(value) > 64 {

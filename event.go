@@ -68,31 +68,31 @@ func (e *Event) Key() string {
 // Validate checks the per-type rules of the Segment spec.
 func (e *Event) Validate() error {
 	if !e.Type.Valid() {
-		return Invalid("invalid_type", "type", string(e.Type), "must be one of identify, track, page, screen, group, alias")
+		return Invalid(CodeInvalidType, "type", string(e.Type), "must be one of identify, track, page, screen, group, alias")
 	}
 	if e.MessageID == "" {
-		return Invalid("missing_field", "messageId", "", "is required")
+		return Invalid(CodeMissingField, "messageId", "", "is required")
 	}
 	switch e.Type {
 	case Alias:
 		if e.UserID == "" {
-			return Invalid("missing_field", "userId", "", "is required for alias")
+			return Invalid(CodeMissingField, "userId", "", "is required for alias")
 		}
 		if e.PreviousID == "" {
-			return Invalid("missing_field", "previousId", "", "is required for alias")
+			return Invalid(CodeMissingField, "previousId", "", "is required for alias")
 		}
 		return nil
 	case Track:
 		if e.Event == "" {
-			return Invalid("missing_field", "event", "", "is required for track")
+			return Invalid(CodeMissingField, "event", "", "is required for track")
 		}
 	case Group:
 		if e.GroupID == "" {
-			return Invalid("missing_field", "groupId", "", "is required for group")
+			return Invalid(CodeMissingField, "groupId", "", "is required for group")
 		}
 	}
 	if e.UserID == "" && e.AnonymousID == "" {
-		return Invalid("missing_field", "userId", "", "userId or anonymousId is required")
+		return Invalid(CodeMissingField, "userId", "", "userId or anonymousId is required")
 	}
 	return nil
 }

@@ -450,9 +450,13 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partSt
 	}
 }
 
+// codeUndecodable is the poison reason of a message that is not an event
+// (no ValidationError says why).
+const codeUndecodable = "undecodable"
+
 // reject copies a poison message to cdp.events.rejected, retrying until acknowledged.
 func (c *Consumer) reject(ctx context.Context, p int, m kafka.Message, cause error) bool {
-	code := "undecodable"
+	code := codeUndecodable
 	var ve *cdp.ValidationError
 	if errors.As(cause, &ve) {
 		code = ve.Code

@@ -57,6 +57,9 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 	for _, kind := range []string{"full", "delta"} { // series from the start, as by type
 		m.checkpoints.WithLabelValues(kind)
 	}
+	for _, code := range append([]string{codeUndecodable}, cdp.EventCodes...) {
+		m.poison.WithLabelValues(code)
+	}
 	if reg != nil {
 		reg.MustRegister(m.applied, m.poison, m.checkpointSeconds, m.checkpointWrite, m.checkpointSkipped, m.checkpoints, m.checkpointBytes, m.storeBytes, &storeCollector{c: c})
 	}

@@ -27,6 +27,11 @@ func TestMetricsReportTheSpeedLayer(t *testing.T) {
 			t.Errorf("no checkpoints_total{kind=%s} at the start", kind)
 		}
 	}
+	for _, code := range append([]string{codeUndecodable}, cdp.EventCodes...) {
+		if got := value(t, reg, "tributary_speed_poison_messages_total", "reason="+code); got != 0 {
+			t.Errorf("poison_messages_total{reason=%s} = %v at the start, want 0", code, got)
+		}
+	}
 	send := func(msgs ...msg) {
 		values := make([][]byte, len(msgs))
 		for i, m := range msgs {

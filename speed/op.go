@@ -375,7 +375,7 @@ func (p *Preparer) traitsOf(o *Op, raw json.RawMessage, specs []traitSpec) ([]tr
 	if !fast {
 		var m map[string]rawJSON
 		if err := gojson.Unmarshal(raw, &m); err != nil {
-			return nil, cdp.Invalid("invalid_traits", "traits", "", "must be a JSON object")
+			return nil, cdp.Invalid(cdp.CodeInvalidTraits, "traits", "", "must be a JSON object")
 		}
 		specs = specs[:0]
 		for k, v := range m {

@@ -239,10 +239,10 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	if typ == "" {
 		b, err := decodeBatch(body)
 		if err != nil {
-			return c.fail(w, http.StatusBadRequest, "invalid_json", "body is not a valid batch: "+err.Error())
+			return c.fail(w, http.StatusBadRequest, cdp.CodeInvalidJSON, "body is not a valid batch: "+err.Error())
 		}
 		if b.Batch == nil {
-			return c.fail(w, http.StatusBadRequest, "missing_field", "batch: is required and must be an array of events")
+			return c.fail(w, http.StatusBadRequest, cdp.CodeMissingField, "batch: is required and must be an array of events")
 		}
 		raws, bodyKey, sentAt, batchCtx, batchIntg = b.Batch, b.WriteKey, b.SentAt, b.Context, b.Integrations
 		if bodyKey == "" && len(raws) > 0 {
@@ -252,10 +252,10 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 		// Checked here, the body and every part of it are well-formed
 		// before goccy reads them (jsonx).
 		if err := jsonx.Check(body); err != nil {
-			return c.fail(w, http.StatusBadRequest, "invalid_json", "body is not a JSON object: "+err.Error())
+			return c.fail(w, http.StatusBadRequest, cdp.CodeInvalidJSON, "body is not a JSON object: "+err.Error())
 		}
 		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-			return c.fail(w, http.StatusBadRequest, "invalid_json", "body is not a JSON object")
+			return c.fail(w, http.StatusBadRequest, cdp.CodeInvalidJSON, "body is not a JSON object")
 		}
 		raws = []json.RawMessage{body}
 		bodyKey = peekWriteKey(body)
@@ -280,18 +280,18 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request, endpoint strin
 		var e *cdp.Event
 		var err error
 		if len(raw) > c.cfg.MaxEventBytes {
-			err = cdp.Invalid("event_too_large", "batch["+strconv.Itoa(i)+"]", "", fmt.Sprintf("event of %d bytes exceeds the %d KB limit per event", len(raw), c.cfg.MaxEventBytes>>10))
+			err = cdp.Invalid(cdp.CodeEventTooLarge, "batch["+strconv.Itoa(i)+"]", "", fmt.Sprintf("event of %d bytes exceeds the %d KB limit per event", len(raw), c.cfg.MaxEventBytes>>10))
 		} else {
 			e, err = decodeEvent(raw, typ, workspace, receivedAt, sentAt, batchCtx, batchIntg)
 		}
 		if err != nil {
 			var ve *cdp.ValidationError
 			if !errors.As(err, &ve) {
-				ve = cdp.Invalid("invalid_event", "body", "", err.Error())
+				ve = cdp.Invalid(cdp.CodeInvalidEvent, "body", "", err.Error())
 			}
 			c.m.rejected.WithLabelValues(ve.Code).Inc()
 			if typ != "" {
-				if ve.Code == "event_too_large" {
+				if ve.Code == cdp.CodeEventTooLarge {
 					return c.fail(w, http.StatusRequestEntityTooLarge, "payload_too_large", ve.Error())
 				}
 				return c.fail(w, http.StatusBadRequest, ve.Code, ve.Error())

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	cdp "github.com/tributary-cdp/tributary"
@@ -101,7 +102,15 @@ func do(t *testing.T, srv *httptest.Server, r reqSpec) (int, map[string]any, htt
 }
 
 func TestCollectorErrors(t *testing.T) {
-	srv, _ := startCollector(t)
+	reg := prometheus.NewRegistry()
+	srv, _ := startCollector(t, func(c *Config) { c.Registerer = reg })
+	// Every reason has its series from the start, for an alert on the first.
+	before := rejectedByReason(t, reg)
+	for _, code := range cdp.EventCodes {
+		if n, ok := before[code]; !ok || n != 0 {
+			t.Errorf("events_rejected_total{reason=%s} at the start: %v, %v", code, n, ok)
+		}
+	}
 	big := `{"userId":"u","event":"e","properties":{"pad":"` + strings.Repeat("x", 33<<10) + `"}}`
 	var bigBatch strings.Builder
 	bigBatch.WriteString(`{"batch":[`)
@@ -153,6 +162,29 @@ func TestCollectorErrors(t *testing.T) {
 			}
 		})
 	}
+	// The four invalid events and the bad timestamp, under reasons of the list.
+	after := rejectedByReason(t, reg)
+	if after[cdp.CodeMissingField] != 4 || after[cdp.CodeInvalidTimestamp] != 1 || len(after) != len(cdp.EventCodes) {
+		t.Errorf("events_rejected_total by reason: %v", after)
+	}
+}
+
+// rejectedByReason reads tributary_collector_events_rejected_total of reg.
+func rejectedByReason(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() == "tributary_collector_events_rejected_total" {
+			for _, m := range f.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return got
 }
 
 func TestCollectorProducesCanonicalEvents(t *testing.T) {

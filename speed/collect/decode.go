@@ -204,17 +204,17 @@ func idString(field string, b json.RawMessage) (string, error) {
 		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return "", cdp.Invalid("invalid_field", field, string(b), "must be a string")
+			return "", cdp.Invalid(cdp.CodeInvalidField, field, string(b), "must be a string")
 		}
 		return s, nil
 	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
 		var n json.Number
 		if err := json.Unmarshal(b, &n); err != nil {
-			return "", cdp.Invalid("invalid_field", field, string(b), "must be a string or a number")
+			return "", cdp.Invalid(cdp.CodeInvalidField, field, string(b), "must be a string or a number")
 		}
 		return n.String(), nil
 	}
-	return "", cdp.Invalid("invalid_field", field, string(b), "must be a string or a number")
+	return "", cdp.Invalid(cdp.CodeInvalidField, field, string(b), "must be a string or a number")
 }
 
 // decodeEvent turns one Segment call into a canonical event. endpointType
@@ -228,11 +228,11 @@ func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, recei
 	typ := cdp.EventType(w.Type)
 	if endpointType != "" {
 		if w.Type != "" && typ != endpointType {
-			return nil, cdp.Invalid("invalid_type", "type", w.Type, "must be "+string(endpointType)+" on /v1/"+string(endpointType))
+			return nil, cdp.Invalid(cdp.CodeInvalidType, "type", w.Type, "must be "+string(endpointType)+" on /v1/"+string(endpointType))
 		}
 		typ = endpointType
 	} else if w.Type == "" {
-		return nil, cdp.Invalid("missing_field", "type", "", "is required in a batch element")
+		return nil, cdp.Invalid(cdp.CodeMissingField, "type", "", "is required in a batch element")
 	}
 	var ids [5]string
 	for i, f := range [5]struct {
@@ -277,13 +277,13 @@ func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, recei
 		case len(v) == 0 || bytes.Equal(v, []byte("null")):
 			*f.v = nil
 		case v[0] != '{':
-			return nil, cdp.Invalid("invalid_field", f.name, string(v), "must be a JSON object")
+			return nil, cdp.Invalid(cdp.CodeInvalidField, f.name, string(v), "must be a JSON object")
 		}
 	}
 	if e.MessageID == "" {
 		e.MessageID = uuid.Must(uuid.NewV7()).String()
 	} else if len(e.MessageID) > 256 {
-		return nil, cdp.Invalid("invalid_field", "messageId", e.MessageID, "must be at most 256 characters")
+		return nil, cdp.Invalid(cdp.CodeInvalidField, "messageId", e.MessageID, "must be at most 256 characters")
 	}
 
 	ts, err := parseTime("timestamp", w.Timestamp)
@@ -334,7 +334,7 @@ func parseTime(field string, s *string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, *s)
 	if err != nil {
-		return nil, cdp.Invalid("invalid_timestamp", field, *s, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05.000Z")
+		return nil, cdp.Invalid(cdp.CodeInvalidTimestamp, field, *s, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05.000Z")
 	}
 	t = t.UTC()
 	return &t, nil
@@ -359,7 +359,7 @@ func jsonFieldError(err error) error {
 		if name, ok := jsonNames[field]; ok {
 			field = name
 		}
-		return cdp.Invalid("invalid_field", field, te.Value, "has the wrong JSON type")
+		return cdp.Invalid(cdp.CodeInvalidField, field, te.Value, "has the wrong JSON type")
 	}
-	return cdp.Invalid("invalid_json", "body", "", "is not valid JSON: "+err.Error())
+	return cdp.Invalid(cdp.CodeInvalidJSON, "body", "", "is not valid JSON: "+err.Error())
 }

@@ -1,6 +1,10 @@
 package collect
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
 
 type metrics struct {
 	requests     *prometheus.CounterVec
@@ -29,6 +33,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "tributary_collector_request_bytes", Help: "Request body size after decompression.",
 			Buckets: prometheus.ExponentialBuckets(256, 4, 8),
 		}),
+	}
+	for _, code := range cdp.EventCodes { // series from the start, for an alert on the first
+		m.rejected.WithLabelValues(code)
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.accepted, m.rejected, m.produce, m.requestBytes)
