@@ -56,7 +56,7 @@ func sendOrders(t *testing.T, in *testenv.Instance, n int) {
 }
 
 func TestSQLOverTheLocalLake(t *testing.T) {
-	in := testenv.Init(t)
+	in := testenv.Init(t).WithoutSchedules(t)
 	in.Serve(t)
 	sendOrders(t, in, 4)
 	cdpctl(t, in, "", "job", "run", "land", "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
@@ -115,7 +115,7 @@ func TestSQLOverTheLocalLake(t *testing.T) {
 
 func TestSQLOverAnS3Lake(t *testing.T) {
 	m := testenv.StartMinIO(t)
-	in := testenv.Init(t)
+	in := testenv.Init(t).WithoutSchedules(t)
 	// Point the instance at MinIO: lake URL and S3 settings in the config.
 	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
 	b, _ := os.ReadFile(cfgPath)
@@ -164,7 +164,7 @@ func TestEmptyViewsAreTheLakesViews(t *testing.T) {
 
 	// A lake with files in every table: events, one with an email cleanse
 	// rejects, a message that is no event, and a segment with members.
-	in := testenv.Init(t)
+	in := testenv.Init(t).WithoutSchedules(t)
 	in.Serve(t)
 	sendOrders(t, in, 3)
 	if code, err := post(t, in.URL()+"/v1/identify", in.WriteKey, []byte(`{"userId":"u0","anonymousId":"a0","traits":{"email":"not an email"}}`), false); err != nil || code != 200 {

@@ -140,6 +140,27 @@ func Init(tb testing.TB) *Instance {
 	return in
 }
 
+// WithoutSchedules takes init's schedule out of the config, so that a
+// serve runs no job by the clock in the middle of a test (the default
+// runs all every quarter-hour, and a test's own job run then finds it
+// running); the test runs the jobs. It returns in.
+func (in *Instance) WithoutSchedules(tb testing.TB) *Instance {
+	tb.Helper()
+	path := filepath.Join(in.DataDir, "tributary.yaml")
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const cron = "    schedules:\n        all: '*/15 * * * *'\n"
+	if !strings.Contains(string(cfg), cron) {
+		tb.Fatalf("%s has no schedule %q to take out", path, cron)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(cfg), cron, "    schedules: {}\n", 1)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return in
+}
+
 // Process is a running `cdpctl serve`.
 type Process struct {
 	Cmd *exec.Cmd

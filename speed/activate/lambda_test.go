@@ -56,7 +56,7 @@ func TestLambdaAgreement(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TRIBUTARY_LAMBDA_SEEDS=%q: %v", spec, err)
 	}
-	in := initWithoutCron(t)
+	in := testenv.Init(t).WithoutSchedules(t)
 	// An identifier trait of the deployment's own, which clients send as
 	// a number.
 	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")

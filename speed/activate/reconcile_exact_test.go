@@ -41,7 +41,7 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the real binary through the batch chain")
 	}
-	in := initWithoutCron(t)
+	in := testenv.Init(t).WithoutSchedules(t)
 	proc := in.Serve(t)
 
 	const users = 40
@@ -207,23 +207,6 @@ func TestReconcileUnderLiveTrafficIsExact(t *testing.T) {
 		total += n
 	}
 	t.Logf("%d events from %d users, 3 reconciles under traffic: exact", total, users)
-}
-
-// initWithoutCron is testenv.Init with no schedule in the config: no cron
-// run in the middle of the test, the test runs the jobs.
-func initWithoutCron(t *testing.T) *testenv.Instance {
-	t.Helper()
-	in := testenv.Init(t)
-	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noCron := strings.Replace(string(cfg), "    schedules:\n        all: '*/15 * * * *'\n", "    schedules: {}\n", 1)
-	if err := os.WriteFile(cfgPath, []byte(noCron), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return in
 }
 
 // runCdpctl runs a cdpctl command (a job, a source) against the instance
