@@ -124,6 +124,13 @@ const ContentType = "application/json"
 // Methods other than GET and HEAD get 405 (Allow: GET, HEAD) and paths
 // other than the look-ups 404, both with JSON errors.
 func (a *API) Serve(dst []byte, method, path, rawQuery, authorization string) (body []byte, status int) {
+	if !strings.HasPrefix(path, "/") {
+		// The absolute form (RFC 9112 §3.2.2: http://host/v1/…, which a
+		// server must accept) is read as net/http reads it: its path.
+		if u, err := url.ParseRequestURI(path); err == nil {
+			path = u.EscapedPath()
+		}
+	}
 	ref, eventsOnly, ok := route(path)
 	if !ok {
 		if rest, ok := strings.CutPrefix(path, "/v1/spaces/"); ok {

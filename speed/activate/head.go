@@ -29,9 +29,9 @@ var (
 // its length. It returns errHeadIncomplete while b holds no whole head.
 // It accepts a strict subset of what net/http's ReadRequest accepts, read
 // as ReadRequest reads it (FuzzParseHead holds it to that): CRLF line
-// ends, an origin-form target, no line folding, at most one
-// Content-Length, and for HTTP/1.1 exactly one Host. What it refuses is
-// answered 400 and the connection closed.
+// ends, an origin-form target (or an http absolute-form one), no line
+// folding, at most one Content-Length, and for HTTP/1.1 exactly one Host.
+// What it refuses is answered 400 and the connection closed.
 func parseHead(b []byte) (h requestHead, n int, err error) {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
@@ -106,9 +106,11 @@ func isToken(s string) bool {
 	return s != ""
 }
 
-// validTarget: an origin-form request-target of visible ASCII.
+// validTarget: an origin-form request-target of visible ASCII, or an
+// absolute-form one of http or https (RFC 9112 §3.2.2: a server must
+// accept it; Serve reads its path).
 func validTarget(s string) bool {
-	if s == "" || s[0] != '/' {
+	if s == "" || s[0] != '/' && !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
 		return false
 	}
 	for i := range len(s) {

@@ -1,7 +1,10 @@
 package activate
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -182,5 +185,28 @@ func BenchmarkFastLookup(b *testing.B) {
 	for b.Loop() {
 		ctx.Response.Reset()
 		api.ServeFast(ctx)
+	}
+}
+
+// TestAbsoluteFormTarget: a request line in the absolute form (RFC 9112
+// §3.2.2, GET http://host/v1/… as a proxy sends it), which a server must
+// accept, finds the profile on every transport.
+func TestAbsoluteFormTarget(t *testing.T) {
+	for i, srv := range serveAll(t, newAPI(t)) {
+		addr := strings.TrimPrefix(srv, "http://")
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET http://%s/v1/profiles/user_id:u1?include=events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", addr, addr, adminKey)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"events":[`) {
+			t.Errorf("transport %d: %d %s", i, resp.StatusCode, b)
+		}
 	}
 }
