@@ -278,6 +278,14 @@ func ParseTime(s string) (time.Time, bool) {
 // [Comparison]). Its error is a *ValidationError whose Field is the path of
 // the bad node, e.g. "condition.any[1].computed.value".
 func (s *Segment) Validate() error {
+	// A key left out reads as "", which the patterns below would call
+	// malformed; say what is missing instead.
+	if s.ID == "" {
+		return Invalid("invalid_segment_id", "id", "", "is required: the segment's name, such as high_value (lower case letters, digits, _ and -)")
+	}
+	if s.Workspace == "" {
+		return Invalid("invalid_workspace", "workspace", "", "is required: the id of a configured workspace, such as default")
+	}
 	if !segmentIDRe.MatchString(s.ID) {
 		return Invalid("invalid_segment_id", "id", s.ID, "must match "+segmentIDRe.String())
 	}

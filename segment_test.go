@@ -24,7 +24,8 @@ func TestParseSegmentErrors(t *testing.T) {
 		wantInMsg string
 	}{
 		{"bad id", `{id: "Bad Id", workspace: default, condition: {identifier: {type: email}}}`, "invalid_segment_id", "id", "Bad Id"},
-		{"missing workspace", `{id: a, condition: {identifier: {type: email}}}`, "invalid_workspace", "workspace", ""},
+		{"missing workspace", `{id: a, condition: {identifier: {type: email}}}`, "invalid_workspace", "workspace", "is required"},
+		{"missing id", `{workspace: default, condition: {identifier: {type: email}}}`, "invalid_segment_id", "id", "is required"},
 		{"empty condition", `{id: a, workspace: default}`, "empty_condition", "condition", ""},
 		{"two kinds", `{id: a, workspace: default, condition: {identifier: {type: email}, not: {identifier: {type: phone}}}}`, "ambiguous_condition", "condition", "not,identifier"},
 		{"empty any", `{id: a, workspace: default, condition: {any: []}}`, "empty_list", "condition.any", ""},

@@ -163,13 +163,15 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		return res, fmt.Errorf("ingest: source %v: %w", opts.Sources, errNoSource)
 	}
 	if res.Failed > 0 {
-		var names []string
+		// The reasons go in the error: a failed run's summary is not
+		// shown, and job history keeps the error alone.
+		var failed []string
 		for _, f := range res.Files {
 			if f.Err != nil {
-				names = append(names, f.Source+"/"+f.Name)
+				failed = append(failed, fmt.Sprintf("%s/%s: %v", f.Source, f.Name, f.Err))
 			}
 		}
-		return res, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(names, ", "))
+		return res, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(failed, "; "))
 	}
 	return res, nil
 }
@@ -287,6 +289,38 @@ func fetch(ctx context.Context, loc Location, f RemoteFile, limit int64) ([]byte
 		return nil, "", fmt.Errorf("over the limit of %d bytes", limit)
 	}
 	return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// maxHeaderBytes bounds what CheckHeader reads of a file.
+const maxHeaderBytes = 1 << 20
+
+// CheckHeader reads the header row of file name at loc and returns the
+// error a run would record for the whole file when it lacks a column src's
+// fields read, so a definition can be checked before it is stored. Only
+// CSV with a header names its columns up front: other formats are nil.
+func CheckHeader(ctx context.Context, loc Location, src *Source, name string) error {
+	if src.Format.Type != "csv" || !src.Format.HasHeader() {
+		return nil
+	}
+	rc, err := loc.Open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxHeaderBytes))
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	text, err := decode(b, src.Format.Encoding)
+	if err != nil {
+		return err
+	}
+	columns := make([]string, len(src.Fields))
+	for i, f := range src.Fields {
+		columns[i] = f.Column
+	}
+	_, err = newCSVReader(text, src.Format, columns)
+	return err
 }
 
 // ingestFile parses one file and commits its rows. A problem with the

@@ -334,7 +334,7 @@ func TestIngestMissingColumnFailsTheFile(t *testing.T) {
 	cfg := ingest.DefaultConfig()
 	cfg.Storage = st
 	res, err := ingest.Run(ctx, cfg, ingest.Options{})
-	if err == nil || !strings.Contains(err.Error(), "1 files could not be ingested (crm_customers/a.csv)") {
+	if err == nil || !strings.Contains(err.Error(), `1 files could not be ingested (crm_customers/a.csv: header row has no column "E-mail", "Phone", "DOB"`) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(res.String(), `a.csv: failed: header row has no column "E-mail", "Phone", "DOB"`) || res.Ingested != 1 {
@@ -464,6 +464,7 @@ func TestSourceValidation(t *testing.T) {
 		{"events need timestamp", "kind: profiles", "kind: events", "needs a field named timestamp"},
 		{"unknown transform", "[trim, lower]", "[trim, titlecase]", `unknown transform "titlecase"`},
 		{"phone without region", `"phone_e164:US"`, `"phone_e164"`, "two-letter default region"},
+		{"phone unknown region", `"phone_e164:US"`, `"phone_e164:XX"`, `region "XX" is not one libphonenumber supports`},
 		{"date without layout", `"parse_date:2006-01-02|01/02/2006"`, `"parse_date:"`, "needs Go layouts"},
 	}
 	for _, c := range cases {

@@ -89,6 +89,9 @@ func compileTransforms(specs []string) (pipeline, error) {
 			if !hasArg || len(region) != 2 {
 				return p, fmt.Errorf("transform phone_e164 needs a two-letter default region, e.g. phone_e164:US")
 			}
+			if !identity.ValidRegion(region) {
+				return p, fmt.Errorf("transform phone_e164: region %q is not one libphonenumber supports (e.g. US or GB)", region)
+			}
 			s = func(v string) (string, error) {
 				if strings.TrimSpace(v) == "" {
 					return "", nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -38,6 +39,9 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 		Short: "Run a job now, in this process (backfills); exits non-zero with the reason on failure",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(progressModes, o.progress) {
+				return fmt.Errorf("--progress %q: want auto, bar, log or none", o.progress)
+			}
 			cfg, err := g.load(cmd)
 			if err != nil {
 				return err
@@ -160,6 +164,9 @@ func newJobHistoryCmd(g *globalOptions) *cobra.Command {
 		Short: "Show recent runs (start, duration, status, counts, error), newest first",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.limit < 0 {
+				return fmt.Errorf("--limit %d: want 0 (all runs) or more", o.limit)
+			}
 			cfg, err := g.load(cmd)
 			if err != nil {
 				return err

@@ -12,15 +12,26 @@ func (e *jobEnv) locations() ingest.LocationConfig {
 	return ingest.LocationConfig{S3: e.s3, SFTPKeyFile: e.cfg.Sources.SFTPKeyFile, SFTPKnownHosts: e.cfg.Sources.SFTPKnownHosts}
 }
 
-// probe lists a source's location and returns how many files are there.
-func (e *jobEnv) probe(ctx context.Context, src *ingest.Source) (int, error) {
+// probe lists a source's location: how many files are there and the name
+// of the newest. bad is why a run would refuse that file (its header lacks
+// a column the fields read); err is that the location could not be listed.
+func (e *jobEnv) probe(ctx context.Context, src *ingest.Source) (n int, newest string, bad, err error) {
 	loc, err := ingest.OpenLocation(ctx, src.Location, e.locations())
 	if err != nil {
-		return 0, err
+		return 0, "", nil, err
 	}
 	defer loc.Close()
 	files, err := loc.List(ctx)
-	return len(files), err
+	if err != nil || len(files) == 0 {
+		return 0, "", nil, err
+	}
+	last := files[0]
+	for _, f := range files[1:] {
+		if f.ModTime.After(last.ModTime) {
+			last = f
+		}
+	}
+	return len(files), last.Name, ingest.CheckHeader(ctx, loc, src, last.Name), nil
 }
 
 func (e *jobEnv) ingestJob() jobs.Job {

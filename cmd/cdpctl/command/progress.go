@@ -20,6 +20,9 @@ type jobProgress interface {
 	Finish()
 }
 
+// progressModes are the values of job run's --progress.
+var progressModes = []string{"auto", "bar", "log", "none"}
+
 func newProgress(w io.Writer, mode string) jobProgress {
 	if mode == "auto" {
 		mode = "log"

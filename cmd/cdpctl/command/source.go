@@ -51,26 +51,38 @@ func newSourceAddCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Checked before the definition is stored: a column the newest
+			// file lacks would fail every file like it at each run.
+			var note string
+			if !o.noCheck {
+				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				defer cancel()
+				n, newest, bad, err := env.probe(cctx, src)
+				switch {
+				case bad != nil:
+					return fmt.Errorf("%s: source %s: %s, the newest file at %s, would not ingest: %w; fix the definition, or add it with --no-check if the files to come differ",
+						args[0], src.Name, newest, src.Location, bad)
+				case err != nil:
+					note = fmt.Sprintf("warning: cannot list %s yet: %v", src.Location, err)
+				case newest != "" && src.Format.Type == "csv" && src.Format.HasHeader():
+					note = fmt.Sprintf("%d files there now; the newest, %s, has every column the fields read", n, newest)
+				default:
+					note = fmt.Sprintf("%d files there now", n)
+				}
+			}
 			if err := ingest.NewStore(env.lake).Add(ctx, src, o.replace); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "source %s added: %s %s from %s into %s (%d fields)\n", src.Name, src.Kind, src.Format.Type, src.Location, src.Table(), len(src.Fields))
-			if !o.noCheck {
-				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				defer cancel()
-				n, err := env.probe(cctx, src)
-				if err != nil {
-					fmt.Fprintf(out, "warning: cannot list %s yet: %v\n", src.Location, err)
-				} else {
-					fmt.Fprintf(out, "%d files there now\n", n)
-				}
+			if note != "" {
+				fmt.Fprintln(out, note)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&o.replace, "replace", false, "replace an existing definition of the same name")
-	cmd.Flags().BoolVar(&o.noCheck, "no-check", false, "do not try to list the location")
+	cmd.Flags().BoolVar(&o.noCheck, "no-check", false, "do not list the location nor check the header of its newest file")
 	return cmd
 }
 

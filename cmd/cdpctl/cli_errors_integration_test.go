@@ -1,0 +1,81 @@
+package main_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tributary-cdp/tributary/internal/testenv"
+)
+
+// A newcomer's mistakes exit non-zero with the flag or field, the value
+// and the rule, and change nothing.
+func TestMistakesNameTheFlagOrField(t *testing.T) {
+	in := testenv.Init(t)
+	dir := t.TempDir()
+	drop := filepath.Join(dir, "drop")
+	write := func(name, body string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	write("drop/customers.csv", "Customer ID,E-mail\nc1,ann@example.com\n")
+	source := func(name, emailColumn string) string {
+		return write(name+".yaml", "name: "+name+"\nworkspace: default\nlocation: file://"+drop+"\nformat: {type: csv}\nkind: profiles\n"+
+			"fields:\n  customer_id: {column: \"Customer ID\", identifier: customer_id, required: true}\n"+
+			"  email: {column: \""+emailColumn+"\", transforms: [trim, lower], identifier: email}\n")
+	}
+	noWorkspace := write("seg.yaml", "id: pros\ncondition:\n  trait: {name: plan, op: eq, value: pro}\n")
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"progress", []string{"job", "run", "cleanse", "--progress", "fancy"}, `--progress "fancy": want auto, bar, log or none`},
+		{"history limit", []string{"job", "history", "-n", "-1"}, "--limit -1: want 0 (all runs) or more"},
+		{"segment without workspace", []string{"segment", "add", noWorkspace}, "workspace: is required"},
+		{"source column not in the file", []string{"source", "add", source("crm_typo", "Email")},
+			`customers.csv, the newest file at file://` + drop + `, would not ingest: header row has no column "Email" (it has "Customer ID", "E-mail")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := exec.Command(in.Bin, append(tt.args, "--data-dir", in.DataDir)...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("cdpctl %v: want a failure saying %q, got %v:\n%s", tt.args, tt.want, err, out)
+			}
+		})
+	}
+	if out := cdpctl(t, in, "", "source", "list", "--data-dir", in.DataDir); !strings.Contains(out, "no sources") {
+		t.Fatalf("a refused source was stored:\n%s", out)
+	}
+	if out := cdpctl(t, in, "", "segment", "list", "--data-dir", in.DataDir); strings.Contains(out, "pros") {
+		t.Fatalf("a refused segment was stored:\n%s", out)
+	}
+
+	// The same definition with --no-check is stored; the ingest run then
+	// says why the file failed, on the command line and in job history.
+	if out := cdpctl(t, in, "", "source", "add", source("crm_typo", "Email"), "--no-check", "--data-dir", in.DataDir); !strings.Contains(out, "source crm_typo added") {
+		t.Fatalf("source add --no-check:\n%s", out)
+	}
+	reason := `crm_typo/customers.csv: header row has no column "Email"`
+	out, err := exec.Command(in.Bin, "job", "run", "ingest", "--progress", "none", "--data-dir", in.DataDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), reason) {
+		t.Fatalf("job run ingest: want a failure saying %q, got %v:\n%s", reason, err, out)
+	}
+	if out := cdpctl(t, in, "", "job", "history", "ingest", "--data-dir", in.DataDir); !strings.Contains(out, reason) {
+		t.Fatalf("job history does not say why ingest failed:\n%s", out)
+	}
+
+	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read") {
+		t.Fatalf("source add of a matching definition:\n%s", out)
+	}
+}
