@@ -2,6 +2,8 @@ package resolve
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,8 +61,11 @@ func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.
 		}
 	}
 	err = s.QueryRow(ctx, `SELECT cdp_id FROM x_map WHERE workspace = $1 AND id_type = $2 AND id_value = $3`, workspace, typ, ex.Value).Scan(&ex.CDPID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("explain: %s:%s is not in the identity map of workspace %s (which holds what the last resolve run linked: `cdpctl job run all` runs it)", typ, ex.Value, workspace)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("explain: %s:%s is not in the identity map of workspace %s: %w", typ, ex.Value, workspace, err)
+		return nil, fmt.Errorf("explain: look up %s:%s: %w", typ, ex.Value, err)
 	}
 	rows, err := s.Query(ctx, `SELECT id_type || ':' || id_value FROM x_map WHERE workspace = $1 AND cdp_id = $2 ORDER BY first_seen, 1`, workspace, ex.CDPID)
 	if err != nil {

@@ -43,6 +43,9 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		{"progress", []string{"job", "run", "cleanse", "--progress", "fancy"}, `--progress "fancy": want auto, bar, log or none`},
 		{"history limit", []string{"job", "history", "-n", "-1"}, "--limit -1: want 0 (all runs) or more"},
 		{"segment without workspace", []string{"segment", "add", noWorkspace}, "workspace: is required"},
+		{"job workspace", []string{"job", "run", "cleanse", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace (the config has default;`},
+		{"explain workspace", []string{"identity", "explain", "email:ann@example.com", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
+		{"segment list workspace", []string{"segment", "list", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
 		{"source column not in the file", []string{"source", "add", source("crm_typo", "Email")},
 			`customers.csv, the newest file at file://` + drop + `, would not ingest: header row has no column "Email" (it has "Customer ID", "E-mail")`},
 	}
@@ -77,5 +80,19 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 
 	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read") {
 		t.Fatalf("source add of a matching definition:\n%s", out)
+	}
+}
+
+// `sql --output FILE.parquet` without --format writes Parquet, not a text
+// table under a .parquet name.
+func TestSQLOutputFormatFollowsTheFileName(t *testing.T) {
+	in := testenv.Init(t)
+	for _, tt := range []struct{ name, head string }{{"out.parquet", "PAR1"}, {"out.csv", "a\n1\n"}, {"out.txt", "a\n---\n1\n"}} {
+		path := filepath.Join(t.TempDir(), tt.name)
+		cdpctl(t, in, "", "sql", "SELECT 1 AS a", "--output", path, "--data-dir", in.DataDir)
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.HasPrefix(string(b), tt.head) {
+			t.Fatalf("%s starts %q (%v), want %q", tt.name, b, err, tt.head)
+		}
 	}
 }

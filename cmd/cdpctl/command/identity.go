@@ -118,6 +118,9 @@ func newIdentityExplainCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkWorkspace(cfg, workspace); err != nil {
+				return fmt.Errorf("--workspace: %w", err)
+			}
 			env, err := openJobEnv(cmd.Context(), cfg, cfg.Brokers())
 			if err != nil {
 				return err

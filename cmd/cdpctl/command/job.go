@@ -46,6 +46,11 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if o.workspace != "" {
+				if err := checkWorkspace(cfg, o.workspace); err != nil {
+					return fmt.Errorf("--workspace: %w", err)
+				}
+			}
 			p := jobs.Params{Workspace: o.workspace, DryRun: o.dryRun}
 			if p.From, err = parseDay("--from", o.from); err != nil {
 				return err

@@ -117,6 +117,11 @@ func (o *segmentListOptions) run(cmd *cobra.Command, g *globalOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.workspace != "" {
+		if err := checkWorkspace(cfg, o.workspace); err != nil {
+			return fmt.Errorf("--workspace: %w", err)
+		}
+	}
 	segs, err := loadSegmentSources(cfg)
 	if err != nil {
 		return err
@@ -254,12 +259,23 @@ func readSegmentFile(path string) ([]byte, *cdp.Segment, error) {
 }
 
 func checkSegmentWorkspace(cfg config.Config, seg *cdp.Segment) error {
-	for _, w := range cfg.Workspaces {
-		if w.ID == seg.Workspace {
+	if err := checkWorkspace(cfg, seg.Workspace); err != nil {
+		return fmt.Errorf("workspace: %w", err)
+	}
+	return nil
+}
+
+// checkWorkspace says when id is not a workspace of the config, which
+// would otherwise match nothing without a word.
+func checkWorkspace(cfg config.Config, id string) error {
+	ids := make([]string, len(cfg.Workspaces))
+	for i, w := range cfg.Workspaces {
+		if w.ID == id {
 			return nil
 		}
+		ids[i] = w.ID
 	}
-	return fmt.Errorf("workspace: %q is not a configured workspace (run `cdpctl init` or add it to the config)", seg.Workspace)
+	return fmt.Errorf("%q is not a configured workspace (the config has %s; run `cdpctl init` or add it to the config)", id, strings.Join(ids, ", "))
 }
 
 // segmentDir is where `segment add` stores definitions.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,7 +50,7 @@ func newSQLCmd(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, g, args) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "table", "output format: table, csv, json, parquet")
+	f.StringVar(&o.format, "format", "", "output format: table, csv, json, parquet (default: the --output file's extension when it is one of those, else table)")
 	f.StringVar(&o.file, "file", "", "run the statements of this SQL file")
 	f.StringVar(&o.output, "output", "", "write results to this file instead of standard output (required for parquet on a terminal)")
 	f.BoolVar(&o.printViews, "print-views", false, "print the CREATE VIEW statements (for the duckdb CLI) and exit")
@@ -57,6 +58,13 @@ func newSQLCmd(g *globalOptions) *cobra.Command {
 }
 
 func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) error {
+	if o.format == "" {
+		// --output report.parquet writes Parquet, as its name says, not a text table.
+		o.format = "table"
+		if ext := strings.TrimPrefix(filepath.Ext(o.output), "."); slices.Contains([]string{"csv", "json", "parquet"}, ext) {
+			o.format = ext
+		}
+	}
 	switch o.format {
 	case "table", "csv", "json", "parquet":
 	default:
