@@ -81,6 +81,17 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read") {
 		t.Fatalf("source add of a matching definition:\n%s", out)
 	}
+	// A summary of several lines keeps job history's columns: the file's
+	// line is a row of its own, under RESULT.
+	cdpctl(t, in, "", "source", "remove", "crm_typo", "--data-dir", in.DataDir)
+	cdpctl(t, in, "", "job", "run", "ingest", "--progress", "none", "--data-dir", in.DataDir)
+	hist := cdpctl(t, in, "", "job", "history", "ingest", "-n", "1", "--data-dir", in.DataDir)
+	lines := strings.Split(strings.TrimSpace(hist), "\n")
+	col := strings.Index(lines[0], "RESULT")
+	if len(lines) != 3 || len(lines[2]) < col || strings.TrimSpace(lines[2][:col]) != "" ||
+		lines[2][col:] != "  crm_ok/customers.csv: 1 rows landed, 0 quarantined" {
+		t.Fatalf("job history of a multi-line summary:\n%s", hist)
+	}
 }
 
 // `sql --output FILE.parquet` without --format writes Parquet, not a text

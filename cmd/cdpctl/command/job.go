@@ -81,7 +81,11 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s in %s: %s\n", rec.Job, rec.Status, rec.Duration().Round(time.Millisecond), rec.Summary)
+			sep := " " // all's summary is a line per stage, starting with a newline
+			if strings.HasPrefix(rec.Summary, "\n") {
+				sep = ""
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s in %s:%s%s\n", rec.Job, rec.Status, rec.Duration().Round(time.Millisecond), sep, rec.Summary)
 			return nil
 		},
 	}
@@ -207,8 +211,14 @@ func newJobHistoryCmd(g *globalOptions) *cobra.Command {
 				if d := r.Duration(); d > 0 {
 					dur = d.Round(time.Millisecond).String()
 				}
+				// A summary of several lines (all's stages, ingest's files)
+				// goes on rows of its own, under RESULT, keeping the columns.
+				first, rest, _ := strings.Cut(result, "\n")
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Job, r.ID, r.Trigger, dur,
-					displayStatus(ctx, env, r), result)
+					displayStatus(ctx, env, r), first)
+				for line := range strings.Lines(rest) {
+					fmt.Fprintf(tw, "\t\t\t\t\t\t%s\n", strings.TrimSuffix(line, "\n"))
+				}
 			}
 			return tw.Flush()
 		},
