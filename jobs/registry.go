@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -128,5 +129,5 @@ type UnknownJobError struct {
 }
 
 func (e *UnknownJobError) Error() string {
-	return fmt.Sprintf("unknown job %q (known: %v)", e.Name, e.Known)
+	return fmt.Sprintf("unknown job %q: want one of %s", e.Name, strings.Join(e.Known, ", "))
 }

@@ -40,6 +40,8 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		args []string
 		want string
 	}{
+		{"job name typo", []string{"job", "run", "curated"}, `unknown job "curated": want one of all, cleanse, compact, curate, ingest, land, reconcile, resolve`},
+		{"unquoted query", []string{"sql", "SELECT", "1"}, "QUERY is one argument, 2 were given: quote it"},
 		{"progress", []string{"job", "run", "cleanse", "--progress", "fancy"}, `--progress "fancy": want auto, bar, log or none`},
 		{"history limit", []string{"job", "history", "-n", "-1"}, "--limit -1: want 0 (all runs) or more"},
 		{"segment without workspace", []string{"segment", "add", noWorkspace}, "workspace: is required"},

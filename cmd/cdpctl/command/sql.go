@@ -46,7 +46,12 @@ func newSQLCmd(g *globalOptions) *cobra.Command {
 			"  cdpctl sql --format csv --file report.sql\n" +
 			"  cdpctl sql --format parquet --output profiles.parquet 'FROM profiles'\n" +
 			"  cdpctl sql --print-views | duckdb",
-		Args: cobra.MaximumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fmt.Errorf("QUERY is one argument, %d were given: quote it, as in cdpctl sql 'SELECT 1'", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, g, args) },
 	}
 	f := cmd.Flags()
