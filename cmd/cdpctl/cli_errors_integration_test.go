@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,5 +108,33 @@ func TestSQLOutputFormatFollowsTheFileName(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(b), tt.head) {
 			t.Fatalf("%s starts %q (%v), want %q", tt.name, b, err, tt.head)
 		}
+	}
+}
+
+// A job that finds no broker where the config says, while a serve of the
+// same data dir runs its broker elsewhere (serve --embedded-broker-addr),
+// names that process and the flag to pass, rather than "start cdpctl serve".
+func TestJobNamesTheServeWhoseBrokerItMissed(t *testing.T) {
+	in := testenv.Init(t)
+	p := in.Serve(t)
+	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens at the config's address: not 9092, where another
+	// test's broker may.
+	const addr = "embedded_addr: 127.0.0.1:9092"
+	if !strings.Contains(string(b), addr) {
+		t.Fatalf("init wrote no %q:\n%s", addr, b)
+	}
+	b = []byte(strings.Replace(string(b), addr, "embedded_addr: "+testenv.FreeAddr(t), 1))
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(in.Bin, "job", "run", "land", "--progress", "none", "--data-dir", in.DataDir).CombinedOutput()
+	want := fmt.Sprintf("process %d runs this data dir's embedded broker on another address (its --embedded-broker-addr): pass that as --kafka-brokers", p.Cmd.Process.Pid)
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("job run land: want a failure saying %q, got %v:\n%s", want, err, out)
 	}
 }

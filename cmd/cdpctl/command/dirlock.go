@@ -33,10 +33,8 @@ func lockDir(dir, what string) (*dirLock, error) {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			holder := "another process"
-			if b, _ := os.ReadFile(path); len(b) > 0 {
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-					holder = "process " + strconv.Itoa(pid)
-				}
+			if pid := lockPID(dir); pid > 0 {
+				holder = "process " + strconv.Itoa(pid)
 			}
 			return nil, fmt.Errorf("%s (%s) is in use by %s: one %s per data dir; stop it, or give this one another --data-dir", dir, what, holder, what)
 		}
@@ -47,6 +45,34 @@ func lockDir(dir, what string) (*dirLock, error) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return &dirLock{f: f}, nil
+}
+
+// lockPID is the pid dir's lock file records (0 when none): the holder's
+// while it holds the lock, the last holder's after.
+func lockPID(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
+}
+
+// lockHolder is the live process that last took dir's lock, 0 when there
+// is none. Only for messages: it does not take the lock to find out, which
+// could make a serve starting at that moment fail.
+func lockHolder(dir string) int {
+	pid := lockPID(dir)
+	if pid == 0 {
+		return 0
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0
+	}
+	return pid
 }
 
 // release drops the lock; nil-safe and idempotent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -37,7 +38,10 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run <job>",
 		Short: "Run a job now, in this process (backfills); exits non-zero with the reason on failure",
-		Args:  cobra.ExactArgs(1),
+		Long: "Run a job now, in this process: land, ingest, cleanse, resolve, curate, reconcile,\n" +
+			"compact, or all (land → ingest → cleanse → resolve → curate → reconcile). `cdpctl job list`\n" +
+			"says what each does. Exits non-zero with the reason on failure.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(progressModes, o.progress) {
 				return fmt.Errorf("--progress %q: want auto, bar, log or none", o.progress)
@@ -77,7 +81,11 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			prog.Finish()
 			if err != nil {
 				if cfg.Embedded() && strings.Contains(err.Error(), "connection refused") {
-					err = fmt.Errorf("%w (no Kafka at %s: start `cdpctl serve` or `cdpctl broker`, or pass --kafka-brokers)", err, strings.Join(cfg.Brokers(), ","))
+					hint := "start `cdpctl serve` or `cdpctl broker`, or pass --kafka-brokers"
+					if pid := lockHolder(filepath.Join(cfg.DataDir, "kafka")); pid > 0 {
+						hint = fmt.Sprintf("process %d runs this data dir's embedded broker on another address (its --embedded-broker-addr): pass that as --kafka-brokers, or set kafka.embedded_addr in the config", pid)
+					}
+					err = fmt.Errorf("%w (no Kafka at %s: %s)", err, strings.Join(cfg.Brokers(), ","), hint)
 				}
 				return err
 			}

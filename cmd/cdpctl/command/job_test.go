@@ -135,3 +135,13 @@ func TestServeRunsScheduledJobs(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// job run's help names every job there is, `all` included.
+func TestJobRunHelpNamesEveryJob(t *testing.T) {
+	long := newJobRunCmd(&globalOptions{}).Long
+	for _, name := range (&jobEnv{}).registry().Names() {
+		if !strings.Contains(long, name) {
+			t.Errorf("job run --help does not name job %s:\n%s", name, long)
+		}
+	}
+}

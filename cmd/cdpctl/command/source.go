@@ -82,7 +82,7 @@ func newSourceAddCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.replace, "replace", false, "replace an existing definition of the same name")
-	cmd.Flags().BoolVar(&o.noCheck, "no-check", false, "do not list the location nor check the header of its newest file")
+	cmd.Flags().BoolVar(&o.noCheck, "no-check", false, "skip listing the location and checking the header of its newest file")
 	return cmd
 }
 
