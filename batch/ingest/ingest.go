@@ -150,13 +150,20 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		want[n] = true
 	}
 	found := 0
+	// A source that fails (its location unreachable) does not keep the
+	// others from their drops: each is tried, and the run fails after.
+	var srcErrs []error
 	for _, src := range sources {
 		if len(want) > 0 && !want[src.Name] || opts.Workspace != "" && src.Workspace != opts.Workspace {
 			continue
 		}
 		found++
 		if err := ingestSource(ctx, cfg, opts, src, &res); err != nil {
-			return res, err
+			if ctx.Err() != nil {
+				return res, err
+			}
+			cfg.Logger.Error("ingest: source failed; the other sources go on", "source", src.Name, "err", err)
+			srcErrs = append(srcErrs, err)
 		}
 	}
 	if len(want) > found {
@@ -171,9 +178,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 				failed = append(failed, fmt.Sprintf("%s/%s: %v", f.Source, f.Name, f.Err))
 			}
 		}
-		return res, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(failed, "; "))
+		srcErrs = append(srcErrs, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(failed, "; ")))
 	}
-	return res, nil
+	return res, errors.Join(srcErrs...)
 }
 
 func ingestSource(ctx context.Context, cfg Config, opts Options, src *Source, res *Result) error {

@@ -342,6 +342,31 @@ func TestIngestMissingColumnFailsTheFile(t *testing.T) {
 	}
 }
 
+// A source whose location cannot be read fails the run, naming it, and
+// does not keep the other sources from their drops.
+func TestIngestOneSourceDownOthersGoOn(t *testing.T) {
+	ctx := context.Background()
+	st := newLake(t)
+	down := exampleSource(t, "file://"+filepath.Join(t.TempDir(), "gone"))
+	down.Name = "aaa_down" // listed first
+	drop := t.TempDir()
+	os.WriteFile(filepath.Join(drop, "b.csv"), fixture(t, "crm_customers.csv"), 0o644)
+	for _, src := range []*ingest.Source{down, exampleSource(t, "file://"+drop)} {
+		if err := ingest.NewStore(st).Add(ctx, src, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := ingest.DefaultConfig()
+	cfg.Storage = st
+	res, err := ingest.Run(ctx, cfg, ingest.Options{})
+	if err == nil || !strings.Contains(err.Error(), "source aaa_down") || strings.Contains(err.Error(), "crm_customers") {
+		t.Fatalf("err = %v; want the down source named, and it alone", err)
+	}
+	if res.Ingested != 1 {
+		t.Fatalf("the source that is up ingested %d files, want 1: %s", res.Ingested, res)
+	}
+}
+
 func TestIngestFromMinIO(t *testing.T) {
 	ctx := context.Background()
 	m := testenv.StartMinIO(t)

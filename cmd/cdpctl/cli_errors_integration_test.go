@@ -138,3 +138,24 @@ func TestJobNamesTheServeWhoseBrokerItMissed(t *testing.T) {
 		t.Fatalf("job run land: want a failure saying %q, got %v:\n%s", want, err, out)
 	}
 }
+
+// A CRM source whose drop cannot be read fails `job run all`, naming it,
+// but does not hold the events back: the stages after ingest still run.
+func TestAllGoesOnPastASourceThatIsDown(t *testing.T) {
+	in := testenv.Init(t).WithoutSchedules(t)
+	in.Serve(t)
+	sendOrders(t, in, 2)
+	def := filepath.Join(t.TempDir(), "crm_down.yaml")
+	if err := os.WriteFile(def, []byte("name: crm_down\nworkspace: default\nlocation: file://"+filepath.Join(t.TempDir(), "gone")+
+		"\nformat: {type: csv}\nkind: profiles\nfields:\n  customer_id: {column: id, identifier: customer_id, required: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cdpctl(t, in, "", "source", "add", def, "--no-check", "--data-dir", in.DataDir)
+	out, err := exec.Command(in.Bin, "job", "run", "all", "--progress", "none", "--data-dir", in.DataDir, "--kafka-brokers", in.Broker).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "stage ingest: job ingest: source crm_down: list") || !strings.Contains(string(out), "the stages after it ran") {
+		t.Fatalf("job run all: want a failure naming the source, got %v:\n%s", err, out)
+	}
+	if n := cdpctl(t, in, "", "sql", "--data-dir", in.DataDir, "--format", "csv", "SELECT count(*) AS n FROM profiles"); !strings.Contains(n, "\n2\n") && !strings.HasSuffix(strings.TrimSpace(n), "\n2") {
+		t.Fatalf("curate did not run past the failed ingest: profiles %q", n)
+	}
+}

@@ -25,6 +25,7 @@ func (e *jobEnv) allJob(reg *jobs.Registry) jobs.Job {
 			}
 			counts := map[string]int64{}
 			var lines []string
+			var ingestErr error
 			for _, stage := range pipeline {
 				if _, ok := reg.Get(stage); !ok {
 					lines = append(lines, fmt.Sprintf("%-9s not in this build", stage))
@@ -42,9 +43,21 @@ func (e *jobEnv) allJob(reg *jobs.Registry) jobs.Job {
 					}
 					lines = append(lines, fmt.Sprintf("%-9s %8s  %s", stage, rec.Duration().Round(time.Millisecond), rec.Summary))
 				}
+				if err != nil && stage == "ingest" && ctx.Err() == nil {
+					// A CRM drop that cannot be read does not hold the
+					// events back: the stages after run on what is ingested,
+					// and the run fails after them.
+					ingestErr = err
+					lines = append(lines, fmt.Sprintf("%-9s failed: %v", stage, err))
+					continue
+				}
 				if err != nil {
 					return jobs.Result{Counts: counts, Summary: strings.Join(lines, "\n")}, fmt.Errorf("stage %s: %w", stage, err)
 				}
+			}
+			if ingestErr != nil {
+				return jobs.Result{Counts: counts, Summary: strings.Join(lines, "\n")},
+					fmt.Errorf("stage ingest: %w (the stages after it ran, on the CRM files ingested before)", ingestErr)
 			}
 			return jobs.Result{Counts: counts, Summary: "\n" + strings.Join(lines, "\n")}, nil
 		},
