@@ -89,11 +89,21 @@ type IdentifierCondition struct {
 
 // EventCondition holds when the profile has at least MinCount track events
 // named Name with a timestamp in the window of WithinDays days (from
-// [WindowStart]; all time when WithinDays is 0). MinCount defaults to 1.
+// [WindowStart]; all time when WithinDays is 0). MinCount is 1 when left
+// out; given, it is 1 or more: a pointer, so that min_count: 0 (meant as
+// "never did it", which is not: {event: …}) is refused, not read as 1.
 type EventCondition struct {
 	Name       string `yaml:"name" json:"name"`
-	MinCount   int    `yaml:"min_count,omitempty" json:"min_count,omitempty"`
+	MinCount   *int   `yaml:"min_count,omitempty" json:"min_count,omitempty"`
 	WithinDays int    `yaml:"within_days,omitempty" json:"within_days,omitempty"`
+}
+
+// Min is the count the condition asks for: MinCount, 1 when left out.
+func (e *EventCondition) Min() int {
+	if e.MinCount == nil {
+		return 1
+	}
+	return *e.MinCount
 }
 
 // Op is a comparison operator.
@@ -348,11 +358,8 @@ func (c *Condition) validate(path string, depth int, nodes *int) error {
 		if e.Name == "" || len(e.Name) > maxNameLen || !utf8.ValidString(e.Name) {
 			return Invalid("invalid_event_name", p+".name", e.Name, fmt.Sprintf("must be a non-empty UTF-8 event name of at most %d bytes", maxNameLen))
 		}
-		if e.MinCount == 0 {
-			e.MinCount = 1
-		}
-		if e.MinCount < 1 || e.MinCount > 1_000_000_000 {
-			return Invalid("out_of_range", p+".min_count", strconv.Itoa(e.MinCount), "must be between 1 and 1000000000")
+		if n := e.Min(); n < 1 || n > 1_000_000_000 {
+			return Invalid("out_of_range", p+".min_count", strconv.Itoa(n), "must be between 1 and 1000000000 (profiles without the event: not: {event: …})")
 		}
 		if e.WithinDays < 0 || e.WithinDays > MaxEventDays {
 			return Invalid("out_of_range", p+".within_days", strconv.Itoa(e.WithinDays), fmt.Sprintf("must be between 1 and %d, or omitted for all time", MaxEventDays))

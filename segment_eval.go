@@ -51,11 +51,7 @@ func (c *Condition) eval(p ProfileView, now time.Time) bool {
 		if c.Event.WithinDays > 0 {
 			since = WindowStart(now, c.Event.WithinDays)
 		}
-		min := c.Event.MinCount
-		if min < 1 {
-			min = 1
-		}
-		return p.EventCountSince(c.Event.Name, since) >= min
+		return p.EventCountSince(c.Event.Name, since) >= c.Event.Min()
 	}
 	return false
 }

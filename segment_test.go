@@ -54,6 +54,8 @@ func TestParseSegmentErrors(t *testing.T) {
 		{"bad identifier", `{id: a, workspace: default, condition: {identifier: {type: Email}}}`, "invalid_identifier_type", "condition.identifier.type", "Email"},
 		{"event no name", `{id: a, workspace: default, condition: {event: {min_count: 2}}}`, "invalid_event_name", "condition.event.name", ""},
 		{"event negative count", `{id: a, workspace: default, condition: {event: {name: x, min_count: -1}}}`, "out_of_range", "condition.event.min_count", "-1"},
+		{"event count 0", `{id: a, workspace: default, condition: {event: {name: x, min_count: 0}}}`, "out_of_range", "condition.event.min_count", "not: {event"},
+		{"event count 0, JSON", `{"id": "a", "workspace": "default", "condition": {"event": {"name": "x", "min_count": 0}}}`, "out_of_range", "condition.event.min_count", "0"},
 		{"event window too long", `{id: a, workspace: default, condition: {event: {name: x, within_days: 99999}}}`, "out_of_range", "condition.event.within_days", "99999"},
 		{"unknown key", `{id: a, workspace: default, condition: {trait: {name: plan, op: eq, value: x, vaule: y}}}`, "", "", "vaule"},
 		{"unknown key json", `{"id": "a", "workspace": "default", "condition": {"tratt": {}}}`, "", "", "tratt"},
@@ -129,8 +131,8 @@ condition:
 	if want := []any{"pro", 3.0, true}; !reflect.DeepEqual(all[3].Trait.Value, want) {
 		t.Errorf("in: got %#v, want %#v", all[3].Trait.Value, want)
 	}
-	if all[4].Event.MinCount != 1 {
-		t.Errorf("min_count default: got %d", all[4].Event.MinCount)
+	if all[4].Event.Min() != 1 {
+		t.Errorf("min_count default: got %d", all[4].Event.Min())
 	}
 }
 

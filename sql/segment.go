@@ -190,10 +190,7 @@ func (c *segCompiler) condition(n *cdp.Condition, path string) (string, error) {
 		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS i WHERE i.workspace = p.workspace AND i.cdp_id = p.cdp_id AND i.\"type\" = %s)",
 			SegmentIdentifiersRelation, c.arg(n.Identifier.Type)), nil
 	case n.Event != nil:
-		min := n.Event.MinCount
-		if min < 1 {
-			min = 1
-		}
+		min := n.Event.Min()
 		var since time.Time
 		if n.Event.WithinDays > 0 {
 			since = c.cutoff(n.Event.WithinDays)
