@@ -44,6 +44,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		{"job name typo", []string{"job", "run", "curated"}, `unknown job "curated": want one of all, cleanse, compact, curate, ingest, land, reconcile, resolve`},
 		{"unquoted query", []string{"sql", "SELECT", "1"}, "QUERY is one argument, 2 were given: quote it"},
 		{"progress", []string{"job", "run", "cleanse", "--progress", "fancy"}, `--progress "fancy": want auto, bar, log or none`},
+		{"log level", []string{"job", "list", "--log-level", "verbose"}, `--log-level "verbose": want debug, info, warn or error`},
 		{"history limit", []string{"job", "history", "-n", "-1"}, "--limit -1: want 0 (all runs) or more"},
 		{"segment without workspace", []string{"segment", "add", noWorkspace}, "workspace: is required"},
 		{"job workspace", []string{"job", "run", "cleanse", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace (the config has default;`},

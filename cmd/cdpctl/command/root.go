@@ -42,7 +42,7 @@ func NewRoot() *cobra.Command {
 			}
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: %w", g.logLevel, err)
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl})))
 			return nil
