@@ -160,3 +160,29 @@ func TestAllGoesOnPastASourceThatIsDown(t *testing.T) {
 		t.Fatalf("curate did not run past the failed ingest: profiles %q", n)
 	}
 }
+
+// `segment add` stores a condition on an identifier type nothing gives a
+// profile, but warns: a typo (emial), or a source not added yet.
+func TestSegmentAddWarnsOfAnUnknownIdentifierType(t *testing.T) {
+	in := testenv.Init(t)
+	dir := t.TempDir()
+	add := func(id, typ string) string {
+		t.Helper()
+		path := filepath.Join(dir, id+".yaml")
+		os.WriteFile(path, []byte("id: "+id+"\nworkspace: default\ncondition:\n  any:\n    - identifier: {type: email}\n    - not: {identifier: {type: "+typ+"}}\n"), 0o600)
+		out, err := exec.Command(in.Bin, "segment", "add", path, "--data-dir", in.DataDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("segment add: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := add("typo", "emial"); !strings.Contains(out, `warning: identifier type "emial" is not a built-in one`) || !strings.Contains(out, "segment default/typo stored") {
+		t.Fatalf("no warning for emial:\n%s", out)
+	}
+	def := filepath.Join(dir, "crm.yaml")
+	os.WriteFile(def, []byte("name: crm\nworkspace: default\nlocation: file://"+dir+"\nformat: {type: csv}\nkind: profiles\nfields:\n  loyalty: {column: card, identifier: loyalty_id}\n"), 0o600)
+	cdpctl(t, in, "", "source", "add", def, "--no-check", "--data-dir", in.DataDir)
+	if out := add("cards", "loyalty_id"); strings.Contains(out, "warning") {
+		t.Fatalf("a warning for a type a source declares:\n%s", out)
+	}
+}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/internal/config"
 	"github.com/tributary-cdp/tributary/sql"
 )
@@ -89,7 +91,61 @@ func (o *segmentAddOptions) run(cmd *cobra.Command, g *globalOptions, path strin
 		return fmt.Errorf("store segment: %w", err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "segment %s/%s stored in %s\n", seg.Workspace, seg.ID, dst)
+	unknown, err := unknownIdentifierTypes(cmd.Context(), cfg, seg)
+	if err != nil {
+		return err
+	}
+	for _, typ := range unknown {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: identifier type %q is not a built-in one (user_id, anonymous_id, email, phone), an identifier trait of the config, or an identifier of a source of workspace %s: no profile has it until one declares it (a typo?)\n", typ, seg.Workspace)
+	}
 	return nil
+}
+
+// unknownIdentifierTypes lists the identifier types seg's conditions ask
+// for that nothing gives a profile: a built-in type, the config's
+// identifier traits, the identifier fields of the workspace's sources. A
+// source may come later, so it is a warning, not an error.
+func unknownIdentifierTypes(ctx context.Context, cfg config.Config, seg *cdp.Segment) ([]string, error) {
+	known := map[string]bool{cdp.IDUserID: true, cdp.IDAnonymousID: true, cdp.IDEmail: true, cdp.IDPhone: true}
+	for _, typ := range cfg.Speed.IdentifierTraits {
+		known[typ] = true
+	}
+	var asked []string
+	var walk func(c *cdp.Condition)
+	walk = func(c *cdp.Condition) {
+		if c.Identifier != nil && !known[c.Identifier.Type] && !slices.Contains(asked, c.Identifier.Type) {
+			asked = append(asked, c.Identifier.Type)
+		}
+		for i := range c.All {
+			walk(&c.All[i])
+		}
+		for i := range c.Any {
+			walk(&c.Any[i])
+		}
+		if c.Not != nil {
+			walk(c.Not)
+		}
+	}
+	walk(&seg.Condition)
+	if len(asked) == 0 {
+		return nil, nil
+	}
+	env, err := openJobEnv(ctx, cfg, cfg.Brokers())
+	if err != nil {
+		return nil, err
+	}
+	srcs, err := ingest.NewStore(env.lake).List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range srcs {
+		if src.Workspace == seg.Workspace {
+			for _, typ := range src.Identifiers() {
+				known[typ] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(asked, func(typ string) bool { return known[typ] }), nil
 }
 
 type segmentListOptions struct {
