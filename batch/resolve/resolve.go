@@ -176,7 +176,7 @@ func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d identifiers in %d profiles (%d new, %d merges, %d splits vs last run), %d edges (%d new, %d probabilistic), %d shared values",
 		r.Identifiers, r.Profiles, r.NewProfiles, r.Merges, r.Splits, r.Edges, r.NewEdges, r.ProbabilisticEdges, r.Shared)
-	b.WriteString("; sizes")
+	b.WriteString("; profiles by identifiers held (identifiers:profiles)")
 	for _, k := range HistogramBuckets {
 		if r.Histogram[k] > 0 {
 			fmt.Fprintf(&b, " %s:%d", k, r.Histogram[k])
