@@ -97,18 +97,7 @@ fields:
 		t.Fatalf("result %+v", res)
 	}
 
-	sess, err := tsql.Open(ctx, tsql.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	views, err := tsql.LakeViews(ctx, st, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.CreateViews(ctx, views); err != nil {
-		t.Fatal(err)
-	}
+	sess, _ := lakeSession(t, st)
 	type row struct {
 		events, pages, orders int64
 		revenue               float64
@@ -201,18 +190,7 @@ func TestCurateWithoutEventsTypesAsWithThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	describe := func(st lake.Storage) map[string]string {
-		sess, err := tsql.Open(ctx, tsql.DefaultConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
-		views, err := tsql.LakeViews(ctx, st, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sess.CreateViews(ctx, views); err != nil {
-			t.Fatal(err)
-		}
+		sess, views := lakeSession(t, st)
 		out := map[string]string{}
 		for _, v := range views {
 			var cols string
@@ -223,10 +201,27 @@ func TestCurateWithoutEventsTypesAsWithThem(t *testing.T) {
 		}
 		return out
 	}
-	got, want := describe(st), describe(empty)
-	for _, name := range []string{"profiles"} {
-		if got[name] != want[name] {
-			t.Errorf("%s without events:\n%s\nwant (sql/lake_tables.tsv):\n%s", name, got[name], want[name])
-		}
+	if got, want := describe(st)["profiles"], describe(empty)["profiles"]; got != want {
+		t.Errorf("profiles without events:\n%s\nwant (sql/lake_tables.tsv):\n%s", got, want)
 	}
+}
+
+// lakeSession is a DuckDB session with a view of every table of st, as
+// `cdpctl sql` makes them; it closes at the test's end.
+func lakeSession(t *testing.T, st lake.Storage) (*tsql.Session, []tsql.View) {
+	t.Helper()
+	ctx := context.Background()
+	sess, err := tsql.Open(ctx, tsql.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	views, err := tsql.LakeViews(ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.CreateViews(ctx, views); err != nil {
+		t.Fatal(err)
+	}
+	return sess, views
 }
