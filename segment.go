@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -590,30 +592,50 @@ func TraitPath(name string) ([]string, error) {
 // TimeSensitive reports whether the segment's answer can change with time
 // alone (it has event windows, within or older_than): the speed layer must
 // re-evaluate such segments periodically, not only when a profile changes.
-func (s *Segment) TimeSensitive() bool { return s.Condition.timeSensitive() }
-
-func (c *Condition) timeSensitive() bool {
-	for i := range c.All {
-		if c.All[i].timeSensitive() {
+func (s *Segment) TimeSensitive() bool {
+	for n := range s.Condition.nodes() {
+		switch {
+		case n.Event != nil && n.Event.WithinDays > 0,
+			n.Trait != nil && (n.Trait.Op == OpWithin || n.Trait.Op == OpOlderThan),
+			n.Computed != nil && (n.Computed.Op == OpWithin || n.Computed.Op == OpOlderThan):
 			return true
+		}
+	}
+	return false
+}
+
+// IdentifierTypes lists the identifier types the segment's conditions ask
+// for, each once, in the order they first appear.
+func (s *Segment) IdentifierTypes() []string {
+	var types []string
+	for n := range s.Condition.nodes() {
+		if n.Identifier != nil && !slices.Contains(types, n.Identifier.Type) {
+			types = append(types, n.Identifier.Type)
+		}
+	}
+	return types
+}
+
+// nodes yields c and every condition under it, depth first.
+func (c *Condition) nodes() iter.Seq[*Condition] {
+	return func(yield func(*Condition) bool) { c.walk(yield) }
+}
+
+func (c *Condition) walk(yield func(*Condition) bool) bool {
+	if !yield(c) {
+		return false
+	}
+	for i := range c.All {
+		if !c.All[i].walk(yield) {
+			return false
 		}
 	}
 	for i := range c.Any {
-		if c.Any[i].timeSensitive() {
-			return true
+		if !c.Any[i].walk(yield) {
+			return false
 		}
 	}
-	switch {
-	case c.Not != nil:
-		return c.Not.timeSensitive()
-	case c.Event != nil:
-		return c.Event.WithinDays > 0
-	case c.Trait != nil:
-		return c.Trait.Op == OpWithin || c.Trait.Op == OpOlderThan
-	case c.Computed != nil:
-		return c.Computed.Op == OpWithin || c.Computed.Op == OpOlderThan
-	}
-	return false
+	return c.Not == nil || c.Not.walk(yield)
 }
 
 // WindowStart is where a window of days ending at now begins: UTC midnight

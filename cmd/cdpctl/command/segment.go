@@ -110,23 +110,7 @@ func unknownIdentifierTypes(ctx context.Context, cfg config.Config, seg *cdp.Seg
 	for _, typ := range cfg.Speed.IdentifierTraits {
 		known[typ] = true
 	}
-	var asked []string
-	var walk func(c *cdp.Condition)
-	walk = func(c *cdp.Condition) {
-		if c.Identifier != nil && !known[c.Identifier.Type] && !slices.Contains(asked, c.Identifier.Type) {
-			asked = append(asked, c.Identifier.Type)
-		}
-		for i := range c.All {
-			walk(&c.All[i])
-		}
-		for i := range c.Any {
-			walk(&c.Any[i])
-		}
-		if c.Not != nil {
-			walk(c.Not)
-		}
-	}
-	walk(&seg.Condition)
+	asked := slices.DeleteFunc(seg.IdentifierTypes(), func(typ string) bool { return known[typ] })
 	if len(asked) == 0 {
 		return nil, nil
 	}
