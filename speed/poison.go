@@ -1,0 +1,7 @@
+package speed
+
+// copyMark is a position in cdp.events.rejected.
+type copyMark struct {
+	Partition int
+	Offset    int64
+}
