@@ -1,12 +1,9 @@
 package activate_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -28,19 +25,8 @@ func TestKill9PoisonCopiedOnce(t *testing.T) {
 		t.Skip("kill -9 test")
 	}
 	in := testenv.Init(t)
-	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte("checkpoint_interval: 30s")) {
-		t.Fatalf("config has no speed.checkpoint_interval: %s", b)
-	}
 	// Only a stop checkpoints: the kill comes after the copies, before any checkpoint.
-	b = bytes.Replace(b, []byte("checkpoint_interval: 30s"), []byte("checkpoint_interval: 1h"), 1)
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	setCheckpointInterval(t, in, "1h")
 	proc := in.Serve(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
