@@ -109,12 +109,12 @@ func (r Result) Counts() map[string]int64 {
 // String is the run summary: totals, then one line per file.
 func (r Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d files ingested, %d rows landed, %d rows quarantined", r.Ingested, r.Rows, r.Quarantined)
+	fmt.Fprintf(&b, "%s ingested, %s landed, %s quarantined", count(r.Ingested, "file"), count(r.Rows, "row"), count(r.Quarantined, "row"))
 	if r.Duplicates > 0 {
-		fmt.Fprintf(&b, ", %d duplicate files skipped", r.Duplicates)
+		fmt.Fprintf(&b, ", %s skipped", count(r.Duplicates, "duplicate file"))
 	}
 	if r.Failed > 0 {
-		fmt.Fprintf(&b, ", %d files failed", r.Failed)
+		fmt.Fprintf(&b, ", %s failed", count(r.Failed, "file"))
 	}
 	for _, f := range r.Files {
 		switch {
@@ -123,7 +123,7 @@ func (r Result) String() string {
 		case f.Skipped != "":
 			fmt.Fprintf(&b, "\n  %s/%s: skipped, %s", f.Source, f.Name, f.Skipped)
 		default:
-			fmt.Fprintf(&b, "\n  %s/%s: %d rows landed, %d quarantined", f.Source, f.Name, f.Rows, f.Quarantined)
+			fmt.Fprintf(&b, "\n  %s/%s: %s landed, %d quarantined", f.Source, f.Name, count(f.Rows, "row"), f.Quarantined)
 		}
 	}
 	return b.String()
@@ -178,7 +178,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 				failed = append(failed, fmt.Sprintf("%s/%s: %v", f.Source, f.Name, f.Err))
 			}
 		}
-		srcErrs = append(srcErrs, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(failed, "; ")))
+		srcErrs = append(srcErrs, fmt.Errorf("%s could not be ingested (%s); fix the files or the source definition and run again", count(res.Failed, "file"), strings.Join(failed, "; ")))
 	}
 	return res, errors.Join(srcErrs...)
 }
@@ -296,38 +296,6 @@ func fetch(ctx context.Context, loc Location, f RemoteFile, limit int64) ([]byte
 		return nil, "", fmt.Errorf("over the limit of %d bytes", limit)
 	}
 	return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// maxHeaderBytes bounds what CheckHeader reads of a file.
-const maxHeaderBytes = 1 << 20
-
-// CheckHeader reads the header row of file name at loc and returns the
-// error a run would record for the whole file when it lacks a column src's
-// fields read, so a definition can be checked before it is stored. Only
-// CSV with a header names its columns up front: other formats are nil.
-func CheckHeader(ctx context.Context, loc Location, src *Source, name string) error {
-	if src.Format.Type != "csv" || !src.Format.HasHeader() {
-		return nil
-	}
-	rc, err := loc.Open(ctx, name)
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxHeaderBytes))
-	if err != nil {
-		return fmt.Errorf("read: %w", err)
-	}
-	text, err := decode(b, src.Format.Encoding)
-	if err != nil {
-		return err
-	}
-	columns := make([]string, len(src.Fields))
-	for i, f := range src.Fields {
-		columns[i] = f.Column
-	}
-	_, err = newCSVReader(text, src.Format, columns)
-	return err
 }
 
 // ingestFile parses one file and commits its rows. A problem with the

@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,7 +152,7 @@ func TestIngestNastyCSVFromDirectory(t *testing.T) {
 	if res.Ingested != 1 || res.Rows != 5 || res.Quarantined != 5 {
 		t.Fatalf("run: %+v", res)
 	}
-	for _, want := range []string{"1 files ingested, 5 rows landed, 5 rows quarantined", "crm_customers/export-2026-11-22.csv: 5 rows landed, 5 quarantined"} {
+	for _, want := range []string{"1 file ingested, 5 rows landed, 5 rows quarantined", "crm_customers/export-2026-11-22.csv: 5 rows landed, 5 quarantined"} {
 		if !strings.Contains(res.String(), want) {
 			t.Errorf("summary %q lacks %q", res.String(), want)
 		}
@@ -334,7 +336,7 @@ func TestIngestMissingColumnFailsTheFile(t *testing.T) {
 	cfg := ingest.DefaultConfig()
 	cfg.Storage = st
 	res, err := ingest.Run(ctx, cfg, ingest.Options{})
-	if err == nil || !strings.Contains(err.Error(), `1 files could not be ingested (crm_customers/a.csv: header row has no column "E-mail", "Phone", "DOB"`) {
+	if err == nil || !strings.Contains(err.Error(), `1 file could not be ingested (crm_customers/a.csv: header row has no column "E-mail", "Phone", "DOB"`) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(res.String(), `a.csv: failed: header row has no column "E-mail", "Phone", "DOB"`) || res.Ingested != 1 {
@@ -505,5 +507,44 @@ func TestSourceValidation(t *testing.T) {
 	}
 	if _, err := ingest.ParseSource([]byte(base)); err != nil {
 		t.Fatalf("the issue's example does not validate: %v", err)
+	}
+}
+
+// Of a drop larger than the head it reads, CheckHead judges the rows that
+// fit whole: a JSON array cut mid-element is no malformed file.
+func TestCheckHeadOfALargeDrop(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("[")
+	pad := strings.Repeat("x", 2000)
+	for i := range 2000 {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"id":"c%d","dob":"1990-01-31","pad":"%s"}`, i, pad)
+	}
+	b.WriteString("]")
+	if err := os.WriteFile(filepath.Join(dir, "big.json"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := ingest.ParseSource([]byte("name: big\nworkspace: w\nlocation: file://" + dir + "\nformat: {type: json}\nkind: profiles\n" +
+		"fields:\n  id: {required: true}\n  dob: {transforms: [\"parse_date:2006-01-02\"]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := ingest.OpenLocation(ctx, src.Location, ingest.LocationConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ingest.RemoteFile{Name: "big.json", Size: int64(b.Len())}
+	if rows, err := ingest.CheckHead(ctx, loc, src, f); err != nil || rows < 400 || rows > 600 {
+		t.Fatalf("CheckHead of a 4 MB array: %d rows, %v", rows, err)
+	}
+	src.Fields[1].Transforms = []string{"parse_date:01/02/2006"}
+	_, err = ingest.CheckHead(ctx, loc, src, f)
+	var fe *ingest.FileError
+	if !errors.As(err, &fe) || fe.Key != "fields.dob.transforms" || fe.Value != "1990-01-31" {
+		t.Fatalf("CheckHead with a layout no value has: %v", err)
 	}
 }

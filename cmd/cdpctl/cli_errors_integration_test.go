@@ -51,7 +51,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		{"explain workspace", []string{"identity", "explain", "email:ann@example.com", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
 		{"segment list workspace", []string{"segment", "list", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
 		{"source column not in the file", []string{"source", "add", source("crm_typo", "Email")},
-			`customers.csv, the newest file at file://` + drop + `, would not ingest: header row has no column "Email" (it has "Customer ID", "E-mail")`},
+			`customers.csv, the newest file at file://` + drop + `, would not ingest: fields.email.column "Email": the header row has no such column (it has "Customer ID", "E-mail")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +82,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		t.Fatalf("job history does not say why ingest failed:\n%s", out)
 	}
 
-	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read") {
+	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read, and values they take in its first 1 row") {
 		t.Fatalf("source add of a matching definition:\n%s", out)
 	}
 	// A summary of several lines keeps job history's columns: the file's
@@ -93,7 +93,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(hist), "\n")
 	col := strings.Index(lines[0], "RESULT")
 	if len(lines) != 3 || len(lines[2]) < col || strings.TrimSpace(lines[2][:col]) != "" ||
-		lines[2][col:] != "  crm_ok/customers.csv: 1 rows landed, 0 quarantined" {
+		lines[2][col:] != "  crm_ok/customers.csv: 1 row landed, 0 quarantined" {
 		t.Fatalf("job history of a multi-line summary:\n%s", hist)
 	}
 }
