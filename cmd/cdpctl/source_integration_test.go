@@ -211,8 +211,12 @@ func TestSourceAddChecksTheNewestDrop(t *testing.T) {
 		return fmt.Sprintf("  customer_id: {column: %q, required: true, identifier: customer_id}\n  email: {column: %q, identifier: email}\n"+
 			"  dob: {column: %q, transforms: [\"parse_date:2006-01-02\"]}\n", c[0], c[1], c[2])
 	}
-	withEmail := func(kind, email string) string { return strings.Replace(good(kind), fmt.Sprintf("%q", cols[kind][1]), fmt.Sprintf("%q", email), 1) }
-	usDates := func(kind string) string { return strings.Replace(good(kind), "parse_date:2006-01-02", "parse_date:01/02/2006", 1) }
+	withEmail := func(kind, email string) string {
+		return strings.Replace(good(kind), fmt.Sprintf("%q", cols[kind][1]), fmt.Sprintf("%q", email), 1)
+	}
+	usDates := func(kind string) string {
+		return strings.Replace(good(kind), "parse_date:2006-01-02", "parse_date:01/02/2006", 1)
+	}
 	dd := []string{"--data-dir", in.DataDir}
 
 	refused := []struct {
