@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 
 	"github.com/dustin/go-humanize/english"
 )
@@ -186,11 +186,7 @@ func objectKeys(recs []*record) string {
 			seen[k] = true
 		}
 	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(seen))
 	if len(keys) > 20 {
 		return quoteAll(keys[:20]) + ", …"
 	}

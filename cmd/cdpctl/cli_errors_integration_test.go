@@ -17,17 +17,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 	in := testenv.Init(t)
 	dir := t.TempDir()
 	drop := filepath.Join(dir, "drop")
-	write := func(name, body string) string {
-		t.Helper()
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, body string) string { return writeFile(t, filepath.Join(dir, name), []byte(body)) }
 	write("drop/customers.csv", "Customer ID,E-mail\nc1,ann@example.com\n")
 	source := func(name, emailColumn string) string {
 		return write(name+".yaml", "name: "+name+"\nworkspace: default\nlocation: file://"+drop+"\nformat: {type: csv}\nkind: profiles\n"+

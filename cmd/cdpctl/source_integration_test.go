@@ -20,6 +20,18 @@ import (
 	"github.com/tributary-cdp/tributary/lake/s3"
 )
 
+// writeFile writes body at path, making its directory, and returns path.
+func writeFile(t *testing.T, path string, body []byte) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // A source can be queried from the moment it is added: its views are
 // there, empty, with the columns and types its files then have, once a
 // drop is ingested and cleansed. The definitions declare every type a field
@@ -31,17 +43,7 @@ import (
 func TestSourceViewsBeforeTheFirstDrop(t *testing.T) {
 	in := testenv.Init(t)
 	dir := t.TempDir()
-	write := func(name, body string) string {
-		t.Helper()
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, body string) string { return writeFile(t, filepath.Join(dir, name), []byte(body)) }
 	const rfc3339 = `"parse_time:2006-01-02T15:04:05Z07:00"`
 	crm := write("crm.yaml", "name: crm\nworkspace: default\nlocation: file://"+filepath.Join(dir, "crm")+"\nformat: {type: csv}\nkind: profiles\nfields:\n"+
 		"  customer_id: {column: Customer ID, identifier: customer_id, required: true}\n"+
@@ -165,26 +167,14 @@ func TestSourceAddChecksTheNewestDrop(t *testing.T) {
 			}
 			return "s3://drops/" + sub
 		case "sftp":
-			d := filepath.Join(srv.Dir, sub)
-			if err := os.MkdirAll(d, 0o755); err != nil || os.WriteFile(filepath.Join(d, name), body, 0o644) != nil {
-				t.Fatalf("drop %s over sftp: %v", name, err)
-			}
+			writeFile(t, filepath.Join(srv.Dir, sub, name), body)
 			return srv.URL(sub)
 		}
-		d := filepath.Join(dir, "drops", sub)
-		if err := os.MkdirAll(d, 0o755); err != nil || os.WriteFile(filepath.Join(d, name), body, 0o644) != nil {
-			t.Fatalf("drop %s: %v", name, err)
-		}
-		return "file://" + d
+		return "file://" + filepath.Dir(writeFile(t, filepath.Join(dir, "drops", sub, name), body))
 	}
 	def := func(name, location, format, fields string) string {
-		t.Helper()
-		path := filepath.Join(dir, name+".yaml")
 		body := fmt.Sprintf("name: %s\nworkspace: default\nlocation: %s\nformat: %s\nkind: profiles\nfields:\n%s", name, location, format, fields)
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return writeFile(t, filepath.Join(dir, name+".yaml"), []byte(body))
 	}
 	const (
 		csvBody   = "Customer ID,E-mail,DOB\nc1,ann@example.com,1990-01-31\nc2,bob@example.com,1991-02-28\n"
