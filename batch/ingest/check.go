@@ -129,9 +129,9 @@ func (m *mapper) checkRows(recs []*record) error {
 			return nil // nothing to judge
 		}
 		return &FileError{Key: "format.type", Value: m.src.Format.Type,
-			Rule: fmt.Sprintf("each of the first %s is malformed, as line %d: %v", count(len(recs), "row"), recs[0].line, recs[0].err)}
+			Rule: fmt.Sprintf("every row is malformed in %s, as line %d: %v", FirstRows(len(recs)), recs[0].line, recs[0].err)}
 	}
-	head := "the first " + count(len(good), "row")
+	head := FirstRows(len(good))
 	var errs []error
 	for i, fp := range m.fields {
 		var present, failed, empty int
@@ -158,20 +158,20 @@ func (m *mapper) checkRows(recs []*record) error {
 		switch {
 		case present == 0 && m.src.Format.Type == "csv":
 			errs = append(errs, &FileError{Key: key + ".column", Value: fp.f.Column,
-				Rule: fmt.Sprintf("no row of %s has that many columns; without a header row a column is a position, from 1", head)})
+				Rule: fmt.Sprintf("there is no such column in %s; without a header row a column is a position, from 1", head)})
 		case present == 0:
 			errs = append(errs, &FileError{Key: key + ".column", Value: fp.f.Column,
-				Rule: fmt.Sprintf("no object of %s has this key (they have %s); a column is a key, or a dotted path into nested objects", head, objectKeys(good))})
+				Rule: fmt.Sprintf("there is no such key in %s (the keys there are %s); a column is a key, or a dotted path into nested objects", head, objectKeys(good))})
 		case failed == len(good):
 			errs = append(errs, &FileError{Key: key + ".transforms", Value: badValue,
-				Rule: fmt.Sprintf("line %d: %v; the transforms reject the value of every one of %s: each would be quarantined", bad.line, badErr, head)})
+				Rule: fmt.Sprintf("line %d: %v; the transforms reject every value in %s: each row would be quarantined", bad.line, badErr, head)})
 		case required && failed+empty == len(good):
 			why := "the field is required"
 			if i == m.tsField {
 				why = "events need a time"
 			}
 			errs = append(errs, &FileError{Key: key + ".column", Value: fp.f.Column,
-				Rule: fmt.Sprintf("empty in every one of %s, and %s: each would be quarantined", head, why)})
+				Rule: fmt.Sprintf("empty throughout %s, and %s: each row would be quarantined", head, why)})
 		}
 	}
 	return errors.Join(errs...)
@@ -191,6 +191,14 @@ func objectKeys(recs []*record) string {
 		return quoteAll(keys[:20]) + ", …"
 	}
 	return quoteAll(keys)
+}
+
+// FirstRows names the head of a file: "the first row", "the first 12 rows".
+func FirstRows(n int) string {
+	if n == 1 {
+		return "the first row"
+	}
+	return fmt.Sprintf("the first %d rows", n)
 }
 
 // count is n and the noun, plural unless n is 1: "1 file", "2 files".

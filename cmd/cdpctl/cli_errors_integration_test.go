@@ -72,7 +72,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		t.Fatalf("job history does not say why ingest failed:\n%s", out)
 	}
 
-	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read, and values they take in its first 1 row") {
+	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read, and values they take in the first row") {
 		t.Fatalf("source add of a matching definition:\n%s", out)
 	}
 	// A summary of several lines keeps job history's columns: the file's

@@ -72,8 +72,8 @@ func newSourceAddCmd(g *globalOptions) *cobra.Command {
 				case newest == "":
 					note = files + " there now"
 				case rows > 0:
-					note = fmt.Sprintf("%s there now; the newest, %s, has every column the fields read, and values they take in its first %s",
-						files, newest, english.Plural(rows, "row", ""))
+					note = fmt.Sprintf("%s there now; the newest, %s, has every column the fields read, and values they take in %s",
+						files, newest, ingest.FirstRows(rows))
 				case named:
 					note = fmt.Sprintf("%s there now; the newest, %s, has every column the fields read", files, newest)
 				default:
