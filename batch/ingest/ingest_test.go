@@ -482,6 +482,8 @@ func TestSourceValidation(t *testing.T) {
 		{"format as a word", "format: {type: csv, header: true, delimiter: \",\", encoding: utf-8}", "format: csv", `source definition: format: "csv" is not a mapping (line 4)`},
 		{"unknown field key", "required: true}", "required: true, requird: true}", "requird"},
 		{"bad name", "name: crm_customers", "name: CRM-Customers", "name"},
+		{"name of a land table", "name: crm_customers", "name: events", `"events" is the table the land job writes`},
+		{"name of a quarantine table", "name: crm_customers", "name: crm_values", `"crm_values" ends in _values`},
 		{"bad location", "file:///drops/crm", "ftp://host/x", "scheme must be file, s3 or sftp"},
 		{"password in sftp", "file:///drops/crm", "sftp://bob:secret@host:22/x", "no password"},
 		{"bad format", "type: csv", "type: xlsx", "format.type"},
