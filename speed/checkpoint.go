@@ -23,10 +23,11 @@ const CheckpointFile = "checkpoint.gob"
 // keys packed (a build that reads only 2 would lose the dedupe set, so it
 // refuses 3); 4: the trailer holds a checksum of all before it; 5: delta
 // checkpoints (delta.go); 6: recent events hold group and previous ids,
-// group traits and whether properties were left out. Versions
+// group traits and whether properties were left out; 7: a profile's
+// orders by order_id (orders.go), none in a profile of before. Versions
 // 2 and 3 still load, unchecked; each file (a delta too) is read as its own
 // version says.
-const checkpointVersion = 6
+const checkpointVersion = 7
 
 // castagnoli is CRC-32C, which amd64 and arm64 compute in hardware: the
 // checksum costs the writer and the loader ~0.1 s a GB.

@@ -70,7 +70,12 @@ func encodeProfile(b []byte, p *Profile) []byte {
 		return append(b, 0)
 	}
 	x := p.Extra
-	b = append(b, 1)
+	ords := p.orders()
+	if len(ords) == 0 {
+		b = append(b, 1)
+	} else {
+		b = append(b, 2) // then the orders: the record of a profile without is version 6's
+	}
 	b = appendUvarint(b, uint64(len(x.Aliases)))
 	for _, a := range x.Aliases {
 		b = appendStr(b, a)
@@ -81,6 +86,17 @@ func encodeProfile(b []byte, p *Profile) []byte {
 	b = appendUvarint(b, uint64(len(x.Groups)))
 	for _, g := range x.Groups {
 		b = appendStr(b, g)
+	}
+	if len(ords) == 0 {
+		return b
+	}
+	b = appendUvarint(b, uint64(len(ords)))
+	for _, o := range ords {
+		b = appendStr(b, o.id)
+		b = appendUvarint(b, uint64(o.flags))
+		for _, v := range []int64{o.ts, o.seq, o.amount, o.total, o.refundTotal, o.refundTotalAmount, o.refundOther} {
+			b = appendVarint(b, v)
+		}
 	}
 	return b
 }
@@ -200,6 +216,34 @@ func (d *profileDecoder) recentEvent() RecentEvent {
 	return e
 }
 
+// orders reads a profile's orders, nil when none.
+func (d *profileDecoder) orders() *orderBook {
+	n := d.count()
+	if n == 0 && d.err == nil {
+		d.err = errors.New("profile record has an empty order list")
+	}
+	if d.err != nil {
+		return nil
+	}
+	b := &orderBook{list: make([]order, n)}
+	for i := range b.list {
+		o := &b.list[i]
+		o.id = d.str()
+		if f := d.uvarint(); f > uint64(orderCompleted|orderHasTotal|orderRefundFull) && d.err == nil {
+			d.err = fmt.Errorf("order %q flags %d are not an order's", o.id, f)
+		} else {
+			o.flags = orderFlags(f)
+		}
+		for _, v := range []*int64{&o.ts, &o.seq, &o.amount, &o.total, &o.refundTotal, &o.refundTotalAmount, &o.refundOther} {
+			*v = d.varint()
+		}
+		if i > 0 && o.id <= b.list[i-1].id && d.err == nil {
+			d.err = fmt.Errorf("order %q is not after %q", o.id, b.list[i-1].id)
+		}
+	}
+	return b
+}
+
 // decodeProfile reads one record written by encodeProfile, or by that of
 // the checkpoint version given.
 func decodeProfile(rec []byte, version int, intern func(string) string) (*Profile, error) {
@@ -244,7 +288,7 @@ func decodeProfile(rec []byte, version int, intern func(string) string) (*Profil
 	if d.err == nil && len(d.b) > 0 {
 		flag := d.b[0]
 		d.b = d.b[1:]
-		if flag == 1 {
+		if flag == 1 || flag == 2 && d.version >= 7 {
 			x := &ProfileExtra{}
 			if n := d.count(); n > 0 {
 				x.Aliases = make([]string, n)
@@ -258,6 +302,9 @@ func decodeProfile(rec []byte, version int, intern func(string) string) (*Profil
 				for i := range x.Groups {
 					x.Groups[i] = d.str()
 				}
+			}
+			if flag == 2 {
+				x.orders = d.orders()
 			}
 			p.Extra = x
 		}

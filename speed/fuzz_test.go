@@ -116,8 +116,8 @@ func describeOp(o *Op) string {
 			e.UserID, e.AnonymousID, e.PreviousID, e.GroupID, e.Timestamp.Format(time.RFC3339Nano), e.ReceivedAt.Format(time.RFC3339Nano),
 			e.Properties, e.Traits)
 	}
-	fmt.Fprintf(&b, "ids %q page %q recent %q revenue %d orders %d blocked %q links %v msg %v; traits",
-		o.IDs, o.Page, o.recent, o.Revenue, o.Orders, o.Blocked, o.links, o.msgKey)
+	fmt.Fprintf(&b, "ids %q page %q recent %q revenue %d orders %d order %+v blocked %q links %v msg %v; traits",
+		o.IDs, o.Page, o.recent, o.Revenue, o.Orders, o.Order, o.Blocked, o.links, o.msgKey)
 	for _, t := range o.Traits {
 		fmt.Fprintf(&b, " %q=%s@%d/%d", t.Name(), t.Value(), t.TS, t.Seq)
 	}

@@ -31,9 +31,12 @@ type Op struct {
 	// IDs are the normalized, non-blocked identifiers the event links.
 	IDs    []cdp.Identifier
 	Traits []Trait
-	// Revenue (millionths) and Orders of Segment e-commerce events.
+	// Revenue (millionths) and Orders of Segment e-commerce events read
+	// alone, those without an order_id; an order_id's go to Order, which
+	// its profile reads with what it remembers of that order (orders.go).
 	Revenue int64
 	Orders  int64
+	Order   OrderEvent
 	Page    string // page/screen: what LastPage records
 	// Blocked counts identifiers dropped by the blocklist, by type.
 	Blocked []string
@@ -455,6 +458,7 @@ const (
 
 // orderProps are the properties commerce reads.
 type orderProps struct {
+	OrderID  json.RawMessage `json:"order_id"`
 	Revenue  json.RawMessage `json:"revenue"`
 	Total    json.RawMessage `json:"total"`
 	Value    json.RawMessage `json:"value"`
@@ -464,25 +468,41 @@ type orderProps struct {
 	} `json:"products"`
 }
 
-// commerce reads revenue from "Order Completed" (and subtracts it for
-// "Order Refunded"): properties.revenue, else total, else value, else the
-// sum of products[].price × quantity. Unreadable amounts count as 0.
+// commerce reads "Order Completed" and "Order Refunded". The amount:
+// properties.revenue, else total, else value, else the sum of
+// products[].price × quantity; unreadable amounts count as 0. An event
+// without an order_id adds it (a refund subtracts it); one with an
+// order_id goes to its order's memory (Op.Order).
 func commerce(o *Op, name string, props json.RawMessage, general bool) {
-	sign := int64(1)
+	var e OrderEvent
 	switch name {
 	case EventOrderCompleted:
-		o.Orders = 1
 	case EventOrderRefunded:
-		sign = -1
+		e.Refund = true
 	default:
 		return
 	}
-	if len(props) == 0 {
+	if len(props) > 0 {
+		readOrder(&e, props, general)
+	}
+	if e.ID != "" {
+		o.Order = e
 		return
 	}
+	if e.Refund {
+		o.Revenue = -e.Amount
+	} else {
+		o.Orders, o.Revenue = 1, e.Amount
+	}
+}
+
+// readOrder reads an order event's properties into e.
+func readOrder(e *OrderEvent, props json.RawMessage, general bool) {
 	var p orderProps
 	fast := !general && cdp.ObjectFields(props, func(k string, v []byte) bool {
 		switch k {
+		case "order_id":
+			p.OrderID = v
 		case "revenue":
 			p.Revenue = v
 		case "total":
@@ -493,8 +513,8 @@ func commerce(o *Op, name string, props json.RawMessage, general bool) {
 			// products (summed by the general decoder, which also fails
 			// the whole object on a wrong type there) and keys it folds
 			// onto these ("Revenue").
-			return !strings.EqualFold(k, "revenue") && !strings.EqualFold(k, "total") && !strings.EqualFold(k, "value") &&
-				!strings.EqualFold(k, "products")
+			return !strings.EqualFold(k, "order_id") && !strings.EqualFold(k, "revenue") && !strings.EqualFold(k, "total") &&
+				!strings.EqualFold(k, "value") && !strings.EqualFold(k, "products")
 		}
 		return true
 	})
@@ -505,9 +525,13 @@ func commerce(o *Op, name string, props json.RawMessage, general bool) {
 		}
 		p = *g
 	}
+	e.ID, _ = scalarString(p.OrderID)
+	if f, ok := number(p.Total); ok {
+		e.Total, e.HasTotal = micros(f), true
+	}
 	for _, raw := range []json.RawMessage{p.Revenue, p.Total, p.Value} {
 		if f, ok := number(raw); ok {
-			o.Revenue = sign * micros(f)
+			e.Amount, e.HasAmount = micros(f), true
 			return
 		}
 	}
@@ -522,8 +546,9 @@ func commerce(o *Op, name string, props json.RawMessage, general bool) {
 			q = 1
 		}
 		sum += price * q
+		e.HasAmount = true
 	}
-	o.Revenue = sign * micros(sum)
+	e.Amount = micros(sum)
 }
 
 func micros(f float64) int64 {

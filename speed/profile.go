@@ -235,6 +235,7 @@ type ProfileExtra struct {
 	Aliases  []string
 	LastPage LWWString
 	Groups   []string // sorted, at most maxGroups
+	orders   *orderBook
 }
 
 func (p *Profile) extra() *ProfileExtra {
@@ -617,6 +618,7 @@ func (p *Profile) merge(q *Profile, maxRecent int) {
 		for _, g := range q.Extra.Groups {
 			p.addGroup(g)
 		}
+		p.mergeOrders(q)
 	}
 	for _, qc := range q.Events {
 		i, ok := p.eventIndex(qc.Name)
@@ -658,6 +660,12 @@ func (p *Profile) memSize() int {
 		}
 		for _, g := range x.Groups {
 			n += 16 + len(g)
+		}
+		if b := x.orders; b != nil {
+			n += 24
+			for _, o := range b.list {
+				n += int(unsafe.Sizeof(o)) + len(o.id)
+			}
 		}
 	}
 	for _, id := range p.Identifiers {

@@ -499,6 +499,9 @@ func (s *Store) applyEvent(p *Profile, o *Op) {
 		p.countEvent(s.intern(e.Event), ts, 1)
 		p.OrdersTotal += o.Orders
 		p.RevenueMicros += o.Revenue
+		if o.Order.ID != "" {
+			p.applyOrder(&o.Order, ts, seq)
+		}
 	case cdp.Page, cdp.Screen:
 		if e.Type == cdp.Page {
 			p.PageViews++

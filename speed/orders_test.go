@@ -1,0 +1,212 @@
+package speed
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	cdp "github.com/tributary-cdp/tributary"
+)
+
+// completed and refunded are order events of user u1 (anonymous when anon).
+func completed(at time.Duration, props string) msg {
+	return msg{typ: cdp.Track, user: "u1", event: EventOrderCompleted, at: at, props: props}
+}
+
+func refunded(at time.Duration, props string) msg {
+	return msg{typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: at, props: props}
+}
+
+// TestOrdersByOrderID: an order counts once, its refunds in its measure,
+// and every arrival order of its events gives the same totals.
+func TestOrdersByOrderID(t *testing.T) {
+	cases := []struct {
+		name    string
+		msgs    []msg
+		revenue int64 // millionths
+		orders  int64
+	}{
+		{"completed twice counts once, the earliest", []msg{
+			completed(2*time.Minute, `{"order_id":"o1","revenue":30}`),
+			completed(time.Minute, `{"order_id":"o1","revenue":25}`),
+		}, 25_000_000, 1},
+		{"equal times: the earlier Kafka position", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25}`),
+			completed(time.Minute, `{"order_id":"o1","revenue":30}`),
+		}, 25_000_000, 1},
+		{"a number as order_id, as spelt", []msg{
+			completed(time.Minute, `{"order_id":1001,"revenue":25}`),
+			completed(2*time.Minute, `{"order_id":1001.0,"revenue":25}`),
+		}, 50_000_000, 2},
+		{"a refund without an amount is all of it", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25,"total":27.5}`),
+			refunded(2*time.Minute, `{"order_id":"o1"}`),
+		}, 0, 1},
+		{"a refund of the order's total is all of its revenue", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25,"total":27.5}`),
+			refunded(2*time.Minute, `{"order_id":"o1","total":27.5}`),
+		}, 0, 1},
+		{"a partial refund in total, in the order's revenue", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25,"total":27.5}`),
+			refunded(2*time.Minute, `{"order_id":"o1","total":11}`),
+		}, 15_000_000, 1},
+		{"rounded down", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":10,"total":30}`),
+			refunded(2*time.Minute, `{"order_id":"o1","total":10}`),
+		}, 10_000_000 - 3_333_333, 1},
+		{"a refund in total of an order without one: its amount", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25}`),
+			refunded(2*time.Minute, `{"order_id":"o1","total":10,"revenue":8}`),
+		}, 17_000_000, 1},
+		{"refunds without a total: their amounts", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25,"total":27.5}`),
+			refunded(2*time.Minute, `{"order_id":"o1","value":5}`),
+			refunded(3*time.Minute, `{"order_id":"o1","products":[{"price":2,"quantity":2}]}`),
+		}, 16_000_000, 1},
+		{"partial refunds take off no more than the order counted", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25,"total":27.5}`),
+			refunded(2*time.Minute, `{"order_id":"o1","total":20}`),
+			refunded(3*time.Minute, `{"order_id":"o1","total":20}`),
+			refunded(4*time.Minute, `{"order_id":"o1","value":3}`),
+		}, 0, 1},
+		{"a negative refund adds nothing", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25}`),
+			refunded(2*time.Minute, `{"order_id":"o1","value":-5}`),
+		}, 25_000_000, 1},
+		{"a refund of an order not seen takes off what it carries", []msg{
+			refunded(time.Minute, `{"order_id":"o9","total":4}`),
+			refunded(2*time.Minute, `{"order_id":"o8"}`),
+		}, -4_000_000, 0},
+		{"events without an order_id are read alone", []msg{
+			completed(time.Minute, `{"revenue":25,"total":27.5}`),
+			completed(2*time.Minute, `{"order_id":"","revenue":25}`),
+			refunded(3*time.Minute, `{"total":27.5}`),
+			refunded(4*time.Minute, `{}`),
+		}, 22_500_000, 2},
+		{"orders apart", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":25}`),
+			completed(time.Minute, `{"order_id":"o2","total":10}`),
+			refunded(2*time.Minute, `{"order_id":"o2","total":10}`),
+			completed(3*time.Minute, `{"revenue":1}`),
+		}, 26_000_000, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 7))
+			for i := range 12 {
+				s, p := newTestStore(t)
+				prepared := ops(p, c.msgs) // the same positions in every order
+				switch i {
+				case 0:
+				case 1:
+					slices.Reverse(prepared)
+				default:
+					rng.Shuffle(len(prepared), func(a, b int) { prepared[a], prepared[b] = prepared[b], prepared[a] })
+				}
+				apply(s, prepared)
+				pr := view(t, s, cdp.IDUserID, "u1")
+				if pr.RevenueMicros != c.revenue || pr.OrdersTotal != c.orders {
+					t.Fatalf("arrival %d: revenue %d, orders %d; want %d, %d", i, pr.RevenueMicros, pr.OrdersTotal, c.revenue, c.orders)
+				}
+			}
+		})
+	}
+}
+
+// TestOrdersMergeWithProfiles: two profiles that hold the same order
+// (a completion on the device, its copy and the refund under the user)
+// merge into one that counts it once, as if one profile had seen all.
+func TestOrdersMergeWithProfiles(t *testing.T) {
+	msgs := []msg{
+		{typ: cdp.Track, anon: "a1", event: EventOrderCompleted, at: time.Minute, props: `{"order_id":"o1","revenue":25,"total":27.5}`},
+		{typ: cdp.Track, anon: "a1", event: EventOrderCompleted, at: time.Minute, props: `{"order_id":"o2","revenue":5}`},
+		completed(2*time.Minute, `{"order_id":"o1","revenue":99}`),
+		refunded(3*time.Minute, `{"order_id":"o1","total":11}`),
+		refunded(3*time.Minute, `{"order_id":"o3","total":1}`),
+		{typ: cdp.Identify, anon: "a1", user: "u1", at: 4 * time.Minute},
+	}
+	inBothOrders(t, msgs, func(s *Store, reversed bool) {
+		pr := view(t, s, cdp.IDUserID, "u1")
+		if n := s.Stats().Merges; !reversed && n != 1 {
+			t.Fatalf("%d merges: the test merges no profiles holding the same order", n)
+		}
+		if pr.RevenueMicros != 15_000_000+5_000_000-1_000_000 || pr.OrdersTotal != 2 || len(pr.orders()) != 3 {
+			t.Errorf("reversed %v: revenue %d, orders %d, %d remembered", reversed, pr.RevenueMicros, pr.OrdersTotal, len(pr.orders()))
+		}
+	})
+}
+
+// TestOrdersOutlastCheckpoints: the orders go through a checkpoint, a
+// snapshot written while the store applies (of its moment), and a
+// delta; a refund after the load finds its order.
+func TestOrdersOutlastCheckpoints(t *testing.T) {
+	s, p := newTestStore(t)
+	apply(s, ops(p, []msg{
+		completed(time.Minute, `{"order_id":"o1","revenue":25,"total":27.5}`),
+		refunded(2*time.Minute, `{"order_id":"o2","total":3}`),
+	}))
+	sn, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(s, ops(p, []msg{{id: "late", typ: cdp.Track, user: "u1", event: EventOrderCompleted, at: 3 * time.Minute, props: `{"order_id":"o2","revenue":7}`}}))
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ReadStore(s.cfg, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr := view(t, s2, cdp.IDUserID, "u1"); pr.RevenueMicros != 22_000_000 || pr.OrdersTotal != 1 || len(pr.orders()) != 2 {
+		t.Fatalf("the snapshot holds revenue %d, %d orders, %d remembered; want its moment's", pr.RevenueMicros, pr.OrdersTotal, len(pr.orders()))
+	}
+	if pr := view(t, s, cdp.IDUserID, "u1"); pr.RevenueMicros != 29_000_000 || pr.OrdersTotal != 2 {
+		t.Fatalf("the store: revenue %d, %d orders", pr.RevenueMicros, pr.OrdersTotal)
+	}
+	// A refund of o1 after the load, in the order's measure.
+	apply(s2, ops(p, []msg{{id: "r1", typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: 4 * time.Minute, props: `{"order_id":"o1","total":27.5}`}}))
+	if pr := view(t, s2, cdp.IDUserID, "u1"); pr.RevenueMicros != -3_000_000 || pr.OrdersTotal != 1 {
+		t.Errorf("after the refund: revenue %d, %d orders", pr.RevenueMicros, pr.OrdersTotal)
+	}
+}
+
+// TestCheckpointVersion6Loads: a checkpoint of the version 6 build
+// (testdata), whose profiles remember no orders, loads with the totals
+// that build counted (an order and its full refund in total left -2.50
+// of it); its orders are unknown, so a refund of one takes off what it
+// carries. Written again, it loads the same.
+func TestCheckpointVersion6Loads(t *testing.T) {
+	f, err := os.Open("testdata/checkpoint-v6.gob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, h, err := readStore(DefaultStoreConfig(), f)
+	if err != nil || h.Version != 6 {
+		t.Fatalf("version %d: %v", h.Version, err)
+	}
+	p := view(t, s, cdp.IDUserID, "u1")
+	if p.RevenueMicros != 7_500_000 || p.OrdersTotal != 2 || p.orders() != nil || p.EventsTotal != 4 {
+		t.Fatalf("version 6: revenue %d, %d orders, %d remembered, %d events", p.RevenueMicros, p.OrdersTotal, len(p.orders()), p.EventsTotal)
+	}
+	var buf bytes.Buffer
+	if _, err := s.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ReadStore(s.cfg, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := canon(p), canon(view(t, again, cdp.IDUserID, "u1")); a != b {
+		t.Errorf("written as version %d and loaded:\n%s\nwant\n%s", checkpointVersion, b, a)
+	}
+	_, prep := newTestStore(t)
+	apply(again, ops(prep, []msg{{id: "after", typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: time.Hour, props: `{"order_id":"o2","total":4}`}}))
+	if p := view(t, again, cdp.IDUserID, "u1"); p.RevenueMicros != 3_500_000 || len(p.orders()) != 1 {
+		t.Errorf("a refund after the load: revenue %d, %d remembered", p.RevenueMicros, len(p.orders()))
+	}
+}
