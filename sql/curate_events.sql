@@ -28,33 +28,39 @@ DROP TABLE cur_idmap;
 -- One read of the events, only the columns curate uses, each with its
 -- profile: by user id first, else by anonymous id (else as below). The
 -- e-commerce amount of a segment: revenue, else total, else value, else the
--- sum of products' price × quantity (quantity 1 when missing); refunds
--- subtract. Amounts are read as the speed layer reads them (parse_amount)
--- and rounded to millionths per event, as it keeps them. Empty JSON text
--- counts as absent. h hashes the message key for the retry check below.
+-- sum of products' price × quantity (quantity 1 when missing), NULL when
+-- none of them is there; refunds subtract. Amounts are read as the speed
+-- layer reads them (parse_amount) and rounded to millionths per event, as
+-- it keeps them (amount_micros). An order event with an order_id (a string
+-- or a number as spelt, as trait_identifier reads one) moves no revenue
+-- here: its order does (cur_orders). Empty JSON text counts as absent. h
+-- hashes the message key for the retry check below.
 CREATE OR REPLACE TEMP TABLE cur_ev AS
 SELECT e.workspace, coalesce(mu.pid, ma.pid) AS pid, e.message_id,
   CASE WHEN e.workspace IS NOT NULL AND e.message_id IS NOT NULL THEN hash(e.workspace, e.message_id) END AS h,
   e.type, e.event, e."timestamp", e.kafka_partition, e.kafka_offset,
-  -- An amount that is not finite, or past ±9e12, counts 0 (speed.micros).
-  CASE WHEN isfinite(e.amount) AND abs(e.amount) <= 9e12 THEN
-    (CASE WHEN e.event = 'Order Refunded' THEN -1 ELSE 1 END) * round(1e6 * e.amount)
-  ELSE 0 END AS revenue_micros,
+  CASE WHEN e.order_id IS NULL THEN (CASE WHEN e.event = 'Order Refunded' THEN -1 ELSE 1 END) * amount_micros(e.amount) ELSE 0 END AS revenue_micros,
+  e.order_id,
+  CASE WHEN e.order_id IS NOT NULL THEN amount_micros(e.amount) END AS amount_micros,
+  CASE WHEN e.order_id IS NOT NULL THEN e.amount IS NOT NULL END AS has_amount,
+  CASE WHEN e.order_id IS NOT NULL AND e.total IS NOT NULL THEN amount_micros(e.total) END AS total_micros,
   CASE WHEN e.type = 'identify' THEN nullif(e.traits, '') END AS traits,
   -- The ids of an event that neither of its ids as written puts in a
   -- profile (rare: a blocked user id, one with spaces), for the fallback
   -- below; NULL for every other.
   CASE WHEN mu.pid IS NULL AND ma.pid IS NULL THEN {'user_id': e.user_id, 'anonymous_id': e.anonymous_id, 'previous_id': e.previous_id} END AS ids
 FROM (
-  SELECT *, CASE WHEN type = 'track' AND event IN ('Order Completed', 'Order Refunded') THEN coalesce(
+  SELECT *, CASE WHEN o THEN coalesce(
       parse_amount(json_extract_string(nullif(properties, ''), '$.revenue')),
       parse_amount(json_extract_string(nullif(properties, ''), '$.total')),
       parse_amount(json_extract_string(nullif(properties, ''), '$.value')),
       list_sum(list_transform(
         coalesce(json_extract(nullif(properties, ''), '$.products[*]'), []::JSON[]),
-        x -> parse_amount(json_extract_string(x, '$.price')) * coalesce(parse_amount(json_extract_string(x, '$.quantity')), 1))),
-      0) END AS amount
-  FROM cur_events_raw
+        x -> parse_amount(json_extract_string(x, '$.price')) * coalesce(parse_amount(json_extract_string(x, '$.quantity')), 1)))
+    ) END AS amount,
+    CASE WHEN o THEN parse_amount(json_extract_string(nullif(properties, ''), '$.total')) END AS total,
+    CASE WHEN o THEN nullif(trait_identifier(nullif(properties, ''), 'order_id', '$.order_id'), '') END AS order_id
+  FROM (SELECT *, type = 'track' AND event IN ('Order Completed', 'Order Refunded') AS o FROM cur_events_raw)
 ) AS e
 LEFT JOIN cur_idmap_k AS mu ON mu.workspace = e.workspace AND mu.id_type = 'user_id' AND mu.id_value = e.user_id
 LEFT JOIN cur_idmap_k AS ma ON ma.workspace = e.workspace AND ma.id_type = 'anonymous_id' AND ma.id_value = e.anonymous_id;
@@ -99,18 +105,63 @@ WHERE cur_ev.pid IS NULL AND cur_ev.kafka_partition = x.kafka_partition AND cur_
 -- Events without a profile count nowhere.
 DELETE FROM cur_ev WHERE pid IS NULL;
 
-CREATE OR REPLACE TEMP TABLE cur_computed AS
+-- Orders by order_id, per profile, as the speed layer remembers them
+-- (speed/orders.go): the completion counted is the earliest by (event
+-- time, offset, partition), the Kafka position the speed layer orders
+-- equal times by; refunds are summed: the totals of those that carry one
+-- and their amounts, the amounts of the others, and whether one carried
+-- no amount (a full refund). Amounts in millionths.
+CREATE OR REPLACE TEMP TABLE cur_orders AS
+SELECT pid, order_id,
+  c.at IS NOT NULL AS completed, c.at AS completed_at, c.kafka_partition, c.kafka_offset, c.amount, c.total,
+  refund_total, refund_total_amount, refund_other, refund_full
+FROM (
+  SELECT pid, order_id,
+    arg_min({'at': "timestamp", 'kafka_partition': kafka_partition, 'kafka_offset': kafka_offset, 'amount': amount_micros, 'total': total_micros},
+      ("timestamp", kafka_offset, kafka_partition)) FILTER (WHERE event = 'Order Completed') AS c,
+    CAST(coalesce(sum(total_micros) FILTER (WHERE event = 'Order Refunded' AND total_micros IS NOT NULL), 0) AS BIGINT) AS refund_total,
+    CAST(coalesce(sum(amount_micros) FILTER (WHERE event = 'Order Refunded' AND total_micros IS NOT NULL), 0) AS BIGINT) AS refund_total_amount,
+    CAST(coalesce(sum(amount_micros) FILTER (WHERE event = 'Order Refunded' AND total_micros IS NULL AND has_amount), 0) AS BIGINT) AS refund_other,
+    coalesce(bool_or(NOT has_amount) FILTER (WHERE event = 'Order Refunded'), false) AS refund_full
+  FROM cur_ev WHERE order_id IS NOT NULL
+  GROUP BY pid, order_id
+);
+
+-- What each order counts (speed/orders.go, order.counts): a completed
+-- order its amount less its refunds, and 1; the refunds of an order not
+-- seen what they carry. Refunds take off between 0 and the amount: all of
+-- it after one without an amount; else those that carry a total in the
+-- order's measure (amount × refunded total / order total, rounded down)
+-- when the order's total is above 0, else their amounts; plus the others.
+CREATE OR REPLACE TEMP TABLE cur_order_counts AS
 SELECT pid,
-  count(*) AS events_total,
-  count(*) FILTER (WHERE type = 'page') AS page_views,
-  count(*) FILTER (WHERE type = 'screen') AS screen_views,
-  min("timestamp") AS first_seen,
-  max("timestamp") AS last_seen,
-  count(*) FILTER (WHERE type = 'track' AND event = 'Order Completed') AS orders_total,
-  CAST(sum(revenue_micros) AS DOUBLE) / 1e6 AS revenue_total,
-  max("timestamp") FILTER (WHERE type = 'track' AND event = 'Order Completed') AS last_order_at
-FROM cur_ev
-GROUP BY pid;
+  sum(CASE WHEN NOT completed THEN -(refund_total_amount + refund_other)
+    WHEN amount <= 0 THEN amount
+    WHEN refund_full THEN 0
+    ELSE amount - least(greatest(refund_other + CASE WHEN total > 0
+        THEN CAST(CAST(amount AS HUGEINT) * least(greatest(refund_total, 0), total) // total AS BIGINT)
+        ELSE refund_total_amount END, 0), amount) END) AS revenue_micros,
+  count(*) FILTER (WHERE completed) AS orders
+FROM cur_orders GROUP BY pid;
+
+CREATE OR REPLACE TEMP TABLE cur_computed AS
+SELECT pid, e.events_total, e.page_views, e.screen_views, e.first_seen, e.last_seen,
+  e.orders_total + coalesce(o.orders, 0) AS orders_total,
+  CAST(e.revenue_micros + coalesce(o.revenue_micros, 0) AS DOUBLE) / 1e6 AS revenue_total,
+  e.last_order_at
+FROM (
+  SELECT pid,
+    count(*) AS events_total,
+    count(*) FILTER (WHERE type = 'page') AS page_views,
+    count(*) FILTER (WHERE type = 'screen') AS screen_views,
+    min("timestamp") AS first_seen,
+    max("timestamp") AS last_seen,
+    count(*) FILTER (WHERE type = 'track' AND event = 'Order Completed' AND order_id IS NULL) AS orders_total,
+    sum(revenue_micros) AS revenue_micros,
+    max("timestamp") FILTER (WHERE type = 'track' AND event = 'Order Completed') AS last_order_at
+  FROM cur_ev
+  GROUP BY pid
+) AS e LEFT JOIN cur_order_counts AS o USING (pid);
 
 -- Track events per profile, name and UTC day, as the speed layer counts
 -- them: the event_days trait, summed, event_counts, and what segments count

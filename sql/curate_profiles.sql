@@ -20,6 +20,16 @@ WITH counts AS (
 ), days AS (
   SELECT pid, CAST(to_json(list_sort(list({'event': event, 'day': day, 'n': n}))) AS VARCHAR) AS event_days
   FROM cur_event_days GROUP BY pid
+), ords AS (
+  -- The orders the profile remembers (cur_orders), sorted by order_id, so
+  -- a reconcile hands them to the speed layer: a refund or a copy of an
+  -- order from before the build then finds it. at is in Unix
+  -- microseconds, amounts in millionths; at, kafka_partition,
+  -- kafka_offset, amount and total are null for an order not completed.
+  SELECT pid, CAST(to_json(list_sort(list({'order_id': order_id, 'at': epoch_us(completed_at), 'kafka_partition': kafka_partition,
+      'kafka_offset': kafka_offset, 'amount': amount, 'total': total, 'refund_total': refund_total,
+      'refund_total_amount': refund_total_amount, 'refund_other': refund_other, 'refund_full': refund_full}))) AS VARCHAR) AS orders
+  FROM cur_orders GROUP BY pid
 ), rfm AS (
   -- pid breaks ties (it is in cdp_id order), so a build's buckets are its
   -- own and the same every run.
@@ -46,6 +56,7 @@ SELECT i.workspace, i.cdp_id, i.identifiers,
   CASE WHEN rfm.rfm_recency IS NOT NULL THEN concat(rfm.rfm_recency, rfm.rfm_frequency, rfm.rfm_monetary) END AS rfm_score,
   rfm.days_since_last_order, rfm.avg_order_value,
   coalesce(days.event_days, '[]') AS event_days,
+  coalesce(ords.orders, '[]') AS orders,
   b.as_of AS updated_at,
   i.pid
 FROM cur_ids AS i
@@ -54,6 +65,7 @@ LEFT JOIN cur_golden AS golden USING (pid)
 LEFT JOIN cur_computed AS c USING (pid)
 LEFT JOIN counts USING (pid)
 LEFT JOIN days USING (pid)
+LEFT JOIN ords USING (pid)
 LEFT JOIN rfm USING (pid);
 
 -- What curate writes to curated/profiles.

@@ -35,3 +35,9 @@ CASE WHEN NOT contains(traits, '"' || trait || '"') AND NOT contains(traits, '\'
          WHEN json_type(m.v) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN m.v END)[1]
      WHEN json_type(traits, path) = 'VARCHAR' THEN json_extract_string(traits, path)
      WHEN json_type(traits, path) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN list_filter(json_members(traits), m -> m.k = trait)[1].v END;
+
+-- amount_micros(x): an amount (parse_amount) in millionths, rounded half
+-- away from zero as the speed layer rounds (speed.micros); 0 when it is
+-- none, not finite, or past ±9e12.
+CREATE OR REPLACE TEMP MACRO amount_micros(x) AS
+CASE WHEN isfinite(x) AND abs(x) <= 9e12 THEN CAST(round(1e6 * x) AS BIGINT) ELSE 0 END;
