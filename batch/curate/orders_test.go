@@ -27,8 +27,8 @@ func TestCurateCountsOrdersByOrderID(t *testing.T) {
 	putEvents(t, st, []ev{
 		{0, cdp.Track, "m0", "u1", "", oc, `{"order_id":"o1","revenue":30}`, ``, day(3)}, // a later copy, landed first
 		{1, cdp.Track, "m1", "u1", "", oc, `{"order_id":"o1","revenue":25,"total":27.5}`, ``, day(4)},
-		{2, cdp.Track, "m2", "u1", "", or, `{"order_id":"o1","total":11}`, ``, day(2)},     // 25 × 11 / 27.5
-		{3, cdp.Track, "m3", "u1", "", or, `{"order_id":"o2","total":27.5}`, ``, day(6)},   // before its order: all of it
+		{2, cdp.Track, "m2", "u1", "", or, `{"order_id":"o1","total":11}`, ``, day(2)},   // 25 × 11 / 27.5
+		{3, cdp.Track, "m3", "u1", "", or, `{"order_id":"o2","total":27.5}`, ``, day(6)}, // before its order: all of it
 		{4, cdp.Track, "m4", "u1", "", oc, `{"order_id":"o2","revenue":25,"total":27.5}`, ``, day(5)},
 		{5, cdp.Track, "m5", "u1", "", or, `{"order_id":"o3"}`, ``, day(5)}, // no amount: all of it
 		{6, cdp.Track, "m6", "u1", "", oc, `{"order_id":"o3","revenue":8}`, ``, day(5)},
