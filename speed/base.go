@@ -57,7 +57,7 @@ func baseSeqAt(partition, offset int64) int64 {
 var (
 	idmapColumns   = []string{"workspace", "id_type", "id_value", "cdp_id"}
 	profileColumns = []string{"workspace", "cdp_id", "identifiers", "traits", "provenance", "events_total", "event_counts",
-		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days", "updated_at"}
+		"page_views", "screen_views", "first_seen", "last_seen", "revenue_total", "orders_total", "event_days", "updated_at", "orders"}
 )
 
 // LoadBase builds a store holding the build's profiles, its offsets at the
@@ -419,7 +419,78 @@ func (d *baseDecoder) profile(r *row) (*Profile, error) {
 			return nil, err
 		}
 	}
+	// The orders the build remembers; revenue_total and orders_total
+	// count them already. A build of before the column has none.
+	if txt := r.bytes(15); len(txt) > 0 && string(txt) != "[]" {
+		b, err := baseOrders(txt)
+		if err != nil {
+			return nil, fmt.Errorf("orders: %w", err)
+		}
+		if b != nil {
+			p.extra().orders = b
+		}
+	}
 	return p, nil
+}
+
+// baseOrder is one entry of the orders column (curate_profiles.sql): at
+// in Unix microseconds, amounts in millionths; at, the position, amount
+// and total are null for an order not completed.
+type baseOrder struct {
+	OrderID           string `json:"order_id"`
+	At                *int64 `json:"at"`
+	Partition         *int64 `json:"kafka_partition"`
+	Offset            *int64 `json:"kafka_offset"`
+	Amount            *int64 `json:"amount"`
+	Total             *int64 `json:"total"`
+	RefundTotal       int64  `json:"refund_total"`
+	RefundTotalAmount int64  `json:"refund_total_amount"`
+	RefundOther       int64  `json:"refund_other"`
+	RefundFull        bool   `json:"refund_full"`
+}
+
+// baseOrders reads an orders column, nil for an empty list. Profiles
+// with orders are the fewer, and the column is read by goccy alone.
+func baseOrders(txt []byte) (*orderBook, error) {
+	if !json.Valid(txt) { // goccy can panic on malformed JSON (decodeGeneral)
+		return nil, errors.New("not JSON")
+	}
+	var rows []baseOrder
+	if err := gojson.Unmarshal(txt, &rows); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	b := &orderBook{list: make([]order, 0, len(rows))}
+	for _, r := range rows {
+		if r.OrderID == "" {
+			return nil, errors.New("an order without order_id")
+		}
+		o := order{id: r.OrderID, refundTotal: r.RefundTotal, refundTotalAmount: r.RefundTotalAmount, refundOther: r.RefundOther}
+		if r.RefundFull {
+			o.flags |= orderRefundFull
+		}
+		if r.At != nil {
+			o.flags |= orderCompleted
+			o.ts, o.seq = *r.At*1000, baseSeq
+			if r.Partition != nil && r.Offset != nil {
+				o.seq = baseSeqAt(*r.Partition, *r.Offset)
+			}
+			if r.Amount != nil {
+				o.amount = *r.Amount
+			}
+			if r.Total != nil {
+				o.total, o.flags = *r.Total, o.flags|orderHasTotal
+			}
+		}
+		if k := len(b.list); k == 0 || b.list[k-1].id < o.id {
+			b.list = append(b.list, o) // as curate writes the column: sorted, each order_id once
+			continue
+		}
+		b.find(o.id).merge(&o)
+	}
+	return b, nil
 }
 
 // appendRawDays appends the entries of an event_days column; the strings

@@ -79,6 +79,10 @@ func FuzzDecodeCanonical(f *testing.F) {
 			Properties: json.RawMessage(`{"revenue":null,"total":" 7.25","value":3,"Value":4,"currency":"EUR"}`)},
 		{Workspace: "w", MessageID: "m8", Type: cdp.Track, Event: "Order Completed", UserID: "u", Timestamp: at, ReceivedAt: at,
 			Properties: json.RawMessage(`{"order_id":"o1","revenue":19.99,"revenue":"x","value":2}`)},
+		{Workspace: "w", MessageID: "m9", Type: cdp.Track, Event: "Order Refunded", UserID: "u", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"order_id":1001.50,"ORDER_ID":"x","products":[{"price":"2"}]}`)},
+		{Workspace: "w", MessageID: "m10", Type: cdp.Track, Event: "Order Refunded", UserID: "u", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"order_id":"o\u0031","order_id":"o2","products":[]}`)},
 		{Workspace: "w", MessageID: "m6", Type: cdp.Alias, UserID: "u", PreviousID: " a ", GroupID: "g", Timestamp: at, ReceivedAt: at},
 	} {
 		f.Add(e.AppendJSON(nil))

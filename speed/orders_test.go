@@ -2,13 +2,17 @@ package speed
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/lake"
+	"github.com/tributary-cdp/tributary/lake/local"
 )
 
 // completed and refunded are order events of user u1 (anonymous when anon).
@@ -208,5 +212,64 @@ func TestCheckpointVersion6Loads(t *testing.T) {
 	apply(again, ops(prep, []msg{{id: "after", typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: time.Hour, props: `{"order_id":"o2","total":4}`}}))
 	if p := view(t, again, cdp.IDUserID, "u1"); p.RevenueMicros != 3_500_000 || len(p.orders()) != 1 {
 		t.Errorf("a refund after the load: revenue %d, %d remembered", p.RevenueMicros, len(p.orders()))
+	}
+}
+
+// TestOrdersOutlastAReconcile: a build hands its orders over
+// (curated/profiles.orders), so a refund replayed over the base, and one
+// after the swap, find their order from before the watermark.
+func TestOrdersOutlastAReconcile(t *testing.T) {
+	b := startBroker(t)
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := func(msgs ...msg) (out [][]byte) {
+		for _, m := range msgs {
+			out = append(out, m.value())
+		}
+		return out
+	}
+	produce(t, b.Addr(), values(
+		msg{id: "c1", typ: cdp.Track, user: "u1", event: EventOrderCompleted, at: time.Minute, props: `{"order_id":"o1","revenue":25,"total":27.5}`},
+		msg{id: "c2", typ: cdp.Track, user: "u1", event: EventOrderCompleted, at: 2 * time.Minute, props: `{"order_id":"o1","revenue":25,"total":27.5}`},
+	)...)
+	c, _ := runConsumer(t, b.Addr(), filepath.Join(t.TempDir(), "speed"))
+	awaitApplied(t, c, b.Addr())
+	w := offsetsOf(t, c)
+	// Replayed over the base: 25 × 11 / 27.5 off.
+	produce(t, b.Addr(), values(msg{id: "r1", typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: 3 * time.Minute, props: `{"order_id":"o1","total":11}`})...)
+	awaitApplied(t, c, b.Addr())
+
+	wm := map[int32]int64{}
+	for p, off := range w {
+		wm[int32(p)] = off
+	}
+	row := curatedRow{Workspace: "default", CDPID: "cdp-1", Identifiers: `[{"type":"user_id","value":"u1"}]`, Traits: "{}", Provenance: "{}",
+		EventsTotal: 2, EventCounts: `{"Order Completed":2}`, RevenueTotal: 25, OrdersTotal: 1, EventDays: "[]",
+		Orders: fmt.Sprintf(`[{"order_id":"o1","at":%d,"kafka_partition":null,"kafka_offset":null,"amount":25000000,"total":27500000,`+
+			`"refund_total":0,"refund_total_amount":0,"refund_other":0,"refund_full":false}]`, t0.Add(time.Minute).UnixMicro())}
+	src := &testSource{acks: make(chan ReconcileReport, 4)}
+	startReconciler(t, c, st, src)
+	src.publish(&Build{Version: 1, Watermark: wm, RequestedAt: time.Now(),
+		Profiles:    []lake.File{putParquet(t, st, "curated/profiles/workspace=default/v1.parquet", []curatedRow{row})},
+		IdentityMap: []lake.File{putParquet(t, st, "curated/identity_map/workspace=default/v1.parquet", []idmapRow{{"default", cdp.IDUserID, "u1", "cdp-1"}})},
+	})
+	src.await(t, 1)
+	totals := func() (rev, orders int64, id string) {
+		_ = c.View("default", cdp.Identifier{Type: cdp.IDUserID, Value: "u1"}, func(p *Profile) { rev, orders, id = p.RevenueMicros, p.OrdersTotal, p.CDPID })
+		return
+	}
+	if rev, orders, id := totals(); rev != 15_000_000 || orders != 1 || id != "cdp-1" {
+		t.Fatalf("after the reconcile: %s, revenue %d, %d orders; want cdp-1, 15000000, 1", id, rev, orders)
+	}
+	// After the swap: a copy of the order, and its refund without an amount.
+	produce(t, b.Addr(), values(
+		msg{id: "c3", typ: cdp.Track, user: "u1", event: EventOrderCompleted, at: 4 * time.Minute, props: `{"order_id":"o1","revenue":30}`},
+		msg{id: "r2", typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: 5 * time.Minute, props: `{"order_id":"o1"}`},
+	)...)
+	awaitApplied(t, c, b.Addr())
+	if rev, orders, _ := totals(); rev != 0 || orders != 1 {
+		t.Errorf("a refund after the reconcile: revenue %d, %d orders; want 0, 1", rev, orders)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -483,6 +484,34 @@ func FuzzBaseColumns(f *testing.F) {
 			if (gerr != nil) != (werr != nil) || gerr == nil && fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("event_days %q:\n got %v %v\nwant %v %v", days, got, gerr, want, werr)
 			}
+		}
+	})
+}
+
+// FuzzBaseOrders: an orders column either fails or gives orders sorted
+// by id, each once, that a checkpoint record keeps as they are.
+func FuzzBaseOrders(f *testing.F) {
+	for _, s := range []string{
+		`[{"order_id":"o1","at":1,"kafka_partition":0,"kafka_offset":3,"amount":25000000,"total":27500000,"refund_total":1,"refund_total_amount":1,"refund_other":0,"refund_full":false}]`,
+		`[{"order_id":"b","at":null,"refund_other":-3,"refund_full":true},{"order_id":"a","at":2,"amount":1},{"order_id":"a","at":1,"amount":2}]`,
+		`[{"order_id":""}]`, `[]`, `{}`, `[{"ORDER_ID":"x","At":5}]`, `[{"order_id":1}]`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, txt string) {
+		b, err := baseOrders([]byte(txt))
+		if err != nil || b == nil {
+			return
+		}
+		for i := range b.list {
+			if i > 0 && b.list[i-1].id >= b.list[i].id {
+				t.Fatalf("%q: orders %q then %q", txt, b.list[i-1].id, b.list[i].id)
+			}
+		}
+		p := &Profile{CDPID: "c", Workspace: "w", Extra: &ProfileExtra{orders: b}}
+		q, err := decodeProfile(encodeProfile(nil, p), checkpointVersion, nil)
+		if err != nil || !reflect.DeepEqual(q.orders(), b.list) {
+			t.Fatalf("%q: %+v, as a record %+v %v", txt, b.list, q.orders(), err)
 		}
 	})
 }

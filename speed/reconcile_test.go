@@ -43,6 +43,7 @@ type curatedRow struct {
 	RevenueTotal float64    `parquet:"revenue_total"`
 	OrdersTotal  int64      `parquet:"orders_total"`
 	EventDays    string     `parquet:"event_days"`
+	Orders       string     `parquet:"orders"`
 }
 
 type idmapRow struct {
