@@ -22,7 +22,10 @@
 //   - Profile state is mergeable (DESIGN.md §1): counters add, first_seen
 //     is a min, last_seen a max, traits are last-writer-wins by (event
 //     timestamp, Kafka position), bounded lists keep the newest entries by
-//     time. Out-of-order arrival gives the same profile as in-order.
+//     time, and orders are remembered by order_id (orders.go: the earliest
+//     completion counts, refunds are sums), so revenue_total and
+//     orders_total count each order once. Out-of-order arrival gives the
+//     same profile as in-order.
 //   - Checkpoints (SaveCheckpoint/LoadCheckpoint) write the store, its
 //     per-partition offsets and the dedupe set atomically; replaying from
 //     them is exact. The consumer takes them as copy-on-write snapshots
