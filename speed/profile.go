@@ -192,7 +192,8 @@ const (
 // Profile is the speed layer's state of one person. Every part of it is
 // mergeable (DESIGN.md §1): counters add, FirstSeen is a min, LastSeen a
 // max, traits and LastPage are last-writer-wins by (event time, Kafka
-// position), and the bounded lists keep the newest entries by time. So
+// position), the bounded lists keep the newest entries by time, and the
+// orders remembered by order_id combine (orders.go). So
 // the order in which events arrive, and the order in which clusters merge,
 // do not change the result.
 //

@@ -276,6 +276,21 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			}
 		}
 		var lastIdentify time.Time
+		// The person's order ids: completions copy them (a shop that sends
+		// an order twice, a retry under a new messageId), refunds take them
+		// off, before or after their order (the events are shuffled below).
+		var orderIDs []any
+		orderID := func() any {
+			if len(orderIDs) > 0 && rng.IntN(3) == 0 {
+				return orderIDs[rng.IntN(len(orderIDs))]
+			}
+			var id any = fmt.Sprintf("o-%d-%d", seed, seq)
+			if rng.IntN(5) == 0 { // a number, kept as spelt
+				id = json.RawMessage([]string{fmt.Sprint(seq), fmt.Sprintf("%d.0", seq)}[rng.IntN(2)])
+			}
+			orderIDs = append(orderIDs, id)
+			return id
+		}
 		for range 4 + rng.IntN(12) {
 			seq++
 			ts := stamp()
@@ -382,7 +397,10 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				}
 			case k < 13:
 				e["type"], e["event"] = "track", "Order Completed"
-				props := map[string]any{"order_id": fmt.Sprintf("o-%d", seq)}
+				props := map[string]any{}
+				if rng.IntN(8) != 0 { // else read alone
+					props["order_id"] = orderID()
+				}
 				switch rng.IntN(10) {
 				case 0:
 					props["revenue"] = float64(rng.IntN(20000)) / 100
@@ -415,7 +433,12 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				e["properties"] = props
 			case k < 14:
 				e["type"], e["event"] = "track", "Order Refunded"
-				e["properties"] = []map[string]any{{"total": float64(rng.IntN(5000)) / 100}, {"revenue": 5}, {"products": []any{map[string]any{"price": 3.25, "quantity": 2}}}}[rng.IntN(3)]
+				props := []map[string]any{{"total": float64(rng.IntN(5000)) / 100}, {"revenue": 5}, {"products": []any{map[string]any{"price": 3.25, "quantity": 2}}},
+					{}, {"total": 999}, {"total": 999, "revenue": 2}, {"products": []any{map[string]any{"quantity": 2}}}, {"value": -3}}[rng.IntN(8)]
+				if rng.IntN(5) != 0 { // else read alone
+					props["order_id"] = orderID()
+				}
+				e["properties"] = props
 			default:
 				e["type"], e["event"] = "track", []string{"Product Viewed", "Signed Up", "Cart Viewed", `Said "hi"`, "Vu à Paris", "a.b", "order completed"}[rng.IntN(7)]
 				if rng.IntN(4) == 0 { // an amount on an event that is no order
