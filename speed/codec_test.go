@@ -95,17 +95,9 @@ func TestProfileCodecCoversEveryField(t *testing.T) {
 // (testdata) loads its recent events as that build kept them: no group or
 // previous id, no identify traits (its properties, which it kept instead,
 // left out), nothing marked truncated; and writes and loads again as
-// version 6 to the same.
+// this version to the same.
 func TestCheckpointVersion5Loads(t *testing.T) {
-	f, err := os.Open("testdata/checkpoint-v5.gob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, h, err := readStore(DefaultStoreConfig(), f)
-	if err != nil || h.Version != 5 {
-		t.Fatalf("version %d: %v", h.Version, err)
-	}
+	s := loadFixture(t, "testdata/checkpoint-v5.gob", 5)
 	at := func(sec int) int64 { return t0.Add(time.Duration(sec) * time.Second).UnixNano() }
 	want := []RecentEvent{
 		{Type: cdp.Track, Name: "Order Completed", MessageID: "m0", TS: at(1), Seq: 0, Properties: `{"revenue":5}`},
@@ -122,6 +114,30 @@ func TestCheckpointVersion5Loads(t *testing.T) {
 	if plan, _ := p.Trait("plan"); p.EventsTotal != 6 || plan != "pro" || !slices.Equal(p.Groups(), []string{"acme"}) {
 		t.Errorf("profile of version 5: %d events, plan %v, groups %v", p.EventsTotal, plan, p.Groups())
 	}
+	q := view(t, rewritten(t, s), cdp.IDUserID, "u1")
+	if a, b := canon(p), canon(q); a != b || !reflect.DeepEqual(q.recent.events(), want) {
+		t.Errorf("written as version %d and loaded:\n%s %v\nwant\n%s %v", checkpointVersion, b, q.recent.events(), a, want)
+	}
+}
+
+// loadFixture loads the checkpoint at path, which must be of version.
+func loadFixture(t *testing.T, path string, version int) *Store {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, h, err := readStore(DefaultStoreConfig(), f)
+	if err != nil || h.Version != version {
+		t.Fatalf("%s: version %d, want %d: %v", path, h.Version, version, err)
+	}
+	return s
+}
+
+// rewritten is s written as a checkpoint of this version and loaded.
+func rewritten(t *testing.T, s *Store) *Store {
+	t.Helper()
 	var buf bytes.Buffer
 	if _, err := s.WriteTo(&buf); err != nil {
 		t.Fatal(err)
@@ -130,10 +146,7 @@ func TestCheckpointVersion5Loads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := view(t, again, cdp.IDUserID, "u1")
-	if a, b := canon(p), canon(q); a != b || !reflect.DeepEqual(q.recent.events(), want) {
-		t.Errorf("written as version %d and loaded:\n%s %v\nwant\n%s %v", checkpointVersion, b, q.recent.events(), a, want)
-	}
+	return again
 }
 
 // TestDedupeGenFileReadsBothForms: checkpoints written before the keys

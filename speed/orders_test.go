@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -184,27 +183,12 @@ func TestOrdersOutlastCheckpoints(t *testing.T) {
 // of it); its orders are unknown, so a refund of one takes off what it
 // carries. Written again, it loads the same.
 func TestCheckpointVersion6Loads(t *testing.T) {
-	f, err := os.Open("testdata/checkpoint-v6.gob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s, h, err := readStore(DefaultStoreConfig(), f)
-	if err != nil || h.Version != 6 {
-		t.Fatalf("version %d: %v", h.Version, err)
-	}
+	s := loadFixture(t, "testdata/checkpoint-v6.gob", 6)
 	p := view(t, s, cdp.IDUserID, "u1")
 	if p.RevenueMicros != 7_500_000 || p.OrdersTotal != 2 || p.orders() != nil || p.EventsTotal != 4 {
 		t.Fatalf("version 6: revenue %d, %d orders, %d remembered, %d events", p.RevenueMicros, p.OrdersTotal, len(p.orders()), p.EventsTotal)
 	}
-	var buf bytes.Buffer
-	if _, err := s.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	again, err := ReadStore(s.cfg, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := rewritten(t, s)
 	if a, b := canon(p), canon(view(t, again, cdp.IDUserID, "u1")); a != b {
 		t.Errorf("written as version %d and loaded:\n%s\nwant\n%s", checkpointVersion, b, a)
 	}
