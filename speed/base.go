@@ -422,12 +422,12 @@ func (d *baseDecoder) profile(r *row) (*Profile, error) {
 	// The orders the build remembers; revenue_total and orders_total
 	// count them already. A build of before the column has none.
 	if txt := r.bytes(15); len(txt) > 0 && string(txt) != "[]" {
-		b, err := baseOrders(txt)
+		list, err := baseOrders(txt)
 		if err != nil {
 			return nil, fmt.Errorf("orders: %w", err)
 		}
-		if b != nil {
-			p.extra().orders = b
+		if list != nil {
+			p.more().orders = list
 		}
 	}
 	return p, nil
@@ -451,7 +451,7 @@ type baseOrder struct {
 
 // baseOrders reads an orders column, nil for an empty list. Profiles
 // with orders are the fewer, and the column is read by goccy alone.
-func baseOrders(txt []byte) (*orderBook, error) {
+func baseOrders(txt []byte) ([]order, error) {
 	if !json.Valid(txt) { // goccy can panic on malformed JSON (decodeGeneral)
 		return nil, errors.New("not JSON")
 	}
@@ -462,7 +462,7 @@ func baseOrders(txt []byte) (*orderBook, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	b := &orderBook{list: make([]order, 0, len(rows))}
+	list := make([]order, 0, len(rows))
 	for _, r := range rows {
 		if r.OrderID == "" {
 			return nil, errors.New("an order without order_id")
@@ -484,13 +484,13 @@ func baseOrders(txt []byte) (*orderBook, error) {
 				o.total, o.flags = *r.Total, o.flags|orderHasTotal
 			}
 		}
-		if k := len(b.list); k == 0 || b.list[k-1].id < o.id {
-			b.list = append(b.list, o) // as curate writes the column: sorted, each order_id once
+		if k := len(list); k == 0 || list[k-1].id < o.id {
+			list = append(list, o) // as curate writes the column: sorted, each order_id once
 			continue
 		}
-		b.find(o.id).merge(&o)
+		findOrder(&list, o.id).merge(&o)
 	}
-	return b, nil
+	return list, nil
 }
 
 // appendRawDays appends the entries of an event_days column; the strings

@@ -83,8 +83,9 @@ func encodeProfile(b []byte, p *Profile) []byte {
 	b = appendStr(b, x.LastPage.Value)
 	b = appendVarint(b, x.LastPage.TS)
 	b = appendVarint(b, x.LastPage.Seq)
-	b = appendUvarint(b, uint64(len(x.Groups)))
-	for _, g := range x.Groups {
+	gs := p.Groups()
+	b = appendUvarint(b, uint64(len(gs)))
+	for _, g := range gs {
 		b = appendStr(b, g)
 	}
 	if len(ords) == 0 {
@@ -217,7 +218,7 @@ func (d *profileDecoder) recentEvent() RecentEvent {
 }
 
 // orders reads a profile's orders, nil when none.
-func (d *profileDecoder) orders() *orderBook {
+func (d *profileDecoder) orders() []order {
 	n := d.count()
 	if n == 0 && d.err == nil {
 		d.err = errors.New("profile record has an empty order list")
@@ -225,9 +226,9 @@ func (d *profileDecoder) orders() *orderBook {
 	if d.err != nil {
 		return nil
 	}
-	b := &orderBook{list: make([]order, n)}
-	for i := range b.list {
-		o := &b.list[i]
+	list := make([]order, n)
+	for i := range list {
+		o := &list[i]
 		o.id = d.str()
 		if f := d.uvarint(); f > uint64(orderCompleted|orderHasTotal|orderRefundFull) && d.err == nil {
 			d.err = fmt.Errorf("order %q flags %d are not an order's", o.id, f)
@@ -237,11 +238,11 @@ func (d *profileDecoder) orders() *orderBook {
 		for _, v := range []*int64{&o.ts, &o.seq, &o.amount, &o.total, &o.refundTotal, &o.refundTotalAmount, &o.refundOther} {
 			*v = d.varint()
 		}
-		if i > 0 && o.id <= b.list[i-1].id && d.err == nil {
-			d.err = fmt.Errorf("order %q is not after %q", o.id, b.list[i-1].id)
+		if i > 0 && o.id <= list[i-1].id && d.err == nil {
+			d.err = fmt.Errorf("order %q is not after %q", o.id, list[i-1].id)
 		}
 	}
-	return b
+	return list
 }
 
 // decodeProfile reads one record written by encodeProfile, or by that of
@@ -297,14 +298,18 @@ func decodeProfile(rec []byte, version int, intern func(string) string) (*Profil
 				}
 			}
 			x.LastPage = LWWString{Value: d.str(), TS: d.varint(), Seq: d.varint()}
+			var m extraMore
 			if n := d.count(); n > 0 {
-				x.Groups = make([]string, n)
-				for i := range x.Groups {
-					x.Groups[i] = d.str()
+				m.groups = make([]string, n)
+				for i := range m.groups {
+					m.groups[i] = d.str()
 				}
 			}
 			if flag == 2 {
-				x.orders = d.orders()
+				m.orders = d.orders()
+			}
+			if m.groups != nil || m.orders != nil {
+				x.more = &m
 			}
 			p.Extra = x
 		}

@@ -21,8 +21,8 @@ func fullProfile() *Profile {
 		EventsTotal: 9, PageViews: 2, ScreenViews: 1, OrdersTotal: 3, RevenueMicros: -12_500_000,
 		FirstSeen: 100, LastSeen: 200, UpdatedAt: 300,
 		Events: []EventCount{{Name: "Order Completed", Total: 3, Days: []DayCount{{Day: -1, N: 1}, {Day: 20000, N: 2}}}},
-		Extra: &ProfileExtra{Aliases: []string{"cdp_9"}, LastPage: LWWString{Value: "https://x/", TS: 1, Seq: 2}, Groups: []string{"acme", "b"},
-			orders: &orderBook{list: []order{
+		Extra: &ProfileExtra{Aliases: []string{"cdp_9"}, LastPage: LWWString{Value: "https://x/", TS: 1, Seq: 2},
+			more: &extraMore{groups: []string{"acme", "b"}, orders: []order{
 				{id: "o1", ts: 150, seq: 1025, amount: 25_000_000, total: 27_500_000, refundTotal: 1, refundTotalAmount: 2, refundOther: -3,
 					flags: orderCompleted | orderHasTotal | orderRefundFull},
 				{id: "o2", refundOther: 4},
@@ -62,15 +62,15 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 // it to encodeProfile/decodeProfile and to fullProfile, then here. Only
 // saved and changed, which snapshots keep for themselves, are not written.
 func TestProfileCodecCoversEveryField(t *testing.T) {
-	want := map[string]int{"Profile": 17, "ProfileExtra": 4, "order": 9, "Trait": 4, "RecentEvent": 9, "EventCount": 3}
-	for _, v := range []any{Profile{}, ProfileExtra{}, order{}, Trait{}, RecentEvent{}, EventCount{}} {
+	want := map[string]int{"Profile": 17, "ProfileExtra": 3, "extraMore": 2, "order": 9, "Trait": 4, "RecentEvent": 9, "EventCount": 3}
+	for _, v := range []any{Profile{}, ProfileExtra{}, extraMore{}, order{}, Trait{}, RecentEvent{}, EventCount{}} {
 		typ := reflect.TypeOf(v)
 		if n := typ.NumField(); n != want[typ.Name()] {
 			t.Errorf("%s has %d fields, the checkpoint codec writes %d", typ.Name(), n, want[typ.Name()])
 		}
 	}
 	p := fullProfile()
-	for _, rv := range []reflect.Value{reflect.ValueOf(p).Elem(), reflect.ValueOf(p.Extra).Elem(), reflect.ValueOf(p.orders()[0])} {
+	for _, rv := range []reflect.Value{reflect.ValueOf(p).Elem(), reflect.ValueOf(p.Extra).Elem(), reflect.ValueOf(p.Extra.more).Elem(), reflect.ValueOf(p.orders()[0])} {
 		for i := range rv.NumField() {
 			if name := rv.Type().Field(i).Name; rv.Field(i).IsZero() && name != "saved" && name != "changed" {
 				t.Errorf("fullProfile leaves %s.%s zero: the round trip does not cover it", rv.Type().Name(), name)

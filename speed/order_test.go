@@ -222,7 +222,7 @@ func orderDump(t *testing.T, s *Store, segs []*cdp.Segment, now time.Time) (dump
 		key := p.Workspace + "/" + p.Identifiers[0].String()
 		recent, _ := json.Marshal(slices.Collect(p.RecentEvents()))
 		c := *p
-		if x := c.Extra; x != nil && x.LastPage == (LWWString{}) && len(x.Groups) == 0 {
+		if x := c.Extra; x != nil && x.LastPage == (LWWString{}) && x.more == nil {
 			c.Extra = nil // holds only aliases: those of a merge, which needs none
 		}
 		dump[key] = canon(&c) + "\nrecent " + string(recent) + "\nsegments " + strings.Join(cdp.MemberOf(segs, p.Workspace, p, now), ",")

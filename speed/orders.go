@@ -49,42 +49,27 @@ const (
 	orderRefundFull            // a refund without an amount: all of it
 )
 
-// orderBook is a profile's orders, sorted by id. A profile holds a
-// pointer to one, so a profile without orders pays 8 bytes of its Extra.
-type orderBook struct {
-	list []order
-}
-
-// find returns the order of id, adding an empty one (id copied: it may
-// point into a Kafka message).
-func (b *orderBook) find(id string) *order {
-	i, ok := slices.BinarySearchFunc(b.list, id, func(o order, id string) int { return strings.Compare(o.id, id) })
+// findOrder returns the order of id in the sorted list, adding an empty
+// one (id copied: it may point into a Kafka message).
+func findOrder(list *[]order, id string) *order {
+	i, ok := slices.BinarySearchFunc(*list, id, func(o order, id string) int { return strings.Compare(o.id, id) })
 	if !ok {
-		b.list = slices.Insert(b.list, i, order{id: strings.Clone(id)})
+		*list = slices.Insert(*list, i, order{id: strings.Clone(id)})
 	}
-	return &b.list[i]
+	return &(*list)[i]
 }
 
-// orderBook returns p's orders, made on first use.
-func (p *Profile) orderBook() *orderBook {
-	x := p.extra()
-	if x.orders == nil {
-		x.orders = &orderBook{}
-	}
-	return x.orders
-}
-
-// orders returns p's orders, nil when none.
+// orders returns p's orders, sorted by id.
 func (p *Profile) orders() []order {
-	if p.Extra == nil || p.Extra.orders == nil {
+	if p.Extra == nil || p.Extra.more == nil {
 		return nil
 	}
-	return p.Extra.orders.list
+	return p.Extra.more.orders
 }
 
 // applyOrder adds an order event of time ts and Kafka position seq.
 func (p *Profile) applyOrder(e *OrderEvent, ts, seq int64) {
-	o := p.orderBook().find(e.ID)
+	o := findOrder(&p.more().orders, e.ID)
 	rev, n := o.counts()
 	o.add(e, ts, seq)
 	p.moveTotals(o, rev, n)
@@ -105,11 +90,11 @@ func (p *Profile) mergeOrders(q *Profile) {
 	if len(qs) == 0 {
 		return
 	}
-	b := p.orderBook()
-	b.list = slices.Grow(b.list, len(qs))
+	m := p.more()
+	m.orders = slices.Grow(m.orders, len(qs))
 	for i := range qs {
 		qo := &qs[i]
-		o := b.find(qo.id)
+		o := findOrder(&m.orders, qo.id)
 		rev, n := o.counts()
 		qrev, qn := qo.counts()
 		o.merge(qo)

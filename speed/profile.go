@@ -235,8 +235,15 @@ type ProfileExtra struct {
 	// them still find the profile.
 	Aliases  []string
 	LastPage LWWString
-	Groups   []string // sorted, at most maxGroups
-	orders   *orderBook
+	// more is what fewer profiles still use: nil until needed (an extra
+	// of aliases and a last page takes 64 bytes).
+	more *extraMore
+}
+
+// extraMore is the part of ProfileExtra that few profiles use.
+type extraMore struct {
+	groups []string // sorted, at most maxGroups
+	orders []order  // sorted by id (orders.go)
 }
 
 func (p *Profile) extra() *ProfileExtra {
@@ -244,6 +251,14 @@ func (p *Profile) extra() *ProfileExtra {
 		p.Extra = &ProfileExtra{}
 	}
 	return p.Extra
+}
+
+func (p *Profile) more() *extraMore {
+	x := p.extra()
+	if x.more == nil {
+		x.more = &extraMore{}
+	}
+	return x.more
 }
 
 // Aliases are the cdp ids of clusters merged into this one.
@@ -256,10 +271,10 @@ func (p *Profile) Aliases() []string {
 
 // Groups are the group ids of the profile's group calls, sorted.
 func (p *Profile) Groups() []string {
-	if p.Extra == nil {
+	if p.Extra == nil || p.Extra.more == nil {
 		return nil
 	}
-	return p.Extra.Groups
+	return p.Extra.more.groups
 }
 
 // LastPage is the url (or name) of the latest page or screen by event time.
@@ -569,18 +584,18 @@ func addDays(a, b []DayCount) []DayCount {
 }
 
 func (p *Profile) addGroup(g string) {
-	x := p.extra()
-	i, ok := slices.BinarySearch(x.Groups, g)
+	x := p.more()
+	i, ok := slices.BinarySearch(x.groups, g)
 	if ok {
 		return
 	}
 	// Keep the smallest maxGroups ids: the set does not depend on arrival order.
-	if len(x.Groups) >= maxGroups && i >= maxGroups {
+	if len(x.groups) >= maxGroups && i >= maxGroups {
 		return
 	}
-	x.Groups = slices.Insert(x.Groups, i, strings.Clone(g))
-	if len(x.Groups) > maxGroups {
-		x.Groups = x.Groups[:maxGroups]
+	x.groups = slices.Insert(x.groups, i, strings.Clone(g))
+	if len(x.groups) > maxGroups {
+		x.groups = x.groups[:maxGroups]
 	}
 }
 
@@ -616,7 +631,7 @@ func (p *Profile) merge(q *Profile, maxRecent int) {
 		if lp := q.Extra.LastPage; lp.Value != "" || lp.TS != 0 {
 			p.setLastPage(lp.Value, lp.TS, lp.Seq)
 		}
-		for _, g := range q.Extra.Groups {
+		for _, g := range q.Groups() {
 			p.addGroup(g)
 		}
 		p.mergeOrders(q)
@@ -655,16 +670,16 @@ func (p *Profile) size() int { return len(p.Identifiers) + 1 }
 func (p *Profile) memSize() int {
 	n := 208 + len(p.CDPID)
 	if x := p.Extra; x != nil {
-		n += 96 + len(x.LastPage.Value)
+		n += 64 + len(x.LastPage.Value)
 		for _, a := range x.Aliases {
 			n += 16 + len(a)
 		}
-		for _, g := range x.Groups {
-			n += 16 + len(g)
-		}
-		if b := x.orders; b != nil {
-			n += 24
-			for _, o := range b.list {
+		if m := x.more; m != nil {
+			n += 48
+			for _, g := range m.groups {
+				n += 16 + len(g)
+			}
+			for _, o := range m.orders {
 				n += int(unsafe.Sizeof(o)) + len(o.id)
 			}
 		}

@@ -534,7 +534,7 @@ func (c *carrier) carry(p *Profile) {
 				}
 			}
 			if x := lp.Extra; x != nil {
-				c.groups = append(c.groups, x.Groups...)
+				c.groups = append(c.groups, lp.Groups()...)
 				if x.LastPage.Value != "" {
 					c.pages = append(c.pages, x.LastPage)
 				}

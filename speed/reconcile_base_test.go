@@ -503,15 +503,15 @@ func FuzzBaseOrders(f *testing.F) {
 		if err != nil || b == nil {
 			return
 		}
-		for i := range b.list {
-			if i > 0 && b.list[i-1].id >= b.list[i].id {
-				t.Fatalf("%q: orders %q then %q", txt, b.list[i-1].id, b.list[i].id)
+		for i := range b {
+			if i > 0 && b[i-1].id >= b[i].id {
+				t.Fatalf("%q: orders %q then %q", txt, b[i-1].id, b[i].id)
 			}
 		}
-		p := &Profile{CDPID: "c", Workspace: "w", Extra: &ProfileExtra{orders: b}}
+		p := &Profile{CDPID: "c", Workspace: "w", Extra: &ProfileExtra{more: &extraMore{orders: b}}}
 		q, err := decodeProfile(encodeProfile(nil, p), checkpointVersion, nil)
-		if err != nil || !reflect.DeepEqual(q.orders(), b.list) {
-			t.Fatalf("%q: %+v, as a record %+v %v", txt, b.list, q.orders(), err)
+		if err != nil || !reflect.DeepEqual(q.orders(), b) {
+			t.Fatalf("%q: %+v, as a record %+v %v", txt, b, q.orders(), err)
 		}
 	})
 }

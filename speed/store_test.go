@@ -261,7 +261,8 @@ func session() []msg {
 // canon renders a profile's state: without its wall-clock field and
 // without cluster ids. Which transient clusters existed before a link, and
 // so which id was the older one when they merged, depends on arrival
-// order; the state does not.
+// order; the state does not. The groups and orders, which JSON does not
+// show, are rendered after it.
 func canon(p *Profile) string {
 	c := *p
 	c.UpdatedAt = 0
@@ -272,7 +273,7 @@ func canon(p *Profile) string {
 		c.Extra = &x
 	}
 	b, _ := json.Marshal(c)
-	return string(b)
+	return fmt.Sprintf("%s groups %q orders %+v", b, p.Groups(), p.orders())
 }
 
 func TestOutOfOrderGivesSameProfile(t *testing.T) {
