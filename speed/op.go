@@ -462,10 +462,13 @@ type orderProps struct {
 	Revenue  json.RawMessage `json:"revenue"`
 	Total    json.RawMessage `json:"total"`
 	Value    json.RawMessage `json:"value"`
-	Products []struct {
-		Price    json.RawMessage `json:"price"`
-		Quantity json.RawMessage `json:"quantity"`
-	} `json:"products"`
+	Products json.RawMessage `json:"products"`
+}
+
+// product is an entry of properties.products.
+type product struct {
+	Price    json.RawMessage `json:"price"`
+	Quantity json.RawMessage `json:"quantity"`
 }
 
 // commerce reads "Order Completed" and "Order Refunded". The amount:
@@ -510,8 +513,7 @@ func readOrder(e *OrderEvent, props json.RawMessage, general bool) {
 		case "value":
 			p.Value = v
 		default:
-			// products (summed by the general decoder, which also fails
-			// the whole object on a wrong type there) and keys it folds
+			// products (summed by the general decoder) and keys it folds
 			// onto these ("Revenue").
 			return !strings.EqualFold(k, "order_id") && !strings.EqualFold(k, "revenue") && !strings.EqualFold(k, "total") &&
 				!strings.EqualFold(k, "value") && !strings.EqualFold(k, "products")
@@ -535,8 +537,18 @@ func readOrder(e *OrderEvent, props json.RawMessage, general bool) {
 			return
 		}
 	}
+	// Products as the batch layer reads them: a list, else none; its
+	// entries that are no object have no price.
+	var items []json.RawMessage
+	if len(p.Products) > 0 && gojson.Unmarshal(p.Products, &items) != nil {
+		items = nil
+	}
 	var sum float64
-	for _, pr := range p.Products {
+	for _, it := range items {
+		var pr product
+		if gojson.Unmarshal(it, &pr) != nil {
+			continue
+		}
 		price, ok := number(pr.Price)
 		if !ok {
 			continue

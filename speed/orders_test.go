@@ -79,6 +79,11 @@ func TestOrdersByOrderID(t *testing.T) {
 			completed(time.Minute, `{"order_id":"o1","revenue":25}`),
 			refunded(2*time.Minute, `{"order_id":"o1","value":-5}`),
 		}, 25_000_000, 1},
+		{"products not a list, and entries that are no object, as the batch layer reads them", []msg{
+			completed(time.Minute, `{"order_id":"o1","revenue":5,"products":"x"}`),
+			refunded(2*time.Minute, `{"order_id":"o1","products":[1,{"price":2},null,"s"]}`),
+			refunded(3*time.Minute, `{"products":{"a":{"price":1}}}`),
+		}, 3_000_000, 1},
 		{"a refund of an order not seen takes off what it carries", []msg{
 			refunded(time.Minute, `{"order_id":"o9","total":4}`),
 			refunded(2*time.Minute, `{"order_id":"o8"}`),

@@ -51,7 +51,7 @@ func TestCheckpointCommand(t *testing.T) {
 		for _, o := range info.Offsets {
 			next += o
 		}
-		if info.Version != 6 || info.Profiles != int64(n) || info.Identifiers != int64(n) || info.DedupeEntries != int64(n) || next < int64(n) || next > sent ||
+		if info.Version != 7 || info.Profiles != int64(n) || info.Identifiers != int64(n) || info.DedupeEntries != int64(n) || next < int64(n) || next > sent ||
 			info.Deltas != deltas || time.Since(info.Written) > time.Minute {
 			t.Errorf("checkpoint after %d orders of %d users: %+v, want %d deltas", n, n, info, deltas)
 		}

@@ -434,7 +434,8 @@ func newWorkload(seed uint64, now time.Time) *workload {
 			case k < 14:
 				e["type"], e["event"] = "track", "Order Refunded"
 				props := []map[string]any{{"total": float64(rng.IntN(5000)) / 100}, {"revenue": 5}, {"products": []any{map[string]any{"price": 3.25, "quantity": 2}}},
-					{}, {"total": 999}, {"total": 999, "revenue": 2}, {"products": []any{map[string]any{"quantity": 2}}}, {"value": -3}}[rng.IntN(8)]
+					{}, {"total": 999}, {"total": 999, "revenue": 2}, {"products": []any{map[string]any{"quantity": 2}}}, {"value": -3},
+					{"products": []any{1, map[string]any{"price": 2}, nil}}, {"products": "none", "value": 1}}[rng.IntN(10)]
 				if rng.IntN(5) != 0 { // else read alone
 					props["order_id"] = orderID()
 				}
