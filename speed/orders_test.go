@@ -180,6 +180,20 @@ func TestOrdersOutlastCheckpoints(t *testing.T) {
 	if pr := view(t, s2, cdp.IDUserID, "u1"); pr.RevenueMicros != -3_000_000 || pr.OrdersTotal != 1 {
 		t.Errorf("after the refund: revenue %d, %d orders", pr.RevenueMicros, pr.OrdersTotal)
 	}
+
+	// A full checkpoint, a refund of o2 without an amount, and a delta
+	// of it: the chain loads the order as refunded.
+	dir := t.TempDir()
+	checkpointTo(t, dir, s, nil)
+	apply(s, ops(p, []msg{{id: "r2", typ: cdp.Track, user: "u1", event: EventOrderRefunded, at: 5 * time.Minute, props: `{"order_id":"o2"}`}}))
+	sn, want, _ := checkpointTo(t, dir, s, nil)
+	if !sn.delta {
+		t.Fatal("the second checkpoint is not a delta")
+	}
+	got, s3 := loadChainDump(t, dir, s.cfg)
+	if pr := view(t, s3, cdp.IDUserID, "u1"); got != want || pr.RevenueMicros != 25_000_000 || pr.OrdersTotal != 2 {
+		t.Errorf("the chain loads revenue %d, %d orders; as the store %v", pr.RevenueMicros, pr.OrdersTotal, got == want)
+	}
 }
 
 // TestCheckpointVersion6Loads: a checkpoint of the version 6 build
