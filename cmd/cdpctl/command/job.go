@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -71,11 +72,15 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			prog, log := newProgress(cmd.ErrOrStderr(), o.progress, g.level)
+			// The runners (all's, of each stage, too) and the stages log
+			// to the default logger.
+			defer slog.SetDefault(slog.Default())
+			slog.SetDefault(log)
 			r, err := env.runner(o.wait, "cli")
 			if err != nil {
 				return err
 			}
-			prog := newProgress(cmd.ErrOrStderr(), o.progress)
 			p.Progress = prog
 			rec, err := r.Run(ctx, args[0], p)
 			prog.Finish()

@@ -16,6 +16,7 @@ func (e *jobEnv) allJob(reg *jobs.Registry) jobs.Job {
 	return jobs.Job{
 		Name:        "all",
 		Description: "run land → ingest → cleanse → resolve → curate → reconcile, reporting each stage's time and counts",
+		Stages:      true,
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
 			rc := jobs.DefaultRunnerConfig()
 			rc.Storage, rc.Registry, rc.LockTTL, rc.Wait, rc.Trigger = e.lake, reg, e.cfg.Jobs.LockTTL, true, "all"
