@@ -49,6 +49,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -175,9 +178,13 @@ func (r Result) Counts() map[string]int64 {
 
 func (r Result) String() string {
 	return "rewrote " + r.PerTable(func(s Sums) string {
-		return fmt.Sprintf("(%d rows, %d bytes) into %d (%d bytes)", s.Rows, s.BytesIn, s.Rewrites, s.BytesOut)
-	}) + fmt.Sprintf(", %d skipped", r.Skipped)
+		return fmt.Sprintf("(%s, %s) into %s (%s)", plural.Count(s.Rows, "row"), humanize.IBytes(uint64(s.BytesIn)),
+			plural.Count(s.Rewrites, "file"), humanize.IBytes(uint64(s.BytesOut)))
+	}) + ", " + r.SkippedString()
 }
+
+// SkippedString is "<n> groups skipped".
+func (r Result) SkippedString() string { return plural.Count(r.Skipped, "group") + " skipped" }
 
 // PerTable lists "<files in> <table> files <what(sums)>" for every table,
 // comma-separated.
@@ -185,7 +192,7 @@ func (r Result) PerTable(what func(Sums) string) string {
 	parts := make([]string, len(tables))
 	for i, t := range tables {
 		s := r.Tables[t.name]
-		parts[i] = fmt.Sprintf("%d %s files %s", s.FilesIn, t.name, what(s))
+		parts[i] = plural.Count(s.FilesIn, t.name+" file") + " " + what(s)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -109,12 +110,12 @@ func (r Result) Counts() map[string]int64 {
 // String is the run summary: totals, then one line per file.
 func (r Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d files ingested, %d rows landed, %d rows quarantined", r.Ingested, r.Rows, r.Quarantined)
+	fmt.Fprintf(&b, "%s ingested, %s landed, %s quarantined", plural.Count(r.Ingested, "file"), plural.Count(r.Rows, "row"), plural.Count(r.Quarantined, "row"))
 	if r.Duplicates > 0 {
-		fmt.Fprintf(&b, ", %d duplicate files skipped", r.Duplicates)
+		fmt.Fprintf(&b, ", %s skipped", plural.Count(r.Duplicates, "duplicate file"))
 	}
 	if r.Failed > 0 {
-		fmt.Fprintf(&b, ", %d files failed", r.Failed)
+		fmt.Fprintf(&b, ", %s failed", plural.Count(r.Failed, "file"))
 	}
 	for _, f := range r.Files {
 		switch {
@@ -123,7 +124,7 @@ func (r Result) String() string {
 		case f.Skipped != "":
 			fmt.Fprintf(&b, "\n  %s/%s: skipped, %s", f.Source, f.Name, f.Skipped)
 		default:
-			fmt.Fprintf(&b, "\n  %s/%s: %d rows landed, %d quarantined", f.Source, f.Name, f.Rows, f.Quarantined)
+			fmt.Fprintf(&b, "\n  %s/%s: %s landed, %d quarantined", f.Source, f.Name, plural.Count(f.Rows, "row"), f.Quarantined)
 		}
 	}
 	return b.String()
@@ -178,7 +179,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 				failed = append(failed, fmt.Sprintf("%s/%s: %v", f.Source, f.Name, f.Err))
 			}
 		}
-		srcErrs = append(srcErrs, fmt.Errorf("%d files could not be ingested (%s); fix them or the source definition and run again", res.Failed, strings.Join(failed, "; ")))
+		srcErrs = append(srcErrs, fmt.Errorf("%s could not be ingested (%s); fix them or the source definition and run again", plural.Count(res.Failed, "file"), strings.Join(failed, "; ")))
 	}
 	return res, errors.Join(srcErrs...)
 }

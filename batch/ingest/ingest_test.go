@@ -150,7 +150,7 @@ func TestIngestNastyCSVFromDirectory(t *testing.T) {
 	if res.Ingested != 1 || res.Rows != 5 || res.Quarantined != 5 {
 		t.Fatalf("run: %+v", res)
 	}
-	for _, want := range []string{"1 files ingested, 5 rows landed, 5 rows quarantined", "crm_customers/export-2026-11-22.csv: 5 rows landed, 5 quarantined"} {
+	for _, want := range []string{"1 file ingested, 5 rows landed, 5 rows quarantined", "crm_customers/export-2026-11-22.csv: 5 rows landed, 5 quarantined"} {
 		if !strings.Contains(res.String(), want) {
 			t.Errorf("summary %q lacks %q", res.String(), want)
 		}
@@ -334,7 +334,7 @@ func TestIngestMissingColumnFailsTheFile(t *testing.T) {
 	cfg := ingest.DefaultConfig()
 	cfg.Storage = st
 	res, err := ingest.Run(ctx, cfg, ingest.Options{})
-	if err == nil || !strings.Contains(err.Error(), `1 files could not be ingested (crm_customers/a.csv: header row has no column "E-mail", "Phone", "DOB"`) {
+	if err == nil || !strings.Contains(err.Error(), `1 file could not be ingested (crm_customers/a.csv: header row has no column "E-mail", "Phone", "DOB"`) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(res.String(), `a.csv: failed: header row has no column "E-mail", "Phone", "DOB"`) || res.Ingested != 1 {

@@ -45,6 +45,13 @@ func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.
 		if err != nil && !lake.IsNotExist(err) {
 			return nil, fmt.Errorf("explain: list %s: %w", t.table, err)
 		}
+		if len(files) == 0 && t.table == TableIdentityEdges {
+			// A resolve run that linked nothing writes no edges.
+			if err := s.CreateEmptyTable(ctx, t.view, t.table); err != nil {
+				return nil, fmt.Errorf("explain: %w", err)
+			}
+			continue
+		}
 		if len(files) == 0 {
 			return nil, fmt.Errorf("explain: %s is empty; run the resolve job first", t.table)
 		}

@@ -93,7 +93,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(hist), "\n")
 	col := strings.Index(lines[0], "RESULT")
 	if len(lines) != 3 || len(lines[2]) < col || strings.TrimSpace(lines[2][:col]) != "" ||
-		lines[2][col:] != "  crm_ok/customers.csv: 1 rows landed, 0 quarantined" {
+		lines[2][col:] != "  crm_ok/customers.csv: 1 row landed, 0 quarantined" {
 		t.Fatalf("job history of a multi-line summary:\n%s", hist)
 	}
 }

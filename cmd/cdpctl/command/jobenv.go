@@ -9,6 +9,7 @@ import (
 
 	"github.com/tributary-cdp/tributary/batch/land"
 	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/jobs"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/lakeurl"
@@ -116,7 +117,7 @@ func (e *jobEnv) landJob() jobs.Job {
 			res, err := land.Run(ctx, cfg, land.Options{DryRun: p.DryRun, RunID: p.RunID, Progress: p.Progress})
 			summary := res.String()
 			if p.DryRun {
-				summary = fmt.Sprintf("dry run: %d events in %d partitions to land", res.Events, res.Partitions)
+				summary = fmt.Sprintf("dry run: %s in %s to land", plural.Count(res.Events, "event"), plural.Count(res.Partitions, "partition"))
 			}
 			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
 		},

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tributary-cdp/tributary/internal/plural"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
@@ -388,7 +389,7 @@ func writeRows(rows *dsql.Rows, format string, out io.Writer) error {
 	switch format {
 	case "table":
 		tw.Flush()
-		fmt.Fprintf(out, "(%d rows)\n", n)
+		fmt.Fprintf(out, "(%s)\n", plural.Count(n, "row"))
 	case "csv":
 		cw.Flush()
 		return cw.Error()
