@@ -84,6 +84,9 @@ func (b *barProgress) Start(stage string, total int64) {
 		// No spinner goroutine: it drew on its own, after a clear.
 		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
+	// The rate counts from now, not from the first Add (which made it
+	// millions of rows/s).
+	b.bar.StartWithoutRender()
 }
 
 func (b *barProgress) Add(rows, bytes int64) {
