@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -48,5 +49,12 @@ func TestCountsOfOneAreSingular(t *testing.T) {
 	}
 	if out := cdpctl(t, in, "", "identity", "explain", "customer_id:c1", "--data-dir", in.DataDir); !strings.Contains(out, "with 1 identifier:\n") || !strings.Contains(out, "\n0 edges:") {
 		t.Errorf("identity explain of a lone identifier:\n%s", out)
+	}
+
+	// On the same lake: a type the map has none of is named, with the
+	// ones it has.
+	want := `the identity map of workspace default has no identifier of type "emial" (it has customer_id, user_id)`
+	if out, err := exec.Command(in.Bin, "identity", "explain", "emial:c1", "--data-dir", in.DataDir).CombinedOutput(); err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("identity explain emial:c1: want a failure saying %q, got %v:\n%s", want, err, out)
 	}
 }
