@@ -96,6 +96,7 @@ type FileResult struct {
 
 // Result sums up a run.
 type Result struct {
+	DryRun                              bool // the counts are of what a run would do
 	Files                               []FileResult
 	Ingested, Duplicates, Failed        int
 	Rows, Quarantined, Bytes, Unchanged int64
@@ -110,7 +111,12 @@ func (r Result) Counts() map[string]int64 {
 // String is the run summary: totals, then one line per file.
 func (r Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s ingested, %s landed, %s quarantined", plural.Count(r.Ingested, "file"), plural.Count(r.Rows, "row"), plural.Count(r.Quarantined, "row"))
+	ingested, landed, quarantined := "ingested", "landed", "quarantined"
+	if r.DryRun {
+		ingested, landed, quarantined = "to ingest", "to land", "to quarantine"
+	}
+	fmt.Fprintf(&b, "%s %s, %s %s, %s %s", plural.Count(r.Ingested, "file"), ingested, plural.Count(r.Rows, "row"), landed,
+		plural.Count(r.Quarantined, "row"), quarantined)
 	if r.Duplicates > 0 {
 		fmt.Fprintf(&b, ", %s skipped", plural.Count(r.Duplicates, "duplicate file"))
 	}
@@ -124,7 +130,7 @@ func (r Result) String() string {
 		case f.Skipped != "":
 			fmt.Fprintf(&b, "\n  %s/%s: skipped, %s", f.Source, f.Name, f.Skipped)
 		default:
-			fmt.Fprintf(&b, "\n  %s/%s: %s landed, %d quarantined", f.Source, f.Name, plural.Count(f.Rows, "row"), f.Quarantined)
+			fmt.Fprintf(&b, "\n  %s/%s: %s %s, %d %s", f.Source, f.Name, plural.Count(f.Rows, "row"), landed, f.Quarantined, quarantined)
 		}
 	}
 	return b.String()
@@ -132,7 +138,7 @@ func (r Result) String() string {
 
 // Run ingests the new files of every selected source.
 func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
-	var res Result
+	res := Result{DryRun: opts.DryRun}
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}

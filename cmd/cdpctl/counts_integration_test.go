@@ -25,6 +25,10 @@ func TestCountsOfOneAreSingular(t *testing.T) {
 		"\nformat: {type: csv}\nkind: profiles\nfields:\n  customer_id: {column: id, identifier: customer_id, required: true}\n"), 0o600)
 	cdpctl(t, in, "", "source", "add", def, "--data-dir", in.DataDir)
 
+	// A dry run says what a run would do, not what it did.
+	if out := cdpctl(t, in, "", "job", "run", "ingest", "--dry-run", "--progress", "none", "--data-dir", in.DataDir); !strings.Contains(out, "dry run: 1 file to ingest, 1 row to land, 0 rows to quarantine") {
+		t.Errorf("job run ingest --dry-run:\n%s", out)
+	}
 	out := cdpctl(t, in, "", "job", "run", "all", "--progress", "none", "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
 	for _, want := range []string{
 		"1 file ingested, 1 row landed, 0 rows quarantined",
