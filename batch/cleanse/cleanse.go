@@ -93,7 +93,7 @@ func (r *Report) Counts() map[string]int64 {
 func (r *Report) String() string {
 	var reasons []string
 	for k, v := range r.Reasons {
-		reasons = append(reasons, fmt.Sprintf("%s %d", k, v))
+		reasons = append(reasons, fmt.Sprintf("%s: %d", k, v))
 	}
 	sort.Strings(reasons)
 	s := fmt.Sprintf("%s from %s (%s removed), %s quarantined", plural.Count(r.Events, "clean event"), plural.Count(r.RawRows, "raw row"),

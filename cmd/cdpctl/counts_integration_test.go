@@ -61,4 +61,13 @@ func TestCountsOfOneAreSingular(t *testing.T) {
 	if out, err := exec.Command(in.Bin, "identity", "explain", "emial:c1", "--data-dir", in.DataDir).CombinedOutput(); err == nil || !strings.Contains(string(out), want) {
 		t.Errorf("identity explain emial:c1: want a failure saying %q, got %v:\n%s", want, err, out)
 	}
+
+	// A value quarantined is counted as one, its reason labelled.
+	if st, err := post(t, in.URL()+"/v1/identify", in.WriteKey, []byte(`{"userId":"u0","traits":{"email":"nope"}}`), false); err != nil || st != 200 {
+		t.Fatalf("identify: %d %v", st, err)
+	}
+	cdpctl(t, in, "", "job", "run", "land", "--progress", "none", "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
+	if out := cdpctl(t, in, "", "job", "run", "cleanse", "--progress", "none", "--data-dir", in.DataDir); !strings.Contains(out, ", 1 value quarantined (invalid email: 1)") {
+		t.Errorf("job run cleanse of an invalid email:\n%s", out)
+	}
 }
