@@ -75,7 +75,8 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			prog, log := newProgress(cmd.ErrOrStderr(), o.progress, g.level)
 			// The runners (all's, of each stage, too) and the stages log
 			// to the default logger.
-			defer slog.SetDefault(slog.Default())
+			prev := slog.Default()
+			defer slog.SetDefault(prev)
 			slog.SetDefault(log)
 			r, err := env.runner(o.wait, "cli")
 			if err != nil {

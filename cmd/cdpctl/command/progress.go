@@ -102,9 +102,10 @@ func (b *barProgress) Add(rows, bytes int64) {
 	_ = b.bar.Add64(rows)
 }
 
-// Write writes a log line above the bar. The bar is drawn again by the
-// stage's next Add: a stage that has ended (its "job finished" line is
-// the usual writer) adds nothing more, so its bar stays gone.
+// Write clears the bar and writes a log line in its place. The stage's
+// next Add draws the bar again, below: a stage that has ended (its "job
+// finished" line is the usual writer) adds nothing more, so its bar
+// stays gone.
 func (b *barProgress) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
