@@ -432,7 +432,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, t table, rws []*rew
 	// Past half the hold, the land job's clean-up could be about to
 	// delete the outputs: leave them to it and commit nothing.
 	if d := time.Now().Sub(held); d > cfg.Grace/2 {
-		return fmt.Errorf("compact %s: writing %d files took %s, more than half the grace period %s; nothing committed (raise the grace period)", t.name, len(rws), d.Round(time.Second), cfg.Grace)
+		return fmt.Errorf("compact %s: writing %s took %s, more than half the grace period %s; nothing committed (raise the grace period)", t.name, plural.Count(len(rws), "file"), d.Round(time.Second), cfg.Grace)
 	}
 	if cfg.BeforeCommit != nil {
 		if err := cfg.BeforeCommit(ctx); err != nil {
@@ -473,7 +473,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, t table, rws []*rew
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("compact %s: commit %d rewritten files: %w", t.name, len(rws), err)
+		return fmt.Errorf("compact %s: commit %s: %w", t.name, plural.Count(len(rws), "rewritten file"), err)
 	}
 	for _, rw := range rws {
 		if slices.Contains(dropped, rw) {
