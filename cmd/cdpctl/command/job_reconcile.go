@@ -21,6 +21,9 @@ func (e *jobEnv) reconcileJob() jobs.Job {
 		Name:        "reconcile",
 		Description: "hand the latest curated build to the speed layer (base at watermark W, deltas replayed from W)",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if err := takesAll(p, "reconcile publishes the latest curated build, of every workspace"); err != nil {
+				return jobs.Result{}, err
+			}
 			if p.DryRun {
 				return jobs.Result{Summary: "dry run: reconcile would publish the latest curated build"}, nil
 			}
