@@ -97,6 +97,7 @@ type FileResult struct {
 // Result sums up a run.
 type Result struct {
 	DryRun                              bool // the counts are of what a run would do
+	Sources                             int  // sources looked at
 	Files                               []FileResult
 	Ingested, Duplicates, Failed        int
 	Rows, Quarantined, Bytes, Unchanged int64
@@ -110,6 +111,9 @@ func (r Result) Counts() map[string]int64 {
 
 // String is the run summary: totals, then one line per file.
 func (r Result) String() string {
+	if r.Sources == 0 {
+		return "no sources to ingest from (cdpctl source add defines one)"
+	}
 	var b strings.Builder
 	ingested, landed, quarantined := "ingested", "landed", "quarantined"
 	if r.DryRun {
@@ -156,7 +160,6 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	for _, n := range opts.Sources {
 		want[n] = true
 	}
-	found := 0
 	// A source that fails (its location unreachable) does not keep the
 	// others from their drops: each is tried, and the run fails after.
 	var srcErrs []error
@@ -164,7 +167,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		if len(want) > 0 && !want[src.Name] || opts.Workspace != "" && src.Workspace != opts.Workspace {
 			continue
 		}
-		found++
+		res.Sources++
 		if err := ingestSource(ctx, cfg, opts, src, &res); err != nil {
 			if ctx.Err() != nil {
 				return res, err
@@ -173,7 +176,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 			srcErrs = append(srcErrs, err)
 		}
 	}
-	if len(want) > found {
+	if len(want) > res.Sources {
 		return res, fmt.Errorf("ingest: source %v: %w", opts.Sources, errNoSource)
 	}
 	if res.Failed > 0 {

@@ -71,3 +71,13 @@ func TestCountsOfOneAreSingular(t *testing.T) {
 		t.Errorf("job run cleanse of an invalid email:\n%s", out)
 	}
 }
+
+// Before any source is added, ingest says so rather than "0 files
+// ingested", as if it had looked somewhere.
+func TestIngestWithoutSourcesSaysSo(t *testing.T) {
+	in := testenv.Init(t)
+	if out := cdpctl(t, in, "", "job", "run", "ingest", "--progress", "none", "--data-dir", in.DataDir); !strings.Contains(out, "ingest succeeded in ") ||
+		!strings.HasSuffix(out, ": no sources to ingest from (cdpctl source add defines one)\n") {
+		t.Fatalf("job run ingest without sources:\n%s", out)
+	}
+}
