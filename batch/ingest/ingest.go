@@ -121,6 +121,9 @@ func (r Result) String() string {
 	}
 	fmt.Fprintf(&b, "%s %s, %s %s, %s %s", plural.Count(r.Ingested, "file"), ingested, plural.Count(r.Rows, "row"), landed,
 		plural.Count(r.Quarantined, "row"), quarantined)
+	if r.Unchanged > 0 {
+		fmt.Fprintf(&b, ", %s ingested before", plural.Count(r.Unchanged, "file"))
+	}
 	if r.Duplicates > 0 {
 		fmt.Fprintf(&b, ", %s skipped", plural.Count(r.Duplicates, "duplicate file"))
 	}

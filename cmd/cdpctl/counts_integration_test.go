@@ -48,6 +48,9 @@ func TestCountsOfOneAreSingular(t *testing.T) {
 			t.Errorf("job run all does not match %s:\n%s", re, out)
 		}
 	}
+	if out := cdpctl(t, in, "", "job", "run", "ingest", "--progress", "none", "--data-dir", in.DataDir); !strings.Contains(out, ": 0 files ingested, 0 rows landed, 0 rows quarantined, 1 file ingested before\n") {
+		t.Errorf("job run ingest again:\n%s", out)
+	}
 	if out := cdpctl(t, in, "", "sql", "SELECT 1 AS a", "--data-dir", in.DataDir); !strings.HasSuffix(out, "(1 row)\n") {
 		t.Errorf("sql of one row:\n%s", out)
 	}
