@@ -58,6 +58,9 @@ type checkpointHeader struct {
 	// RejectedOps its rejected positions, the changes since, not Rejected.
 	MemberChanges map[string][]string
 	RejectedOps   []rejectedOp
+	// PoisonCopies is Store.copies, whole in a delta too; absent before
+	// it was written, and a start then reads all of cdp.events.rejected.
+	PoisonCopies map[int]copyMark
 }
 
 type dedupeGenFile struct {
@@ -156,6 +159,7 @@ func (s *Store) headerBeside() checkpointHeader {
 		h.Shared = append(h.Shared, k)
 	}
 	s.ext.save(&h)
+	h.PoisonCopies = s.copies
 	return h
 }
 
@@ -245,6 +249,7 @@ func readStore(cfg StoreConfig, r io.Reader) (*Store, checkpointHeader, error) {
 	}
 	s.stats.shared.Store(int64(len(s.shared)))
 	s.ext.load(&h)
+	s.copies = h.PoisonCopies
 	if h.Profiles > 0 {
 		// Two identifiers a profile, the common case, without growing;
 		// not past a million profiles on the word of a header that may be

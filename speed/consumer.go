@@ -2,7 +2,6 @@ package speed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,13 +88,15 @@ type Consumer struct {
 	store atomic.Pointer[Store]
 	prep  *Preparer
 
-	rejected  *kafka.Writer
 	client    *kafka.Client
 	transport *kafka.Transport
 	m         *metrics
 
 	partsMu sync.Mutex
 	parts   map[int]*partState
+	// rejEnds are the ends of cdp.events.rejected's partitions as listed
+	// after the last checkpoint (poison.go), by partition.
+	rejEnds []atomic.Int64
 
 	lastCheckpoint atomic.Int64   // Unix ns, of the last published checkpoint
 	published      sync.WaitGroup // the background half of a checkpoint
@@ -124,6 +125,11 @@ type partState struct {
 	_       cpu.CacheLinePad
 	applied atomic.Int64 // next offset to apply
 	_       cpu.CacheLinePad
+	// marks say where the copies of the partition's poison messages lie
+	// (poison.go), oldest first: added by its fetch goroutine, taken and
+	// pruned by checkpoints.
+	markMu sync.Mutex
+	marks  []markFrom
 }
 
 // New loads the checkpoint (if any) and returns a consumer ready to Run.
@@ -153,12 +159,8 @@ func New(cfg Config) (*Consumer, error) {
 	// An own transport, so Close leaves no idle connection goroutines behind.
 	tr := &kafka.Transport{}
 	c := &Consumer{
-		cfg:  cfg,
-		prep: NewPreparer(cfg.Store),
-		rejected: &kafka.Writer{
-			Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.Rejected, Balancer: &kafka.Murmur2Balancer{},
-			RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, MaxAttempts: 5, Transport: tr,
-		},
+		cfg:       cfg,
+		prep:      NewPreparer(cfg.Store),
 		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr},
 		transport: tr,
 		parts:     map[int]*partState{},
@@ -178,6 +180,9 @@ func New(cfg Config) (*Consumer, error) {
 		ps := c.part(p)
 		ps.applied.Store(off)
 		ps.highWater.Store(off)
+	}
+	for p, m := range s.copies {
+		c.part(p).addMark(markFrom{0, m}) // valid from the store's offset on
 	}
 	c.m = newMetrics(cfg.Registerer, c)
 	return c, nil
@@ -215,16 +220,15 @@ func (c *Consumer) part(p int) *partState {
 	return ps
 }
 
-// Close releases the producer; it is idempotent. Run writes the final
+// Close releases the connections; it is idempotent. Run writes the final
 // checkpoint itself when its context ends.
 func (c *Consumer) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.published.Wait()
-		err = c.rejected.Close()
 		defer c.transport.CloseIdleConnections()
 		if c.segs != nil {
-			c.segs.pub.w.Close()
+			err = c.segs.pub.w.Close()
 		}
 	})
 	return err
@@ -260,6 +264,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	// Before any fetch: what a replay must not copy again.
+	copiers, err := c.findCopies(ctx, parts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	store := c.store.Load()
 	offsets := store.Offsets()
 	// A hint: without it the dedupe set only grows step by step.
@@ -284,8 +296,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if err := r.SetOffset(off); err != nil {
 			return fmt.Errorf("start partition %d at offset %d: %w", p, off, err)
 		}
-		ps := c.part(p)
-		g.Go(func() error { return c.fetch(gctx, r, p, ps, ops) })
+		ps, cp := c.part(p), copiers[p]
+		g.Go(func() error { return c.fetch(gctx, r, p, ps, cp, ops) })
 	}
 	slog.Info("speed layer consuming", "topic", c.cfg.Topic, "partitions", len(parts), "from", offsets)
 	g.Go(func() error { return c.apply(gctx, ops) })
@@ -300,11 +312,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 // backlog is how many messages parts hold from the offsets the store
 // resumes them at (their first offsets when it has none) to their ends.
 func (c *Consumer) backlog(ctx context.Context, parts []int, from map[int]int64) (int, error) {
-	first, err := c.listOffsets(ctx, parts, kafka.FirstOffsetOf)
+	first, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.FirstOffsetOf)
 	if err != nil {
 		return 0, err
 	}
-	last, err := c.listOffsets(ctx, parts, kafka.LastOffsetOf)
+	last, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.LastOffsetOf)
 	if err != nil {
 		return 0, err
 	}
@@ -320,28 +332,37 @@ func (c *Consumer) backlog(ctx context.Context, parts []int, from map[int]int64)
 }
 
 func (c *Consumer) partitions(ctx context.Context) ([]int, error) {
+	ps, err := c.partitionsOf(ctx, c.cfg.Topic)
+	if err != nil {
+		return nil, err
+	}
+	if last := ps[len(ps)-1]; last >= maxPartitions {
+		return nil, fmt.Errorf("topic %s: partition %d: the speed layer reads partitions 0 to %d", c.cfg.Topic, last, maxPartitions-1)
+	}
+	return ps, nil
+}
+
+// partitionsOf returns the topic's partitions, sorted, waiting for them.
+func (c *Consumer) partitionsOf(ctx context.Context, topic string) ([]int, error) {
 	for {
-		md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+		md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil {
 			for _, t := range md.Topics {
-				if t.Name == c.cfg.Topic && t.Error == nil && len(t.Partitions) > 0 {
+				if t.Name == topic && t.Error == nil && len(t.Partitions) > 0 {
 					ps := make([]int, 0, len(t.Partitions))
 					for _, p := range t.Partitions {
 						ps = append(ps, p.ID)
 					}
 					sort.Ints(ps)
-					if last := ps[len(ps)-1]; last >= maxPartitions {
-						return nil, fmt.Errorf("topic %s: partition %d: the speed layer reads partitions 0 to %d", c.cfg.Topic, last, maxPartitions-1)
-					}
 					return ps, nil
 				}
 			}
-			err = fmt.Errorf("topic %s has no partitions", c.cfg.Topic)
+			err = fmt.Errorf("topic %s has no partitions", topic)
 		}
-		slog.Warn("speed layer waits for Kafka", "topic", c.cfg.Topic, "err", err)
+		slog.Warn("speed layer waits for Kafka", "topic", topic, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("read partitions of %s: %w", c.cfg.Topic, ctx.Err())
+			return nil, fmt.Errorf("read partitions of %s: %w", topic, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -418,7 +439,7 @@ func (q *opQueue) take(spare []*Op) []*Op {
 }
 
 // fetch reads one partition, decodes and hands ops to the apply goroutine in order.
-func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partState, ops *opQueue) error {
+func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partState, cp *copier, ops *opQueue) error {
 	highWater := int64(-1)
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -437,54 +458,16 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, p int, ps *partSt
 		if m.HighWaterMark != highWater { // once a fetch, not once a message
 			highWater = m.HighWaterMark
 			ps.highWater.Store(highWater)
+			cp.advance(m.Offset)
 		}
 		op := c.prep.Prepare(p, m.Offset, m.Value)
 		if op.Err != nil {
-			if !c.reject(ctx, p, m, op.Err) {
+			if !cp.reject(ctx, m, op.Err) {
 				return nil // ctx ended before the copy was acknowledged: replayed on restart
 			}
 		}
 		if !ops.put(ctx, op) {
 			return nil
-		}
-	}
-}
-
-// codeUndecodable is the poison reason of a message that is not an event
-// (no ValidationError says why).
-const codeUndecodable = "undecodable"
-
-// reject copies a poison message to cdp.events.rejected, retrying until acknowledged.
-func (c *Consumer) reject(ctx context.Context, p int, m kafka.Message, cause error) bool {
-	code := codeUndecodable
-	var ve *cdp.ValidationError
-	if errors.As(cause, &ve) {
-		code = ve.Code
-	}
-	var ws string
-	var peek struct {
-		Workspace string `json:"workspace"`
-	}
-	if json.Unmarshal(m.Value, &peek) == nil {
-		ws = peek.Workspace
-	}
-	off := m.Offset
-	val, _ := json.Marshal(cdp.Rejection{
-		Workspace: ws, Source: "speed", Code: code, Message: cause.Error(), ReceivedAt: time.Now().UTC(),
-		Partition: &p, Offset: &off,
-	}.WithPayload(m.Value))
-	slog.Warn("speed layer skips a poison message", "partition", p, "offset", off, "err", cause)
-	c.m.poison.WithLabelValues(code).Inc()
-	for {
-		err := c.rejected.WriteMessages(ctx, kafka.Message{Key: []byte(ws + "/rejected"), Value: val})
-		if err == nil {
-			return true
-		}
-		slog.Warn("copy poison message to "+c.cfg.Rejected, "partition", p, "offset", off, "err", err)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
@@ -663,6 +646,7 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 	final := mode == checkpointFinal
 	s := c.store.Load()
 	start := time.Now()
+	s.copies = c.copyMarks(s.offsets)
 	sn, err := s.CheckpointSnapshot()
 	if err != nil {
 		return err
@@ -706,6 +690,7 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()
 		c.commit(ctx, offsets)
+		c.listRejectedEnds(ctx)
 		return nil
 	}
 	if final {

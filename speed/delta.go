@@ -214,6 +214,7 @@ func (s *Store) readDelta(r io.Reader, seq int, byID map[idKey]uint32) (time.Tim
 		s.shared[k] = true
 	}
 	s.loadExtDelta(&h)
+	s.copies = h.PoisonCopies
 
 	for _, r := range h.Removed {
 		k := idKeyOf(r.Workspace, IDCDP, r.CDPID)

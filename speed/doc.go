@@ -11,7 +11,8 @@
 //     without allocating (wire.go), anything else by goccy/go-json; what
 //     the store keeps of an event is copied out of the message, and ops
 //     are recycled once applied. Poison messages are copied to
-//     cdp.events.rejected and skipped.
+//     cdp.events.rejected, once across restarts too (poison.go), and
+//     skipped.
 //   - Store holds profiles in 256 stripes (a lock each) and an identity
 //     index (workspace, type, value) → profile. A link between two
 //     clusters merges their state; the surviving cdp_id is the older

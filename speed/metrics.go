@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer, c *Consumer) *metrics {
 			Name: "tributary_speed_events_applied_total", Help: "Events read from cdp.events and applied (or deduplicated), by type.",
 		}, []string{"type"}),
 		poison: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_speed_poison_messages_total", Help: "Messages that could not be decoded, copied to cdp.events.rejected and skipped, by reason.",
+			Name: "tributary_speed_poison_messages_total", Help: "Messages that could not be decoded, copied to cdp.events.rejected and skipped, by reason; one a restart finds copied already is not counted again.",
 		}, []string{"reason"}),
 		checkpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tributary_speed_checkpoint_duration_seconds", Help: "Time the apply loop pauses for a checkpoint: the snapshot's header (the profiles, fsync and rename follow in the background).",

@@ -84,11 +84,11 @@ func (c *Consumer) endOffsets(ctx context.Context) (map[int]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	first, err := c.listOffsets(ctx, parts, kafka.FirstOffsetOf)
+	first, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.FirstOffsetOf)
 	if err != nil {
 		return nil, err
 	}
-	last, err := c.listOffsets(ctx, parts, kafka.LastOffsetOf)
+	last, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.LastOffsetOf)
 	if err != nil {
 		return nil, err
 	}
@@ -101,24 +101,24 @@ func (c *Consumer) endOffsets(ctx context.Context) (map[int]int64, error) {
 	return ends, nil
 }
 
-func (c *Consumer) listOffsets(ctx context.Context, parts []int, of func(int) kafka.OffsetRequest) (map[int]int64, error) {
+func (c *Consumer) listOffsets(ctx context.Context, topic string, parts []int, of func(int) kafka.OffsetRequest) (map[int]int64, error) {
 	reqs := make([]kafka.OffsetRequest, len(parts))
 	for i, p := range parts {
 		reqs[i] = of(p)
 	}
-	resp, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	resp, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", c.cfg.Topic, err)
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
 	}
 	offs := make(map[int]int64, len(parts))
-	for _, po := range resp.Topics[c.cfg.Topic] {
+	for _, po := range resp.Topics[topic] {
 		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of %s partition %d: %w", c.cfg.Topic, po.Partition, po.Error)
+			return nil, fmt.Errorf("list offsets of %s partition %d: %w", topic, po.Partition, po.Error)
 		}
 		offs[po.Partition] = max(po.FirstOffset, po.LastOffset) // the one asked for; the other is -1
 	}
 	if len(offs) != len(parts) {
-		return nil, fmt.Errorf("list offsets of %s: %d of %d partitions answered", c.cfg.Topic, len(offs), len(parts))
+		return nil, fmt.Errorf("list offsets of %s: %d of %d partitions answered", topic, len(offs), len(parts))
 	}
 	return offs, nil
 }

@@ -213,6 +213,12 @@ type Store struct {
 	gen, lastGen uint32      // lastGen: the previous snapshot's
 	removed      []removedID // cdp ids merged away since the last snapshot
 	chain        chainState
+	// copies maps a partition of cdp.events to the position in
+	// cdp.events.rejected at or past which the copies of its poison
+	// messages at offsets from offsets[partition] on lie (poison.go). The
+	// consumer sets it before each snapshot; it is replaced, never
+	// changed in place, so a snapshot's header shares it.
+	copies map[int]copyMark
 	// warmSink keeps Warm's reads from being optimized away.
 	warmSink uint64
 

@@ -319,17 +319,18 @@ func (s *Session) CreateCSVView(ctx context.Context, name string, paths []string
 	return nil
 }
 
-// Columns lists a table's or view's column names in order.
-func (s *Session) Columns(ctx context.Context, table string) ([]string, error) {
-	rows, err := s.Query(ctx, "SELECT column_name FROM (DESCRIBE "+QuoteIdent(table)+")")
+// Columns lists a table's or view's columns in order, typed as
+// information_schema.columns says.
+func (s *Session) Columns(ctx context.Context, table string) ([]Column, error) {
+	rows, err := s.Query(ctx, "SELECT column_name, column_type FROM (DESCRIBE "+QuoteIdent(table)+")")
 	if err != nil {
 		return nil, fmt.Errorf("describe %s: %w", table, err)
 	}
 	defer rows.Close()
-	var cols []string
+	var cols []Column
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var c Column
+		if err := rows.Scan(&c.Name, &c.Type); err != nil {
 			return nil, fmt.Errorf("describe %s: %w", table, err)
 		}
 		cols = append(cols, c)

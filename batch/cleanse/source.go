@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/lake"
@@ -55,6 +56,28 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 	if err != nil {
 		return fmt.Errorf("cleanse: fetch %s: %w", src.Table(), err)
 	}
+	if err := cleanseSourceRows(ctx, s, src, paths, cfg.Now().UTC(), rep); err != nil {
+		return err
+	}
+	who := lake.CommitInfo{Job: "cleanse", RunID: runID}
+	if _, err := writeTable(ctx, s, st, spool, sourceCleanTable(src), "cl_src_clean", "ALL", runID, nil, who); err != nil {
+		return err
+	}
+	_, err = writeTable(ctx, s, st, spool, sourceValuesTable(src), "cl_src_quarantine", "ALL", runID, nil, who)
+	return err
+}
+
+// sourceCleanTable and sourceValuesTable are the tables cleanse writes of a
+// profile source.
+func sourceCleanTable(src *ingest.Source) string { return lake.ZoneClean + "/" + src.Name }
+func sourceValuesTable(src *ingest.Source) string {
+	return lake.ZoneQuarantine + "/" + src.Name + "_values"
+}
+
+// cleanseSourceRows builds, from the raw/<source> files at paths, the temp
+// tables cl_src_clean and cl_src_quarantine: the rows of clean/<source> and
+// quarantine/<source>_values.
+func cleanseSourceRows(ctx context.Context, s *tsql.Session, src *ingest.Source, paths []string, now time.Time, rep *Report) error {
 	if err := s.CreateParquetView(ctx, "cl_src_raw", paths); err != nil {
 		return fmt.Errorf("cleanse: read %s: %w", src.Table(), err)
 	}
@@ -65,9 +88,9 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 	have := map[string]bool{}
 	var data []string // columns that make a row's content (not where it was read)
 	for _, c := range cols {
-		have[c] = true
-		if c != ingest.ColFile && c != ingest.ColLine && c != ingest.ColIngestedAt && c != "workspace" && c != "date" {
-			data = append(data, tsql.QuoteIdent(c))
+		have[c.Name] = true
+		if c.Name != ingest.ColFile && c.Name != ingest.ColLine && c.Name != ingest.ColIngestedAt && c.Name != "workspace" && c.Name != "date" {
+			data = append(data, tsql.QuoteIdent(c.Name))
 		}
 	}
 	sort.Strings(data)
@@ -153,13 +176,13 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 			v.field+" AS field, "+v.kind+" AS kind, "+v.typ+" AS id_type, "+v.raw+" AS raw FROM cl_src r")
 	}
 	if len(bad) == 0 {
-		bad = []string{"SELECT NULL AS _file, NULL AS _line, NULL::VARCHAR AS field, NULL::VARCHAR AS kind, NULL::VARCHAR AS id_type, NULL::VARCHAR AS raw WHERE false"}
+		bad = []string{"SELECT NULL::VARCHAR AS _file, NULL::BIGINT AS _line, NULL::VARCHAR AS field, NULL::VARCHAR AS kind, NULL::VARCHAR AS id_type, NULL::VARCHAR AS raw WHERE false"}
 	}
 	if err := s.Exec(ctx, `CREATE OR REPLACE TEMP TABLE cl_src_quarantine AS
 		SELECT $ws AS workspace, i._file, i._line, i.field, i.raw AS value, b.reason, $now::TIMESTAMP AS quarantined_at
 		FROM (`+strings.Join(bad, "\nUNION ALL\n")+`) i
 		JOIN (SELECT kind, id_type, raw, reason FROM cl_src_verdicts WHERE reason IS NOT NULL) b USING (kind, id_type, raw)`,
-		tsql.Named("ws", src.Workspace), tsql.Named("now", cfg.Now().UTC())); err != nil {
+		tsql.Named("ws", src.Workspace), tsql.Named("now", now)); err != nil {
 		return fmt.Errorf("cleanse: %s: %w", src.Name, err)
 	}
 	rows, err := s.Query(ctx, "SELECT reason, count(*) FROM cl_src_quarantine GROUP BY 1")
@@ -177,10 +200,5 @@ func cleanseSource(ctx context.Context, s *tsql.Session, st lake.Storage, cfg Co
 		rep.Quarantined += n
 	}
 	rows.Close()
-	who := lake.CommitInfo{Job: "cleanse", RunID: runID}
-	if _, err := writeTable(ctx, s, st, spool, lake.ZoneClean+"/"+src.Name, "cl_src_clean", "ALL", runID, nil, who); err != nil {
-		return err
-	}
-	_, err = writeTable(ctx, s, st, spool, lake.ZoneQuarantine+"/"+src.Name+"_values", "cl_src_quarantine", "ALL", runID, nil, who)
-	return err
+	return rows.Err()
 }

@@ -48,8 +48,14 @@ func FuzzCSVRecords(f *testing.F) {
 			if !strings.Contains(err.Error(), "header") {
 				t.Fatalf("file-level error does not say what is wrong with the header: %v", err)
 			}
+			if ce := (*columnsError)(nil); errors.As(err, &ce) {
+				namesKeys(t, mp.columnErrors(err))
+			}
 			return
 		}
+		// The head check (source add) judges the same records.
+		var recs []*record
+		defer func() { namesKeys(t, mp.checkRows(recs)) }()
 		lastLine := 0
 		for n := 0; ; n++ {
 			if n > len(text)+1 {
@@ -66,6 +72,7 @@ func FuzzCSVRecords(f *testing.F) {
 				t.Fatalf("line %d after line %d", rec.line, lastLine)
 			}
 			lastLine = rec.line
+			recs = append(recs, rec)
 			if !strings.Contains(string(text), rec.raw()) {
 				t.Fatalf("raw %q is not part of the input", rec.raw())
 			}
@@ -92,6 +99,25 @@ func FuzzCSVRecords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// namesKeys fails unless every error joined in err is a *FileError naming
+// a key of the definition, the value there and a rule.
+func namesKeys(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var fe *FileError
+		if !errors.As(e, &fe) || !strings.HasPrefix(fe.Key, "fields.") && fe.Key != "format.type" || fe.Rule == "" {
+			t.Fatalf("a head check error names no key of the definition and its rule: %v", e)
+		}
+	}
 }
 
 // FuzzParseSource: any definition parses or fails with a message; an

@@ -191,7 +191,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 				failed = append(failed, fmt.Sprintf("%s/%s: %v", f.Source, f.Name, f.Err))
 			}
 		}
-		srcErrs = append(srcErrs, fmt.Errorf("%s could not be ingested (%s); fix them or the source definition and run again", plural.Count(res.Failed, "file"), strings.Join(failed, "; ")))
+		srcErrs = append(srcErrs, fmt.Errorf("%s could not be ingested (%s); fix the files or the source definition and run again", plural.Count(res.Failed, "file"), strings.Join(failed, "; ")))
 	}
 	return res, errors.Join(srcErrs...)
 }
@@ -311,38 +311,6 @@ func fetch(ctx context.Context, loc Location, f RemoteFile, limit int64) ([]byte
 	return buf.Bytes(), hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// maxHeaderBytes bounds what CheckHeader reads of a file.
-const maxHeaderBytes = 1 << 20
-
-// CheckHeader reads the header row of file name at loc and returns the
-// error a run would record for the whole file when it lacks a column src's
-// fields read, so a definition can be checked before it is stored. Only
-// CSV with a header names its columns up front: other formats are nil.
-func CheckHeader(ctx context.Context, loc Location, src *Source, name string) error {
-	if src.Format.Type != "csv" || !src.Format.HasHeader() {
-		return nil
-	}
-	rc, err := loc.Open(ctx, name)
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxHeaderBytes))
-	if err != nil {
-		return fmt.Errorf("read: %w", err)
-	}
-	text, err := decode(b, src.Format.Encoding)
-	if err != nil {
-		return err
-	}
-	columns := make([]string, len(src.Fields))
-	for i, f := range src.Fields {
-		columns[i] = f.Column
-	}
-	_, err = newCSVReader(text, src.Format, columns)
-	return err
-}
-
 // ingestFile parses one file and commits its rows. A problem with the
 // file itself (bad header, unreadable) is returned in FileResult.Err; an
 // error returned means the lake failed.
@@ -428,12 +396,8 @@ func (o *fileOutput) add(rec *record, row parquet.Row, day string, mapErr error)
 		if o.dryRun {
 			return nil
 		}
-		if o.rejects == nil {
-			w, err := lake.NewWriter[lake.RejectRow](o.cfg.SpoolDir, nil)
-			if err != nil {
-				return err
-			}
-			o.rejects = w
+		if err := o.openRejects(); err != nil {
+			return err
 		}
 		return o.rejects.Write(lake.RejectRow{Source: o.src.Name, File: o.file, Line: int64(rec.line), Raw: rec.raw(), Reason: reason,
 			QuarantinedAt: o.now, KafkaPartition: -1, KafkaOffset: -1})
@@ -442,14 +406,9 @@ func (o *fileOutput) add(rec *record, row parquet.Row, day string, mapErr error)
 	if o.dryRun {
 		return nil
 	}
-	dw := o.writers[day]
-	if dw == nil {
-		w, err := lake.NewWriter[any](o.cfg.SpoolDir, o.mp.schema)
-		if err != nil {
-			return err
-		}
-		dw = &dayWriter{w: w}
-		o.writers[day] = dw
+	dw, err := o.dayWriter(day)
+	if err != nil {
+		return err
 	}
 	dw.buf = append(dw.buf, row)
 	if len(dw.buf) == 4096 {
@@ -459,6 +418,33 @@ func (o *fileOutput) add(rec *record, row parquet.Row, day string, mapErr error)
 		dw.buf = dw.buf[:0]
 	}
 	return nil
+}
+
+// openRejects starts the file of the rejected rows.
+func (o *fileOutput) openRejects() error {
+	if o.rejects != nil {
+		return nil
+	}
+	w, err := lake.NewWriter[lake.RejectRow](o.cfg.SpoolDir, nil)
+	if err != nil {
+		return err
+	}
+	o.rejects = w
+	return nil
+}
+
+// dayWriter is the writer of the good rows of day, started on first use.
+func (o *fileOutput) dayWriter(day string) (*dayWriter, error) {
+	if dw := o.writers[day]; dw != nil {
+		return dw, nil
+	}
+	w, err := lake.NewWriter[any](o.cfg.SpoolDir, o.mp.schema)
+	if err != nil {
+		return nil, err
+	}
+	dw := &dayWriter{w: w}
+	o.writers[day] = dw
+	return dw, nil
 }
 
 // commit uploads the files and commits quarantine first, then raw.
@@ -521,6 +507,32 @@ func (o *fileOutput) commit(ctx context.Context, runID string, in lake.Input) er
 		return nil
 	})
 	return err
+}
+
+// WriteEmpty commits to cfg.Storage the files of raw/<source> and
+// quarantine/<source> that a drop of src would make, with no rows: the same
+// writers, schema and partition as a run's, so that DuckDB types their
+// columns (partition columns too) as it will the real files'. (A scratch
+// lake of them gives a source's views before its first drop.)
+func WriteEmpty(ctx context.Context, cfg Config, src *Source) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	mp, err := newMapper(src)
+	if err != nil {
+		return err
+	}
+	now := cfg.Now().UTC()
+	const sum = "empty"
+	out := &fileOutput{cfg: cfg, src: src, mp: mp, sum: sum, now: now, writers: map[string]*dayWriter{}}
+	defer out.abort()
+	if err := out.openRejects(); err != nil {
+		return err
+	}
+	if _, err := out.dayWriter(now.Format(time.DateOnly)); err != nil {
+		return err
+	}
+	return out.commit(ctx, "", lake.Input{Checksum: sum, IngestedAt: now})
 }
 
 func (o *fileOutput) abort() {

@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -485,6 +487,8 @@ func TestSourceValidation(t *testing.T) {
 		{"format as a word", "format: {type: csv, header: true, delimiter: \",\", encoding: utf-8}", "format: csv", `source definition: format: "csv" is not a mapping (line 4)`},
 		{"unknown field key", "required: true}", "required: true, requird: true}", "requird"},
 		{"bad name", "name: crm_customers", "name: CRM-Customers", "name"},
+		{"name of a land table", "name: crm_customers", "name: events", `"events" is the table the land job writes`},
+		{"name of a quarantine table", "name: crm_customers", "name: crm_values", `"crm_values" ends in _values`},
 		{"bad location", "file:///drops/crm", "ftp://host/x", "scheme must be file, s3 or sftp"},
 		{"password in sftp", "file:///drops/crm", "sftp://bob:secret@host:22/x", "no password"},
 		{"bad format", "type: csv", "type: xlsx", "format.type"},
@@ -510,5 +514,44 @@ func TestSourceValidation(t *testing.T) {
 	}
 	if _, err := ingest.ParseSource([]byte(base)); err != nil {
 		t.Fatalf("the issue's example does not validate: %v", err)
+	}
+}
+
+// Of a drop larger than the head it reads, CheckHead judges the rows that
+// fit whole: a JSON array cut mid-element is no malformed file.
+func TestCheckHeadOfALargeDrop(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("[")
+	pad := strings.Repeat("x", 2000)
+	for i := range 2000 {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"id":"c%d","dob":"1990-01-31","pad":"%s"}`, i, pad)
+	}
+	b.WriteString("]")
+	if err := os.WriteFile(filepath.Join(dir, "big.json"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := ingest.ParseSource([]byte("name: big\nworkspace: w\nlocation: file://" + dir + "\nformat: {type: json}\nkind: profiles\n" +
+		"fields:\n  id: {required: true}\n  dob: {transforms: [\"parse_date:2006-01-02\"]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := ingest.OpenLocation(ctx, src.Location, ingest.LocationConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ingest.RemoteFile{Name: "big.json", Size: int64(b.Len())}
+	if rows, err := ingest.CheckHead(ctx, loc, src, f); err != nil || rows < 400 || rows > 600 {
+		t.Fatalf("CheckHead of a 4 MB array: %d rows, %v", rows, err)
+	}
+	src.Fields[1].Transforms = []string{"parse_date:01/02/2006"}
+	_, err = ingest.CheckHead(ctx, loc, src, f)
+	var fe *ingest.FileError
+	if !errors.As(err, &fe) || fe.Key != "fields.dob.transforms" || fe.Value != "1990-01-31" {
+		t.Fatalf("CheckHead with a layout no value has: %v", err)
 	}
 }

@@ -59,7 +59,7 @@ func newRecordReader(data []byte, f Format, columns []string) (recordReader, err
 	case "json":
 		return newJSONArrayReader(data)
 	case "parquet":
-		return newParquetReader(data, columns)
+		return newParquetReader(bytes.NewReader(data), int64(len(data)), columns)
 	}
 	return nil, fmt.Errorf("unknown format %q", f.Type)
 }
@@ -115,12 +115,23 @@ func newCSVReader(data []byte, f Format, columns []string) (*csvReader, error) {
 			c.index[col] = i
 			continue
 		}
-		missing = append(missing, strconv.Quote(col))
+		missing = append(missing, col)
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("header row has no column %s (it has %s)", strings.Join(missing, ", "), quoteAll(header))
+		return nil, &columnsError{where: "header row", missing: missing, have: header}
 	}
 	return c, nil
+}
+
+// columnsError is a file that lacks columns the fields read.
+type columnsError struct {
+	where   string   // "header row", "parquet file"
+	missing []string // as the fields declare them
+	have    []string
+}
+
+func (e *columnsError) Error() string {
+	return fmt.Sprintf("%s has no column %s (it has %s)", e.where, quoteAll(e.missing), quoteAll(e.have))
 }
 
 func quoteAll(ss []string) string {
@@ -322,8 +333,9 @@ type parquetReader struct {
 	n      int
 }
 
-func newParquetReader(data []byte, columns []string) (*parquetReader, error) {
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+// Only the footer is read here: CheckHead opens large remote files so.
+func newParquetReader(r io.ReaderAt, size int64, columns []string) (*parquetReader, error) {
+	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, fmt.Errorf("open parquet: %w", err)
 	}
@@ -336,11 +348,11 @@ func newParquetReader(data []byte, columns []string) (*parquetReader, error) {
 	var missing []string
 	for _, col := range columns {
 		if _, ok := p.index[col]; !ok {
-			missing = append(missing, strconv.Quote(col))
+			missing = append(missing, col)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("parquet file has no column %s (it has %s)", strings.Join(missing, ", "), quoteAll(p.names))
+		return nil, &columnsError{where: "parquet file", missing: missing, have: p.names}
 	}
 	return p, nil
 }

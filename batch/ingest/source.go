@@ -180,6 +180,11 @@ func (s *Source) Validate() error {
 	if s.Name == "events" {
 		return bad("name", `"events" is the table the land job writes; choose another name`)
 	}
+	if strings.HasSuffix(s.Name, "_values") {
+		// Cleanse writes quarantine/<source>_values beside quarantine/<source>:
+		// a source x_values would share its quarantine table with x's.
+		return bad("name", "%q ends in _values, the suffix of cleanse's quarantine/<source>_values tables; choose another name", s.Name)
+	}
 	if !workspaceRe.MatchString(s.Workspace) {
 		return bad("workspace", "%q is not a workspace id", s.Workspace)
 	}

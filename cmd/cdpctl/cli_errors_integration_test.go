@@ -17,17 +17,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 	in := testenv.Init(t)
 	dir := t.TempDir()
 	drop := filepath.Join(dir, "drop")
-	write := func(name, body string) string {
-		t.Helper()
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, body string) string { return writeFile(t, filepath.Join(dir, name), []byte(body)) }
 	write("drop/customers.csv", "Customer ID,E-mail\nc1,ann@example.com\n")
 	source := func(name, emailColumn string) string {
 		return write(name+".yaml", "name: "+name+"\nworkspace: default\nlocation: file://"+drop+"\nformat: {type: csv}\nkind: profiles\n"+
@@ -55,7 +45,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		{"explain workspace", []string{"identity", "explain", "email:ann@example.com", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
 		{"segment list workspace", []string{"segment", "list", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
 		{"source column not in the file", []string{"source", "add", source("crm_typo", "Email")},
-			`customers.csv, the newest file at file://` + drop + `, would not ingest: header row has no column "Email" (it has "Customer ID", "E-mail")`},
+			`customers.csv, the newest file at file://` + drop + `, would not ingest: fields.email.column "Email": the header row has no such column (it has "Customer ID", "E-mail")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +76,7 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		t.Fatalf("job history does not say why ingest failed:\n%s", out)
 	}
 
-	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read") {
+	if out := cdpctl(t, in, "", "source", "add", source("crm_ok", "E-mail"), "--data-dir", in.DataDir); !strings.Contains(out, "the newest, customers.csv, has every column the fields read, and values they take in the first row") {
 		t.Fatalf("source add of a matching definition:\n%s", out)
 	}
 	// A summary of several lines keeps job history's columns: the file's

@@ -81,11 +81,11 @@ func TestSQLOverTheLocalLake(t *testing.T) {
 		"SELECT count(*) AS n FROM events JOIN identity_map ON id_value = user_id JOIN profiles USING (cdp_id)"}, dd...)...); out != "n\n0\n" {
 		t.Fatalf("a join over views before their jobs: %q", out)
 	}
-	// A source's views wait for its files, and the error says so; other
-	// names get DuckDB's error alone.
+	// A zone's view of no source says where the sources are; other names
+	// get DuckDB's error alone.
 	out, err := exec.Command(in.Bin, append([]string{"sql", "SELECT count(*) FROM raw_crm"}, dd...)...).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "no view raw_crm: the lake has no files of its table yet") {
-		t.Fatalf("a source's view before its files: %v\n%s", err, out)
+	if err == nil || !strings.Contains(string(out), "no view raw_crm: no source defines that table") {
+		t.Fatalf("the view of a source not defined: %v\n%s", err, out)
 	}
 	out, err = exec.Command(in.Bin, append([]string{"sql", "SELECT count(*) FROM profile"}, dd...)...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Table with name profile does not exist") || strings.Contains(string(out), "no view") {
@@ -137,6 +137,23 @@ func TestSQLOverAnS3Lake(t *testing.T) {
 	}
 }
 
+// viewColumns reads the columns of every view of `cdpctl sql`: view →
+// lines "column\ttype".
+func viewColumns(t *testing.T, in *testenv.Instance) map[string][]string {
+	t.Helper()
+	out := cdpctl(t, in, "", "sql", "--data-dir", in.DataDir, "--format", "csv",
+		"SELECT table_name, column_name, data_type FROM information_schema.columns ORDER BY table_name, ordinal_position")
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("columns %q: %v", out, err)
+	}
+	m := map[string][]string{}
+	for _, r := range rows[1:] {
+		m[r[0]] = append(m[r[0]], r[1]+"\t"+r[2])
+	}
+	return m
+}
+
 var update = flag.Bool("update", false, "rewrite sql/lake_tables.tsv from the views of the lake TestEmptyViewsAreTheLakesViews builds")
 
 // Every table the jobs write has its view on a fresh lake, empty, with the
@@ -147,20 +164,7 @@ var update = flag.Bool("update", false, "rewrite sql/lake_tables.tsv from the vi
 func TestEmptyViewsAreTheLakesViews(t *testing.T) {
 	tables := []string{lake.TableEvents, lake.TableRejected, cleanse.TableCleanEvents, cleanse.TableQuarantineEvents,
 		resolve.TableIdentityMap, resolve.TableIdentityEdges, curate.TableProfiles, curate.TableSegmentMembership}
-	// columns reads every view's columns: view → lines "column\ttype".
-	columns := func(in *testenv.Instance) map[string][]string {
-		out := cdpctl(t, in, "", "sql", "--data-dir", in.DataDir, "--format", "csv",
-			"SELECT table_name, column_name, data_type FROM information_schema.columns ORDER BY table_name, ordinal_position")
-		rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
-		if err != nil || len(rows) == 0 {
-			t.Fatalf("columns %q: %v", out, err)
-		}
-		m := map[string][]string{}
-		for _, r := range rows[1:] {
-			m[r[0]] = append(m[r[0]], r[1]+"\t"+r[2])
-		}
-		return m
-	}
+	columns := func(in *testenv.Instance) map[string][]string { return viewColumns(t, in) }
 
 	// A lake with files in every table: events, one with an email cleanse
 	// rejects, a message that is no event, and a segment with members.

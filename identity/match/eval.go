@@ -99,13 +99,15 @@ func LoadInputs(ctx context.Context, s *tsql.Session, files []string, mapping ma
 		if err != nil {
 			return fmt.Errorf("read %s: %w", f, err)
 		}
-		names, err := s.Columns(ctx, view)
+		cols, err := s.Columns(ctx, view)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", f, err)
 		}
 		byName := map[string]string{}
-		for _, c := range names {
-			byName[strings.TrimSpace(c)] = c
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			byName[strings.TrimSpace(c.Name)] = c.Name
+			names[i] = c.Name
 		}
 		exprs := make([]string, len(Attributes))
 		for j := range exprs {

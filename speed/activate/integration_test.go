@@ -144,18 +144,7 @@ func TestKill9IsExact(t *testing.T) {
 		t.Skip("kill -9 test under load")
 	}
 	in := testenv.Init(t)
-	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte("checkpoint_interval: 30s")) {
-		t.Fatalf("config has no speed.checkpoint_interval: %s", b)
-	}
-	b = bytes.Replace(b, []byte("checkpoint_interval: 30s"), []byte("checkpoint_interval: 1s"), 1)
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	setCheckpointInterval(t, in, "1s")
 	proc := in.Serve(t)
 
 	const (
@@ -255,6 +244,24 @@ func TestKill9IsExact(t *testing.T) {
 		t.Errorf("no restart loaded a delta checkpoint: the test did not cover them\n%s", logs.String())
 	} else {
 		t.Logf("%d of 5 restarts loaded delta checkpoints", len(loads))
+	}
+}
+
+// setCheckpointInterval sets speed.checkpoint_interval in the instance's
+// config (init writes 30s).
+func setCheckpointInterval(t *testing.T, in *testenv.Instance, d string) {
+	t.Helper()
+	cfgPath := filepath.Join(in.DataDir, "tributary.yaml")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("checkpoint_interval: 30s")) {
+		t.Fatalf("config has no speed.checkpoint_interval: %s", b)
+	}
+	b = bytes.Replace(b, []byte("checkpoint_interval: 30s"), []byte("checkpoint_interval: "+d), 1)
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

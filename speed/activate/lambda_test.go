@@ -570,18 +570,7 @@ func awaitApplied(t *testing.T, in *testenv.Instance, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := 0.0
-		resp, err := client.Get(in.URL() + "/metrics")
-		if err == nil {
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				if line := sc.Text(); strings.HasPrefix(line, "tributary_speed_events_applied_total{") {
-					v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-					got += v
-				}
-			}
-			resp.Body.Close()
-		}
+		got := metricSum(in, "tributary_speed_events_applied_total")
 		if int(got) == n {
 			return
 		}
@@ -590,4 +579,23 @@ func awaitApplied(t *testing.T, in *testenv.Instance, n int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// metricSum adds up the series of a metric that serve's /metrics reports
+// (0 when it does not answer).
+func metricSum(in *testenv.Instance, name string) float64 {
+	got := 0.0
+	resp, err := client.Get(in.URL() + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			got += v
+		}
+	}
+	return got
 }

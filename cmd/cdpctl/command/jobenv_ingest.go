@@ -12,18 +12,19 @@ func (e *jobEnv) locations() ingest.LocationConfig {
 	return ingest.LocationConfig{S3: e.s3, SFTPKeyFile: e.cfg.Sources.SFTPKeyFile, SFTPKnownHosts: e.cfg.Sources.SFTPKnownHosts}
 }
 
-// probe lists a source's location: how many files are there and the name
-// of the newest. bad is why a run would refuse that file (its header lacks
-// a column the fields read); err is that the location could not be listed.
-func (e *jobEnv) probe(ctx context.Context, src *ingest.Source) (n int, newest string, bad, err error) {
+// probe lists a source's location and checks the head of its newest file
+// (ingest.CheckHead): n files are there, the newest is named newest, rows of
+// its head were judged; bad is why a run would refuse that file; err is
+// that the location could not be listed.
+func (e *jobEnv) probe(ctx context.Context, src *ingest.Source) (n int, newest string, rows int, bad, err error) {
 	loc, err := ingest.OpenLocation(ctx, src.Location, e.locations())
 	if err != nil {
-		return 0, "", nil, err
+		return 0, "", 0, nil, err
 	}
 	defer loc.Close()
 	files, err := loc.List(ctx)
 	if err != nil || len(files) == 0 {
-		return 0, "", nil, err
+		return 0, "", 0, nil, err
 	}
 	last := files[0]
 	for _, f := range files[1:] {
@@ -31,7 +32,8 @@ func (e *jobEnv) probe(ctx context.Context, src *ingest.Source) (n int, newest s
 			last = f
 		}
 	}
-	return len(files), last.Name, ingest.CheckHeader(ctx, loc, src, last.Name), nil
+	rows, bad = ingest.CheckHead(ctx, loc, src, last)
+	return len(files), last.Name, rows, bad, nil
 }
 
 func (e *jobEnv) ingestJob() jobs.Job {

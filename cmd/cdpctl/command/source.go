@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-cdp/tributary/batch/ingest"
@@ -52,22 +53,31 @@ func newSourceAddCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			// Checked before the definition is stored: a column the newest
-			// file lacks would fail every file like it at each run.
+			// file lacks, or a field that rejects all its rows, would fail
+			// every file like it at each run.
 			var note string
 			if !o.noCheck {
 				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
-				n, newest, bad, err := env.probe(cctx, src)
+				n, newest, rows, bad, err := env.probe(cctx, src)
+				files := english.Plural(n, "file", "")
+				// CSV with a header and Parquet name their columns without rows.
+				named := src.Format.Type == "parquet" || src.Format.Type == "csv" && src.Format.HasHeader()
 				switch {
 				case bad != nil:
 					return fmt.Errorf("%s: source %s: %s, the newest file at %s, would not ingest: %w; fix the definition, or add it with --no-check if the files to come differ",
 						args[0], src.Name, newest, src.Location, bad)
 				case err != nil:
 					note = fmt.Sprintf("warning: cannot list %s yet: %v", src.Location, err)
-				case newest != "" && src.Format.Type == "csv" && src.Format.HasHeader():
-					note = fmt.Sprintf("%d files there now; the newest, %s, has every column the fields read", n, newest)
+				case newest == "":
+					note = files + " there now"
+				case rows > 0:
+					note = fmt.Sprintf("%s there now; the newest, %s, has every column the fields read, and values they take in %s",
+						files, newest, ingest.FirstRows(rows))
+				case named:
+					note = fmt.Sprintf("%s there now; the newest, %s, has every column the fields read", files, newest)
 				default:
-					note = fmt.Sprintf("%d files there now", n)
+					note = fmt.Sprintf("%s there now; the newest, %s, has no rows to check the fields with", files, newest)
 				}
 			}
 			if err := ingest.NewStore(env.lake).Add(ctx, src, o.replace); err != nil {
@@ -82,7 +92,7 @@ func newSourceAddCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.replace, "replace", false, "replace an existing definition of the same name")
-	cmd.Flags().BoolVar(&o.noCheck, "no-check", false, "skip listing the location and checking the header of its newest file")
+	cmd.Flags().BoolVar(&o.noCheck, "no-check", false, "skip listing the location and checking the head of its newest file against the fields")
 	return cmd
 }
 

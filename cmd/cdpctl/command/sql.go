@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tributary-cdp/tributary/batch/cleanse"
+	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/internal/plural"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -39,8 +41,9 @@ func newSQLCmd(g *globalOptions) *cobra.Command {
 		Long: "Opens DuckDB with a view for every table of the lake: events, profiles, identity_map,\n" +
 			"identity_edges, segment_membership, clean_events, quarantine_events,\n" +
 			"quarantine_events_values, always (empty, with their columns, before the jobs that\n" +
-			"write them have run), and raw_<source>, clean_<source>, quarantine_<source> once a\n" +
-			"source has files. Local lakes are read in place; S3 lakes through a local cache\n" +
+			"write them have run), and raw_<source>, quarantine_<source>, and for a profiles source\n" +
+			"clean_<source> and quarantine_<source>_values, from the moment the source is added\n" +
+			"(empty, with the columns its files will have, until its first drop). Local lakes are read in place; S3 lakes through a local cache\n" +
 			"kept by ETag under <data-dir>/cache/lake. Without QUERY or --file it reads statements\n" +
 			"from standard input, with a prompt when that is a terminal.",
 		Example: "  cdpctl sql 'SELECT type, count(*) FROM events GROUP BY ALL'\n" +
@@ -89,6 +92,16 @@ func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) er
 	if err != nil {
 		return err
 	}
+	scfg := tsql.DefaultConfig()
+	scfg.TempDir = filepath.Join(cfg.DataDir, "tmp", "duckdb")
+	normalizeLike(&scfg, cfg) // normalize_phone as the jobs call it
+	srcs, err := ingest.NewStore(env.lake).List(ctx)
+	if err != nil {
+		return err
+	}
+	if views, err = withSourceViews(ctx, views, srcs, scfg, filepath.Join(cfg.DataDir, "tmp")); err != nil {
+		return err
+	}
 	out := cmd.OutOrStdout()
 	if o.printViews {
 		for _, v := range views {
@@ -100,9 +113,6 @@ func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) er
 		}
 		return nil
 	}
-	scfg := tsql.DefaultConfig()
-	scfg.TempDir = filepath.Join(cfg.DataDir, "tmp", "duckdb")
-	normalizeLike(&scfg, cfg) // normalize_phone as the jobs call it
 	sess, err := tsql.Open(ctx, scfg)
 	if err != nil {
 		return err
@@ -149,6 +159,33 @@ func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) er
 		}
 	}
 	return nil
+}
+
+// withSourceViews adds to views an empty view of each table of a defined
+// source that has no files yet (before its first drop, or a quarantine no
+// row went to), typed as its files will be.
+func withSourceViews(ctx context.Context, views []tsql.View, srcs []*ingest.Source, scfg tsql.Config, dir string) ([]tsql.View, error) {
+	have := map[string]bool{}
+	for _, v := range views {
+		have[v.Table] = true
+	}
+	var need []*ingest.Source
+	for _, src := range srcs {
+		if slices.ContainsFunc(cleanse.SourceTables(src), func(t string) bool { return !have[t] }) {
+			need = append(need, src)
+		}
+	}
+	empty, err := cleanse.SourceViews(ctx, scfg, need, dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range empty {
+		if !have[v.Table] {
+			views = append(views, v)
+		}
+	}
+	slices.SortFunc(views, func(a, b tsql.View) int { return strings.Compare(a.Table, b.Table) })
+	return views, nil
 }
 
 // splitStatements splits a script on semicolons outside quotes and comments.
@@ -199,7 +236,7 @@ func isOnlyComments(s string) bool {
 var missingView = regexp.MustCompile(`Table with name (\w+) does not exist`)
 
 // explainMissingView says why a zone's view may be missing: the tables the
-// jobs write always have one, a source's tables only once it has files.
+// jobs write and those of every defined source always have one.
 func explainMissingView(err error) error {
 	m := missingView.FindStringSubmatch(err.Error())
 	if m == nil {
@@ -207,7 +244,7 @@ func explainMissingView(err error) error {
 	}
 	for _, zone := range []string{"raw_", "clean_", "quarantine_"} {
 		if strings.HasPrefix(m[1], zone) {
-			return fmt.Errorf("%w\n(no view %s: the lake has no files of its table yet, as before the source's first drop; --print-views lists the views there are)", err, m[1])
+			return fmt.Errorf("%w\n(no view %s: no source defines that table (an events source has no clean_ and quarantine_<source>_values views); `cdpctl source list` lists the sources, --print-views the views)", err, m[1])
 		}
 	}
 	return err
