@@ -1,8 +1,10 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -190,5 +192,39 @@ func TestScheduler(t *testing.T) {
 	hist, _ := jobs.History(context.Background(), st, "tick", 1)
 	if len(hist) != 1 || hist[0].Trigger != "schedule" {
 		t.Fatalf("history = %+v", hist)
+	}
+}
+
+// A job of stages ends on a line without its summary: its stages logged
+// theirs. Another job's end carries its summary.
+func TestStagesJobLogsNoSummary(t *testing.T) {
+	st, _ := local.New(t.TempDir())
+	reg := jobs.NewRegistry()
+	run := func(context.Context, jobs.Params) (jobs.Result, error) { return jobs.Result{Summary: "7 rows"}, nil }
+	reg.MustRegister(jobs.Job{Name: "stage", Run: run}, jobs.Job{Name: "chain", Run: run, Stages: true})
+	var log bytes.Buffer
+	cfg := jobs.DefaultRunnerConfig()
+	cfg.Storage, cfg.Registry, cfg.Logger = st, reg, slog.New(slog.NewTextHandler(&log, nil))
+	r, err := jobs.NewRunner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"stage", "chain"} {
+		if _, err := r.Run(context.Background(), name, jobs.Params{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ends := 0
+	for line := range strings.Lines(log.String()) {
+		if !strings.Contains(line, `msg="job finished"`) {
+			continue
+		}
+		ends++
+		if strings.Contains(line, "job=stage ") != strings.Contains(line, `summary="7 rows"`) {
+			t.Errorf("job=stage ends with its summary, job=chain without: %s", line)
+		}
+	}
+	if ends != 2 {
+		t.Fatalf("%d end lines, want 2:\n%s", ends, log.String())
 	}
 }

@@ -54,6 +54,10 @@ type Job struct {
 	Name        string
 	Description string
 	Run         Func
+	// Stages marks a job that runs other jobs (all): each logs its own
+	// start and end with its summary, so the runner does not log the
+	// job's summary, theirs a line each, again.
+	Stages bool
 }
 
 var nameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)

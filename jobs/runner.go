@@ -190,7 +190,11 @@ func (r *Runner) run(ctx context.Context, name string, p Params, trigger string)
 		r.log.Error("job failed", "job", name, "run", rec.ID, "duration", rec.Duration().Round(time.Millisecond), "err", runErr)
 		return rec, fmt.Errorf("job %s: %w", name, runErr)
 	}
-	r.log.Info("job finished", "job", name, "run", rec.ID, "duration", rec.Duration().Round(time.Millisecond), "summary", rec.Summary)
+	args := []any{"job", name, "run", rec.ID, "duration", rec.Duration().Round(time.Millisecond)}
+	if !job.Stages {
+		args = append(args, "summary", rec.Summary) // a job of stages has theirs, each logged
+	}
+	r.log.Info("job finished", args...)
 	return rec, nil
 }
 

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -92,15 +93,16 @@ func (r *Report) Counts() map[string]int64 {
 func (r *Report) String() string {
 	var reasons []string
 	for k, v := range r.Reasons {
-		reasons = append(reasons, fmt.Sprintf("%s %d", k, v))
+		reasons = append(reasons, fmt.Sprintf("%s: %d", k, v))
 	}
 	sort.Strings(reasons)
-	s := fmt.Sprintf("%d clean events from %d raw rows (%d duplicates removed), %d values quarantined", r.Events, r.RawRows, r.Duplicates, r.Quarantined)
+	s := fmt.Sprintf("%s from %s (%s removed), %s quarantined", plural.Count(r.Events, "clean event"), plural.Count(r.RawRows, "raw row"),
+		plural.Count(r.Duplicates, "duplicate"), plural.Count(r.Quarantined, "value"))
 	if len(reasons) > 0 {
 		s += " (" + strings.Join(reasons, ", ") + ")"
 	}
 	if r.SourceRows > 0 {
-		s += fmt.Sprintf("; %d CRM rows (%d exact duplicates removed)", r.SourceRows, r.SourceDuplicates)
+		s += fmt.Sprintf("; %s (%s removed)", plural.Count(r.SourceRows, "CRM row"), plural.Count(r.SourceDuplicates, "exact duplicate"))
 	}
 	return s
 }

@@ -49,6 +49,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -175,9 +178,13 @@ func (r Result) Counts() map[string]int64 {
 
 func (r Result) String() string {
 	return "rewrote " + r.PerTable(func(s Sums) string {
-		return fmt.Sprintf("(%d rows, %d bytes) into %d (%d bytes)", s.Rows, s.BytesIn, s.Rewrites, s.BytesOut)
-	}) + fmt.Sprintf(", %d skipped", r.Skipped)
+		return fmt.Sprintf("(%s, %s) into %s (%s)", plural.Count(s.Rows, "row"), humanize.IBytes(uint64(s.BytesIn)),
+			plural.Count(s.Rewrites, "file"), humanize.IBytes(uint64(s.BytesOut)))
+	}) + ", " + r.SkippedString()
 }
+
+// SkippedString is "<n> groups skipped".
+func (r Result) SkippedString() string { return plural.Count(r.Skipped, "group") + " skipped" }
 
 // PerTable lists "<files in> <table> files <what(sums)>" for every table,
 // comma-separated.
@@ -185,7 +192,7 @@ func (r Result) PerTable(what func(Sums) string) string {
 	parts := make([]string, len(tables))
 	for i, t := range tables {
 		s := r.Tables[t.name]
-		parts[i] = fmt.Sprintf("%d %s files %s", s.FilesIn, t.name, what(s))
+		parts[i] = plural.Count(s.FilesIn, t.name+" file") + " " + what(s)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -425,7 +432,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, t table, rws []*rew
 	// Past half the hold, the land job's clean-up could be about to
 	// delete the outputs: leave them to it and commit nothing.
 	if d := time.Now().Sub(held); d > cfg.Grace/2 {
-		return fmt.Errorf("compact %s: writing %d files took %s, more than half the grace period %s; nothing committed (raise the grace period)", t.name, len(rws), d.Round(time.Second), cfg.Grace)
+		return fmt.Errorf("compact %s: writing %s took %s, more than half the grace period %s; nothing committed (raise the grace period)", t.name, plural.Count(len(rws), "file"), d.Round(time.Second), cfg.Grace)
 	}
 	if cfg.BeforeCommit != nil {
 		if err := cfg.BeforeCommit(ctx); err != nil {
@@ -466,7 +473,7 @@ func runBatch(ctx context.Context, cfg Config, opts Options, t table, rws []*rew
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("compact %s: commit %d rewritten files: %w", t.name, len(rws), err)
+		return fmt.Errorf("compact %s: commit %s: %w", t.name, plural.Count(len(rws), "rewritten file"), err)
 	}
 	for _, rw := range rws {
 		if slices.Contains(dropped, rw) {

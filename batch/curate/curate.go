@@ -18,6 +18,7 @@ import (
 
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -119,7 +120,8 @@ func (r Result) Counts() map[string]int64 {
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%d golden profiles from %d events, %d segment memberships, watermark %s", r.Profiles, r.Events, r.Memberships, FormatWatermark(r.Watermark))
+	s := fmt.Sprintf("%s from %s, %s, watermark %s", plural.Count(r.Profiles, "golden profile"), plural.Count(r.Events, "event"),
+		plural.Count(r.Memberships, "segment membership"), FormatWatermark(r.Watermark))
 	segs := make([]string, 0, len(r.Segments))
 	for k, n := range r.Segments {
 		segs = append(segs, fmt.Sprintf("%s=%d", k, n))

@@ -7,8 +7,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-
-	"github.com/dustin/go-humanize/english"
 )
 
 const (
@@ -199,9 +197,4 @@ func FirstRows(n int) string {
 		return "the first row"
 	}
 	return fmt.Sprintf("the first %d rows", n)
-}
-
-// count is n and the noun, plural unless n is 1: "1 file", "2 files".
-func count[N ~int | ~int64](n N, noun string) string {
-	return fmt.Sprintf("%d %s", n, english.PluralWord(int(n), noun, ""))
 }

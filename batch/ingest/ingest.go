@@ -29,6 +29,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -95,6 +96,8 @@ type FileResult struct {
 
 // Result sums up a run.
 type Result struct {
+	DryRun                              bool // the counts are of what a run would do
+	Sources                             int  // sources looked at
 	Files                               []FileResult
 	Ingested, Duplicates, Failed        int
 	Rows, Quarantined, Bytes, Unchanged int64
@@ -108,13 +111,24 @@ func (r Result) Counts() map[string]int64 {
 
 // String is the run summary: totals, then one line per file.
 func (r Result) String() string {
+	if r.Sources == 0 {
+		return "no sources to ingest from (cdpctl source add defines one)"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s ingested, %s landed, %s quarantined", count(r.Ingested, "file"), count(r.Rows, "row"), count(r.Quarantined, "row"))
+	ingested, landed, quarantined := "ingested", "landed", "quarantined"
+	if r.DryRun {
+		ingested, landed, quarantined = "to ingest", "to land", "to quarantine"
+	}
+	fmt.Fprintf(&b, "%s %s, %s %s, %s %s", plural.Count(r.Ingested, "file"), ingested, plural.Count(r.Rows, "row"), landed,
+		plural.Count(r.Quarantined, "row"), quarantined)
+	if r.Unchanged > 0 {
+		fmt.Fprintf(&b, ", %s ingested before", plural.Count(r.Unchanged, "file"))
+	}
 	if r.Duplicates > 0 {
-		fmt.Fprintf(&b, ", %s skipped", count(r.Duplicates, "duplicate file"))
+		fmt.Fprintf(&b, ", %s skipped", plural.Count(r.Duplicates, "duplicate file"))
 	}
 	if r.Failed > 0 {
-		fmt.Fprintf(&b, ", %s failed", count(r.Failed, "file"))
+		fmt.Fprintf(&b, ", %s failed", plural.Count(r.Failed, "file"))
 	}
 	for _, f := range r.Files {
 		switch {
@@ -123,7 +137,7 @@ func (r Result) String() string {
 		case f.Skipped != "":
 			fmt.Fprintf(&b, "\n  %s/%s: skipped, %s", f.Source, f.Name, f.Skipped)
 		default:
-			fmt.Fprintf(&b, "\n  %s/%s: %s landed, %d quarantined", f.Source, f.Name, count(f.Rows, "row"), f.Quarantined)
+			fmt.Fprintf(&b, "\n  %s/%s: %s %s, %d %s", f.Source, f.Name, plural.Count(f.Rows, "row"), landed, f.Quarantined, quarantined)
 		}
 	}
 	return b.String()
@@ -131,7 +145,7 @@ func (r Result) String() string {
 
 // Run ingests the new files of every selected source.
 func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
-	var res Result
+	res := Result{DryRun: opts.DryRun}
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
@@ -149,7 +163,6 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	for _, n := range opts.Sources {
 		want[n] = true
 	}
-	found := 0
 	// A source that fails (its location unreachable) does not keep the
 	// others from their drops: each is tried, and the run fails after.
 	var srcErrs []error
@@ -157,7 +170,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 		if len(want) > 0 && !want[src.Name] || opts.Workspace != "" && src.Workspace != opts.Workspace {
 			continue
 		}
-		found++
+		res.Sources++
 		if err := ingestSource(ctx, cfg, opts, src, &res); err != nil {
 			if ctx.Err() != nil {
 				return res, err
@@ -166,7 +179,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 			srcErrs = append(srcErrs, err)
 		}
 	}
-	if len(want) > found {
+	if len(want) > res.Sources {
 		return res, fmt.Errorf("ingest: source %v: %w", opts.Sources, errNoSource)
 	}
 	if res.Failed > 0 {
@@ -178,7 +191,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 				failed = append(failed, fmt.Sprintf("%s/%s: %v", f.Source, f.Name, f.Err))
 			}
 		}
-		srcErrs = append(srcErrs, fmt.Errorf("%s could not be ingested (%s); fix the files or the source definition and run again", count(res.Failed, "file"), strings.Join(failed, "; ")))
+		srcErrs = append(srcErrs, fmt.Errorf("%s could not be ingested (%s); fix the files or the source definition and run again", plural.Count(res.Failed, "file"), strings.Join(failed, "; ")))
 	}
 	return res, errors.Join(srcErrs...)
 }

@@ -145,6 +145,11 @@ func TestIngestNastyCSVFromDirectory(t *testing.T) {
 	if dry.Rows != 5 || dry.Quarantined != 5 {
 		t.Fatalf("dry run: %+v", dry)
 	}
+	for _, want := range []string{"1 file to ingest, 5 rows to land, 5 rows to quarantine", "crm_customers/export-2026-11-22.csv: 5 rows to land, 5 to quarantine"} {
+		if !strings.Contains(dry.String(), want) {
+			t.Errorf("dry run's summary %q lacks %q", dry.String(), want)
+		}
+	}
 	if objs, _ := st.List(ctx, "raw/"); len(objs) != 0 {
 		t.Fatalf("dry run wrote %v", objs)
 	}

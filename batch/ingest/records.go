@@ -13,6 +13,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"golang.org/x/text/encoding/charmap"
+
+	"github.com/tributary-cdp/tributary/internal/plural"
 )
 
 // record is one input row: where it is, its original text, and its
@@ -163,7 +165,7 @@ func (c *csvReader) next() (*record, error) {
 		return rec, nil
 	}
 	if c.ncols > 0 && len(fields) != c.ncols {
-		rec.err = fmt.Errorf("row has %d columns, the header has %d", len(fields), c.ncols)
+		rec.err = fmt.Errorf("row has %s, the header has %d", plural.Count(len(fields), "column"), c.ncols)
 		return rec, nil
 	}
 	index := c.index

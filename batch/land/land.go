@@ -25,9 +25,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/segmentio/kafka-go"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -111,9 +113,10 @@ func (r Result) Counts() map[string]int64 {
 }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("landed %d events from %d partitions into %d files (%d bytes), %d rejected", r.Events, r.Partitions, r.Files, r.Bytes, r.Rejected)
+	s := fmt.Sprintf("landed %s from %s into %s (%s), %d rejected", plural.Count(r.Events, "event"), plural.Count(r.Partitions, "partition"),
+		plural.Count(r.Files, "file"), humanize.IBytes(uint64(r.Bytes)), r.Rejected)
 	if r.Skipped > 0 {
-		s += fmt.Sprintf("; %d offsets were deleted by Kafka retention before landing", r.Skipped)
+		s += fmt.Sprintf("; %s deleted by Kafka retention before landing", plural.Count(r.Skipped, "offset"))
 	}
 	return s
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tributary-cdp/tributary/lake"
@@ -45,6 +47,13 @@ func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.
 		if err != nil && !lake.IsNotExist(err) {
 			return nil, fmt.Errorf("explain: list %s: %w", t.table, err)
 		}
+		if len(files) == 0 && t.table == TableIdentityEdges {
+			// A resolve run that linked nothing writes no edges.
+			if err := s.CreateEmptyTable(ctx, t.view, t.table); err != nil {
+				return nil, fmt.Errorf("explain: %w", err)
+			}
+			continue
+		}
 		if len(files) == 0 {
 			return nil, fmt.Errorf("explain: %s is empty; run the resolve job first", t.table)
 		}
@@ -62,6 +71,9 @@ func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.
 	}
 	err = s.QueryRow(ctx, `SELECT cdp_id FROM x_map WHERE workspace = $1 AND id_type = $2 AND id_value = $3`, workspace, typ, ex.Value).Scan(&ex.CDPID)
 	if errors.Is(err, sql.ErrNoRows) {
+		if types, err := mapTypes(ctx, s, workspace); err == nil && !slices.Contains(types, typ) {
+			return nil, fmt.Errorf("explain: the identity map of workspace %s has no identifier of type %q (it has %s)", workspace, typ, strings.Join(types, ", "))
+		}
 		return nil, fmt.Errorf("explain: %s:%s is not in the identity map of workspace %s (which holds what the last resolve run linked: `cdpctl job run all` runs it)", typ, ex.Value, workspace)
 	}
 	if err != nil {
@@ -102,4 +114,23 @@ func Explain(ctx context.Context, st lake.Storage, cacheDir string, sqlCfg tsql.
 		ex.Edges = append(ex.Edges, e)
 	}
 	return ex, rows.Err()
+}
+
+// mapTypes lists the identifier types of workspace's identity map: what
+// explain can look up, for a type it has none of (emial).
+func mapTypes(ctx context.Context, s *tsql.Session, workspace string) ([]string, error) {
+	rows, err := s.Query(ctx, `SELECT DISTINCT id_type FROM x_map WHERE workspace = $1 ORDER BY 1`, workspace)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var types []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		types = append(types, t)
+	}
+	return types, rows.Err()
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/identity"
 	"github.com/tributary-cdp/tributary/identity/match"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
@@ -174,8 +175,9 @@ func (r *Report) Counts() map[string]int64 {
 // String is the one-paragraph run report.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d identifiers in %d profiles (%d new, %d merges, %d splits vs last run), %d edges (%d new, %d probabilistic), %d shared values",
-		r.Identifiers, r.Profiles, r.NewProfiles, r.Merges, r.Splits, r.Edges, r.NewEdges, r.ProbabilisticEdges, r.Shared)
+	fmt.Fprintf(&b, "%s in %s (%d new, %s, %s vs last run), %s (%d new, %d probabilistic), %s",
+		plural.Count(r.Identifiers, "identifier"), plural.Count(r.Profiles, "profile"), r.NewProfiles, plural.Count(r.Merges, "merge"),
+		plural.Count(r.Splits, "split"), plural.Count(r.Edges, "edge"), r.NewEdges, r.ProbabilisticEdges, plural.Count(r.Shared, "shared value"))
 	b.WriteString("; profiles by identifiers held (identifiers:profiles)")
 	for _, k := range HistogramBuckets {
 		if r.Histogram[k] > 0 {
@@ -184,10 +186,10 @@ func (r *Report) String() string {
 	}
 	for i, a := range r.Alarms {
 		if i == 5 {
-			fmt.Fprintf(&b, "; … %d more alarms", len(r.Alarms)-5)
+			fmt.Fprintf(&b, "; … %s more", plural.Count(len(r.Alarms)-5, "alarm"))
 			break
 		}
-		fmt.Fprintf(&b, "; ALARM %s:%s in %s seen with %d user ids", a.Type, a.Value, a.Workspace, a.UserIDs)
+		fmt.Fprintf(&b, "; ALARM %s:%s in %s seen with %s", a.Type, a.Value, a.Workspace, plural.Count(a.UserIDs, "user id"))
 	}
 	return b.String()
 }

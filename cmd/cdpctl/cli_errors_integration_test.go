@@ -36,6 +36,10 @@ func TestMistakesNameTheFlagOrField(t *testing.T) {
 		{"progress", []string{"job", "run", "cleanse", "--progress", "fancy"}, `--progress "fancy": want auto, bar, log or none`},
 		{"log level", []string{"job", "list", "--log-level", "verbose"}, `--log-level "verbose": want debug, info, warn or error`},
 		{"history limit", []string{"job", "history", "-n", "-1"}, "--limit -1: want 0 (all runs) or more"},
+		{"day", []string{"job", "run", "compact", "--to", "tomorrow"}, `--to "tomorrow": want a day as YYYY-MM-DD, or today`},
+		{"days for all", []string{"job", "run", "all", "--from", "2026-11-20"}, "all's stages work on every day; --from and --to do not apply to it (they limit compact)"},
+		{"workspace for cleanse", []string{"job", "run", "cleanse", "--workspace", "default"},
+			"cleanse rebuilds clean/events from every committed raw/events file; --workspace, --from and --to do not apply to it"},
 		{"segment without workspace", []string{"segment", "add", noWorkspace}, "workspace: is required"},
 		{"job workspace", []string{"job", "run", "cleanse", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace (the config has default;`},
 		{"explain workspace", []string{"identity", "explain", "email:ann@example.com", "--workspace", "nope"}, `--workspace: "nope" is not a configured workspace`},
@@ -174,5 +178,14 @@ func TestSegmentAddWarnsOfAnUnknownIdentifierType(t *testing.T) {
 	cdpctl(t, in, "", "source", "add", def, "--no-check", "--data-dir", in.DataDir)
 	if out := add("cards", "loyalty_id"); strings.Contains(out, "warning") {
 		t.Fatalf("a warning for a type a source declares:\n%s", out)
+	}
+}
+
+// compact's description says "today's only with --to today": it takes it.
+func TestCompactTakesToToday(t *testing.T) {
+	in := testenv.Init(t)
+	out := cdpctl(t, in, "", "job", "run", "compact", "--to", "today", "--dry-run", "--progress", "none", "--data-dir", in.DataDir)
+	if !strings.Contains(out, "compact succeeded") {
+		t.Fatalf("job run compact --to today:\n%s", out)
 	}
 }

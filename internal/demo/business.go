@@ -46,6 +46,7 @@ type Customer struct {
 	UserID     string   // web login id; "" when the person never signed up
 	AnonIDs    []string // browser ids
 	Orders     int
+	InCRM      bool // in the CRM export (90% are)
 }
 
 // Business is everything the demo sends and drops.
@@ -214,10 +215,12 @@ func (b *Business) crmExport(rng *rand.Rand, out io.Writer) {
 	w.UseCRLF = true
 	w.Write([]string{"Customer ID", "First Name", "Last Name", "E-mail", "Phone", "DOB", "City", "Loyalty Tier"})
 	tiers := []string{"bronze", "silver", "gold"}
-	for _, c := range b.Customers {
+	for i := range b.Customers {
+		c := &b.Customers[i]
 		if rng.IntN(10) == 0 {
 			continue
 		}
+		c.InCRM = true
 		email := c.Email
 		switch rng.IntN(20) {
 		case 0:

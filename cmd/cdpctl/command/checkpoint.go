@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/speed"
 )
 
@@ -51,9 +52,9 @@ func newCheckpointCmd(g *globalOptions) *cobra.Command {
 					LoadSeconds float64 `json:"load_seconds"`
 				}{info, info.Load.Seconds()})
 			}
-			fmt.Fprintf(out, "%s: version %d, %d bytes, and %d delta checkpoints after it (%d bytes), the last written %s (%s ago); loads in %s, checksums OK\n",
-				info.Path, info.Version, info.Bytes, info.Deltas, info.DeltaBytes, info.Written.Format(time.RFC3339), time.Since(info.Written).Round(time.Second), info.Load.Round(time.Millisecond))
-			fmt.Fprintf(out, "%d profiles, %d identifiers, %d message ids for deduplication\n", info.Profiles, info.Identifiers, info.DedupeEntries)
+			fmt.Fprintf(out, "%s: version %d, %d bytes, and %s after it (%d bytes), the last written %s (%s ago); loads in %s, checksums OK\n",
+				info.Path, info.Version, info.Bytes, plural.Count(info.Deltas, "delta checkpoint"), info.DeltaBytes, info.Written.Format(time.RFC3339), time.Since(info.Written).Round(time.Second), info.Load.Round(time.Millisecond))
+			fmt.Fprintf(out, "%s, %s, %s for deduplication\n", plural.Count(info.Profiles, "profile"), plural.Count(info.Identifiers, "identifier"), plural.Count(info.DedupeEntries, "message id"))
 			for _, p := range slices.Sorted(maps.Keys(info.Offsets)) {
 				fmt.Fprintf(out, "partition %d of cdp.events: resumes at offset %d\n", p, info.Offsets[p])
 			}

@@ -68,7 +68,12 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	out := cmd.OutOrStdout()
 	dir := o.dir
-	if dir == "" {
+	if dir != "" {
+		// The config is written before the server makes the data dir.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("--dir: %w", err)
+		}
+	} else {
 		var err error
 		if dir, err = os.MkdirTemp("", "tributary-demo-"); err != nil {
 			return err
@@ -99,8 +104,12 @@ func (o *demoOptions) run(cmd *cobra.Command) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if b, err := cfg.Marshal(); err == nil {
-		_ = os.WriteFile(filepath.Join(dir, "tributary.yaml"), b, 0o600)
+	b, err := cfg.Marshal()
+	if err != nil {
+		return fmt.Errorf("encode the demo config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tributary.yaml"), b, 0o600); err != nil {
+		return fmt.Errorf("write the demo config: %w", err)
 	}
 
 	start := time.Now()

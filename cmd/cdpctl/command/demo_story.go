@@ -173,13 +173,13 @@ func (d *demoEnv) showMergedProfile(ctx context.Context, env *jobEnv, biz *demo.
 	var pick *demo.Customer
 	for i := range biz.Customers {
 		c := &biz.Customers[i]
-		if c.UserID != "" && len(c.AnonIDs) > 1 && c.Orders > 0 {
+		if c.UserID != "" && len(c.AnonIDs) > 1 && c.Orders > 0 && c.InCRM {
 			pick = c
 			break
 		}
 	}
 	if pick == nil {
-		return fmt.Errorf("no customer with two devices and orders")
+		return fmt.Errorf("no customer with two devices, orders and a CRM record")
 	}
 	p, err := d.lookup(ctx, "customer_id", pick.CustomerID)
 	if err != nil {

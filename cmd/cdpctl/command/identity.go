@@ -10,6 +10,7 @@ import (
 
 	"github.com/tributary-cdp/tributary/batch/resolve"
 	"github.com/tributary-cdp/tributary/identity/match"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
@@ -130,11 +131,11 @@ func newIdentityExplainCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s:%s is in profile %s (workspace %s) with %d identifiers:\n", ex.Type, ex.Value, ex.CDPID, ex.Workspace, len(ex.Members))
+			fmt.Fprintf(out, "%s:%s is in profile %s (workspace %s) with %s:\n", ex.Type, ex.Value, ex.CDPID, ex.Workspace, plural.Count(len(ex.Members), "identifier"))
 			for _, m := range ex.Members {
 				fmt.Fprintf(out, "  %s\n", m)
 			}
-			fmt.Fprintf(out, "%d edges:\n", len(ex.Edges))
+			fmt.Fprintf(out, "%s:\n", plural.Count(len(ex.Edges), "edge"))
 			for _, e := range ex.Edges {
 				fmt.Fprintf(out, "  %s — %s  rule=%s score=%.3f source=%s record=%s run=%s at %s\n",
 					e.A, e.B, e.Rule, e.Score, e.Source, e.Record, e.RunID, e.TS.Format("2006-01-02T15:04:05Z"))

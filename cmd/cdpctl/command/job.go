@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -71,11 +72,16 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			prog, log := newProgress(cmd.ErrOrStderr(), o.progress, g.level)
+			// The runners (all's, of each stage, too) and the stages log
+			// to the default logger.
+			prev := slog.Default()
+			defer slog.SetDefault(prev)
+			slog.SetDefault(log)
 			r, err := env.runner(o.wait, "cli")
 			if err != nil {
 				return err
 			}
-			prog := newProgress(cmd.ErrOrStderr(), o.progress)
 			p.Progress = prog
 			rec, err := r.Run(ctx, args[0], p)
 			prog.Finish()
@@ -99,21 +105,26 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.workspace, "workspace", "", "only this workspace (jobs that support it)")
-	f.StringVar(&o.from, "from", "", "first day, YYYY-MM-DD (jobs that support it)")
-	f.StringVar(&o.to, "to", "", "last day, YYYY-MM-DD, inclusive")
+	f.StringVar(&o.from, "from", "", "first day, YYYY-MM-DD or today, UTC (jobs that support it)")
+	f.StringVar(&o.to, "to", "", "last day, YYYY-MM-DD or today, UTC, inclusive")
 	f.BoolVar(&o.dryRun, "dry-run", false, "report what would be done, write nothing")
 	f.BoolVar(&o.wait, "wait", false, "when the job is already running, wait for it instead of failing")
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto (bar on a terminal, log lines otherwise), bar, log, none")
 	return cmd
 }
 
+// parseDay reads a day flag: YYYY-MM-DD, or today (UTC, as the lake's
+// days are), which compact's description suggests.
 func parseDay(flag, v string) (time.Time, error) {
-	if v == "" {
+	switch v {
+	case "":
 		return time.Time{}, nil
+	case "today":
+		return time.Now().UTC().Truncate(24 * time.Hour), nil
 	}
 	t, err := time.Parse(time.DateOnly, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q: want a day as YYYY-MM-DD", flag, v)
+		return time.Time{}, fmt.Errorf("%s %q: want a day as YYYY-MM-DD, or today", flag, v)
 	}
 	return t, nil
 }

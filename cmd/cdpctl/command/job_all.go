@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,7 +17,11 @@ func (e *jobEnv) allJob(reg *jobs.Registry) jobs.Job {
 	return jobs.Job{
 		Name:        "all",
 		Description: "run land → ingest → cleanse → resolve → curate → reconcile, reporting each stage's time and counts",
+		Stages:      true,
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if !p.From.IsZero() || !p.To.IsZero() {
+				return jobs.Result{}, errors.New("all's stages work on every day; --from and --to do not apply to it (they limit compact)")
+			}
 			rc := jobs.DefaultRunnerConfig()
 			rc.Storage, rc.Registry, rc.LockTTL, rc.Wait, rc.Trigger = e.lake, reg, e.cfg.Jobs.LockTTL, true, "all"
 			runner, err := jobs.NewRunner(rc)
@@ -33,8 +38,8 @@ func (e *jobEnv) allJob(reg *jobs.Registry) jobs.Job {
 				}
 				sp := p
 				sp.RunID = "" // each stage gets its own run and history record
-				if stage == "land" || stage == "reconcile" || stage == "curate" {
-					sp.Workspace, sp.From, sp.To = "", time.Time{}, time.Time{} // they work on everything
+				if stage != "ingest" {
+					sp.Workspace = "" // the others work on every workspace
 				}
 				rec, err := runner.Run(ctx, stage, sp)
 				if rec != nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/tributary-cdp/tributary/batch/compact"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/jobs"
 )
 
@@ -22,8 +25,8 @@ func (e *jobEnv) compactJob() jobs.Job {
 			summary := res.String()
 			if p.DryRun {
 				summary = "dry run: " + res.PerTable(func(s compact.Sums) string {
-					return fmt.Sprintf("(%d rows, %d bytes) to rewrite into %d", s.Rows, s.BytesIn, s.Rewrites)
-				}) + fmt.Sprintf(", %d groups skipped", res.Skipped)
+					return fmt.Sprintf("(%s, %s) to rewrite into %s", plural.Count(s.Rows, "row"), humanize.IBytes(uint64(s.BytesIn)), plural.Count(s.Rewrites, "file"))
+				}) + ", " + res.SkippedString()
 			}
 			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
 		},

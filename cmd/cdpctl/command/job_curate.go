@@ -15,8 +15,12 @@ func (e *jobEnv) curateJob() jobs.Job {
 		Name:        "curate",
 		Description: "build golden profiles and segment membership (curated/profiles, curated/segment_membership)",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			const what = "curate rebuilds curated/profiles from the latest identity map"
+			if err := takesAll(p, what); err != nil {
+				return jobs.Result{}, err
+			}
 			if p.DryRun {
-				return jobs.Result{Summary: "dry run: curate rebuilds curated/profiles from the latest identity map"}, nil
+				return jobs.Result{Summary: "dry run: " + what}, nil
 			}
 			cfg := curate.DefaultConfig()
 			cfg.Storage, cfg.SpoolDir, cfg.SQL = e.lake, e.cfg.Jobs.SpoolDir, e.identitySQL()

@@ -37,8 +37,12 @@ func (e *jobEnv) cleanseJob() jobs.Job {
 		Name:        "cleanse",
 		Description: "raw → clean: events once per (workspace, message_id), CRM rows without exact duplicates, identifiers and attributes normalized, invalid values to quarantine with reasons",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			const what = "cleanse rebuilds clean/events from every committed raw/events file"
+			if err := takesAll(p, what); err != nil {
+				return jobs.Result{}, err
+			}
 			if p.DryRun {
-				return jobs.Result{Summary: "dry run: cleanse rebuilds clean/events from every committed raw/events file"}, nil
+				return jobs.Result{Summary: "dry run: " + what}, nil
 			}
 			cfg := cleanse.DefaultConfig()
 			cfg.Storage, cfg.SQL, cfg.SpoolDir = e.lake, e.identitySQL(), e.cfg.Jobs.SpoolDir
@@ -63,8 +67,12 @@ func (e *jobEnv) resolveJob() jobs.Job {
 		Name:        "resolve",
 		Description: "link identifiers (identify/alias events, CRM identifier fields) into curated/identity_edges and curated/identity_map",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			const what = "resolve rebuilds curated/identity_map from every committed record"
+			if err := takesAll(p, what); err != nil {
+				return jobs.Result{}, err
+			}
 			if p.DryRun {
-				return jobs.Result{Summary: "dry run: resolve rebuilds curated/identity_map from every committed record"}, nil
+				return jobs.Result{Summary: "dry run: " + what}, nil
 			}
 			cfg := resolve.DefaultConfig()
 			cfg.Storage, cfg.SQL, cfg.SpoolDir = e.lake, e.identitySQL(), e.cfg.Jobs.SpoolDir

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tributary-cdp/tributary/batch/reconcile"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/jobs"
 )
 
@@ -20,6 +21,9 @@ func (e *jobEnv) reconcileJob() jobs.Job {
 		Name:        "reconcile",
 		Description: "hand the latest curated build to the speed layer (base at watermark W, deltas replayed from W)",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			if err := takesAll(p, "reconcile publishes the latest curated build, of every workspace"); err != nil {
+				return jobs.Result{}, err
+			}
 			if p.DryRun {
 				return jobs.Result{Summary: "dry run: reconcile would publish the latest curated build"}, nil
 			}
@@ -42,7 +46,7 @@ func (e *jobEnv) reconcileJob() jobs.Job {
 				return jobs.Result{}, err
 			}
 			if len(acks) == 0 {
-				return jobs.Result{Counts: counts}, fmt.Errorf("reconcile: published build v%d but none of the %d running servers applied it within %s", req.Version, live, reconcileWait)
+				return jobs.Result{Counts: counts}, fmt.Errorf("reconcile: published build v%d but no server applied it within %s (%s running)", req.Version, reconcileWait, plural.Count(live, "server"))
 			}
 			var parts []string
 			for _, a := range acks {
@@ -51,10 +55,16 @@ func (e *jobEnv) reconcileJob() jobs.Job {
 				}
 				counts["profiles"] += a.Profiles
 				counts["replayed_events"] += a.ReplayedEvents
-				parts = append(parts, fmt.Sprintf("%s swapped in %.1f ms (load %.2f s, %d deltas replayed in %.2f s, %d profiles)",
-					a.Instance, a.SwapSeconds*1000, a.LoadSeconds, a.ReplayedEvents, a.ReplaySeconds, a.Profiles))
+				parts = append(parts, fmt.Sprintf("%s swapped in %s (load %s, %s replayed in %s, %s)", a.Instance, seconds(a.SwapSeconds, time.Microsecond),
+					seconds(a.LoadSeconds, time.Millisecond), plural.Count(a.ReplayedEvents, "event"), seconds(a.ReplaySeconds, time.Millisecond), plural.Count(a.Profiles, "profile")))
 			}
 			return jobs.Result{Counts: counts, Summary: fmt.Sprintf("build v%d: %s", req.Version, strings.Join(parts, "; "))}, nil
 		},
 	}
+}
+
+// seconds is s, from a server's report, as a duration rounded to unit:
+// written like the job's own duration (4µs, 31ms), not "0.0 ms".
+func seconds(s float64, unit time.Duration) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(unit)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tributary-cdp/tributary/batch/land"
 	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/jobs"
 	"github.com/tributary-cdp/tributary/lake"
 	"github.com/tributary-cdp/tributary/lake/lakeurl"
@@ -96,6 +97,16 @@ func (e *jobEnv) registry() *jobs.Registry {
 	return reg
 }
 
+// takesAll refuses --workspace, --from and --to to a job that works on
+// every workspace and day, saying so (what): silently doing it all would
+// read as if the flags had limited it.
+func takesAll(p jobs.Params, what string) error {
+	if p.Workspace != "" || !p.From.IsZero() || !p.To.IsZero() {
+		return fmt.Errorf("%s; --workspace, --from and --to do not apply to it", what)
+	}
+	return nil
+}
+
 // runner builds a job runner over e's lake.
 func (e *jobEnv) runner(wait bool, trigger string) (*jobs.Runner, error) {
 	rc := jobs.DefaultRunnerConfig()
@@ -108,15 +119,15 @@ func (e *jobEnv) landJob() jobs.Job {
 		Name:        "land",
 		Description: "copy cdp.events from Kafka into raw/events (Parquet), exactly once",
 		Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
-			if p.Workspace != "" || !p.From.IsZero() || !p.To.IsZero() {
-				return jobs.Result{}, fmt.Errorf("land reads Kafka in offset order for every workspace and day; --workspace, --from and --to do not apply to it")
+			if err := takesAll(p, "land reads Kafka in offset order for every workspace and day"); err != nil {
+				return jobs.Result{}, err
 			}
 			cfg := land.DefaultConfig()
 			cfg.Brokers, cfg.Storage, cfg.SpoolDir, cfg.ChunkEvents = e.brokers, e.lake, e.cfg.Jobs.SpoolDir, e.cfg.Jobs.LandChunkEvents
 			res, err := land.Run(ctx, cfg, land.Options{DryRun: p.DryRun, RunID: p.RunID, Progress: p.Progress})
 			summary := res.String()
 			if p.DryRun {
-				summary = fmt.Sprintf("dry run: %d events in %d partitions to land", res.Events, res.Partitions)
+				summary = fmt.Sprintf("dry run: %s in %s to land", plural.Count(res.Events, "event"), plural.Count(res.Partitions, "partition"))
 			}
 			return jobs.Result{Counts: res.Counts(), Summary: summary}, err
 		},

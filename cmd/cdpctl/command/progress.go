@@ -3,6 +3,7 @@ package command
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -13,7 +14,9 @@ import (
 )
 
 // jobProgress shows a job's progress: a bar (rows, bytes, rate, ETA) on
-// a terminal, a log line every few seconds otherwise.
+// a terminal, a log line every few seconds otherwise. The runner's log
+// lines say when each stage starts and ends; progress only fills the time
+// between, so a stage event is one line in either mode.
 type jobProgress interface {
 	Start(stage string, totalRows int64)
 	Add(rows, bytes int64)
@@ -23,20 +26,25 @@ type jobProgress interface {
 // progressModes are the values of job run's --progress.
 var progressModes = []string{"auto", "bar", "log", "none"}
 
-func newProgress(w io.Writer, mode string) jobProgress {
+// newProgress returns the progress for mode and the logger the run logs
+// to: on a bar, log lines go through it, to be written above the bar
+// rather than into it.
+func newProgress(w io.Writer, mode string, level slog.Level) (jobProgress, *slog.Logger) {
 	if mode == "auto" {
 		mode = "log"
 		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			mode = "bar"
 		}
 	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 	switch mode {
 	case "bar":
-		return &barProgress{w: w}
+		b := &barProgress{w: w}
+		return b, slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level}))
 	case "none":
-		return nopJobProgress{}
+		return nopJobProgress{}, log
 	}
-	return &logProgress{w: w, every: 5 * time.Second}
+	return &logProgress{log: log, every: 5 * time.Second}, log
 }
 
 type nopJobProgress struct{}
@@ -45,6 +53,9 @@ func (nopJobProgress) Start(string, int64) {}
 func (nopJobProgress) Add(int64, int64)    {}
 func (nopJobProgress) Finish()             {}
 
+// barProgress draws one bar on the terminal's last line and never leaves
+// it behind: a new stage, a log line, the end of the run (failed or not)
+// clear it first.
 type barProgress struct {
 	w     io.Writer
 	mu    sync.Mutex
@@ -56,10 +67,7 @@ type barProgress struct {
 func (b *barProgress) Start(stage string, total int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.bar != nil {
-		_ = b.bar.Finish()
-		fmt.Fprintln(b.w)
-	}
+	b.clear()
 	if total <= 0 {
 		total = -1 // spinner
 	}
@@ -73,7 +81,12 @@ func (b *barProgress) Start(stage string, total int64) {
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionFullWidth(),
+		// No spinner goroutine: it drew on its own, after a clear.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
+	// The rate counts from now, not from the first Add (which made it
+	// millions of rows/s).
+	b.bar.StartWithoutRender()
 }
 
 func (b *barProgress) Add(rows, bytes int64) {
@@ -89,18 +102,34 @@ func (b *barProgress) Add(rows, bytes int64) {
 	_ = b.bar.Add64(rows)
 }
 
-func (b *barProgress) Finish() {
+// Write clears the bar and writes a log line in its place. The stage's
+// next Add draws the bar again, below: a stage that has ended (its "job
+// finished" line is the usual writer) adds nothing more, so its bar
+// stays gone.
+func (b *barProgress) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.bar != nil {
-		_ = b.bar.Finish()
-		fmt.Fprintln(b.w)
+		_ = b.bar.Clear()
+	}
+	return b.w.Write(p)
+}
+
+func (b *barProgress) Finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clear()
+}
+
+func (b *barProgress) clear() {
+	if b.bar != nil {
+		_ = b.bar.Clear()
 		b.bar = nil
 	}
 }
 
 type logProgress struct {
-	w     io.Writer
+	log   *slog.Logger
 	every time.Duration
 
 	mu          sync.Mutex
@@ -115,9 +144,6 @@ func (l *logProgress) Start(stage string, total int64) {
 	defer l.mu.Unlock()
 	l.stage, l.total, l.rows, l.bytes = stage, total, 0, 0
 	l.start, l.last = time.Now(), time.Now()
-	if total > 0 {
-		fmt.Fprintf(l.w, "%s: %d rows to do\n", stage, total)
-	}
 }
 
 func (l *logProgress) Add(rows, bytes int64) {
@@ -132,20 +158,18 @@ func (l *logProgress) Add(rows, bytes int64) {
 }
 
 func (l *logProgress) line() {
-	el := time.Since(l.start).Seconds()
-	rate := float64(l.rows) / max(el, 1e-9)
-	eta := ""
-	if l.total > 0 && rate > 0 {
-		eta = fmt.Sprintf(", ETA %s", (time.Duration(float64(l.total-l.rows)/rate) * time.Second).Round(time.Second))
-		eta = fmt.Sprintf(" of %d (%.0f%%)%s", l.total, 100*float64(l.rows)/float64(l.total), eta)
+	rate := float64(l.rows) / max(time.Since(l.start).Seconds(), 1e-9)
+	args := []any{"stage", l.stage, "rows", l.rows}
+	if l.total > 0 {
+		args = append(args, "of", l.total, "done", fmt.Sprintf("%.0f%%", 100*float64(l.rows)/float64(l.total)))
+		if rate > 0 {
+			args = append(args, "eta", (time.Duration(float64(l.total-l.rows)/rate) * time.Second).Round(time.Second))
+		}
 	}
-	fmt.Fprintf(l.w, "%s: %d rows%s, %s written, %.0f rows/s\n", l.stage, l.rows, eta, humanize.IBytes(uint64(l.bytes)), rate)
+	args = append(args, "written", humanize.IBytes(uint64(l.bytes)), "rows_per_s", int64(rate))
+	l.log.Info("progress", args...)
 }
 
-func (l *logProgress) Finish() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stage != "" && l.rows > 0 {
-		l.line()
-	}
-}
+// Finish does nothing: the runner's "job finished" line says what the
+// stage did.
+func (l *logProgress) Finish() {}

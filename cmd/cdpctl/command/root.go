@@ -24,6 +24,7 @@ type globalOptions struct {
 	kafkaBrokers []string
 	lakeURL      string
 	logLevel     string
+	level        slog.Level // logLevel, parsed
 	// loadedFrom is the config file load read; "" when it used the defaults.
 	loadedFrom string
 }
@@ -40,11 +41,10 @@ func NewRoot() *cobra.Command {
 			if err := bindEnv(cmd); err != nil {
 				return err
 			}
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+			if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl})))
+			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: g.level})))
 			return nil
 		},
 	}

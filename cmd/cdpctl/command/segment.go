@@ -19,6 +19,7 @@ import (
 	cdp "github.com/tributary-cdp/tributary"
 	"github.com/tributary-cdp/tributary/batch/ingest"
 	"github.com/tributary-cdp/tributary/internal/config"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/sql"
 )
 
@@ -243,7 +244,7 @@ func (o *segmentValidateOptions) run(cmd *cobra.Command, g *globalOptions, paths
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d segment files are invalid", failed, len(paths))
+		return fmt.Errorf("%d of %s invalid", failed, plural.Count(len(paths), "segment file"))
 	}
 	return nil
 }

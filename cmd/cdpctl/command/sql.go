@@ -22,6 +22,7 @@ import (
 
 	"github.com/tributary-cdp/tributary/batch/cleanse"
 	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	tsql "github.com/tributary-cdp/tributary/sql"
 )
 
@@ -425,7 +426,7 @@ func writeRows(rows *dsql.Rows, format string, out io.Writer) error {
 	switch format {
 	case "table":
 		tw.Flush()
-		fmt.Fprintf(out, "(%d rows)\n", n)
+		fmt.Fprintf(out, "(%s)\n", plural.Count(n, "row"))
 	case "csv":
 		cw.Flush()
 		return cw.Error()

@@ -1,0 +1,121 @@
+//go:build linux
+
+package main_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tributary-cdp/tributary/internal/testenv"
+)
+
+var stages = []string{"land", "ingest", "cleanse", "resolve", "curate", "reconcile"}
+
+// checkStageLines fails unless every stage of all started and ended on
+// exactly one line of lines each.
+func checkStageLines(t *testing.T, lines []string) {
+	t.Helper()
+	for _, stage := range stages {
+		for _, re := range []*regexp.Regexp{
+			regexp.MustCompile(`msg="job started" job=` + stage + ` `),
+			regexp.MustCompile(`msg="job (finished|failed)" job=` + stage + ` `),
+		} {
+			n := 0
+			for _, l := range lines {
+				if re.MatchString(l) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d lines match %s, want 1:\n%s", n, re, strings.Join(lines, "\n"))
+			}
+		}
+	}
+}
+
+// On a terminal, `job run all` draws a bar while a stage runs and leaves
+// only the log: a line when each stage starts and one when it ends, the
+// same as in a log, with no remnant of a bar, also when a stage fails.
+func TestJobRunAllOnATerminal(t *testing.T) {
+	in := testenv.Init(t).WithoutSchedules(t)
+	in.Serve(t)
+	sendOrders(t, in, 300)
+
+	run := func(want string) []string {
+		t.Helper()
+		pty := testenv.OpenPty(t, 100)
+		var stdout bytes.Buffer
+		cmd := exec.Command(in.Bin, "job", "run", "all", "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
+		cmd.Stdout, cmd.Stderr = &stdout, pty.Term
+		err := cmd.Run()
+		raw := pty.Output()
+		if (err == nil) != (want == "") {
+			t.Fatalf("job run all: %v, want failure %q\n%s%s", err, want, stdout.String(), raw)
+		}
+		if !bytes.Contains(raw, []byte("\rland cdp.events")) {
+			t.Fatalf("no bar was drawn:\n%q", raw)
+		}
+		screen := testenv.Screen(raw, int(pty.Cols))
+		checkStageLines(t, screen)
+		for _, l := range screen {
+			if l != "" && !strings.HasPrefix(l, "time=") && !strings.HasPrefix(l, "Error: ") {
+				t.Errorf("the terminal shows %q, neither log nor error:\n%s", l, strings.Join(screen, "\n"))
+			}
+		}
+		if want != "" && !strings.HasPrefix(screen[len(screen)-2], "Error: "+want) {
+			t.Errorf("the terminal ends in %q, want the error %q", screen[len(screen)-2], want)
+		}
+		return screen
+	}
+
+	screen := run("")
+	for _, l := range screen {
+		// all's summary is its stages' lines: logged once, by them.
+		if strings.Contains(l, `msg="job finished" job=all `) && strings.Contains(l, "summary=") {
+			t.Errorf("all's end repeats its stages' summaries: %s", l)
+		}
+	}
+
+	// A source whose second file cannot be read fails ingest with the
+	// bar of the first drawn.
+	drop := t.TempDir()
+	os.WriteFile(filepath.Join(drop, "a.csv"), []byte("id\nc1\nc2\n"), 0o600)
+	os.WriteFile(filepath.Join(drop, "b.csv"), []byte("ident\nc3\n"), 0o600)
+	def := filepath.Join(t.TempDir(), "crm.yaml")
+	os.WriteFile(def, []byte("name: crm\nworkspace: default\nlocation: file://"+drop+
+		"\nformat: {type: csv}\nkind: profiles\nfields:\n  customer_id: {column: id, identifier: customer_id, required: true}\n"), 0o600)
+	cdpctl(t, in, "", "source", "add", def, "--no-check", "--data-dir", in.DataDir)
+	sendOrders(t, in, 300)
+	run("job all: stage ingest")
+}
+
+// In a log (--progress log, or auto on a pipe) each stage starts and ends
+// on a line of its own, and all's end does not repeat them.
+func TestJobRunAllLogs(t *testing.T) {
+	in := testenv.Init(t).WithoutSchedules(t)
+	in.Serve(t)
+	sendOrders(t, in, 30)
+	for _, progress := range []string{"log", "auto"} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(in.Bin, "job", "run", "all", "--progress", progress, "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
+		cmd.Stderr = &stderr
+		if out, err := cmd.Output(); err != nil {
+			t.Fatalf("job run all: %v\n%s%s", err, out, stderr.String())
+		}
+		lines := strings.Split(stderr.String(), "\n")
+		checkStageLines(t, lines)
+		for _, l := range lines {
+			if l != "" && !strings.HasPrefix(l, "time=") {
+				t.Errorf("--progress %s: the log has %q", progress, l)
+			}
+			if strings.Contains(l, `msg="job finished" job=all `) && strings.Contains(l, "summary=") {
+				t.Errorf("all's end repeats its stages' summaries: %s", l)
+			}
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pty is a pseudo-terminal of 24 rows and Cols columns: a command run
+// with Term as its stdout or stderr is on a terminal, and Screen reads
+// what it wrote there.
+type Pty struct {
+	Term *os.File
+	Cols uint16
+	out  chan []byte
+}
+
+// OpenPty opens a pseudo-terminal cols wide, closed at test cleanup.
+func OpenPty(tb testing.TB, cols uint16) *Pty {
+	tb.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		tb.Skipf("no pseudo-terminal: %v", err)
+	}
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		tb.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		tb.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		tb.Fatalf("open pty: %v", err)
+	}
+	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: cols}); err != nil {
+		tb.Fatalf("size pty: %v", err)
+	}
+	p := &Pty{Term: s, Cols: cols, out: make(chan []byte, 1)}
+	// Read all the time: a terminal whose output nobody reads blocks the
+	// writer once its buffer is full.
+	go func() {
+		b, _ := io.ReadAll(m) // EIO once the last terminal side is closed
+		p.out <- b
+	}()
+	tb.Cleanup(func() {
+		s.Close()
+		m.Close()
+	})
+	return p
+}
+
+// Output closes the terminal side (run the command to its end first) and
+// returns all that was written to it, with the terminal's \r\n for \n.
+func (p *Pty) Output() []byte {
+	p.Term.Close()
+	return <-p.out
+}
+
+// Screen is what a terminal cols wide shows of out, a string per line
+// (the rows of a line too long for one joined): \r goes back to the
+// start of the row, and later text overwrites earlier. Trailing blanks
+// are cut.
+func Screen(out []byte, cols int) []string {
+	var lines []string
+	for l := range bytes.SplitSeq(out, []byte("\n")) {
+		var line []rune
+		col, row := 0, 0 // row: where the cursor's row starts in line
+		for _, r := range string(l) {
+			if r == '\r' {
+				col = row
+				continue
+			}
+			if col-row == cols {
+				row = col
+			}
+			if col < len(line) {
+				line[col] = r
+			} else {
+				line = append(line, r)
+			}
+			col++
+		}
+		lines = append(lines, strings.TrimRight(string(line), " "))
+	}
+	return lines
+}
