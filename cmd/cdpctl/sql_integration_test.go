@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -108,7 +109,8 @@ func TestSQLOverTheLocalLake(t *testing.T) {
 	}
 	views := cdpctl(t, in, "", append([]string{"sql", "--print-views"}, dd...)...)
 	if !strings.Contains(views, `CREATE OR REPLACE VIEW "events"`) || !strings.Contains(views, "read_parquet") ||
-		!strings.Contains(views, "-- curated/profiles: no files yet, an empty view\n"+`CREATE OR REPLACE VIEW "profiles" AS SELECT CAST(NULL AS VARCHAR) AS "workspace"`) {
+		!strings.Contains(views, "-- curated/profiles: no files yet, an empty view\n"+`CREATE OR REPLACE VIEW "profiles" AS SELECT CAST(NULL AS VARCHAR) AS "workspace"`) ||
+		!regexp.MustCompile(`(?m)^-- raw/events: 4 rows in (1 file|[02-9]\d* files)$`).MatchString(views) {
 		t.Fatalf("--print-views:\n%s", views)
 	}
 }

@@ -7,10 +7,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dustin/go-humanize/english"
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-cdp/tributary/batch/ingest"
+	"github.com/tributary-cdp/tributary/internal/plural"
 	"github.com/tributary-cdp/tributary/lake"
 )
 
@@ -60,7 +60,7 @@ func newSourceAddCmd(g *globalOptions) *cobra.Command {
 				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
 				n, newest, rows, bad, err := env.probe(cctx, src)
-				files := english.Plural(n, "file", "")
+				files := plural.Count(n, "file")
 				// CSV with a header and Parquet name their columns without rows.
 				named := src.Format.Type == "parquet" || src.Format.Type == "csv" && src.Format.HasHeader()
 				switch {

@@ -109,7 +109,7 @@ func (o *sqlOptions) run(cmd *cobra.Command, g *globalOptions, args []string) er
 				fmt.Fprintf(out, "-- %s: no files yet, an empty view\n%s;\n", v.Table, tsql.ViewStatement(v))
 				continue
 			}
-			fmt.Fprintf(out, "-- %s: %d rows in %d files\n%s;\n", v.Table, v.Rows, len(v.Files), tsql.ViewStatement(v))
+			fmt.Fprintf(out, "-- %s: %s in %s\n%s;\n", v.Table, plural.Count(v.Rows, "row"), plural.Count(len(v.Files), "file"), tsql.ViewStatement(v))
 		}
 		return nil
 	}
@@ -319,7 +319,7 @@ func (o *sqlOptions) repl(ctx context.Context, sess *tsql.Session, in *os.File, 
 				return nil
 			case ".views":
 				for _, v := range views {
-					fmt.Fprintf(out, "%-24s %-28s %d rows\n", v.Name, v.Table, v.Rows)
+					fmt.Fprintf(out, "%-24s %-28s %s\n", v.Name, v.Table, plural.Count(v.Rows, "row"))
 				}
 				prompt()
 				continue
