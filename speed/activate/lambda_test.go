@@ -431,6 +431,12 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					}
 				}
 				e["properties"] = props
+				switch rng.IntN(12) {
+				case 0: // keys in another case are other keys
+					e["properties"] = map[string]any{"Revenue": 12, "ORDER_ID": orderID(), "Total": 3, "value": 1}
+				case 1: // a key twice: the first is the one read
+					e["properties"] = json.RawMessage(fmt.Sprintf(`{"revenue":%d,"order_id":%q,"revenue":4,"order_id":"dup"}`, rng.IntN(50), orderID()))
+				}
 			case k < 14:
 				e["type"], e["event"] = "track", "Order Refunded"
 				props := []map[string]any{{"total": float64(rng.IntN(5000)) / 100}, {"revenue": 5}, {"products": []any{map[string]any{"price": 3.25, "quantity": 2}}},
