@@ -398,33 +398,53 @@ func (p *Preparer) traitsOf(o *Op, raw json.RawMessage, specs []traitSpec) ([]tr
 
 // pageURL reads properties.url and properties.path of a page call.
 func pageURL(props []byte, general bool) (url, path string) {
-	fast := !general && cdp.ObjectFields(props, func(k string, v []byte) bool {
-		if k != "url" && k != "path" {
-			// The general decoder matches keys case-insensitively ("URL").
-			return !strings.EqualFold(k, "url") && !strings.EqualFold(k, "path")
+	objectMembers(props, general, func(k string, v []byte) {
+		switch k {
+		case "url":
+			url = pageString(v)
+		case "path":
+			path = pageString(v)
 		}
-		s, end, ok := cdp.PlainString(v, 0)
-		if !ok || end != len(v) {
-			return false // not a plain string: the general decoder decides
-		}
-		if k == "url" {
-			url = s
-		} else {
-			path = s
-		}
-		return true
 	})
-	if fast {
-		return url, path
+	return url, path
+}
+
+// pageString reads a page's url or path: a JSON string, else none.
+func pageString(v []byte) string {
+	if s, end, ok := cdp.PlainString(v, 0); ok && end == len(v) {
+		return s
 	}
-	var pp struct {
-		URL  string `json:"url"`
-		Path string `json:"path"`
+	var s string
+	if len(v) == 0 || v[0] != '"' || gojson.Unmarshal(v, &s) != nil {
+		return ""
 	}
-	if gojson.Unmarshal(props, &pp) != nil {
-		return "", ""
+	return s
+}
+
+// objectMembers calls fn with the members of the JSON object raw and
+// reports whether raw is one. Keys match exactly, after unescaping, and a
+// repeated key's last value counts, as for identify traits and in the
+// batch layer (json_last): fn keeps the last value it is given for a key.
+// Plain keys are read in place, in order; the rest (escaped keys) are
+// decoded into a map, after fn has seen some members perhaps.
+func objectMembers(raw []byte, general bool, fn func(k string, v []byte)) bool {
+	if !general && cdp.ObjectFields(raw, func(k string, v []byte) bool {
+		fn(k, v)
+		return true
+	}) {
+		return true
 	}
-	return pp.URL, pp.Path
+	if i := jsonx.Space(raw, 0); i == len(raw) || raw[i] != '{' {
+		return false // no object: spare the decoder's error
+	}
+	var m map[string]rawJSON
+	if gojson.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	for k, v := range m {
+		fn(k, v)
+	}
+	return true
 }
 
 // scalarString reads a JSON string or number as text. Without escapes
@@ -458,17 +478,7 @@ const (
 
 // orderProps are the properties commerce reads.
 type orderProps struct {
-	OrderID  json.RawMessage `json:"order_id"`
-	Revenue  json.RawMessage `json:"revenue"`
-	Total    json.RawMessage `json:"total"`
-	Value    json.RawMessage `json:"value"`
-	Products json.RawMessage `json:"products"`
-}
-
-// product is an entry of properties.products.
-type product struct {
-	Price    json.RawMessage `json:"price"`
-	Quantity json.RawMessage `json:"quantity"`
+	OrderID, Revenue, Total, Value, Products []byte
 }
 
 // commerce reads "Order Completed" and "Order Refunded". The amount:
@@ -502,7 +512,7 @@ func commerce(o *Op, name string, props json.RawMessage, general bool) {
 // readOrder reads an order event's properties into e.
 func readOrder(e *OrderEvent, props json.RawMessage, general bool) {
 	var p orderProps
-	fast := !general && cdp.ObjectFields(props, func(k string, v []byte) bool {
+	objectMembers(props, general, func(k string, v []byte) {
 		switch k {
 		case "order_id":
 			p.OrderID = v
@@ -512,55 +522,64 @@ func readOrder(e *OrderEvent, props json.RawMessage, general bool) {
 			p.Total = v
 		case "value":
 			p.Value = v
-		default:
-			// products (summed by the general decoder) and keys it folds
-			// onto these ("Revenue").
-			return !strings.EqualFold(k, "order_id") && !strings.EqualFold(k, "revenue") && !strings.EqualFold(k, "total") &&
-				!strings.EqualFold(k, "value") && !strings.EqualFold(k, "products")
+		case "products":
+			p.Products = v
 		}
-		return true
 	})
-	if !fast {
-		g := new(orderProps) // apart: p stays on the stack
-		if gojson.Unmarshal(props, g) != nil {
-			return
-		}
-		p = *g
-	}
 	e.ID, _ = scalarString(p.OrderID)
 	if f, ok := number(p.Total); ok {
 		e.Total, e.HasTotal = micros(f), true
 	}
-	for _, raw := range []json.RawMessage{p.Revenue, p.Total, p.Value} {
+	for _, raw := range [...][]byte{p.Revenue, p.Total, p.Value} {
 		if f, ok := number(raw); ok {
 			e.Amount, e.HasAmount = micros(f), true
 			return
 		}
 	}
-	// Products as the batch layer reads them: a list, else none; its
-	// entries that are no object have no price.
-	var items []json.RawMessage
-	if len(p.Products) > 0 && gojson.Unmarshal(p.Products, &items) != nil {
-		items = nil
+	sum, ok := productsAmount(p.Products, general)
+	e.Amount, e.HasAmount = micros(sum), ok
+}
+
+// productsAmount sums products[].price × quantity (quantity 1 when it is
+// none) as the batch layer reads products: a list, else none; its entries
+// that are no object have no price. ok when an entry has a price.
+func productsAmount(raw []byte, general bool) (sum float64, ok bool) {
+	if len(raw) == 0 {
+		return 0, false
 	}
-	var sum float64
+	add := func(it []byte) bool {
+		var price, quantity []byte
+		objectMembers(it, general, func(k string, v []byte) {
+			switch k {
+			case "price":
+				price = v
+			case "quantity":
+				quantity = v
+			}
+		})
+		if f, has := number(price); has {
+			q, has := number(quantity)
+			if !has {
+				q = 1
+			}
+			sum, ok = sum+f*q, true
+		}
+		return true
+	}
+	if !general && cdp.ArrayElems(raw, add) {
+		return sum, ok
+	}
+	// Not a list, or one the fast reader stopped in (nested too deep):
+	// the decoder reads it from the start.
+	sum, ok = 0, false
+	var items []rawJSON
+	if gojson.Unmarshal(raw, &items) != nil {
+		return 0, false
+	}
 	for _, it := range items {
-		var pr product
-		if gojson.Unmarshal(it, &pr) != nil {
-			continue
-		}
-		price, ok := number(pr.Price)
-		if !ok {
-			continue
-		}
-		q, ok := number(pr.Quantity)
-		if !ok {
-			q = 1
-		}
-		sum += price * q
-		e.HasAmount = true
+		add(it)
 	}
-	e.Amount = micros(sum)
+	return sum, ok
 }
 
 func micros(f float64) int64 {

@@ -276,3 +276,52 @@ func TestOrdersOutlastAReconcile(t *testing.T) {
 		t.Errorf("a refund after the reconcile: revenue %d, %d orders; want 0, 1", rev, orders)
 	}
 }
+
+// TestReadOrderKeys: an order's properties are read with exact keys, a
+// repeated key's last value counting, as the batch layer reads them
+// (json_last) and as identify traits are; the fast reader and the
+// general decoder (escaped keys) alike.
+func TestReadOrderKeys(t *testing.T) {
+	for _, c := range []struct {
+		props string
+		want  OrderEvent
+	}{
+		{`{"Revenue":12,"ORDER_ID":"o","Total":3,"value":1}`, OrderEvent{Amount: 1e6, HasAmount: true}},
+		{`{"revenue":7,"order_id":"o1","revenue":4,"order_id":"dup"}`, OrderEvent{ID: "dup", Amount: 4e6, HasAmount: true}},
+		{`{"revenue":7,"revenue":null,"value":2}`, OrderEvent{Amount: 2e6, HasAmount: true}},
+		{`{"total":7,"total":"1.5"}`, OrderEvent{Amount: 1.5e6, HasAmount: true, Total: 1.5e6, HasTotal: true}},
+		{`{"rev\u0065nue":5,"order_\u0069d":"o\u0031"}`, OrderEvent{ID: "o1", Amount: 5e6, HasAmount: true}},
+		{`{"revenue":5,"rev\u0065nue":6}`, OrderEvent{Amount: 6e6, HasAmount: true}},
+		{`{"rev\u0065nue":6,"revenue":5}`, OrderEvent{Amount: 5e6, HasAmount: true}},
+		{`{"Revenue":5,"\u0052evenue":6}`, OrderEvent{}},
+		{`{"products":[{"price":2,"quantity":3}],"Products":[{"price":9}]}`, OrderEvent{Amount: 6e6, HasAmount: true}},
+		{`{"products":[{"price":9}],"products":[{"price":2,"Price":8,"quantity":3,"quantity":2}]}`, OrderEvent{Amount: 4e6, HasAmount: true}},
+		{`{"products":[{"PRICE":2},{"pr\u0069ce":"3","quantity":2,"QUANTITY":5},{"price":1,"price":[]}]}`, OrderEvent{Amount: 6e6, HasAmount: true}},
+		{`{"products":[{"price":1}],"products":{"price":2}}`, OrderEvent{}},
+	} {
+		for _, general := range []bool{false, true} {
+			var got OrderEvent
+			readOrder(&got, []byte(c.props), general)
+			if got != c.want {
+				t.Errorf("readOrder(%s, general %v) = %+v, want %+v", c.props, general, got, c.want)
+			}
+		}
+	}
+}
+
+// TestPageURLKeys: a page's url and path as an order's properties are
+// read: exact keys, a repeated key's last value.
+func TestPageURLKeys(t *testing.T) {
+	for _, c := range []struct{ props, url, path string }{
+		{`{"URL":"https://x/","path":"/p","url":"https://y/"}`, "https://y/", "/p"},
+		{`{"url":"https://x/","url":"https://y/","Path":"/q"}`, "https://y/", ""},
+		{`{"url":"https://x/","url":5,"path":"/p"}`, "", "/p"},
+		{`{"\u0075rl":"https:\/\/x\/","url":"https://y/","p\u0061th":"/\u00e9"}`, "https://y/", "/\u00e9"},
+	} {
+		for _, general := range []bool{false, true} {
+			if url, path := pageURL([]byte(c.props), general); url != c.url || path != c.path {
+				t.Errorf("pageURL(%s, general %v) = %q, %q, want %q, %q", c.props, general, url, path, c.url, c.path)
+			}
+		}
+	}
+}
