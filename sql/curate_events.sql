@@ -31,7 +31,9 @@ DROP TABLE cur_idmap;
 -- sum of products' price × quantity (quantity 1 when missing), NULL when
 -- none of them is there; refunds subtract. Amounts are read as the speed
 -- layer reads them (parse_amount) and rounded to millionths per event, as
--- it keeps them (amount_micros). An order event with an order_id (a string
+-- it keeps them (amount_micros). Keys match exactly and a key written twice
+-- counts its last value (amount_at, json_last), as the speed layer reads
+-- them and as for traits. An order event with an order_id (a string
 -- or a number as spelt, as trait_identifier reads one) moves no revenue
 -- here: its order does (cur_orders). Empty JSON text counts as absent. h
 -- hashes the message key for the retry check below.
@@ -51,14 +53,14 @@ SELECT e.workspace, coalesce(mu.pid, ma.pid) AS pid, e.message_id,
   CASE WHEN mu.pid IS NULL AND ma.pid IS NULL THEN {'user_id': e.user_id, 'anonymous_id': e.anonymous_id, 'previous_id': e.previous_id} END AS ids
 FROM (
   SELECT *, CASE WHEN o THEN coalesce(
-      parse_amount(json_extract_string(nullif(properties, ''), '$.revenue')),
-      parse_amount(json_extract_string(nullif(properties, ''), '$.total')),
-      parse_amount(json_extract_string(nullif(properties, ''), '$.value')),
+      amount_at(nullif(properties, ''), 'revenue', '$.revenue'),
+      amount_at(nullif(properties, ''), 'total', '$.total'),
+      amount_at(nullif(properties, ''), 'value', '$.value'),
       list_sum(list_transform(
-        coalesce(json_extract(nullif(properties, ''), '$.products[*]'), []::JSON[]),
-        x -> parse_amount(json_extract_string(x, '$.price')) * coalesce(parse_amount(json_extract_string(x, '$.quantity')), 1)))
+        coalesce(json_extract(json_last(nullif(properties, ''), 'products', '$.products'), '$[*]'), []::JSON[]),
+        x -> amount_at(x, 'price', '$.price') * coalesce(amount_at(x, 'quantity', '$.quantity'), 1)))
     ) END AS amount,
-    CASE WHEN o THEN parse_amount(json_extract_string(nullif(properties, ''), '$.total')) END AS total,
+    CASE WHEN o THEN amount_at(nullif(properties, ''), 'total', '$.total') END AS total,
     CASE WHEN o THEN nullif(trait_identifier(nullif(properties, ''), 'order_id', '$.order_id'), '') END AS order_id
   FROM (SELECT *, type = 'track' AND event IN ('Order Completed', 'Order Refunded') AS o FROM cur_events_raw)
 ) AS e

@@ -15,21 +15,43 @@ SELECT * EXCLUDE (rn) FROM (
     FROM query_table(t) SEMI JOIN dup USING (workspace, message_id)
 ) WHERE rn = 1;
 
+-- json_repeated(obj, key): whether the JSON object obj may write key more
+-- than once. DuckDB's paths take a repeated key's first value; the speed
+-- layer takes its last, as its decoder does (traits) and as it reads an
+-- order's properties, and so does json_members. Only an object where
+-- "key" is written twice, or that has an escape and repeats the key
+-- (json_keys), needs json_members: the check reads the text, without a
+-- JSON parse for the usual object.
+CREATE OR REPLACE TEMP MACRO json_repeated(obj, key) AS
+contains(substr(obj, strpos(obj, '"' || key || '"') + length(key) + 2), '"' || key || '"')
+  OR contains(obj, '\') AND len(list_filter(json_keys(obj), k -> k = key)) > 1;
+
+-- json_last(obj, key, path): the JSON of the member key of the object obj
+-- (at path, MemberPath(key)), its last value when the key is repeated
+-- (json_repeated); NULL when there is none.
+CREATE OR REPLACE TEMP MACRO json_last(obj, key, path) AS
+CASE WHEN json_repeated(obj, key) THEN CAST(list_filter(json_members(obj), m -> m.k = key)[1].v AS JSON)
+     ELSE json_extract(obj, path) END;
+
+-- amount_at(obj, key, path): the amount (parse_amount) at key of the
+-- object obj, as json_last reads the key: a numeric string's text, a
+-- number as DuckDB writes it (12.50 as 12.5, the same amount); NULL when
+-- it is none. Without a repeated key, one read of obj.
+CREATE OR REPLACE TEMP MACRO amount_at(obj, key, path) AS
+parse_amount(CASE WHEN json_repeated(obj, key) THEN json_extract_string(json_last(obj, key, path), '$')
+                  ELSE json_extract_string(obj, path) END);
+
 -- trait_identifier(traits, trait, path): the identify trait named trait
 -- (at path, MemberPath(trait)) as an identifier's raw value: a string or a
 -- number, as the speed layer reads one (scalarString); NULL for an object,
 -- a list, a boolean or null, whose JSON text json_extract_string would
 -- return (an email {"a":"x@y.co"} normalizes as one). A number as it is
 -- written (json_members): DuckDB writes 12.50 as 12.5, 1e3 as 1000.0.
--- A repeated key's last value, as the speed layer's decoder and
--- json_members take it (DuckDB's paths take the first). Only an object
--- where "trait" is written twice, or that has an escape and repeats the
--- key (json_keys), goes through json_members; one without "trait" and
--- without an escape has no such member and skips the JSON parse.
+-- A repeated key's last value (json_repeated). An object without "trait"
+-- and without an escape has no such member and skips the JSON parse.
 CREATE OR REPLACE TEMP MACRO trait_identifier(traits, trait, path) AS
 CASE WHEN NOT contains(traits, '"' || trait || '"') AND NOT contains(traits, '\') THEN NULL
-     WHEN contains(substr(traits, strpos(traits, '"' || trait || '"') + length(trait) + 2), '"' || trait || '"')
-       OR contains(traits, '\') AND len(list_filter(json_keys(traits), k -> k = trait)) > 1
+     WHEN json_repeated(traits, trait)
        THEN list_transform(list_filter(json_members(traits), m -> m.k = trait), m -> CASE
          WHEN json_type(m.v) = 'VARCHAR' THEN json_extract_string(m.v, '$')
          WHEN json_type(m.v) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN m.v END)[1]

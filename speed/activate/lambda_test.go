@@ -434,7 +434,7 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				switch rng.IntN(12) {
 				case 0: // keys in another case are other keys
 					e["properties"] = map[string]any{"Revenue": 12, "ORDER_ID": orderID(), "Total": 3, "value": 1}
-				case 1: // a key twice: the first is the one read
+				case 1: // a key twice: the last is the one read
 					e["properties"] = json.RawMessage(fmt.Sprintf(`{"revenue":%d,"order_id":%q,"revenue":4,"order_id":"dup"}`, rng.IntN(50), orderID()))
 				}
 			case k < 14:
