@@ -83,6 +83,10 @@ func FuzzDecodeCanonical(f *testing.F) {
 			Properties: json.RawMessage(`{"order_id":1001.50,"ORDER_ID":"x","products":[{"price":"2"}]}`)},
 		{Workspace: "w", MessageID: "m10", Type: cdp.Track, Event: "Order Refunded", UserID: "u", Timestamp: at, ReceivedAt: at,
 			Properties: json.RawMessage(`{"order_id":"o\u0031","order_id":"o2","products":[]}`)},
+		{Workspace: "w", MessageID: "m11", Type: cdp.Track, Event: "Order Completed", UserID: "u", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"products":[{"price":9}],"products":[{"pr\u0069ce":2,"price":3,"quantity":2,"Quantity":4},{"PRICE":1}]}`)},
+		{Workspace: "w", MessageID: "m12", Type: cdp.Page, AnonymousID: "a", Timestamp: at, ReceivedAt: at,
+			Properties: json.RawMessage(`{"url":"https://x/","url":5,"p\u0061th":"/p","Path":"/q"}`)},
 		{Workspace: "w", MessageID: "m6", Type: cdp.Alias, UserID: "u", PreviousID: " a ", GroupID: "g", Timestamp: at, ReceivedAt: at},
 	} {
 		f.Add(e.AppendJSON(nil))
