@@ -32,7 +32,7 @@ DROP TABLE cur_idmap;
 -- none of them is there; refunds subtract. Amounts are read as the speed
 -- layer reads them (parse_amount) and rounded to millionths per event, as
 -- it keeps them (amount_micros). Keys match exactly and a key written twice
--- counts its last value (amount_at, json_last), as the speed layer reads
+-- counts its last value (json_repeated, amount_at), as the speed layer reads
 -- them and as for traits. An order event with an order_id (a string
 -- or a number as spelt, as trait_identifier reads one) moves no revenue
 -- here: its order does (cur_orders). Empty JSON text counts as absent. h
@@ -57,7 +57,8 @@ FROM (
       amount_at(nullif(properties, ''), 'total', '$.total'),
       amount_at(nullif(properties, ''), 'value', '$.value'),
       list_sum(list_transform(
-        coalesce(json_extract(json_last(nullif(properties, ''), 'products', '$.products'), '$[*]'), []::JSON[]),
+        coalesce(CASE WHEN json_repeated(nullif(properties, ''), 'products') THEN json_extract(json_last_member(nullif(properties, ''), 'products'), '$[*]')
+          ELSE json_extract(nullif(properties, ''), '$.products[*]') END, []::JSON[]),
         x -> amount_at(x, 'price', '$.price') * coalesce(amount_at(x, 'quantity', '$.quantity'), 1)))
     ) END AS amount,
     CASE WHEN o THEN amount_at(nullif(properties, ''), 'total', '$.total') END AS total,

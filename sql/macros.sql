@@ -17,28 +17,29 @@ SELECT * EXCLUDE (rn) FROM (
 
 -- json_repeated(obj, key): whether the JSON object obj may write key more
 -- than once. DuckDB's paths take a repeated key's first value; the speed
--- layer takes its last, as its decoder does (traits) and as it reads an
--- order's properties, and so does json_members. Only an object where
--- "key" is written twice, or that has an escape and repeats the key
--- (json_keys), needs json_members: the check reads the text, without a
--- JSON parse for the usual object.
+-- layer takes its last, as its decoder does and as it reads an order's
+-- properties, and so does json_members. The check reads the text: only
+-- an object where "key" is written twice, or that has an escape and
+-- repeats the key (json_keys), needs json_members. For a constant key,
+-- LIKE costs about a contains (a wildcard in key, % or _, would only send
+-- more objects to json_members); trait_identifier's key varies by row,
+-- where LIKE is twice as slow as its strpos.
 CREATE OR REPLACE TEMP MACRO json_repeated(obj, key) AS
-contains(substr(obj, strpos(obj, '"' || key || '"') + length(key) + 2), '"' || key || '"')
+obj LIKE '%"' || key || '"%"' || key || '"%'
   OR contains(obj, '\') AND len(list_filter(json_keys(obj), k -> k = key)) > 1;
 
--- json_last(obj, key, path): the JSON of the member key of the object obj
--- (at path, MemberPath(key)), its last value when the key is repeated
--- (json_repeated); NULL when there is none.
-CREATE OR REPLACE TEMP MACRO json_last(obj, key, path) AS
-CASE WHEN json_repeated(obj, key) THEN CAST(list_filter(json_members(obj), m -> m.k = key)[1].v AS JSON)
-     ELSE json_extract(obj, path) END;
+-- json_last_member(obj, key): the JSON of the member key of the object
+-- obj as written, the last value of a repeated key; NULL when there is
+-- none. For the objects json_repeated sends: a path reads the others.
+CREATE OR REPLACE TEMP MACRO json_last_member(obj, key) AS
+CAST(list_filter(json_members(obj), m -> m.k = key)[1].v AS JSON);
 
 -- amount_at(obj, key, path): the amount (parse_amount) at key of the
--- object obj, as json_last reads the key: a numeric string's text, a
--- number as DuckDB writes it (12.50 as 12.5, the same amount); NULL when
--- it is none. Without a repeated key, one read of obj.
+-- object obj (at path, MemberPath(key)), a repeated key's last value: a
+-- numeric string's text, a number as DuckDB writes it (12.50 as 12.5, the
+-- same amount); NULL when it is none.
 CREATE OR REPLACE TEMP MACRO amount_at(obj, key, path) AS
-parse_amount(CASE WHEN json_repeated(obj, key) THEN json_extract_string(json_last(obj, key, path), '$')
+parse_amount(CASE WHEN json_repeated(obj, key) THEN json_extract_string(json_last_member(obj, key), '$')
                   ELSE json_extract_string(obj, path) END);
 
 -- trait_identifier(traits, trait, path): the identify trait named trait
@@ -47,11 +48,15 @@ parse_amount(CASE WHEN json_repeated(obj, key) THEN json_extract_string(json_las
 -- a list, a boolean or null, whose JSON text json_extract_string would
 -- return (an email {"a":"x@y.co"} normalizes as one). A number as it is
 -- written (json_members): DuckDB writes 12.50 as 12.5, 1e3 as 1000.0.
--- A repeated key's last value (json_repeated). An object without "trait"
--- and without an escape has no such member and skips the JSON parse.
+-- A repeated key's last value, as the speed layer's decoder and
+-- json_members take it (DuckDB's paths take the first). Only an object
+-- where "trait" is written twice, or that has an escape and repeats the
+-- key (json_keys), goes through json_members; one without "trait" and
+-- without an escape has no such member and skips the JSON parse.
 CREATE OR REPLACE TEMP MACRO trait_identifier(traits, trait, path) AS
 CASE WHEN NOT contains(traits, '"' || trait || '"') AND NOT contains(traits, '\') THEN NULL
-     WHEN json_repeated(traits, trait)
+     WHEN contains(substr(traits, strpos(traits, '"' || trait || '"') + length(trait) + 2), '"' || trait || '"')
+       OR contains(traits, '\') AND len(list_filter(json_keys(traits), k -> k = trait)) > 1
        THEN list_transform(list_filter(json_members(traits), m -> m.k = trait), m -> CASE
          WHEN json_type(m.v) = 'VARCHAR' THEN json_extract_string(m.v, '$')
          WHEN json_type(m.v) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN m.v END)[1]
