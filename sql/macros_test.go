@@ -3,6 +3,7 @@ package sql_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -77,6 +78,47 @@ func TestTraitIdentifierAsSent(t *testing.T) {
 		}
 		if (got == nil) != (want == "") || got != nil && *got != want {
 			t.Errorf("trait_identifier(%s) = %v, want %q", traits, got, want)
+		}
+	}
+}
+
+// amount_at reads an amount as the speed layer does (speed.readOrder):
+// the key as written, after unescaping, and of a repeated key the last
+// value; any JSON that is no object has none.
+func TestAmountAtLastValue(t *testing.T) {
+	s := open(t)
+	for obj, want := range map[string]string{
+		`{"price":12.50}`:                      "12.5",
+		`{"price":"7","x":1}`:                  "7",
+		`{"Price":7}`:                          "",
+		`{"price":1,"price":"2.5"}`:            "2.5",
+		`{"price":1,"price":null}`:             "",
+		`{"price":"x","price":3}`:              "3",
+		`{"x":"price","price":3}`:              "3",
+		`{"price":1,"pr\u0069ce":4}`:           "4",
+		`{"pr\u0069ce":4,"price":1}`:           "1",
+		`{"pr\u0069ce":4,"x":"\n"}`:            "4",
+		`{"price":"1e400","price":2}`:          "2",
+		`{"price":2,"price":1e400}`:            "+Inf",
+		`["price","price"]`:                    "",
+		`["a\n","price"]`:                      "",
+		`"a\"price\"b\"price\""`:               "",
+		`{"a":{"price":1},"price":2}`:          "2",
+		`{"price":2,"a":{"price":1}}`:          "2",
+		`{"price":{"price":1},"price":[2]}`:    "",
+		`{"price":" 3 ","price":"4","pr\"":5}`: "4",
+	} {
+		var got *float64
+		if err := s.QueryRow(context.Background(), `SELECT amount_at($1, 'price', '$.price')`, obj).Scan(&got); err != nil {
+			t.Errorf("amount_at(%s): %v", obj, err)
+			continue
+		}
+		g := ""
+		if got != nil {
+			g = strconv.FormatFloat(*got, 'g', -1, 64)
+		}
+		if g != want {
+			t.Errorf("amount_at(%s) = %q, want %q", obj, g, want)
 		}
 	}
 }
