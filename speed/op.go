@@ -424,9 +424,9 @@ func pageString(v []byte) string {
 // objectMembers calls fn with the members of the JSON object raw and
 // reports whether raw is one. Keys match exactly, after unescaping, and a
 // repeated key's last value counts, as for identify traits and in the
-// batch layer (json_last): fn keeps the last value it is given for a key.
-// Plain keys are read in place, in order; the rest (escaped keys) are
-// decoded into a map, after fn has seen some members perhaps.
+// batch layer (json_repeated): fn keeps the last value it is given for a
+// key. Plain keys are read in place, in order; the rest (escaped keys)
+// are decoded into a map, after fn has seen some members perhaps.
 func objectMembers(raw []byte, general bool, fn func(k string, v []byte)) bool {
 	if !general && cdp.ObjectFields(raw, func(k string, v []byte) bool {
 		fn(k, v)
