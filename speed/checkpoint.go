@@ -559,6 +559,18 @@ type CheckpointInfo struct {
 	Deltas        int           `json:"deltas"`      // delta checkpoints loaded after the full one
 	DeltaBytes    int64         `json:"delta_bytes"` // their size
 	Load          time.Duration `json:"-"`           // how long loading it took
+	Orders        int64         `json:"orders"`      // orders the profiles remember by order_id (orders.go)
+	// PoisonCopies is, by partition of cdp.events, the position in
+	// cdp.events.rejected at or past which the copies of its poison
+	// messages from its offset on lie (poison.go); a start reads all of
+	// cdp.events.rejected for a partition without one.
+	PoisonCopies map[int]RejectedPosition `json:"poison_copies"`
+}
+
+// RejectedPosition is a position in cdp.events.rejected.
+type RejectedPosition struct {
+	Partition int   `json:"partition"`
+	Offset    int64 `json:"offset"`
 }
 
 // InspectCheckpoint loads dir/CheckpointFile and its deltas as a restart
@@ -574,10 +586,18 @@ func InspectCheckpoint(dir string, cfg StoreConfig) (CheckpointInfo, error) {
 	if !ok {
 		return CheckpointInfo{}, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	}
-	info := CheckpointInfo{Path: path, Bytes: ch.baseBytes, Version: ch.head.Version, Written: ch.written, Offsets: s.Offsets(),
+	info := CheckpointInfo{Path: path, Bytes: ch.baseBytes, Version: ch.head.Version, Written: ch.written.UTC(), Offsets: s.Offsets(),
 		Deltas: ch.deltas, DeltaBytes: ch.deltaBytes, Load: time.Since(start)}
 	st := s.Stats()
 	info.Profiles, info.Identifiers, info.DedupeEntries = st.Profiles, st.Identifiers, st.DedupeEntries
+	s.Range(func(p *Profile) bool {
+		info.Orders += int64(len(p.orders()))
+		return true
+	})
+	info.PoisonCopies = make(map[int]RejectedPosition, len(s.copies))
+	for p, m := range s.copies {
+		info.PoisonCopies[p] = RejectedPosition(m)
+	}
 	return info, nil
 }
 

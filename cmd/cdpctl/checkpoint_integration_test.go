@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 // replays, every count exact. A full checkpoint with a byte changed: both
 // exit non-zero, naming the checksum.
 func TestCheckpointCommand(t *testing.T) {
+	t.Setenv("TZ", "Asia/Kolkata") // times are printed in UTC all the same
 	in := testenv.Init(t)
 	p := in.Serve(t)
 	sendOrders(t, in, 4)
@@ -28,7 +30,7 @@ func TestCheckpointCommand(t *testing.T) {
 		awaitEvents(t, in, fmt.Sprintf("u%d", u), 1)
 	}
 	p.Stop(t)
-	if !strings.Contains(p.Log.String(), `msg="speed checkpoint written at stop" delta=false`) {
+	if !regexp.MustCompile(`msg="speed checkpoint written at stop" delta=false size="[0-9.]+ (B|KiB|MiB)" offsets=`).MatchString(p.Log.String()) {
 		t.Errorf("serve did not log its checkpoint at the stop:\n%s", p.Log.String())
 	}
 
@@ -41,6 +43,11 @@ func TestCheckpointCommand(t *testing.T) {
 		Offsets       map[int]int64 `json:"offsets"`
 		Written       time.Time     `json:"written"`
 		Deltas        int           `json:"deltas"`
+		Orders        int64         `json:"orders"`
+		PoisonCopies  map[int]struct {
+			Partition int   `json:"partition"`
+			Offset    int64 `json:"offset"`
+		} `json:"poison_copies"`
 	}
 	inspect := func(n, deltas int, sent int64) { // sent: messages, the duplicates may not all be applied yet
 		t.Helper()
@@ -48,18 +55,29 @@ func TestCheckpointCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		var next int64
-		for _, o := range info.Offsets {
+		for p, o := range info.Offsets {
 			next += o
+			// No poison message was sent: every partition's copies would
+			// go past where cdp.events.rejected ended at the start.
+			if m, ok := info.PoisonCopies[p]; !ok || m.Offset != 0 {
+				t.Errorf("partition %d: poison copies at %+v (%v), want offset 0 of an empty cdp.events.rejected", p, m, ok)
+			}
 		}
 		if info.Version != 7 || info.Profiles != int64(n) || info.Identifiers != int64(n) || info.DedupeEntries != int64(n) || next < int64(n) || next > sent ||
-			info.Deltas != deltas || time.Since(info.Written) > time.Minute {
+			info.Deltas != deltas || info.Orders != int64(n) || time.Since(info.Written) > time.Minute {
 			t.Errorf("checkpoint after %d orders of %d users: %+v, want %d deltas", n, n, info, deltas)
 		}
 	}
 	inspect(4, 0, 4)
 	text := cdpctl(t, in, "", append([]string{"checkpoint"}, dd...)...)
-	if !strings.Contains(text, "checksums OK") || !strings.Contains(text, "4 profiles, 4 identifiers, 4 message ids") {
-		t.Errorf("checkpoint output:\n%s", text)
+	// Sizes as the rest of the CLI writes them, the time in UTC as the
+	// logs; a line per partition, with its offset and poison copies.
+	textRe := regexp.MustCompile(`^\S+checkpoint\.gob: version 7, [0-9.]+ (B|KiB|MiB), and 0 delta checkpoints after it \(0 B\), ` +
+		`the last written \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+s ago\); loads in \S+, checksums OK\n` +
+		`4 profiles, 4 identifiers, 4 orders remembered, 4 message ids for deduplication\n` +
+		`(partition \d+ of cdp\.events: resumes at offset \d+; the copies of its poison messages from there lie at or past offset 0 of partition \d+ of cdp\.events\.rejected\n)+$`)
+	if !textRe.MatchString(text) {
+		t.Errorf("checkpoint output:\n%s\nwant it to match %s", text, textRe)
 	}
 	// The same 4 orders again (duplicates) and 2 more: the stop writes a
 	// delta, and the chain holds 6.

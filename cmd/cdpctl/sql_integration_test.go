@@ -48,7 +48,7 @@ func sendOrders(t *testing.T, in *testenv.Instance, n int) {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		fmt.Fprintf(&sb, `{"type":"track","userId":"u%d","event":"Order Completed","properties":{"revenue":%d},"messageId":"o-%d"}`, i, 10*(i+1), i)
+		fmt.Fprintf(&sb, `{"type":"track","userId":"u%d","event":"Order Completed","properties":{"order_id":"o-%d","revenue":%d},"messageId":"o-%d"}`, i, i, 10*(i+1), i)
 	}
 	sb.WriteString(`]}`)
 	if st, err := post(t, in.URL()+"/v1/batch", in.WriteKey, []byte(sb.String()), false); err != nil || st != 200 {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/tributary-cdp/tributary/internal/plural"
@@ -52,11 +53,23 @@ func newCheckpointCmd(g *globalOptions) *cobra.Command {
 					LoadSeconds float64 `json:"load_seconds"`
 				}{info, info.Load.Seconds()})
 			}
-			fmt.Fprintf(out, "%s: version %d, %d bytes, and %s after it (%d bytes), the last written %s (%s ago); loads in %s, checksums OK\n",
-				info.Path, info.Version, info.Bytes, plural.Count(info.Deltas, "delta checkpoint"), info.DeltaBytes, info.Written.Format(time.RFC3339), time.Since(info.Written).Round(time.Second), info.Load.Round(time.Millisecond))
-			fmt.Fprintf(out, "%s, %s, %s for deduplication\n", plural.Count(info.Profiles, "profile"), plural.Count(info.Identifiers, "identifier"), plural.Count(info.DedupeEntries, "message id"))
-			for _, p := range slices.Sorted(maps.Keys(info.Offsets)) {
-				fmt.Fprintf(out, "partition %d of cdp.events: resumes at offset %d\n", p, info.Offsets[p])
+			fmt.Fprintf(out, "%s: version %d, %s, and %s after it (%s), the last written %s (%s ago); loads in %s, checksums OK\n",
+				info.Path, info.Version, humanize.IBytes(uint64(info.Bytes)), plural.Count(info.Deltas, "delta checkpoint"), humanize.IBytes(uint64(info.DeltaBytes)),
+				info.Written.Format(time.RFC3339), time.Since(info.Written).Round(time.Second), info.Load.Round(time.Millisecond))
+			fmt.Fprintf(out, "%s, %s, %s remembered, %s for deduplication\n", plural.Count(info.Profiles, "profile"), plural.Count(info.Identifiers, "identifier"),
+				plural.Count(info.Orders, "order"), plural.Count(info.DedupeEntries, "message id"))
+			// A partition may have a mark and no offset yet, or the reverse.
+			parts := map[int]int64{}
+			for p := range info.PoisonCopies {
+				parts[p] = 0
+			}
+			maps.Copy(parts, info.Offsets)
+			for _, p := range slices.Sorted(maps.Keys(parts)) {
+				poison := "no mark of where the copies of its poison messages lie: a start reads all of " + sc.Rejected
+				if m, ok := info.PoisonCopies[p]; ok {
+					poison = fmt.Sprintf("the copies of its poison messages from there lie at or past offset %d of partition %d of %s", m.Offset, m.Partition, sc.Rejected)
+				}
+				fmt.Fprintf(out, "partition %d of %s: resumes at offset %d; %s\n", p, sc.Topic, parts[p], poison)
 			}
 			return nil
 		},
