@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
@@ -682,10 +683,11 @@ func (c *Consumer) checkpoint(mode checkpointMode) error {
 		c.lastCheckpoint.Store(time.Now().UnixNano())
 		c.m.checkpointWrite.Observe(time.Since(wstart).Seconds())
 		c.m.checkpoints.WithLabelValues(checkpointKind(sn)).Inc()
-		slog.Debug("speed checkpoint written", "delta", sn.Delta(), "bytes", n, "pause", pause, "write", pstart.Sub(wstart), "sync", time.Since(pstart), "final", final)
+		slog.Debug("speed checkpoint written", "delta", sn.Delta(), "size", humanize.IBytes(uint64(n)), "pause", pause.Round(time.Microsecond),
+			"write", pstart.Sub(wstart).Round(time.Millisecond), "sync", time.Since(pstart).Round(time.Millisecond), "final", final)
 		if final {
 			// What the next start resumes at, next to the "loaded" line it logs.
-			slog.Info("speed checkpoint written at stop", "delta", sn.Delta(), "bytes", n, "offsets", offsets)
+			slog.Info("speed checkpoint written at stop", "delta", sn.Delta(), "size", humanize.IBytes(uint64(n)), "offsets", offsets)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/tributary-cdp/tributary/lake"
@@ -34,14 +35,14 @@ type ReconcileReport struct {
 	Version   int64
 	Watermark map[int32]int64
 	AppliedAt time.Time
-	// LoadSeconds is reading the base; ReplaySeconds re-reading cdp.events
-	// from the watermark; SwapSeconds the pause of the apply loop at the
-	// swap (look-ups never pause); SweepSeconds re-evaluating the segments
-	// of every profile of the new store after it.
-	LoadSeconds, ReplaySeconds, SwapSeconds, SweepSeconds float64
-	BaseProfiles                                          int64
-	ReplayedEvents                                        int64 // deltas replayed from W, and applied during the replay
-	Profiles                                              int64 // after the swap
+	// Load is reading the base; Replay re-reading cdp.events from the
+	// watermark; Swap the pause of the apply loop at the swap (look-ups
+	// never pause); Sweep re-evaluating the segments of every profile of
+	// the new store after it.
+	Load, Replay, Swap, Sweep time.Duration
+	BaseProfiles              int64
+	ReplayedEvents            int64 // deltas replayed from W, and applied during the replay
+	Profiles                  int64 // after the swap
 	// Heap in use (HeapAlloc, read through runtime/metrics) before, at the peak of, and
 	// after the reconcile (before and after measured after a GC).
 	MemBeforeBytes, MemPeakBytes, MemAfterBytes int64
@@ -158,9 +159,10 @@ func (r *Reconciler) poll(ctx context.Context) error {
 		slog.Error("speed reconcile failed", "version", b.Version, "err", rep.Err)
 		r.lastFail = b.RequestedAt
 	} else {
-		slog.Info("speed reconcile done", "version", b.Version, "load_s", rep.LoadSeconds, "replay_s", rep.ReplaySeconds,
-			"swap_ms", rep.SwapSeconds*1000, "sweep_s", rep.SweepSeconds, "replayed", rep.ReplayedEvents, "profiles", rep.Profiles,
-			"mem_before", rep.MemBeforeBytes, "mem_peak", rep.MemPeakBytes, "mem_after", rep.MemAfterBytes)
+		slog.Info("speed reconcile done", "version", b.Version, "load", rep.Load.Round(time.Millisecond), "replay", rep.Replay.Round(time.Millisecond),
+			"swap", rep.Swap.Round(time.Microsecond), "sweep", rep.Sweep.Round(time.Millisecond), "replayed", rep.ReplayedEvents, "profiles", rep.Profiles,
+			"heap_before", humanize.IBytes(uint64(rep.MemBeforeBytes)), "heap_peak", humanize.IBytes(uint64(rep.MemPeakBytes)),
+			"heap_after", humanize.IBytes(uint64(rep.MemAfterBytes)))
 	}
 	if err := r.cfg.Source.Acknowledge(ctx, rep); err != nil {
 		return err
@@ -226,7 +228,7 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 	if err != nil {
 		return fail(err)
 	}
-	rep.LoadSeconds = time.Since(start).Seconds()
+	rep.Load = time.Since(start)
 	rep.BaseProfiles = ns.stats.profiles.Load()
 
 	// Snapshot T and start teeing.
@@ -288,7 +290,7 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 			break
 		}
 	}
-	rep.ReplaySeconds = time.Since(start).Seconds()
+	rep.Replay = time.Since(start)
 
 	// Hand over: the apply goroutine catches up with the tee and swaps.
 	var swapErr error
@@ -330,7 +332,7 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 		}
 		c.installHooks(ns)
 		c.store.Store(ns)
-		rep.SwapSeconds = time.Since(t0).Seconds()
+		rep.Swap = time.Since(t0)
 		slog.Debug("speed reconcile swapped", "tee_ops", teeN, "took", time.Since(t0))
 		rep.Profiles = ns.stats.profiles.Load()
 	})
@@ -355,7 +357,7 @@ func (r *Reconciler) Apply(ctx context.Context, b *Build) (rep ReconcileReport) 
 		if err := c.segs.sweep(ctx, fmt.Sprintf("r%d", b.Version), false); err != nil {
 			return fail(err)
 		}
-		rep.SweepSeconds = time.Since(t0).Seconds()
+		rep.Sweep = time.Since(t0)
 	}
 	return rep
 }

@@ -215,7 +215,7 @@ func BenchmarkReconcileSwap(b *testing.B) {
 		slices.Sort(lat)
 		p99, worst := lat[len(lat)*99/100], lat[len(lat)-1]
 		if c.segs != nil {
-			b.ReportMetric(rep.SweepSeconds, "sweep-s")
+			b.ReportMetric(rep.Sweep.Seconds(), "sweep-s")
 			t0, cpu0 := time.Now(), cpuTime(syscall.RUSAGE_SELF)
 			if err := c.segs.sweep(ctx, "bench", false); err != nil {
 				b.Fatal(err)
@@ -224,14 +224,14 @@ func BenchmarkReconcileSwap(b *testing.B) {
 			b.ReportMetric(wall.Seconds(), "resweep-s")
 			b.ReportMetric(cpu.Seconds(), "resweep-cpu-s")
 		}
-		b.ReportMetric(rep.SwapSeconds*1000, "swap-ms")
-		b.ReportMetric(rep.LoadSeconds, "load-s")
-		b.ReportMetric(rep.ReplaySeconds, "replay-s")
+		b.ReportMetric(float64(rep.Swap)/float64(time.Millisecond), "swap-ms")
+		b.ReportMetric(rep.Load.Seconds(), "load-s")
+		b.ReportMetric(rep.Replay.Seconds(), "replay-s")
 		b.ReportMetric(float64(rep.MemBeforeBytes)/(1<<20), "heap-before-MiB")
 		b.ReportMetric(float64(rep.MemPeakBytes)/(1<<20), "heap-peak-MiB")
 		b.ReportMetric(float64(rep.MemAfterBytes)/(1<<20), "heap-after-MiB")
 		b.Logf("build of %d profiles (%d events before W, %d deltas): total %.2f s, load %.2f s, replay %.2f s (%d events), swap %.2f ms, profiles after %d; heap before %d MiB, peak %d MiB, after %d MiB; %d look-ups meanwhile, p99 %s, max %s; %d live events meanwhile",
-			rep.BaseProfiles, before, after-before, total.Seconds(), rep.LoadSeconds, rep.ReplaySeconds, rep.ReplayedEvents, rep.SwapSeconds*1000, rep.Profiles,
+			rep.BaseProfiles, before, after-before, total.Seconds(), rep.Load.Seconds(), rep.Replay.Seconds(), rep.ReplayedEvents, float64(rep.Swap)/float64(time.Millisecond), rep.Profiles,
 			rep.MemBeforeBytes>>20, rep.MemPeakBytes>>20, rep.MemAfterBytes>>20, len(lat), p99, worst, live.Load())
 	}
 }

@@ -431,7 +431,7 @@ func TestReconcileSwapIsExact(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	go rec2.Run(ctx2)
-	if r := src.await(t, 2); r.LoadSeconds != 0 || r.ReplayedEvents != 0 {
+	if r := src.await(t, 2); r.Load != 0 || r.ReplayedEvents != 0 {
 		t.Errorf("restart re-applied the build: %+v", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tributary-cdp/tributary/internal/testenv"
 )
@@ -98,7 +99,7 @@ func TestJobRunAllOnATerminal(t *testing.T) {
 // on a line of its own, and all's end does not repeat them.
 func TestJobRunAllLogs(t *testing.T) {
 	in := testenv.Init(t).WithoutSchedules(t)
-	in.Serve(t)
+	srv := in.Serve(t)
 	sendOrders(t, in, 30)
 	for _, progress := range []string{"log", "auto"} {
 		var stderr bytes.Buffer
@@ -117,5 +118,18 @@ func TestJobRunAllLogs(t *testing.T) {
 				t.Errorf("all's end repeats its stages' summaries: %s", l)
 			}
 		}
+	}
+	// The server logged the reconciles it acknowledged: durations and
+	// sizes as written elsewhere, not seconds, milliseconds and bytes.
+	done := regexp.MustCompile(`msg="speed reconcile done" version=\d+ load=[0-9.]+[mµn]?s replay=[0-9.]+[mµn]?s swap=[0-9.]+[mµn]?s sweep=[0-9.]+[mµn]?s ` +
+		`replayed=\d+ profiles=30 heap_before="[0-9.]+ [KMG]iB" heap_peak="[0-9.]+ [KMG]iB" heap_after="[0-9.]+ [KMG]iB"`)
+	n := 0
+	// Logged before the acknowledgment the run waited for, but read from
+	// the server's stderr by a goroutine of this process.
+	for deadline := time.Now().Add(5 * time.Second); n < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		n = len(done.FindAllString(srv.Log.String(), -1))
+	}
+	if n != 2 {
+		t.Errorf("%d lines match %s, want 2 (a reconcile a run):\n%s", n, done, srv.Log.String())
 	}
 }

@@ -34,7 +34,7 @@ func (r *reconcileSource) Latest(ctx context.Context) (*speed.Build, error) {
 func (r *reconcileSource) Acknowledge(ctx context.Context, rep speed.ReconcileReport) error {
 	a := reconcile.Applied{
 		Instance: r.instance, Version: rep.Version, Watermark: rep.Watermark, AppliedAt: rep.AppliedAt,
-		LoadSeconds: rep.LoadSeconds, ReplaySeconds: rep.ReplaySeconds, SwapSeconds: rep.SwapSeconds,
+		LoadSeconds: rep.Load.Seconds(), ReplaySeconds: rep.Replay.Seconds(), SwapSeconds: rep.Swap.Seconds(),
 		BaseProfiles: rep.BaseProfiles, ReplayedEvents: rep.ReplayedEvents, Profiles: rep.Profiles,
 		MemBeforeBytes: rep.MemBeforeBytes, MemPeakBytes: rep.MemPeakBytes, MemAfterBytes: rep.MemAfterBytes,
 	}
