@@ -25,13 +25,14 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 }
 
 // NextRun returns when spec fires next after t, or the zero time when
-// spec does not parse.
+// spec does not parse. Specs are read in UTC, as the Scheduler runs them,
+// whatever t's zone (time.Now's is the machine's).
 func NextRun(spec string, t time.Time) time.Time {
 	s, err := ParseSchedule(spec)
 	if err != nil {
 		return time.Time{}
 	}
-	return s.Next(t)
+	return s.Next(t.UTC())
 }
 
 // Scheduler runs jobs on cron schedules. A tick that finds the job still

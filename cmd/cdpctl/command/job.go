@@ -154,12 +154,12 @@ func newJobListCmd(g *globalOptions) *cobra.Command {
 					return err
 				}
 				if rec != nil {
-					last, status = rec.Start.Local().Format("2006-01-02 15:04:05"), displayStatus(ctx, env, *rec)
+					last, status = clock(rec.Start), displayStatus(ctx, env, *rec)
 				}
 				if spec == "" {
 					spec = "-"
 				} else if t := jobs.NextRun(spec, time.Now()); !t.IsZero() {
-					next = t.Local().Format("2006-01-02 15:04:05")
+					next = clock(t)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.Name, spec, last, status, next, j.Description)
 			}
@@ -233,7 +233,7 @@ func newJobHistoryCmd(g *globalOptions) *cobra.Command {
 				// A summary of several lines (all's stages, ingest's files)
 				// goes on rows of its own, under RESULT, keeping the columns.
 				first, rest, _ := strings.Cut(result, "\n")
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Start.Local().Format("2006-01-02 15:04:05"), r.Job, r.ID, r.Trigger, dur,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clock(r.Start), r.Job, r.ID, r.Trigger, dur,
 					displayStatus(ctx, env, r), first)
 				for line := range strings.Lines(rest) {
 					fmt.Fprintf(tw, "\t\t\t\t\t\t%s\n", strings.TrimSuffix(line, "\n"))

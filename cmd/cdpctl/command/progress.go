@@ -36,11 +36,11 @@ func newProgress(w io.Writer, mode string, level slog.Level) (jobProgress, *slog
 			mode = "bar"
 		}
 	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	log := slog.New(logHandler(w, level))
 	switch mode {
 	case "bar":
 		b := &barProgress{w: w}
-		return b, slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level}))
+		return b, slog.New(logHandler(b, level))
 	case "none":
 		return nopJobProgress{}, log
 	}

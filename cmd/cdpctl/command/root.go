@@ -44,7 +44,7 @@ func NewRoot() *cobra.Command {
 			if err := g.level.UnmarshalText([]byte(g.logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: g.level})))
+			slog.SetDefault(slog.New(logHandler(cmd.ErrOrStderr(), g.level)))
 			return nil
 		},
 	}
