@@ -168,8 +168,10 @@ func (r *Runner) run(ctx context.Context, name string, p Params, trigger string)
 	}()
 	r.log.Info("job started", "job", name, "run", rec.ID)
 	res, runErr := safeRun(runCtx, job.Run, p)
-	if runErr != nil && context.Cause(runCtx) != nil && !errors.Is(context.Cause(runCtx), context.Canceled) {
-		runErr = fmt.Errorf("%w (%v)", runErr, context.Cause(runCtx))
+	// Why the run was canceled, once: a stage's error carries it already
+	// when the cause is its job of stages' too (a signal).
+	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(runErr, cause) {
+		runErr = fmt.Errorf("%w (%w)", runErr, cause)
 	}
 	cancel(nil)
 

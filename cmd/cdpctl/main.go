@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/tributary-cdp/tributary/cmd/cdpctl/command"
@@ -10,6 +11,9 @@ import (
 
 func main() {
 	if err := command.NewRoot().Execute(); err != nil {
+		if se := (*command.SignalError)(nil); errors.As(err, &se) {
+			os.Exit(se.ExitCode())
+		}
 		os.Exit(1)
 	}
 }

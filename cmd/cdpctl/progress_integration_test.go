@@ -133,3 +133,43 @@ func TestJobRunAllLogs(t *testing.T) {
 		t.Errorf("%d lines match %s, want 2 (a reconcile a run):\n%s", n, done, srv.Log.String())
 	}
 }
+
+// Ctrl-C during `job run` on a terminal: the run stops, the bar goes,
+// and the terminal ends in "interrupted" (not "context canceled"), exit
+// status 130 as a shell's for a command SIGINT stopped. The history
+// records the run as failed, interrupted.
+func TestJobRunInterrupted(t *testing.T) {
+	in := testenv.Init(t).WithoutSchedules(t)
+	in.Serve(t)
+	sendOrders(t, in, 300)
+
+	pty := testenv.OpenPty(t, 100)
+	var stdout bytes.Buffer
+	cmd := exec.Command(in.Bin, "job", "run", "all", "--data-dir", in.DataDir, "--kafka-brokers", in.Broker)
+	cmd.Stdout, cmd.Stderr = &stdout, pty.Term
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pty.Await(t, `msg="job started" job=cleanse`, time.Minute)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	raw := pty.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("job run all after SIGINT: %v, want exit status 130\n%s%q", err, stdout.String(), raw)
+	}
+	screen := testenv.Screen(raw, int(pty.Cols))
+	for _, l := range screen {
+		if l != "" && !strings.HasPrefix(l, "time=") && !strings.HasPrefix(l, "Error: ") {
+			t.Errorf("the terminal shows %q, neither log nor error:\n%s", l, strings.Join(screen, "\n"))
+		}
+	}
+	if last := screen[len(screen)-2]; last != "Error: job all: interrupted" {
+		t.Errorf("the terminal ends in %q, want the error %q:\n%s", last, "Error: job all: interrupted", strings.Join(screen, "\n"))
+	}
+	hist := cdpctl(t, in, "", "job", "history", "all", "-n", "1", "--data-dir", in.DataDir)
+	if !strings.Contains(hist, "failed") || !strings.Contains(hist, "(interrupted)") {
+		t.Errorf("job history after SIGINT:\n%s", hist)
+	}
+}

@@ -3,11 +3,12 @@ package testenv
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,9 @@ import (
 type Pty struct {
 	Term *os.File
 	Cols uint16
-	out  chan []byte
+	mu   sync.Mutex
+	out  []byte
+	done chan struct{}
 }
 
 // OpenPty opens a pseudo-terminal cols wide, closed at test cleanup.
@@ -46,12 +49,21 @@ func OpenPty(tb testing.TB, cols uint16) *Pty {
 	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: cols}); err != nil {
 		tb.Fatalf("size pty: %v", err)
 	}
-	p := &Pty{Term: s, Cols: cols, out: make(chan []byte, 1)}
+	p := &Pty{Term: s, Cols: cols, done: make(chan struct{})}
 	// Read all the time: a terminal whose output nobody reads blocks the
 	// writer once its buffer is full.
 	go func() {
-		b, _ := io.ReadAll(m) // EIO once the last terminal side is closed
-		p.out <- b
+		defer close(p.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := m.Read(b)
+			p.mu.Lock()
+			p.out = append(p.out, b[:n]...)
+			p.mu.Unlock()
+			if err != nil { // EIO once the last terminal side is closed
+				return
+			}
+		}
 	}()
 	tb.Cleanup(func() {
 		s.Close()
@@ -64,7 +76,24 @@ func OpenPty(tb testing.TB, cols uint16) *Pty {
 // returns all that was written to it, with the terminal's \r\n for \n.
 func (p *Pty) Output() []byte {
 	p.Term.Close()
-	return <-p.out
+	<-p.done
+	return p.out
+}
+
+// Await waits until what was written holds s, failing after timeout.
+func (p *Pty) Await(tb testing.TB, s string, timeout time.Duration) {
+	tb.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		p.mu.Lock()
+		ok := bytes.Contains(p.out, []byte(s))
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tb.Fatalf("the terminal shows no %q after %s:\n%q", s, timeout, p.out)
 }
 
 // Screen is what a terminal cols wide shows of out, a string per line

@@ -2,9 +2,9 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,7 +66,7 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			if !p.From.IsZero() && !p.To.IsZero() && p.To.Before(p.From) {
 				return fmt.Errorf("--to %s is before --from %s", o.to, o.from)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := signalContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			env, err := openJobEnv(ctx, cfg, cfg.Brokers())
 			if err != nil {
@@ -86,6 +86,11 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			rec, err := r.Run(ctx, args[0], p)
 			prog.Finish()
 			if err != nil {
+				if se := (*SignalError)(nil); errors.As(context.Cause(ctx), &se) {
+					// The log and the history have the error it made
+					// ("context canceled"); the operator knows why.
+					return fmt.Errorf("job %s: %w", args[0], se)
+				}
 				if cfg.Embedded() && strings.Contains(err.Error(), "connection refused") {
 					hint := "start `cdpctl serve` or `cdpctl broker`, or pass --kafka-brokers"
 					if pid := lockHolder(filepath.Join(cfg.DataDir, "kafka")); pid > 0 {
