@@ -8,6 +8,10 @@ type Progress interface {
 	Start(stage string, totalRows int64)
 	// Add reports rows and bytes done in the current stage.
 	Add(rows, bytes int64)
+	// End says the current stage is over: its display goes. The Runner
+	// starts a stage named after each job it runs and ends it, so that a
+	// job that reports nothing still shows that it runs.
+	End()
 }
 
 // NopProgress discards reports.
@@ -18,3 +22,6 @@ func (NopProgress) Start(string, int64) {}
 
 // Add implements Progress.
 func (NopProgress) Add(int64, int64) {}
+
+// End implements Progress.
+func (NopProgress) End() {}

@@ -167,7 +167,9 @@ func (r *Runner) run(ctx context.Context, name string, p Params, trigger string)
 		}
 	}()
 	r.log.Info("job started", "job", name, "run", rec.ID)
+	p.Progress.Start(name, 0)
 	res, runErr := safeRun(runCtx, job.Run, p)
+	p.Progress.End() // before the line that says how it ended
 	// Why the run was canceled, once: a stage's error carries it already
 	// when the cause is its job of stages' too (a signal).
 	if cause := context.Cause(runCtx); runErr != nil && cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(runErr, cause) {

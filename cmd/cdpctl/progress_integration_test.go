@@ -61,6 +61,12 @@ func TestJobRunAllOnATerminal(t *testing.T) {
 		if !bytes.Contains(raw, []byte("\rland cdp.events")) {
 			t.Fatalf("no bar was drawn:\n%q", raw)
 		}
+		// Stages that report no progress show their time.
+		for _, stage := range []string{"cleanse", "resolve", "curate"} {
+			if !regexp.MustCompile(`\r\S ` + stage + ` +\[\d+s\]`).Match(raw) {
+				t.Errorf("%s showed no elapsed time:\n%q", stage, raw)
+			}
+		}
 		screen := testenv.Screen(raw, int(pty.Cols))
 		checkStageLines(t, screen)
 		for _, l := range screen {
@@ -134,7 +140,7 @@ func TestJobRunAllLogs(t *testing.T) {
 	}
 }
 
-// Ctrl-C during `job run` on a terminal: the run stops, the bar goes,
+// Ctrl-C during `job run` on a terminal: the run stops, its display goes,
 // and the terminal ends in "interrupted" (not "context canceled"), exit
 // status 130 as a shell's for a command SIGINT stopped. The history
 // records the run as failed, interrupted.
@@ -150,7 +156,8 @@ func TestJobRunInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pty.Await(t, `msg="job started" job=cleanse`, time.Minute)
+	// cleanse reports no progress: a spinner and its elapsed time show it runs.
+	pty.Await(t, " cleanse  [0s]", time.Minute)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func newJobRunCmd(g *globalOptions) *cobra.Command {
 			}
 			p.Progress = prog
 			rec, err := r.Run(ctx, args[0], p)
-			prog.Finish()
+			prog.End()
 			if err != nil {
 				if se := (*SignalError)(nil); errors.As(context.Cause(ctx), &se) {
 					// The log and the history have the error it made

@@ -5,23 +5,23 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/tributary-cdp/tributary/internal/plural"
+	"github.com/tributary-cdp/tributary/jobs"
 )
 
 // jobProgress shows a job's progress: a bar (rows, bytes, rate, ETA) on
 // a terminal, a log line every few seconds otherwise. The runner's log
 // lines say when each stage starts and ends; progress only fills the time
 // between, so a stage event is one line in either mode.
-type jobProgress interface {
-	Start(stage string, totalRows int64)
-	Add(rows, bytes int64)
-	Finish()
-}
+type jobProgress = jobs.Progress
 
 // progressModes are the values of job run's --progress.
 var progressModes = []string{"auto", "bar", "log", "none"}
@@ -51,42 +51,70 @@ type nopJobProgress struct{}
 
 func (nopJobProgress) Start(string, int64) {}
 func (nopJobProgress) Add(int64, int64)    {}
-func (nopJobProgress) Finish()             {}
+func (nopJobProgress) End()                {}
 
 // barProgress draws one bar on the terminal's last line and never leaves
-// it behind: a new stage, a log line, the end of the run (failed or not)
-// clear it first.
+// it behind: a new stage, a log line, the end of a stage or of the run
+// (failed or not) clear it first.
 type barProgress struct {
 	w     io.Writer
 	mu    sync.Mutex
 	bar   *progressbar.ProgressBar
 	stage string
+	total int64
+	rows  int64
 	bytes int64
 }
+
+// tick is how often a stage's bar is drawn again though nothing was
+// added: its elapsed time moves on.
+const tick = time.Second
 
 func (b *barProgress) Start(stage string, total int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.clear()
-	if total <= 0 {
-		total = -1 // spinner
-	}
-	b.stage, b.bytes = stage, 0
-	b.bar = progressbar.NewOptions64(total,
+	b.stage, b.total, b.rows, b.bytes = stage, total, 0, 0
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionSetDescription(stage),
-		progressbar.OptionSetItsString("rows"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionFullWidth(),
-		// No spinner goroutine: it drew on its own, after a clear.
+		// No spinner goroutine of its own: it drew outside b.mu, after a
+		// clear. The tick below draws under it.
 		progressbar.OptionSetSpinnerChangeInterval(0),
-	)
-	// The rate counts from now, not from the first Add (which made it
-	// millions of rows/s).
-	b.bar.StartWithoutRender()
+	}
+	if total <= 0 {
+		// A spinner and the elapsed time; rows, if any, in the
+		// description (a count of 0 rows would say the stage counts them).
+		total = -1
+	} else {
+		opts = append(opts, progressbar.OptionSetItsString("rows"), progressbar.OptionShowIts(), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true))
+	}
+	bar := progressbar.NewOptions64(total, opts...)
+	b.bar = bar
+	// The elapsed time and the rate count from now, not from the first
+	// Add (which made it millions of rows/s). A spinner shows at once
+	// that the stage runs; a bar at 0% ("0 rows/hr") waits for its rows.
+	if total < 0 {
+		_ = bar.RenderBlank()
+	} else {
+		bar.StartWithoutRender()
+	}
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for range t.C {
+			b.mu.Lock()
+			if b.bar != bar { // the stage is over
+				b.mu.Unlock()
+				return
+			}
+			_ = bar.RenderBlank()
+			b.mu.Unlock()
+		}
+	}()
 }
 
 func (b *barProgress) Add(rows, bytes int64) {
@@ -95,17 +123,24 @@ func (b *barProgress) Add(rows, bytes int64) {
 	if b.bar == nil {
 		return
 	}
-	if bytes > 0 {
-		b.bytes += bytes
-		b.bar.Describe(fmt.Sprintf("%s (%s written)", b.stage, humanize.IBytes(uint64(b.bytes))))
+	b.rows += rows
+	b.bytes += bytes
+	var done []string
+	if b.total <= 0 && b.rows > 0 {
+		done = append(done, plural.Count(b.rows, "row"))
+	}
+	if b.bytes > 0 {
+		done = append(done, humanize.IBytes(uint64(b.bytes))+" written")
+	}
+	if len(done) > 0 {
+		b.bar.Describe(fmt.Sprintf("%s (%s)", b.stage, strings.Join(done, ", ")))
 	}
 	_ = b.bar.Add64(rows)
 }
 
-// Write clears the bar and writes a log line in its place. The stage's
-// next Add draws the bar again, below: a stage that has ended (its "job
-// finished" line is the usual writer) adds nothing more, so its bar
-// stays gone.
+// Write clears the bar and writes a log line in its place; the stage's
+// next Add or tick draws the bar again, below. A stage has ended before
+// the line that says so ("job finished"), so its bar stays gone.
 func (b *barProgress) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -115,7 +150,7 @@ func (b *barProgress) Write(p []byte) (int, error) {
 	return b.w.Write(p)
 }
 
-func (b *barProgress) Finish() {
+func (b *barProgress) End() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.clear()
@@ -170,6 +205,6 @@ func (l *logProgress) line() {
 	l.log.Info("progress", args...)
 }
 
-// Finish does nothing: the runner's "job finished" line says what the
+// End does nothing: the runner's "job finished" line says what the
 // stage did.
-func (l *logProgress) Finish() {}
+func (l *logProgress) End() {}

@@ -17,7 +17,7 @@ func TestLogProgressIsARecordBetweenStartAndEnd(t *testing.T) {
 		t.Fatalf("a line at the start: %s", buf.String())
 	}
 	l.Add(50, 2048)
-	l.Finish()
+	l.End()
 	re := regexp.MustCompile(`^time=\S+ level=INFO msg=progress stage="land cdp.events" rows=50 of=100 done=50% eta=\d+s written="2.0 KiB" rows_per_s=\d+\n$`)
 	if !re.MatchString(buf.String()) {
 		t.Fatalf("want one record matching %s, got:\n%s", re, buf.String())
