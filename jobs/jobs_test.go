@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -226,5 +227,71 @@ func TestStagesJobLogsNoSummary(t *testing.T) {
 	}
 	if ends != 2 {
 		t.Fatalf("%d end lines, want 2:\n%s", ends, log.String())
+	}
+}
+
+// recorder is a Progress that writes its calls to log, where the runner
+// writes its lines too.
+type recorder struct{ log *bytes.Buffer }
+
+func (r recorder) Start(stage string, total int64) { fmt.Fprintf(r.log, "start %s %d\n", stage, total) }
+func (r recorder) Add(rows, bytes int64)           { fmt.Fprintf(r.log, "add %d %d\n", rows, bytes) }
+func (r recorder) End()                            { fmt.Fprintln(r.log, "end") }
+
+// The runner shows each job it runs, a job of stages and its stages
+// too, and ends the display before the line that says how it ended. A
+// cancel's cause (a signal) is named once in the error, not once a stage.
+func TestRunnerShowsEachJob(t *testing.T) {
+	st, _ := local.New(t.TempDir())
+	reg := jobs.NewRegistry()
+	var r *jobs.Runner
+	stop := func(error) {} // what a signal does, mid-stage
+	reg.MustRegister(
+		jobs.Job{Name: "stage", Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			p.Progress.Add(1, 2)
+			stop(errors.New("interrupted"))
+			return jobs.Result{}, ctx.Err()
+		}},
+		jobs.Job{Name: "chain", Stages: true, Run: func(ctx context.Context, p jobs.Params) (jobs.Result, error) {
+			_, err := r.Run(ctx, "stage", p)
+			return jobs.Result{}, err
+		}},
+	)
+	var log bytes.Buffer
+	cfg := jobs.DefaultRunnerConfig()
+	cfg.Storage, cfg.Registry = st, reg
+	cfg.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key != slog.MessageKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	r, err := jobs.NewRunner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := jobs.Params{Progress: recorder{&log}}
+	if _, err := r.Run(context.Background(), "chain", p); err != nil {
+		t.Fatal(err)
+	}
+	want := `msg="job started"
+start chain 0
+msg="job started"
+start stage 0
+add 1 2
+end
+msg="job finished"
+end
+msg="job finished"
+`
+	if log.String() != want {
+		t.Errorf("runner and progress:\n%s\nwant\n%s", log.String(), want)
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop = cancel
+	_, err = r.Run(ctx, "chain", p)
+	if err == nil || strings.Count(err.Error(), "(interrupted)") != 1 {
+		t.Errorf("canceled chain: %v, want the cause named once", err)
 	}
 }
