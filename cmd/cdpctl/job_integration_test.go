@@ -2,9 +2,7 @@ package main_test
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,16 +16,7 @@ import (
 // next run is when the scheduler (UTC) fires.
 func TestJobTimesInUTC(t *testing.T) {
 	t.Setenv("TZ", "Asia/Kolkata") // +05:30: no hour of it reads as UTC's
-	in := testenv.Init(t)
-	path := filepath.Join(in.DataDir, "tributary.yaml")
-	cfg, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = bytes.Replace(cfg, []byte("all: '*/15 * * * *'"), []byte("all: '0 3 * * *'"), 1)
-	if err := os.WriteFile(path, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	in := testenv.Init(t).WithSchedule(t, "0 3 * * *")
 	dd := []string{"--data-dir", in.DataDir}
 
 	// compact needs no Kafka.

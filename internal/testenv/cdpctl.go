@@ -146,6 +146,18 @@ func Init(tb testing.TB) *Instance {
 // running); the test runs the jobs. It returns in.
 func (in *Instance) WithoutSchedules(tb testing.TB) *Instance {
 	tb.Helper()
+	return in.schedules(tb, "    schedules: {}\n")
+}
+
+// WithSchedule runs all by the cron spec instead of init's. It returns in.
+func (in *Instance) WithSchedule(tb testing.TB, spec string) *Instance {
+	tb.Helper()
+	return in.schedules(tb, "    schedules:\n        all: '"+spec+"'\n")
+}
+
+// schedules replaces init's jobs.schedules with yaml.
+func (in *Instance) schedules(tb testing.TB, yaml string) *Instance {
+	tb.Helper()
 	path := filepath.Join(in.DataDir, "tributary.yaml")
 	cfg, err := os.ReadFile(path)
 	if err != nil {
@@ -153,9 +165,9 @@ func (in *Instance) WithoutSchedules(tb testing.TB) *Instance {
 	}
 	const cron = "    schedules:\n        all: '*/15 * * * *'\n"
 	if !strings.Contains(string(cfg), cron) {
-		tb.Fatalf("%s has no schedule %q to take out", path, cron)
+		tb.Fatalf("%s has no schedule %q to replace", path, cron)
 	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(cfg), cron, "    schedules: {}\n", 1)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(strings.Replace(string(cfg), cron, yaml, 1)), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	return in
