@@ -182,6 +182,11 @@ func FoldName(s string) string {
 // with the configured region, so the speed layer, the look-ups and DuckDB
 // (through a UDF) agree byte for byte.
 func Normalize(typ, value, region string) string {
+	if strings.IndexByte(value, 0) >= 0 {
+		// None: DuckDB's UDFs get the value cut at U+0000 ("victim\x00x" as
+		// "victim"), so the batch layer could not read it as this one does.
+		return ""
+	}
 	switch typ {
 	case cdp.IDEmail:
 		return NormalizeEmail(value)

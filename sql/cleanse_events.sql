@@ -55,11 +55,11 @@ SELECT * FROM cl_firsts;
 CREATE OR REPLACE TEMP TABLE cl_verdicts AS
 SELECT workspace, id_type, raw, value,
     CASE WHEN value IS NOT NULL THEN NULL
-         WHEN normalize_identifier(workspace, id_type, raw) IS NULL THEN 'invalid ' || id_type
+         WHEN normalize_identifier(workspace, id_type, whole(raw)) IS NULL THEN 'invalid ' || id_type
          ELSE 'blocklisted ' || id_type
     END AS reason
 FROM (
-    SELECT workspace, id_type, raw, usable_identifier(workspace, id_type, raw) AS value
+    SELECT workspace, id_type, raw, usable_identifier(workspace, id_type, whole(raw)) AS value
     FROM (
         SELECT DISTINCT workspace, id_type, raw FROM (
             SELECT workspace, 'user_id' AS id_type, user_id AS raw FROM cl_raw WHERE user_id IS NOT NULL

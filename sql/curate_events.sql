@@ -90,7 +90,7 @@ DELETE FROM cur_ev WHERE rowid IN (
 CREATE OR REPLACE TEMP TABLE cur_ev_more AS
 WITH u AS (SELECT workspace, kafka_partition, kafka_offset, ids, traits FROM cur_ev WHERE pid IS NULL AND ids IS NOT NULL),
 c AS (
-  SELECT *, usable_identifier(workspace, id_type, raw) AS id_value FROM (
+  SELECT *, usable_identifier(workspace, id_type, whole(raw)) AS id_value FROM (
     SELECT workspace, kafka_partition, kafka_offset, 0 AS k, 'user_id' AS id_type, ids.user_id AS raw FROM u
     UNION ALL SELECT workspace, kafka_partition, kafka_offset, 1, 'anonymous_id', ids.anonymous_id FROM u
     UNION ALL SELECT workspace, kafka_partition, kafka_offset, 2, 'user_id', ids.previous_id FROM u

@@ -63,6 +63,11 @@ CASE WHEN NOT contains(traits, '"' || trait || '"') AND NOT contains(traits, '\'
      WHEN json_type(traits, path) = 'VARCHAR' THEN json_extract_string(traits, path)
      WHEN json_type(traits, path) IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN list_filter(json_members(traits), m -> m.k = trait)[1].v END;
 
+-- whole(s): s, or NULL when it holds U+0000. The Go UDFs get a string
+-- cut there ("victim\x00x" as "victim"), so an identifier passes through
+-- it first: identity.Normalize makes one with U+0000 none.
+CREATE OR REPLACE TEMP MACRO whole(s) AS CASE WHEN NOT contains(s, chr(0)) THEN s END;
+
 -- amount_micros(x): an amount (parse_amount) in millionths, rounded half
 -- away from zero as the speed layer rounds (speed.micros); 0 when it is
 -- none, not finite, or past ±9e12.

@@ -13,7 +13,7 @@
 -- on id_value here would be pushed down into the projection and call the
 -- function again.)
 CREATE OR REPLACE TEMP TABLE rs_values AS
-SELECT workspace, id_type, raw_value, usable_identifier(workspace, id_type, raw_value) AS id_value
+SELECT workspace, id_type, raw_value, usable_identifier(workspace, id_type, whole(raw_value)) AS id_value
 FROM (SELECT workspace, id_type, raw_value FROM rs_obs_raw UNION SELECT workspace, id_type, raw_value FROM rs_seen_raw);
 
 -- No DISTINCT: an identifier observed twice in one record changes nothing
