@@ -263,6 +263,9 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				if rng.IntN(20) == 0 {
 					e["userId"] = []string{" ", "\u00a0", "\t"}[rng.IntN(3)] + uid + " " // trimmed by both layers
 				}
+				if rng.IntN(40) == 0 { // none in either layer, not uid cut short
+					e["userId"] = uid + "\x00x"
+				}
 				if rng.IntN(3) == 0 {
 					e["anonymousId"] = anons[rng.IntN(2)]
 				}
@@ -345,6 +348,19 @@ func newWorkload(seed uint64, now time.Time) *workload {
 						fmt.Sprint(n), fmt.Sprintf("%d.50", n), fmt.Sprintf("%de3", n), fmt.Sprintf("%d.5E-2", n), fmt.Sprintf("-%d.0", n),
 					}[rng.IntN(5)])
 				}
+				switch rng.IntN(12) { // JSON that reads oddly
+				case 0: // another case is another trait: never the email identifier
+					traits["Email"] = fmt.Sprintf("s%d-%d@example.com", seed, (i+1)%people)
+				case 1: // a U+0000 cuts a C string short: no identifier in either layer
+					traits["email"] = email[0] + "\x00" + fmt.Sprintf("s%d-%d@example.com", seed, (i+1)%people)
+				case 2: // text some clients send: a lone surrogate (a cut emoji), an escaped pair, Latin-1
+					traits["nick"] = json.RawMessage([]string{`"Ann\ud83d"`, `"\udc00x"`, `"\ud83d\ude00"`, `"\\ud800"`, "\"Zo\xeb\""}[rng.IntN(5)])
+				case 3: // nested deeper than the fast readers go, and long
+					traits["deep"] = json.RawMessage(strings.Repeat(`{"email":`, 80) + `"x@example.com"` + strings.Repeat(`}`, 80))
+					traits["bio"] = strings.Repeat("é", 5000)
+				case 4: // an identifier trait that is no identifier
+					traits["email"] = []any{nil, []any{email[0]}, ""}[rng.IntN(3)]
+				}
 				switch rng.IntN(30) {
 				case 0: // an email that is none
 					traits["email"] = []any{123, map[string]any{"a": email[0]}, true}[rng.IntN(3)]
@@ -363,6 +379,10 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					}
 					k := rng.IntN(len(first))
 					e["traits"] = json.RawMessage(`{` + first[k] + `,` + string(b[1:len(b)-1]) + `,` + second[k] + `}`)
+				case 3: // an escaped key, and one escaped past a surrogate that is no pair
+					b, _ := json.Marshal(traits)
+					own, _ := json.Marshal(email[rng.IntN(len(email))])
+					e["traits"] = json.RawMessage(`{` + string(b[1:len(b)-1]) + `,"em\u0061il":` + string(own) + `,"note\udbff":"\ud800"}`)
 				}
 				if e["traits"] == nil {
 					e["traits"] = traits
@@ -447,9 +467,13 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				}
 				e["properties"] = props
 			default:
-				e["type"], e["event"] = "track", []string{"Product Viewed", "Signed Up", "Cart Viewed", `Said "hi"`, "Vu à Paris", "a.b", "order completed"}[rng.IntN(7)]
-				if rng.IntN(4) == 0 { // an amount on an event that is no order
+				e["type"], e["event"] = "track", []string{"Product Viewed", "Signed Up", "Cart Viewed", `Said "hi"`, "Vu à Paris", "a.b", "order completed",
+					"Liked \U0001F600", "nul\x00name", "\ufeffSigned Up"}[rng.IntN(10)]
+				switch rng.IntN(4) {
+				case 0: // an amount on an event that is no order
 					e["properties"] = map[string]any{"revenue": 10, "price": 5}
+				case 1: // a lone surrogate in properties
+					e["properties"] = json.RawMessage(`{"name":"Mug \ud83d","order_id":"\udfff"}`)
 				}
 			}
 			switch rng.IntN(20) {

@@ -10,6 +10,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	cdp "github.com/tributary-cdp/tributary"
+	"github.com/tributary-cdp/tributary/internal/jsonx"
 )
 
 var recv = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -125,6 +126,23 @@ func TestDecodeEventBatchDefaults(t *testing.T) {
 	}
 }
 
+// The raw JSON the collector passes on holds nothing DuckDB refuses: a
+// lone surrogate, or bytes that are not UTF-8, are written as U+FFFD, which
+// is what the speed layer reads them as.
+func TestDecodeEventMendsText(t *testing.T) {
+	e, err := decodeEvent([]byte("{\"type\":\"identify\",\"userId\":\"u\",\"traits\":{\"nick\":\"Ann\\ud83d\",\"city\":\"Z\xfcrich\"}}"), "", "ws", recv, nil,
+		[]byte(`{"page":{"title":"\udc00"}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(e.Traits), `{"nick":"Ann\ufffd","city":"Z`+"\uFFFD"+`rich"}`; got != want {
+		t.Errorf("traits %s, want %s", got, want)
+	}
+	if got, want := string(e.Context), `{"page":{"title":"\ufffd"}}`; got != want {
+		t.Errorf("context %s, want %s", got, want)
+	}
+}
+
 func FuzzDecodeEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"track","userId":"u","event":"e","properties":{"a":1}}`,
@@ -149,6 +167,11 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if e.MessageID == "" || e.Timestamp.IsZero() {
 			t.Fatalf("accepted event without messageId/timestamp: %+v", e)
+		}
+		for _, raw := range [][]byte{e.Properties, e.Traits, e.Context, e.Integrations} {
+			if !bytes.Equal(jsonx.Mend(raw), raw) {
+				t.Fatalf("passed on %q unmended", raw)
+			}
 		}
 	})
 }
