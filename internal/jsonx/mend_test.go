@@ -9,20 +9,20 @@ import (
 )
 
 var mendCases = map[string]string{
-	`{"a":"x"}`:                       `{"a":"x"}`,
-	`{"a":"\ud83d"}`:                  `{"a":"\ufffd"}`,
-	`{"a":"\ud83d\ude00"}`:            `{"a":"\ud83d\ude00"}`,
-	`{"a":"\uD83D\uDE00\uDE00"}`:      `{"a":"\uD83D\uDE00\ufffd"}`,
-	`{"a":"\ud83d\ud83d\ude00"}`:      `{"a":"\ufffd\ud83d\ude00"}`,
-	`{"a":"\ud83d\n","\udbff":1}`:     `{"a":"\ufffd\n","\ufffd":1}`,
-	`{"a":"\\ud800"}`:                 `{"a":"\\ud800"}`, // an escaped backslash, no escape
-	`{"a":"\\\ud800"}`:                `{"a":"\\\ufffd"}`,
-	`{"a":"\ud800\u0041"}`:            `{"a":"\ufffd\u0041"}`,
-	"{\"a\":\"caf\xe9\",\"\xff\":1}":  "{\"a\":\"caf\uFFFD\",\"\uFFFD\":1}",
-	"{\"a\":\"\xed\xa0\x80\"}":        "{\"a\":\"\uFFFD\uFFFD\uFFFD\"}", // a surrogate in UTF-8
-	`{"a":"é\u00e9"}`:                 `{"a":"é\u00e9"}`,
-	`{"a":"\ud83d`:                    `{"a":"\ufffd`, // not JSON: mended all the same, no panic
-	`"\u`:                             `"\u`,
+	`{"a":"x"}`:                      `{"a":"x"}`,
+	`{"a":"\ud83d"}`:                 `{"a":"\ufffd"}`,
+	`{"a":"\ud83d\ude00"}`:           `{"a":"\ud83d\ude00"}`,
+	`{"a":"\uD83D\uDE00\uDE00"}`:     `{"a":"\uD83D\uDE00\ufffd"}`,
+	`{"a":"\ud83d\ud83d\ude00"}`:     `{"a":"\ufffd\ud83d\ude00"}`,
+	`{"a":"\ud83d\n","\udbff":1}`:    `{"a":"\ufffd\n","\ufffd":1}`,
+	`{"a":"\\ud800"}`:                `{"a":"\\ud800"}`, // an escaped backslash, no escape
+	`{"a":"\\\ud800"}`:               `{"a":"\\\ufffd"}`,
+	`{"a":"\ud800\u0041"}`:           `{"a":"\ufffd\u0041"}`,
+	"{\"a\":\"caf\xe9\",\"\xff\":1}": "{\"a\":\"caf\uFFFD\",\"\uFFFD\":1}",
+	"{\"a\":\"\xed\xa0\x80\"}":       "{\"a\":\"\uFFFD\uFFFD\uFFFD\"}", // a surrogate in UTF-8
+	`{"a":"é\u00e9"}`:                `{"a":"é\u00e9"}`,
+	`{"a":"\ud83d`:                   `{"a":"\ufffd`, // not JSON: mended all the same, no panic
+	`"\u`:                            `"\u`,
 }
 
 // Mend writes what Go's decoders read as U+FFFD as one, and nothing else.
