@@ -269,6 +269,9 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				if rng.IntN(3) == 0 {
 					e["anonymousId"] = anons[rng.IntN(2)]
 				}
+				if rng.IntN(25) == 0 { // an id sent as a number, kept as spelt
+					e["anonymousId"] = json.RawMessage(fmt.Sprintf("%d.50", seed*1000+uint64(i)))
+				}
 			case rng.IntN(30) == 0: // no usable identifier: counts nowhere
 				e["userId"] = junk[rng.IntN(len(junk))]
 			default:
@@ -485,6 +488,9 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				e["sentAt"] = ts.Add(time.Hour).Format(time.RFC3339Nano)
 			case 4: // before the epoch, or far ahead
 				ts = []time.Time{time.Date(1965, 3, 1, 12, 0, 0, 1500, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}[rng.IntN(2)]
+			case 5: // past what nanoseconds since the epoch hold (1678 to 2262), or Go's zero time
+				ts = []time.Time{time.Date(1600, 2, 29, 0, 0, 0, 0, time.UTC), time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), {},
+					time.Date(9999, 12, 30, 23, 59, 59, 999999999, time.UTC)}[rng.IntN(4)]
 			}
 			e["timestamp"] = ts.In(zones[rng.IntN(len(zones))]).Format(time.RFC3339Nano)
 			sent = append(sent, e)

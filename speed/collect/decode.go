@@ -318,9 +318,11 @@ func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, recei
 	if sent != nil && (ts != nil || orig != nil) {
 		e.Timestamp = e.Timestamp.Add(receivedAt.Sub(*sent))
 	}
-	if e.Timestamp.UnixNano() == 0 {
-		// The Unix epoch is a client's unset clock: the event counts as
-		// received, in the lake as in the speed layer (speed.Preparer).
+	if e.Timestamp.Before(firstTime) || !e.Timestamp.Before(endTime) || e.Timestamp.UnixNano() == 0 {
+		// The Unix epoch is a client's unset clock, and a time the speed
+		// layer's nanoseconds cannot hold a clock gone wrong: the event
+		// counts as received, in the lake as in the speed layer
+		// (speed.Preparer).
 		e.Timestamp = receivedAt
 	}
 	e.Timestamp = e.Timestamp.UTC()
@@ -329,6 +331,13 @@ func decodeEvent(raw []byte, endpointType cdp.EventType, workspace string, recei
 	}
 	return e, nil
 }
+
+// The event times the speed layer holds: int64 nanoseconds since the
+// Unix epoch reach from 1677-09-21 to 2262-04-11.
+var (
+	firstTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	endTime   = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 func parseTime(field string, s *string) (*time.Time, error) {
 	if s == nil || *s == "" {

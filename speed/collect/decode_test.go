@@ -97,6 +97,13 @@ func TestDecodeEventTimes(t *testing.T) {
 		{"offset normalized to UTC", `{"userId":"u","timestamp":"2026-11-22T13:00:00+02:00"}`, time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)},
 		{"the Unix epoch (an unset clock) → receivedAt", `{"userId":"u","timestamp":"1970-01-01T00:00:00Z"}`, recv},
 		{"a second after it kept", `{"userId":"u","timestamp":"1970-01-01T00:00:01Z"}`, time.Unix(1, 0).UTC()},
+		// Past what int64 nanoseconds since the epoch hold (the speed layer's clock).
+		{"before 1678 → receivedAt", `{"userId":"u","timestamp":"1600-02-29T00:00:00Z"}`, recv},
+		{"Go's zero time → receivedAt", `{"userId":"u","timestamp":"0001-01-01T00:00:00Z"}`, recv},
+		{"2262 → receivedAt", `{"userId":"u","timestamp":"2262-01-01T00:00:00Z"}`, recv},
+		{"skewed past 2262 → receivedAt", `{"userId":"u","timestamp":"2261-12-31T23:00:00Z","sentAt":"2026-11-22T10:00:00Z"}`, recv},
+		{"1678 kept", `{"userId":"u","timestamp":"1678-01-01T00:00:00Z"}`, time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"2261 kept", `{"userId":"u","timestamp":"2261-12-31T23:59:59.999999999Z"}`, time.Date(2261, 12, 31, 23, 59, 59, 999999999, time.UTC)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
