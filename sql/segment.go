@@ -230,8 +230,9 @@ func (c *segCompiler) trait(m *cdp.Comparison, path string) (string, error) {
 	}
 	jp := `$."` + strings.Join(parts, `"."`) + `"`
 	k := c.arg(jp)
-	typ := "json_type(p.traits, " + k + ")"
-	str := "json_extract_string(p.traits, " + k + ")"
+	doc := c.traitsFor(parts)
+	typ := "json_type(" + doc + ", " + k + ")"
+	str := "json_extract_string(" + doc + ", " + k + ")"
 
 	var expr string
 	switch m.Op {
@@ -248,7 +249,7 @@ func (c *segCompiler) trait(m *cdp.Comparison, path string) (string, error) {
 		}
 		ors := make([]string, len(list))
 		for i, lit := range list {
-			s, err := c.traitCompare(cdp.OpEq, lit, k, typ, str, jp)
+			s, err := c.traitCompare(cdp.OpEq, lit, doc, k, typ, str, jp)
 			if err != nil {
 				return "", fmt.Errorf("%s.value[%d]: %w", path, i, err)
 			}
@@ -256,12 +257,29 @@ func (c *segCompiler) trait(m *cdp.Comparison, path string) (string, error) {
 		}
 		expr = strings.Join(ors, " OR ")
 	default:
-		expr, err = c.traitCompare(m.Op, m.Value, k, typ, str, jp)
+		expr, err = c.traitCompare(m.Op, m.Value, doc, k, typ, str, jp)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", path, err)
 		}
 	}
 	return "COALESCE(" + expr + ", false)", nil
+}
+
+// traitsFor is the traits text to read the path parts from. The profile's
+// traits are each once, but a nested object may repeat a key: its last
+// value counts, as in the speed layer, where DuckDB's paths take the
+// first. Only a text that may repeat a nested key of the path (written
+// twice, or with an escape) goes through json_last.
+func (c *segCompiler) traitsFor(parts []string) string {
+	if len(parts) == 1 {
+		return "p.traits"
+	}
+	may := []string{`contains(p.traits, '\')`}
+	for _, part := range parts[1:] {
+		q := c.arg(`"` + part + `"`)
+		may = append(may, "contains(substr(p.traits, strpos(p.traits, "+q+") + length("+q+")), "+q+")")
+	}
+	return "(CASE WHEN " + strings.Join(may, " OR ") + " THEN json_last(p.traits) ELSE p.traits END)"
 }
 
 func (c *segCompiler) traitTime(typ, str string) string {
@@ -277,14 +295,14 @@ func timeCutoffOp(op cdp.Op) string {
 
 // traitCompare compiles op against one normalized literal; as in Go, a
 // trait of another type than the literal never matches.
-func (c *segCompiler) traitCompare(op cdp.Op, lit any, k, typ, str, jp string) (string, error) {
+func (c *segCompiler) traitCompare(op cdp.Op, lit any, doc, k, typ, str, jp string) (string, error) {
 	switch l := lit.(type) {
 	case float64:
 		o, ok := sqlOps[op]
 		if !ok {
 			return "", fmt.Errorf("op %s does not apply to numbers", op)
 		}
-		return typ + " IN " + numericJSONTypes + " AND TRY_CAST(json_extract(p.traits, " + k + ") AS DOUBLE) " + o + " " + c.arg(l), nil
+		return typ + " IN " + numericJSONTypes + " AND TRY_CAST(json_extract(" + doc + ", " + k + ") AS DOUBLE) " + o + " " + c.arg(l), nil
 	case bool:
 		if op != cdp.OpEq && op != cdp.OpNeq {
 			return "", fmt.Errorf("op %s does not apply to booleans", op)
@@ -301,7 +319,7 @@ func (c *segCompiler) traitCompare(op cdp.Op, lit any, k, typ, str, jp string) (
 		case cdp.OpContains:
 			v := c.arg(l)
 			return "(" + typ + " = 'VARCHAR' AND contains(" + str + ", " + v + ")) OR (" + typ +
-				" = 'ARRAY' AND list_contains(CAST(json_extract(p.traits, " + c.arg(jp+"[*]") + ") AS VARCHAR[]), CAST(to_json(CAST(" + v + " AS VARCHAR)) AS VARCHAR)))", nil
+				" = 'ARRAY' AND list_contains(CAST(json_extract(" + doc + ", " + c.arg(jp+"[*]") + ") AS VARCHAR[]), CAST(to_json(CAST(" + v + " AS VARCHAR)) AS VARCHAR)))", nil
 		case cdp.OpStartsWith:
 			return typ + " = 'VARCHAR' AND starts_with(" + str + ", " + c.arg(l) + ")", nil
 		}

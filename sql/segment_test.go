@@ -105,6 +105,9 @@ func segGenerate(n int) []*segProfile {
 			t["address"] = map[string]any{"city": pick("Paris", "Berlin", nil), "zip": "75001"}
 		} else if r.IntN(2) == 0 {
 			t["address"] = "Paris"
+		} else { // a key repeated (its last value counts), escaped, in another case
+			t["address"] = json.RawMessage(pick(`{"city":"Berlin","city":"Paris"}`, `{"city":"Paris","city":"Berlin"}`, `{"city":"Paris","city":null}`,
+				`{"c\u0069ty":"Berlin"}`, `{"City":"Berlin"}`, `{"city":"Paris","City":"Berlin"}`).(string))
 		}
 		if r.IntN(4) == 0 {
 			t["nickname"] = pick("x", nil)
@@ -185,7 +188,7 @@ func segGenerate(n int) []*segProfile {
 }
 
 // segLoad creates the three relations CompileSegment reads.
-func segLoad(t *testing.T, db *dsql.DB, profiles []*segProfile) {
+func segLoad(t *testing.T, db *dsql.Conn, profiles []*segProfile) {
 	t.Helper()
 	ctx := context.Background()
 	for _, ddl := range []string{
@@ -274,12 +277,7 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 	segs := segEqualitySegments(t)
 	assertSegmentOpsCovered(t, segs)
 
-	db, err := dsql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.SetMaxOpenConns(1)
+	db := open(t).Conn() // with json_last
 	segLoad(t, db, profiles)
 
 	q, err := sql.CompileSegments(segs, segNow)
@@ -328,9 +326,9 @@ func TestSegmentEvaluatorsAgree(t *testing.T) {
 
 // segOverDays runs the segments through CompileSegmentsOverDays over days
 // counted as curate counts them (sql/curate_events.sql).
-func segOverDays(t *testing.T, db *dsql.DB, segs []*cdp.Segment) map[string][]string {
+func segOverDays(t *testing.T, db *dsql.Conn, segs []*cdp.Segment) map[string][]string {
 	t.Helper()
-	if _, err := db.Exec(`CREATE OR REPLACE TABLE segment_event_days AS
+	if _, err := db.ExecContext(context.Background(), `CREATE OR REPLACE TABLE segment_event_days AS
 		SELECT workspace, cdp_id, event, CAST(make_timestamp(epoch_us("timestamp")) AS DATE) - DATE '1970-01-01' AS day, count(*) AS n
 		FROM segment_events WHERE "type" = 'track' AND event IS NOT NULL GROUP BY ALL`); err != nil {
 		t.Fatal(err)
@@ -344,7 +342,7 @@ func segOverDays(t *testing.T, db *dsql.DB, segs []*cdp.Segment) map[string][]st
 
 // segMembers runs compiled segments: the sorted members by
 // "<workspace>/<segment>".
-func segMembers(t *testing.T, db *dsql.DB, q sql.SegmentQuery) map[string][]string {
+func segMembers(t *testing.T, db *dsql.Conn, q sql.SegmentQuery) map[string][]string {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), q.SQL, q.Args...)
 	if err != nil {
@@ -370,13 +368,13 @@ func segMembers(t *testing.T, db *dsql.DB, q sql.SegmentQuery) map[string][]stri
 
 // segEmbedded runs the segment through CompileSegmentCondition, which reads
 // segment_events directly instead of the per-day CTE.
-func segEmbedded(t *testing.T, db *dsql.DB, s *cdp.Segment) []string {
+func segEmbedded(t *testing.T, db *dsql.Conn, s *cdp.Segment) []string {
 	t.Helper()
 	q, err := sql.CompileSegmentCondition(s, segNow, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Query("SELECT p.workspace || '/' || p.cdp_id FROM segment_profiles AS p WHERE p.workspace = $1 AND ("+q.SQL+") ORDER BY 1",
+	rows, err := db.QueryContext(context.Background(), "SELECT p.workspace || '/' || p.cdp_id FROM segment_profiles AS p WHERE p.workspace = $1 AND ("+q.SQL+") ORDER BY 1",
 		append([]any{s.Workspace}, q.Args...)...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", s.ID, err, q.SQL)
@@ -491,19 +489,14 @@ condition: {trait: {name: plan, op: eq, value: pro}}
 	if strings.Contains(q.SQL, "$1") || !strings.Contains(q.SQL, "$2") {
 		t.Fatalf("parameters should start at $2: %s", q.SQL)
 	}
-	db, err := dsql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := open(t).Conn()
 	segLoad(t, db, nil)
-	if _, err := db.Exec(`INSERT INTO segment_profiles (workspace, cdp_id, traits) VALUES ('default', 'a', '{"plan":"pro"}'), ('default', 'b', '{"plan":"free"}')`); err != nil {
+	if _, err := db.ExecContext(context.Background(), `INSERT INTO segment_profiles (workspace, cdp_id, traits) VALUES ('default', 'a', '{"plan":"pro"}'), ('default', 'b', '{"plan":"free"}')`); err != nil {
 		t.Fatal(err)
 	}
 	var n int
 	args := append([]any{"default"}, q.Args...)
-	if err := db.QueryRow("SELECT count(*) FROM segment_profiles AS p WHERE p.workspace = $1 AND "+q.SQL, args...).Scan(&n); err != nil {
+	if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM segment_profiles AS p WHERE p.workspace = $1 AND "+q.SQL, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {

@@ -36,7 +36,7 @@ func TestTraitsAgreeWithSpeed(t *testing.T) {
 		`{"email":" \u00c9MILE@Exämple.com "}`, `{"email":"\tA@X.CO\n"}`, `{"email":"a@x.co\u0000"}`, `{"email":"\u0000"}`, `{"phone":"+14155552671\u0000"}`, `{"loyalty_card":"7\u00007"}`,
 		`{"email":"\ud83d\ude00@x.co"}`,
 		`{"email":"` + long + `"}`,
-		`{"deep":` + deep + `,"email":"d@x.co"}`,
+		`{"deep":` + deep + `,"email":"d@x.co"}`, `{"deep":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `,"email":"d@x.co"}`,
 		`{"x":{"email":"n@x.co"}}`, `{"x":{"email":"n@x.co"},"email":"t@x.co"}`, `{"x":"email","email":"t@x.co"}`,
 		`{"x":"\"email\"","email":"t@x.co"}`, `{"email":"a\"b@x.co"}`, `{"email":"a\\b@x.co"}`,
 		`{"phone":"+1 (415) 555-2671"}`, `{"phone":"415.555.2671"}`, `{"phone":4155552671}`, `{"phone":14155552671}`, `{"phone":"+1-415-555-2671 ext. 12"}`,

@@ -96,6 +96,7 @@ func registerUDFs(conn *dsql.Conn, bl *identity.Blocklist, regions identity.Regi
 		// parse_amount(text): an e-commerce amount as the speed layer reads
 		// it, NULL when it is none (DuckDB's cast takes "1_000", not "0x1p4").
 		"parse_amount": {{1, duckdb.TYPE_DOUBLE, func(a []string) (any, bool) { return cdp.ParseAmount(a[0]) }}},
+		"json_last":    {{1, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) { return lastValues(a[0]) }}},
 		// usable_identifier(workspace, type, raw): normalize_identifier, NULL
 		// when that is blocked too; one call per value where both are asked.
 		"usable_identifier": {{3, duckdb.TYPE_VARCHAR, func(a []string) (any, bool) {

@@ -2,7 +2,9 @@ package sql
 
 import (
 	"database/sql/driver"
+	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
 	gojson "github.com/goccy/go-json"
@@ -38,6 +40,20 @@ func (jsonMembersUDF) Executor() duckdb.ScalarFuncExecutor {
 		}
 		return members, nil
 	}}
+}
+
+// lastValues is json_last(doc): doc with each object's repeated key once,
+// at its last value, as the speed layer reads it (DuckDB's JSON paths take
+// the first); numbers as written. NULL when doc is not JSON.
+func lastValues(doc string) (any, bool) {
+	d := json.NewDecoder(strings.NewReader(doc))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil, false
+	}
+	b, err := json.Marshal(v)
+	return string(b), err == nil
 }
 
 func jsonMembers(obj []byte) ([]any, bool) {

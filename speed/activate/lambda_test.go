@@ -360,9 +360,13 @@ func newWorkload(seed uint64, now time.Time) *workload {
 					traits["nick"] = json.RawMessage([]string{`"Ann\ud83d"`, `"\udc00x"`, `"\ud83d\ude00"`, `"\\ud800"`, "\"Zo\xeb\""}[rng.IntN(5)])
 				case 3: // nested deeper than the fast readers go, and long
 					traits["deep"] = json.RawMessage(strings.Repeat(`{"email":`, 80) + `"x@example.com"` + strings.Repeat(`}`, 80))
+					traits["deeper"] = json.RawMessage(strings.Repeat(`[`, 3000) + strings.Repeat(`]`, 3000))
 					traits["bio"] = strings.Repeat("é", 5000)
 				case 4: // an identifier trait that is no identifier
 					traits["email"] = []any{nil, []any{email[0]}, ""}[rng.IntN(3)]
+				case 5: // a segment's nested trait (address.city) repeated, escaped, in another case
+					traits["address"] = json.RawMessage([]string{`{"city":"Oslo","city":"Paris"}`, `{"city":"Paris","city":"Oslo"}`,
+						`{"c\u0069ty":"Berlin"}`, `{"City":"Paris"}`, `{"city":"Paris","City":"Oslo"}`, `{"city":null,"city":"Paris"}`}[rng.IntN(6)])
 				}
 				switch rng.IntN(30) {
 				case 0: // an email that is none
