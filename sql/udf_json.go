@@ -46,6 +46,9 @@ func (jsonMembersUDF) Executor() duckdb.ScalarFuncExecutor {
 // at its last value, as the speed layer reads it (DuckDB's JSON paths take
 // the first); numbers as written. NULL when doc is not JSON.
 func lastValues(doc string) (any, bool) {
+	if jsonx.Check([]byte(doc)) != nil {
+		return nil, false // Decode would take a prefix
+	}
 	d := json.NewDecoder(strings.NewReader(doc))
 	d.UseNumber()
 	var v any
