@@ -382,6 +382,9 @@ func (p *Preparer) traitsOf(o *Op, raw json.RawMessage, specs []traitSpec) ([]tr
 		}
 		specs = specs[:0]
 		for k, v := range m {
+			if strings.IndexByte(k, 0) >= 0 {
+				continue // none, as in json_members: DuckDB would get the name cut at U+0000
+			}
 			specs = append(specs, traitSpec{name: k, value: rawString(v), ts: ts, seq: seq})
 		}
 		slices.SortFunc(specs, func(a, b traitSpec) int { return strings.Compare(a.name, b.name) })

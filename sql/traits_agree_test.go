@@ -44,7 +44,7 @@ func TestTraitsAgreeWithSpeed(t *testing.T) {
 		`{"loyalty_card":1e400}`, `{"loyalty_card":-0}`, `{"loyalty_card":12.50}`, `{"loyalty_card":12.5}`, `{"loyalty_card":-1e-400}`,
 		`{"loyalty_card":"12.50","loyalty_card":12.5}`, `{"loyalty_card":100000000000000000000000000000}`,
 		`{"a.b":"x1"}`, `{"a":{"b":"x2"}}`, `{"a.b":"x1","a":{"b":"x2"}}`, `{"a\u002eb":"x3"}`,
-		`{}`, `{ }`, ` {"email" : "s@x.co" } `, `{"":"e@x.co"}`, `{"email":""}`, `{"email":"  "}`,
+		`{"a\u0000b":1,"a":2}`, `{"a\u0000":"\u0000"}`, `{}`, `{ }`, ` {"email" : "s@x.co" } `, `{"":"e@x.co"}`, `{"email":""}`, `{"email":"  "}`,
 	} {
 		ev := `{"workspace":"w","messageId":"m","type":"identify","userId":"u","timestamp":"2026-11-01T00:00:00Z","receivedAt":"2026-11-01T00:00:00Z","traits":` + traits + `}`
 		o := prep.Prepare(0, int64(i), []byte(ev))

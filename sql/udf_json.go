@@ -82,6 +82,9 @@ func jsonMembers(obj []byte) ([]any, bool) {
 	}
 	members = members[:0]
 	for k, v := range m {
+		if strings.IndexByte(k, 0) >= 0 {
+			continue // DuckDB would get the key cut at U+0000: none, in the speed layer too
+		}
 		members = append(members, map[string]any{"k": k, "v": string(v)})
 	}
 	return members, true

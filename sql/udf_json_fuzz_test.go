@@ -13,7 +13,7 @@ import (
 // FuzzJSONMembers checks the in-place reading against goccy/go-json, which
 // it falls back to.
 func FuzzJSONMembers(f *testing.F) {
-	for _, s := range []string{`{"a": 1.50, "b":[1, {"c": null}]}`, `{"a":1,"a":2}`, `{"a\u0062":1}`, `{} x`, `{"a":1,}`, `[]`} {
+	for _, s := range []string{`{"a": 1.50, "b":[1, {"c": null}]}`, `{"a":1,"a":2}`, `{"a\u0062":1}`, `{} x`, `{"a":1,}`, `[]`, `{"a\u0000":1}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, obj string) {
@@ -26,7 +26,9 @@ func FuzzJSONMembers(f *testing.F) {
 		}
 		var want []string
 		for k, v := range m {
-			want = append(want, k+"="+string(v))
+			if !strings.Contains(k, "\x00") { // none (jsonMembers)
+				want = append(want, k+"="+string(v))
+			}
 		}
 		var have []string
 		for _, x := range got {

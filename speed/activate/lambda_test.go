@@ -367,6 +367,8 @@ func newWorkload(seed uint64, now time.Time) *workload {
 				case 5: // a segment's nested trait (address.city) repeated, escaped, in another case
 					traits["address"] = json.RawMessage([]string{`{"city":"Oslo","city":"Paris"}`, `{"city":"Paris","city":"Oslo"}`,
 						`{"c\u0069ty":"Berlin"}`, `{"City":"Paris"}`, `{"city":"Paris","City":"Oslo"}`, `{"city":null,"city":"Paris"}`}[rng.IntN(6)])
+				case 6: // a name with U+0000 is no trait, not plan cut short
+					traits["plan\x00x"] = "gold"
 				}
 				switch rng.IntN(30) {
 				case 0: // an email that is none
