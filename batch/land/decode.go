@@ -13,7 +13,10 @@ import (
 )
 
 // decode turns a Kafka message value into its raw/events row, or says why
-// it is not a valid event. Almost every message is in the collector's
+// it is not a valid event. Its JSON fields are mended (jsonx.Mend) as the
+// collector mends them: a producer that bypasses the collector may write
+// bytes that are not UTF-8 or a lone surrogate, which DuckDB refuses in
+// a whole file, so one such event would stop cleanse for every event. Almost every message is in the collector's
 // form (cdp.Event.AppendJSON) and valid: decodeCanonical reads those
 // without goccy/go-json, several times faster, and anything else takes
 // the general path (jsonx.Check, goccy, Validate), which gives the same
@@ -44,6 +47,9 @@ func decodeGeneral(b []byte, partition int32, offset int64) (lake.EventRow, erro
 	}
 	if err != nil {
 		return lake.EventRow{}, err
+	}
+	for _, raw := range []*json.RawMessage{&e.Properties, &e.Traits, &e.Context, &e.Integrations} {
+		*raw = jsonx.Mend(*raw)
 	}
 	return lake.NewEventRow(&e, partition, offset), nil
 }
@@ -110,6 +116,7 @@ func decodeCanonical(b []byte, r *lake.EventRow) bool {
 		default:
 			var obj []byte
 			if obj, end, ok = cdp.RawObject(b, i); ok {
+				obj = jsonx.Mend(obj)
 				*raw = unsafe.String(&obj[0], len(obj))
 			}
 		}

@@ -96,3 +96,24 @@ func TestDecodeCanonicalTakesCollectorForm(t *testing.T) {
 		t.Errorf("the full event did not take the canonical path whole: %+v", r)
 	}
 }
+
+// A message written past the collector (kcat, another producer) with a
+// byte that is not UTF-8 or a lone surrogate lands mended, on either
+// path, so that DuckDB can read the file cleanse reads.
+func TestDecodeMendsText(t *testing.T) {
+	head := `{"workspace":"w","messageId":"m","type":"identify","userId":"u","timestamp":"2026-11-01T00:00:00Z","receivedAt":"2026-11-01T00:00:00Z",`
+	for _, c := range []struct{ in, traits string }{
+		{head + `"traits":{"name":"Jos` + "\xe9" + `"}}`, `{"name":"Jos` + "\uFFFD" + `"}`},
+		{head + `"traits":{"name":"cut \ud83d"}}`, `{"name":"cut \ufffd"}`}, // the escape stays an escape
+		{head + `"traits":{"name":"pair \ud83d\ude00"}}`, `{"name":"pair \ud83d\ude00"}`},
+	} {
+		r, err := decode([]byte(c.in), 0, 1)
+		if err != nil || r.Traits != c.traits {
+			t.Errorf("%q: traits %q, %v; want %q", c.in, r.Traits, err, c.traits)
+		}
+		g, err := decodeGeneral([]byte(c.in), 0, 1)
+		if err != nil || g.Traits != c.traits {
+			t.Errorf("%q: general path traits %q, %v; want %q", c.in, g.Traits, err, c.traits)
+		}
+	}
+}
