@@ -10,18 +10,19 @@
 CREATE OR REPLACE TEMP TABLE cl_src_verdicts AS
 -- Identifiers: usable_identifier (normalized, NULL when invalid or
 -- blocklisted; one cgo call per value), and for the few rejected ones
--- normalize_identifier says which of the two it was.
+-- normalize_identifier says which of the two it was. A value holding
+-- U+0000 is invalid (whole): the Go functions would read it cut there.
 SELECT kind, id_type, raw, value,
     CASE WHEN value IS NOT NULL THEN NULL
-         WHEN kind = 'identifier' AND normalize_identifier($ws, id_type, raw) IS NOT NULL THEN 'blocklisted ' || id_type
+         WHEN kind = 'identifier' AND normalize_identifier($ws, id_type, whole(raw)) IS NOT NULL THEN 'blocklisted ' || id_type
          ELSE 'invalid ' || CASE WHEN kind = 'identifier' THEN id_type ELSE kind END
     END AS reason
 FROM (
     SELECT kind, id_type, raw,
         CASE kind
-            WHEN 'identifier' THEN usable_identifier($ws, id_type, raw)
-            WHEN 'email' THEN normalize_email(raw)
-            WHEN 'phone' THEN normalize_phone($ws, raw)
+            WHEN 'identifier' THEN usable_identifier($ws, id_type, whole(raw))
+            WHEN 'email' THEN normalize_email(whole(raw))
+            WHEN 'phone' THEN normalize_phone($ws, whole(raw))
             WHEN 'name' THEN nullif(trim(regexp_replace(raw, '\s+', ' ', 'g')), '')
             WHEN 'postcode' THEN nullif(upper(regexp_replace(raw, '\s+', ' ', 'g')), '')
             WHEN 'date' THEN strftime(coalesce(

@@ -88,7 +88,9 @@ func TestCleanseSource(t *testing.T) {
 	sqltest.Commit(t, st, "raw/crm", "raw/crm/workspace=default/date=2026-11-01/x.parquet", `SELECT * FROM (VALUES
 		('C1', ' Ann@X.com ', ' Ann  Lee ', '02 Jan 1980', 'sw1a 1aa', '(415) 555-2671', 'a.csv', 2, TIMESTAMP '2026-11-01 00:00:00'),
 		('C1', ' Ann@X.com ', ' Ann  Lee ', '02 Jan 1980', 'sw1a 1aa', '(415) 555-2671', 'b.csv', 7, TIMESTAMP '2026-11-02 00:00:00'),
-		('C2', 'nope', 'Bob', 'yesterday', NULL, '12', 'a.csv', 3, TIMESTAMP '2026-11-01 00:00:00'))
+		('C2', 'nope', 'Bob', 'yesterday', NULL, '12', 'a.csv', 3, TIMESTAMP '2026-11-01 00:00:00'),
+		-- U+0000: the Go functions would read "cy@x.co" and "(415) 555-2672"
+		('C3', 'cy@x.co' || chr(0) || 'evil', 'Cy', NULL, NULL, '(415) 555-2672' || chr(0) || '9', 'a.csv', 4, TIMESTAMP '2026-11-01 00:00:00'))
 		AS t(customer_id, email, full_name, birth_date, zip, phone, _file, _line, _ingested_at)`, nil)
 	src, err := ingest.ParseSource([]byte("name: crm\nworkspace: default\nlocation: file:///tmp/none\nformat: {type: csv}\nkind: profiles\nfields:\n" +
 		"  customer_id: {identifier: customer_id, required: true}\n  email: {identifier: email}\n  full_name: {}\n  birth_date: {}\n  zip: {}\n  phone: {}\n"))
@@ -101,16 +103,17 @@ func TestCleanseSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.SourceRows != 2 || rep.SourceDuplicates != 1 {
+	if rep.SourceRows != 3 || rep.SourceDuplicates != 1 {
 		t.Errorf("report: %s", rep)
 	}
 	clean := rowsOf(t, st, "clean/crm", `SELECT concat_ws('|', customer_id, coalesce(email, '∅'), full_name, coalesce(birth_date, '∅'), coalesce(zip, '∅'), coalesce(phone, '∅')) FROM t ORDER BY 1`)
-	want := []string{"C1|ann@x.com|Ann Lee|1980-01-02|SW1A 1AA|+14155552671", "C2|∅|Bob|∅|∅|∅"}
+	want := []string{"C1|ann@x.com|Ann Lee|1980-01-02|SW1A 1AA|+14155552671", "C2|∅|Bob|∅|∅|∅", "C3|∅|Cy|∅|∅|∅"}
 	if strings.Join(clean, "\n") != strings.Join(want, "\n") {
 		t.Errorf("clean/crm:\n%s\nwant:\n%s", strings.Join(clean, "\n"), strings.Join(want, "\n"))
 	}
 	q := rowsOf(t, st, "quarantine/crm_values", `SELECT concat_ws('|', field, value, reason) FROM t ORDER BY 1`)
-	wantQ := []string{"birth_date|yesterday|invalid date", "email|nope|invalid email", "phone|12|invalid phone"}
+	wantQ := []string{"birth_date|yesterday|invalid date", "email|cy@x.co\x00evil|invalid email", "email|nope|invalid email",
+		"phone|(415) 555-2672\x009|invalid phone", "phone|12|invalid phone"}
 	if strings.Join(q, "\n") != strings.Join(wantQ, "\n") {
 		t.Errorf("quarantine/crm_values:\n%s\nwant:\n%s", strings.Join(q, "\n"), strings.Join(wantQ, "\n"))
 	}
