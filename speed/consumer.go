@@ -313,11 +313,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 // backlog is how many messages parts hold from the offsets the store
 // resumes them at (their first offsets when it has none) to their ends.
 func (c *Consumer) backlog(ctx context.Context, parts []int, from map[int]int64) (int, error) {
-	first, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.FirstOffsetOf)
-	if err != nil {
-		return 0, err
-	}
-	last, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.LastOffsetOf)
+	first, last, err := c.offsetBounds(ctx, c.cfg.Topic, parts)
 	if err != nil {
 		return 0, err
 	}

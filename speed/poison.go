@@ -122,11 +122,7 @@ func (c *Consumer) tryFindCopies(ctx context.Context, parts []int) (map[int]*cop
 	if err != nil {
 		return nil, err
 	}
-	first, err := c.listOffsets(ctx, c.cfg.Rejected, rparts, kafka.FirstOffsetOf)
-	if err != nil {
-		return nil, err
-	}
-	last, err := c.listOffsets(ctx, c.cfg.Rejected, rparts, kafka.LastOffsetOf)
+	first, last, err := c.offsetBounds(ctx, c.cfg.Rejected, rparts)
 	if err != nil {
 		return nil, err
 	}

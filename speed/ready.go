@@ -84,11 +84,7 @@ func (c *Consumer) endOffsets(ctx context.Context) (map[int]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	first, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.FirstOffsetOf)
-	if err != nil {
-		return nil, err
-	}
-	last, err := c.listOffsets(ctx, c.cfg.Topic, parts, kafka.LastOffsetOf)
+	first, last, err := c.offsetBounds(ctx, c.cfg.Topic, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +95,16 @@ func (c *Consumer) endOffsets(ctx context.Context) (map[int]int64, error) {
 		}
 	}
 	return ends, nil
+}
+
+// offsetBounds lists the first and the last (next) offsets of the topic's
+// parts.
+func (c *Consumer) offsetBounds(ctx context.Context, topic string, parts []int) (first, last map[int]int64, err error) {
+	if first, err = c.listOffsets(ctx, topic, parts, kafka.FirstOffsetOf); err != nil {
+		return nil, nil, err
+	}
+	last, err = c.listOffsets(ctx, topic, parts, kafka.LastOffsetOf)
+	return first, last, err
 }
 
 func (c *Consumer) listOffsets(ctx context.Context, topic string, parts []int, of func(int) kafka.OffsetRequest) (map[int]int64, error) {
