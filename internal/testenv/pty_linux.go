@@ -2,15 +2,13 @@ package testenv
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/creack/pty"
 )
 
 // Pty is a pseudo-terminal of 24 rows and Cols columns: a command run
@@ -27,26 +25,13 @@ type Pty struct {
 // OpenPty opens a pseudo-terminal cols wide, closed at test cleanup.
 func OpenPty(tb testing.TB, cols uint16) *Pty {
 	tb.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	m, s, err := pty.Open()
 	if err != nil {
 		tb.Skipf("no pseudo-terminal: %v", err)
 	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+	if err := pty.Setsize(s, &pty.Winsize{Rows: 24, Cols: cols}); err != nil {
 		m.Close()
-		tb.Fatalf("unlock pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		tb.Fatalf("pty number: %v", err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		m.Close()
-		tb.Fatalf("open pty: %v", err)
-	}
-	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: cols}); err != nil {
+		s.Close()
 		tb.Fatalf("size pty: %v", err)
 	}
 	p := &Pty{Term: s, Cols: cols, done: make(chan struct{})}
